@@ -1,0 +1,283 @@
+/*
+ * The client: channel, registered methods, and the one unary call every typed
+ * function goes through.
+ */
+#include "client_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc_security.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+/* Every service this library calls. */
+static const ProtobufCServiceDescriptor *const api_services[] = {
+	&aniworld__v1__anime_series_service__descriptor,
+};
+
+#define N_API_SERVICES (sizeof(api_services) / sizeof(api_services[0]))
+
+void aw_client_options_init(aw_client_options *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->deadline_ms = 10000;
+	opts->max_receive_bytes = 64 * 1024 * 1024;
+}
+
+void aw_client_free(aw_client *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n_free_cqs; i++) {
+		grpc_completion_queue_shutdown(c->free_cqs[i]);
+		grpc_completion_queue_destroy(c->free_cqs[i]);
+	}
+	free(c->free_cqs);
+	for (size_t i = 0; i < c->n_services; i++)
+		free(c->services[i].handles);
+	free(c->services);
+	if (c->channel != NULL)
+		grpc_channel_destroy(c->channel);
+	pthread_mutex_destroy(&c->cq_mu);
+	free(c);
+	grpc_shutdown();
+}
+
+int aw_client_new(aw_client **out, const char *target, const aw_client_options *opts, aw_err *err)
+{
+	aw_client *c;
+	grpc_channel_credentials *creds;
+	grpc_arg args[1];
+	grpc_channel_args chargs;
+
+	*out = NULL;
+	if (target == NULL || target[0] == '\0')
+		return aw_err_set(err, AW_EINVAL, "target is required");
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the client");
+	if (opts != NULL)
+		c->opts = *opts;
+	else
+		aw_client_options_init(&c->opts);
+	if (c->opts.deadline_ms < 0 || c->opts.max_receive_bytes < 0 ||
+	    c->opts.max_receive_bytes > INT32_MAX) {
+		free(c);
+		return aw_err_set(err, AW_EINVAL, "invalid client options");
+	}
+	grpc_init();
+	pthread_mutex_init(&c->cq_mu, NULL);
+
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[0].value.integer = c->opts.max_receive_bytes > 0 ? (int)c->opts.max_receive_bytes : -1;
+	chargs.num_args = 1;
+	chargs.args = args;
+	creds = grpc_insecure_credentials_create();
+	c->channel = grpc_channel_create(target, creds, &chargs);
+	grpc_channel_credentials_release(creds);
+	c->services = calloc(N_API_SERVICES, sizeof(*c->services));
+	if (c->channel == NULL || c->services == NULL) {
+		aw_client_free(c);
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the client");
+	}
+	for (size_t s = 0; s < N_API_SERVICES; s++) {
+		const ProtobufCServiceDescriptor *d = api_services[s];
+		aw__client_service *cs = &c->services[c->n_services++];
+
+		cs->desc = d;
+		cs->handles = calloc(d->n_methods, sizeof(void *));
+		if (cs->handles == NULL) {
+			aw_client_free(c);
+			return aw_err_set(err, AW_ENOMEM, "out of memory for the client");
+		}
+		for (unsigned m = 0; m < d->n_methods; m++) {
+			char path[256];
+			snprintf(path, sizeof(path), "/%s/%s", d->name, d->methods[m].name);
+			cs->handles[m] = grpc_channel_register_call(c->channel, path, NULL, NULL);
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+/* ---- completion queues ------------------------------------------------------------------- */
+
+/* A pluck queue for one call, reused across calls (a queue per call in flight). */
+static grpc_completion_queue *cq_get(aw_client *c)
+{
+	grpc_completion_queue *cq = NULL;
+
+	pthread_mutex_lock(&c->cq_mu);
+	if (c->n_free_cqs > 0)
+		cq = c->free_cqs[--c->n_free_cqs];
+	pthread_mutex_unlock(&c->cq_mu);
+	return cq != NULL ? cq : grpc_completion_queue_create_for_pluck(NULL);
+}
+
+static void cq_put(aw_client *c, grpc_completion_queue *cq)
+{
+	pthread_mutex_lock(&c->cq_mu);
+	if (c->n_free_cqs == c->cap_free_cqs) {
+		size_t cap = c->cap_free_cqs ? c->cap_free_cqs * 2 : 8;
+		grpc_completion_queue **q = realloc(c->free_cqs, cap * sizeof(*q));
+		if (q == NULL) {
+			pthread_mutex_unlock(&c->cq_mu);
+			grpc_completion_queue_shutdown(cq);
+			grpc_completion_queue_destroy(cq);
+			return;
+		}
+		c->free_cqs = q;
+		c->cap_free_cqs = cap;
+	}
+	c->free_cqs[c->n_free_cqs++] = cq;
+	pthread_mutex_unlock(&c->cq_mu);
+}
+
+/* ---- calls ---------------------------------------------------------------------------------- */
+
+static int find_method(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *name,
+		       void **handle, const ProtobufCMethodDescriptor **md)
+{
+	for (size_t s = 0; s < c->n_services; s++) {
+		if (c->services[s].desc != svc)
+			continue;
+		const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(svc, name);
+		if (m == NULL)
+			return AW_EINVAL;
+		*md = m;
+		*handle = c->services[s].handles[m - svc->methods];
+		return 0;
+	}
+	return AW_EINVAL;
+}
+
+/* Copies a reply's bytes out of a byte buffer into a malloc'd block. */
+static uint8_t *buffer_bytes(grpc_byte_buffer *bb, size_t *len)
+{
+	grpc_byte_buffer_reader reader;
+	grpc_slice s;
+	size_t total, off = 0;
+	uint8_t *out;
+
+	if (!grpc_byte_buffer_reader_init(&reader, bb))
+		return NULL;
+	total = grpc_byte_buffer_length(reader.buffer_out);
+	out = malloc(total ? total : 1);
+	if (out != NULL) {
+		while (grpc_byte_buffer_reader_next(&reader, &s)) {
+			size_t n = GRPC_SLICE_LENGTH(s);
+			if (n > total - off)
+				n = total - off;
+			memcpy(out + off, GRPC_SLICE_START_PTR(s), n);
+			off += n;
+			grpc_slice_unref(s);
+		}
+	}
+	grpc_byte_buffer_reader_destroy(&reader);
+	*len = off;
+	return out;
+}
+
+int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
+		     const ProtobufCMessage *req, ProtobufCMessage **out, aw_err *err)
+{
+	const ProtobufCMethodDescriptor *md;
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_byte_buffer *send_bb, *recv_bb = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	grpc_completion_queue *cq;
+	gpr_timespec deadline;
+	grpc_call *call;
+	grpc_op ops[6];
+	grpc_event ev;
+	grpc_slice payload;
+	void *handle;
+	int rc = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || req == NULL)
+		return aw_err_set(err, AW_EINVAL, "client and request are required");
+	if (find_method(c, svc, method, &handle, &md) != 0)
+		return aw_err_set(err, AW_EINVAL, "unknown method %s.%s", svc->name, method);
+	if (req->descriptor != md->input)
+		return aw_err_set(err, AW_EINVAL, "%s.%s takes a %s, not a %s", svc->name, method,
+				  md->input->name, req->descriptor->name);
+
+	size_t n = protobuf_c_message_get_packed_size(req);
+	payload = grpc_slice_malloc(n);
+	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(payload));
+	send_bb = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+
+	deadline = c->opts.deadline_ms > 0
+			   ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					  gpr_time_from_millis(c->opts.deadline_ms, GPR_TIMESPAN))
+			   : gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	cq = cq_get(c);
+	call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+						   handle, deadline, NULL);
+	grpc_metadata_array_init(&initial_md);
+	grpc_metadata_array_init(&trailing_md);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send_bb;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv_bb;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+
+	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+		rc = aw_err_set(err, AW_EINTERNAL, "cannot start the call");
+	} else {
+		ev = grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type != GRPC_OP_COMPLETE || !ev.success)
+			rc = aw_err_set(err, AW_EINTERNAL, "the call did not complete");
+	}
+	if (rc == 0 && status != GRPC_STATUS_OK) {
+		char *text = grpc_slice_to_c_string(details);
+		rc = aw_err_from_grpc_status((int)status);
+		aw_err_set(err, rc, "%s", text != NULL && text[0] != '\0' ? text : aw_strerror(rc));
+		gpr_free(text);
+	} else if (rc == 0) {
+		size_t len = 0;
+		uint8_t *bytes = recv_bb != NULL ? buffer_bytes(recv_bb, &len) : NULL;
+		ProtobufCMessage *msg = NULL;
+
+		if (recv_bb == NULL)
+			rc = aw_err_set(err, AW_EINTERNAL, "the server sent no reply message");
+		else if (bytes == NULL)
+			rc = aw_err_set(err, AW_ENOMEM, "out of memory reading the reply");
+		else if ((msg = protobuf_c_message_unpack(md->output, NULL, len, bytes)) == NULL)
+			rc = aw_err_set(err, AW_EINTERNAL, "the reply is not a valid %s", md->output->name);
+		free(bytes);
+		if (rc == 0) {
+			aw_err_clear(err);
+			if (out != NULL)
+				*out = msg;
+			else
+				protobuf_c_message_free_unpacked(msg, NULL);
+		}
+	}
+	grpc_slice_unref(details);
+	grpc_metadata_array_destroy(&initial_md);
+	grpc_metadata_array_destroy(&trailing_md);
+	grpc_byte_buffer_destroy(send_bb);
+	if (recv_bb != NULL)
+		grpc_byte_buffer_destroy(recv_bb);
+	grpc_call_unref(call);
+	cq_put(c, cq);
+	return rc;
+}

@@ -1,0 +1,258 @@
+/*
+ * Settings from flags and environment variables, driven by one table.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_I64, OPT_MS } opt_type;
+
+typedef struct opt {
+	const char *flag; /* without the leading "--" */
+	const char *env;
+	opt_type type;
+	size_t offset;    /* into aw_config */
+	const char *help;
+} opt;
+
+#define F(field) offsetof(aw_config, field)
+
+static const opt options[] = {
+	{"listen", "ANIWORLD_LISTEN", OPT_STR, F(listen),
+	 "address to serve gRPC on, host:port (all interfaces by default)"},
+	{"db", "ANIWORLD_DB", OPT_STR, F(db), "SQLite database file (\":memory:\" for a throwaway one)"},
+	{"threads", "ANIWORLD_THREADS", OPT_INT, F(threads),
+	 "completion-queue threads serving calls; 0 = one per CPU core"},
+	{"log-level", "ANIWORLD_LOG_LEVEL", OPT_STR, F(log_level),
+	 "debug, info (one line per call), warn, error or off"},
+	{"shutdown-grace", "ANIWORLD_SHUTDOWN_GRACE", OPT_MS, F(shutdown_grace_ms),
+	 "on SIGTERM/SIGINT, how long in-flight calls may finish (e.g. 10s, 500ms)"},
+	{"max-receive-bytes", "ANIWORLD_MAX_RECEIVE_BYTES", OPT_I64, F(max_receive_bytes),
+	 "largest request message accepted; larger ones get RESOURCE_EXHAUSTED"},
+	{"busy-timeout", "ANIWORLD_BUSY_TIMEOUT", OPT_MS, F(busy_timeout_ms),
+	 "how long SQLite waits for a lock held by another process"},
+	{"stale-claim-timeout", "ANIWORLD_STALE_CLAIM_TIMEOUT", OPT_MS, F(stale_claim_ms),
+	 "a DOWNLOADING item with no progress report for this long can be claimed again"},
+};
+
+#undef F
+
+void aw_config_defaults(aw_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen = (char *)"0.0.0.0:50051";
+	cfg->db = (char *)"./aniworld.db";
+	cfg->threads = 0;
+	cfg->log_level = (char *)"info";
+	cfg->shutdown_grace_ms = 10000;
+	cfg->max_receive_bytes = 4 * 1024 * 1024;
+	cfg->busy_timeout_ms = 5000;
+	cfg->stale_claim_ms = 15 * 60 * 1000;
+}
+
+/* Parses a duration: a number with an optional unit ms, s, m or h (default ms). */
+static int parse_ms(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mult = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v < 0)
+		return AW_EINVAL;
+	if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600 * 1000;
+	else
+		return AW_EINVAL;
+	if (v > INT64_MAX / mult)
+		return AW_EINVAL;
+	*out = (int64_t)v * mult;
+	return 0;
+}
+
+static int parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		return AW_EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int set_value(aw_config *cfg, const opt *o, const char *value, const char *source,
+		     aw_err *err)
+{
+	void *field = (char *)cfg + o->offset;
+	int64_t v;
+
+	switch (o->type) {
+	case OPT_STR: {
+		char *copy = strdup(value);
+		if (copy == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory reading %s", source);
+		free(*(char **)field); /* owned: aw_config_load() copied every string */
+		*(char **)field = copy;
+		return 0;
+	}
+	case OPT_INT:
+		if (parse_i64(value, &v) != 0 || v > INT_MAX)
+			return aw_err_set(err, AW_EINVAL, "%s: expected a whole number >= 0, got \"%s\"",
+					  source, value);
+		*(int *)field = (int)v;
+		return 0;
+	case OPT_I64:
+		if (parse_i64(value, &v) != 0)
+			return aw_err_set(err, AW_EINVAL, "%s: expected a whole number >= 0, got \"%s\"",
+					  source, value);
+		*(int64_t *)field = v;
+		return 0;
+	case OPT_MS:
+		if (parse_ms(value, &v) != 0)
+			return aw_err_set(err, AW_EINVAL,
+					  "%s: expected a duration such as 500ms, 10s or 15m, got \"%s\"",
+					  source, value);
+		*(int64_t *)field = v;
+		return 0;
+	}
+	return aw_err_set(err, AW_EINTERNAL, "%s: unknown option type", source);
+}
+
+int aw_config_load(aw_config *cfg, int argc, char **argv, int *help_requested, aw_err *err)
+{
+	const size_t n_opts = sizeof(options) / sizeof(options[0]);
+	int rc;
+
+	*help_requested = 0;
+	if (cfg->owns_strings)
+		return aw_err_set(err, AW_EINVAL, "configuration already loaded");
+	/* Own every string from here on, so close() can free them uniformly. */
+	for (size_t i = 0; i < n_opts; i++) {
+		if (options[i].type == OPT_STR) {
+			char **field = (char **)((char *)cfg + options[i].offset);
+			char *copy = strdup(*field != NULL ? *field : "");
+			if (copy == NULL) {
+				/* Undo the copies made so far; the rest still point at defaults. */
+				for (size_t j = 0; j < i; j++) {
+					if (options[j].type == OPT_STR) {
+						char **f = (char **)((char *)cfg + options[j].offset);
+						free(*f);
+						*f = (char *)"";
+					}
+				}
+				return aw_err_set(err, AW_ENOMEM, "out of memory");
+			}
+			*field = copy;
+		}
+	}
+	cfg->owns_strings = 1;
+	for (size_t i = 0; i < n_opts; i++) {
+		const char *v = getenv(options[i].env);
+		if (v == NULL)
+			continue;
+		rc = set_value(cfg, &options[i], v, options[i].env, err);
+		if (rc != 0)
+			return rc;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		const char *value = NULL;
+		const opt *o = NULL;
+		size_t name_len;
+
+		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+			*help_requested = 1;
+			return 0;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return aw_err_set(err, AW_EINVAL, "unexpected argument \"%s\" (see --help)", arg);
+		arg += 2;
+		value = strchr(arg, '=');
+		name_len = value != NULL ? (size_t)(value - arg) : strlen(arg);
+		for (size_t i = 0; i < n_opts; i++) {
+			if (strlen(options[i].flag) == name_len &&
+			    strncmp(options[i].flag, arg, name_len) == 0) {
+				o = &options[i];
+				break;
+			}
+		}
+		if (o == NULL)
+			return aw_err_set(err, AW_EINVAL, "unknown flag \"%s\" (see --help)", argv[a]);
+		if (value != NULL) {
+			value++;
+		} else {
+			if (a + 1 >= argc)
+				return aw_err_set(err, AW_EINVAL, "--%s needs a value", o->flag);
+			value = argv[++a];
+		}
+		char source[96];
+		snprintf(source, sizeof(source), "--%s", o->flag);
+		rc = set_value(cfg, o, value, source, err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void aw_config_close(aw_config *cfg)
+{
+	if (!cfg->owns_strings)
+		return;
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		if (options[i].type == OPT_STR) {
+			char **field = (char **)((char *)cfg + options[i].offset);
+			free(*field);
+			*field = NULL;
+		}
+	}
+	cfg->owns_strings = 0;
+}
+
+void aw_config_usage(FILE *out, const char *prog)
+{
+	aw_config d;
+
+	aw_config_defaults(&d);
+	fprintf(out,
+		"usage: %s [--flag value | --flag=value]...\n\n"
+		"Aniworld Store: the gRPC persistence service of the Aniworld downloader.\n"
+		"Every flag can also be set by its environment variable; a flag wins.\n\n",
+		prog);
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		const opt *o = &options[i];
+		const void *field = (const char *)&d + o->offset;
+		char def[64];
+
+		switch (o->type) {
+		case OPT_STR:
+			snprintf(def, sizeof(def), "%s", *(char *const *)field);
+			break;
+		case OPT_INT:
+			snprintf(def, sizeof(def), "%d", *(const int *)field);
+			break;
+		case OPT_I64:
+			snprintf(def, sizeof(def), "%" PRId64, *(const int64_t *)field);
+			break;
+		case OPT_MS:
+			snprintf(def, sizeof(def), "%" PRId64 "ms", *(const int64_t *)field);
+			break;
+		}
+		fprintf(out, "  --%-24s %s\n  %-26s %s (default: %s)\n\n", o->flag, o->env, "",
+			o->help, def);
+	}
+}

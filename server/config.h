@@ -1,0 +1,47 @@
+/*
+ * config.h: the server's settings.
+ *
+ * Every setting has a command-line flag and an environment variable; a flag
+ * wins over the variable, which wins over the default. The table in config.c is
+ * the single list of settings: --help prints it, README.md mirrors it.
+ */
+#ifndef AW_CONFIG_H
+#define AW_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "aniworld/error.h"
+
+typedef struct aw_config {
+	char *listen;                 /* address to serve on, "host:port" */
+	char *db;                     /* SQLite database file, or ":memory:" */
+	int threads;                  /* completion-queue threads; 0 = one per core */
+	char *log_level;              /* debug, info, warn, error, off */
+	int64_t shutdown_grace_ms;    /* how long in-flight calls may finish on SIGTERM */
+	int64_t max_receive_bytes;    /* largest request message accepted */
+	int64_t busy_timeout_ms;      /* SQLite busy timeout */
+	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
+	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
+} aw_config;
+
+/* Fills `cfg` with the defaults. Strings point to static storage until
+ * aw_config_load() replaces them with owned copies. */
+void aw_config_defaults(aw_config *cfg);
+
+/*
+ * Applies the environment (ANIWORLD_*) and then argv over the defaults already in
+ * `cfg`. `argv[0]` is skipped. On a bad value returns AW_EINVAL with a message
+ * naming the flag or variable. Sets *help_requested when --help was given (and
+ * stops parsing). Strings in `cfg` are then owned by it: free with
+ * aw_config_close().
+ */
+int aw_config_load(aw_config *cfg, int argc, char **argv, int *help_requested, aw_err *err);
+
+/* Frees the strings aw_config_load() allocated. Accepts a defaults-only config. */
+void aw_config_close(aw_config *cfg);
+
+/* Writes the --help text (every flag, its variable, default and meaning). */
+void aw_config_usage(FILE *out, const char *prog);
+
+#endif /* AW_CONFIG_H */

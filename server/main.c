@@ -1,0 +1,66 @@
+/*
+ * aniworld-server: configuration, signals and the server's life. Nothing else.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "server.h"
+
+int main(int argc, char **argv)
+{
+	aw_config cfg;
+	aw_log_level level;
+	aw_server *server = NULL;
+	aw_err err;
+	sigset_t sigs;
+	int help = 0, sig = 0;
+
+	aw_err_clear(&err);
+	aw_config_defaults(&cfg);
+	if (aw_config_load(&cfg, argc, argv, &help, &err) != 0) {
+		fprintf(stderr, "aniworld-server: %s\n", err.msg);
+		aw_config_close(&cfg);
+		return 2;
+	}
+	if (help) {
+		aw_config_usage(stdout, argv[0]);
+		aw_config_close(&cfg);
+		return 0;
+	}
+	if (aw_log_level_parse(cfg.log_level, &level) != 0) {
+		fprintf(stderr, "aniworld-server: --log-level: expected debug, info, warn, error or off, got \"%s\"\n",
+			cfg.log_level);
+		aw_config_close(&cfg);
+		return 2;
+	}
+	aw_log_set_level(level);
+
+	/* Block the signals we wait for before any thread exists, so that only
+	 * sigwait() below ever sees them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (aw_server_start(&server, &cfg, &err) != 0) {
+		aw_log(AW_LOG_ERROR, "cannot start: %s (%s)", err.msg, aw_err_name(err.code));
+		aw_config_close(&cfg);
+		return 1;
+	}
+	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s, plaintext", cfg.listen,
+	       aw_server_port(server), cfg.db);
+
+	sigwait(&sigs, &sig);
+	aw_log(AW_LOG_INFO, "%s: shutting down (grace %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+	       (long long)cfg.shutdown_grace_ms);
+	aw_server_free(server);
+	aw_log(AW_LOG_INFO, "stopped");
+	aw_config_close(&cfg);
+	return 0;
+}

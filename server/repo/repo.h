@@ -1,0 +1,219 @@
+/*
+ * repo.h: the repository, the storage interface the services call.
+ *
+ * A backend is a table of function pointers (struct aw_repo_methods), in the
+ * manner of SQLite's sqlite3_vfs: a backend's own struct embeds struct aw_repo
+ * as its first member, and a new backend is a new file chosen by the URL
+ * scheme of the configured database (see aw_repo_open). Services never touch
+ * ->methods: they call the aw_repo_* wrappers below, where the checks live.
+ *
+ * Messages. The repository takes and returns the protobuf-c structs generated
+ * from proto/: there is no second model. Results are allocated with the
+ * request's ProtobufCAllocator (the call's arena in the server; NULL means the
+ * system allocator, freed with protobuf_c_message_free_unpacked(msg, NULL)).
+ *
+ * Requests and outcomes. Every operation takes an aw_repo_req, storage the
+ * caller owns, and reports exactly once through req->done:
+ *   - reads run on the calling thread and report before the wrapper returns;
+ *   - writes are queued to the writer, which gathers concurrent writes into one
+ *     transaction (group commit) and reports each of them only after that
+ *     transaction has committed, so an acknowledged write is durable. A write
+ *     that fails rolls back alone (savepoint); the others still commit.
+ * A write whose caller has given up (req->abandoned says so) before the writer
+ * reaches it is not executed and reports AW_ECANCELED or AW_ETIMEDOUT.
+ *
+ * Concurrency design. Readers never wait behind the writer or each other: each
+ * read borrows a connection of its own (WAL gives it a consistent snapshot) and
+ * every multi-statement read runs in one read transaction. All writes go
+ * through one writer thread and one connection, which SQLite would serialise
+ * anyway; gathering them there is what makes group commit possible.
+ */
+#ifndef AW_REPO_H
+#define AW_REPO_H
+
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "aniworld/error.h"
+#include "aniworld/v1/anime_series.pb-c.h"
+
+typedef struct aw_repo aw_repo;
+typedef struct aw_repo_methods aw_repo_methods;
+typedef struct aw_repo_req aw_repo_req;
+typedef struct aw_writer aw_writer;
+
+/* ---- requests ------------------------------------------------------------------ */
+
+/*
+ * Reports an outcome: rc is 0 or an AW_E* code, err its detail (borrowed for
+ * the duration of the call), result the reply message or NULL when rc != 0.
+ * Runs on the caller's thread for reads and on the writer thread for writes.
+ */
+typedef void aw_repo_done_fn(aw_repo_req *req, int rc, const aw_err *err,
+			     ProtobufCMessage *result);
+
+/* Whether the caller no longer wants the outcome (cancelled, deadline passed).
+ * Called on the writer thread; may be NULL in the request. */
+typedef int aw_repo_abandoned_fn(const aw_repo_req *req);
+
+/* What a write does; see repo.c. */
+typedef int aw_repo_write_fn(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			     aw_err *err);
+
+struct aw_repo_req {
+	/* Set by the caller. */
+	aw_repo_done_fn *done;
+	aw_repo_abandoned_fn *abandoned; /* NULL: never abandoned */
+	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
+	void *data;                      /* the caller's, untouched */
+
+	/* Private to the repository. */
+	aw_repo_req *next;               /* writer queue */
+	aw_repo_write_fn *write;         /* what to run in the write transaction */
+	const void *arg;                 /* its input message (borrowed) */
+	uint64_t mask;                   /* its update mask, if any */
+	int64_t id;                      /* its record id, if any */
+};
+
+/* ---- update masks ------------------------------------------------------------------ */
+
+/* Mutable fields of AnimeSeries, as bits of an update mask. */
+enum {
+	AW_SERIES_KEY = 1u << 0,
+	AW_SERIES_NAME = 1u << 1,
+	AW_SERIES_SITE = 1u << 2,
+	AW_SERIES_FOLDER = 1u << 3,
+	AW_SERIES_DESCRIPTION = 1u << 4,
+	AW_SERIES_STATUS = 1u << 5,
+	AW_SERIES_TOTAL_EPISODES = 1u << 6,
+	AW_SERIES_COVER_URL = 1u << 7,
+	AW_SERIES_EPISODE_DICT = 1u << 8,
+	AW_SERIES_ALL = (1u << 9) - 1,
+};
+
+/* ---- page cursors --------------------------------------------------------------------- */
+
+/* Where a list continues: the sort key of the last row returned. */
+typedef struct aw_cursor {
+	int valid;      /* 0: start from the beginning */
+	int64_t k[3];   /* sort key columns, most significant first; last is the id */
+} aw_cursor;
+
+/* ---- the backend interface -------------------------------------------------------- */
+
+/*
+ * Every function returns 0 or an AW_E* code with err filled. Functions marked
+ * [write] are called only on the writer thread, inside a transaction the writer
+ * opened with begin(); [read] functions are called from any thread, several at
+ * once. Results are allocated with `mem`. `now_us` is the time to record
+ * (microseconds since the Unix epoch, UTC).
+ */
+struct aw_repo_methods {
+	int version; /* 1 */
+
+	/* Closes the backend and frees `r`. In-flight work has finished. */
+	void (*close)(aw_repo *r);
+
+	/* [write] Transaction control for the writer's group commit. */
+	int (*begin)(aw_repo *r, aw_err *err);
+	int (*commit)(aw_repo *r, aw_err *err);
+	void (*rollback)(aw_repo *r);
+	int (*savepoint)(aw_repo *r, aw_err *err);
+	int (*release)(aw_repo *r, aw_err *err);
+	void (*rollback_to)(aw_repo *r);
+
+	/* [write] Inserts `in` (id and timestamps ignored). */
+	int (*series_create)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
+			     ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err);
+	/* [read] */
+	int (*series_get)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			  Aniworld__V1__AnimeSeries **out, aw_err *err);
+	int (*series_get_by_key)(aw_repo *r, const char *key, ProtobufCAllocator *mem,
+				 Aniworld__V1__AnimeSeries **out, aw_err *err);
+	/* [read] Up to `limit` series after `after` matching the request's filters, in
+	 * id order, with the count of all matches; *more says whether rows remain. */
+	int (*series_list)(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
+			   const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			   Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
+	/* [write] Replaces the fields in `mask` of series in->id. */
+	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+			     int64_t now_us, ProtobufCAllocator *mem,
+			     Aniworld__V1__AnimeSeries **out, aw_err *err);
+	/* [write] Deletes series `id` with its episodes and queue items. */
+	int (*series_delete)(aw_repo *r, int64_t id, aw_err *err);
+};
+
+/* What every backend's struct begins with. */
+struct aw_repo {
+	const aw_repo_methods *methods;
+	aw_writer *writer;  /* the group-commit writer, started by aw_repo_open */
+};
+
+/* ---- opening ------------------------------------------------------------------------ */
+
+typedef struct aw_repo_options {
+	int64_t busy_timeout_ms;  /* how long to wait for locks held by other processes */
+	int max_batch;            /* most writes gathered into one transaction */
+	int max_queue;            /* most writes waiting; more fail with AW_EOVERLOAD */
+} aw_repo_options;
+
+/* Defaults: 5000 ms, 256 writes a batch, 65536 queued. */
+void aw_repo_options_defaults(aw_repo_options *opts);
+
+/*
+ * Opens the repository at `location`: a SQLite file path (created if missing)
+ * or ":memory:". Migrates the schema to the current version; a database from a
+ * newer version is refused with AW_EVERSION. Starts the writer thread. The
+ * caller closes it with aw_repo_close(). Errors: AW_EIO, AW_ECORRUPT,
+ * AW_EREADONLY, AW_EBUSY, AW_EVERSION, AW_ENOMEM, AW_EINVAL (options).
+ */
+int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts,
+		 aw_err *err);
+
+/* Finishes every queued write, stops the writer and closes the backend. NULL is
+ * a no-op. No request may be made after this starts. */
+void aw_repo_close(aw_repo *r);
+
+/* ---- operations ----------------------------------------------------------------------- */
+/*
+ * Each reports through req->done as described at the top. Inputs are borrowed
+ * until done runs. Validation that needs no storage is the services' job; these
+ * wrappers check only what the backend relies on (non-NULL inputs, ids > 0).
+ */
+
+/* Result: AnimeSeries. Errors: AW_EEXIST (key taken). */
+void aw_repo_series_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__AnimeSeries *in);
+
+/* Result: AnimeSeries. Errors: AW_ENOTFOUND. */
+void aw_repo_series_get(aw_repo *r, aw_repo_req *req, int64_t id);
+void aw_repo_series_get_by_key(aw_repo *r, aw_repo_req *req, const char *key);
+
+/* Result: ListSeriesResponse. page_size must already be in 1..1000; the page
+ * token is decoded and checked here. Errors: AW_EINVAL (bad token). */
+void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListSeriesRequest *in,
+			 int page_size);
+
+/* Result: AnimeSeries. Errors: AW_ENOTFOUND, AW_EEXIST (key taken by another). */
+void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__AnimeSeries *in,
+			   uint64_t mask);
+
+/* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. */
+void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* ---- shared with backends ------------------------------------------------------------- */
+
+/* Current time, microseconds since the Unix epoch (UTC). */
+int64_t aw__repo_now_us(void);
+
+/* writer.c: starts and stops the group-commit writer of `r`. */
+int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);
+void aw__writer_stop(aw_repo *r);
+
+/* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
+void aw__writer_submit(aw_repo *r, aw_repo_req *req);
+
+/* sqlite/sqlite.c: the SQLite backend. */
+int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts, aw_err *err);
+
+#endif /* AW_REPO_H */

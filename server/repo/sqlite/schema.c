@@ -1,0 +1,174 @@
+/*
+ * The schema, as numbered migrations compiled into the server.
+ *
+ * PRAGMA user_version records how many have run. Opening a database applies the
+ * missing ones in order, each in its own transaction with its version bump, so
+ * a crash mid-upgrade leaves the file at a whole version. A database whose
+ * version is higher than this build knows is refused rather than misread.
+ * Migrations are only ever appended; a shipped one is never edited.
+ *
+ * Times are INTEGER microseconds since the Unix epoch, UTC. Enums are stored as
+ * their proto numbers.
+ */
+#include "sqlite_int.h"
+
+#include <stdio.h>
+
+static const char *const migrations[] = {
+	/* 1: the seed's four tables, with their keys, indexes and cascades. */
+	"CREATE TABLE anime_series ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  key TEXT NOT NULL UNIQUE,"
+	"  name TEXT NOT NULL,"
+	"  site TEXT NOT NULL DEFAULT '',"
+	"  folder TEXT NOT NULL DEFAULT '',"
+	"  description TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL DEFAULT '',"
+	"  total_episodes INTEGER NOT NULL DEFAULT 0 CHECK (total_episodes >= 0),"
+	"  cover_url TEXT NOT NULL DEFAULT '',"
+	"  episode_dict TEXT NOT NULL DEFAULT '{}'," /* JSON {"season": [episode, ...]} */
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX anime_series_name ON anime_series(name);"
+	"CREATE INDEX anime_series_site ON anime_series(site);"
+
+	"CREATE TABLE episodes ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  series_id INTEGER NOT NULL REFERENCES anime_series(id) ON DELETE CASCADE,"
+	"  season INTEGER NOT NULL CHECK (season >= 0),"
+	"  episode_number INTEGER NOT NULL CHECK (episode_number >= 1),"
+	"  title TEXT NOT NULL DEFAULT '',"
+	"  file_path TEXT NOT NULL DEFAULT '',"
+	"  file_size INTEGER NOT NULL DEFAULT 0,"
+	"  is_downloaded INTEGER NOT NULL DEFAULT 0,"
+	"  download_date INTEGER," /* NULL until downloaded */
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL,"
+	"  UNIQUE (series_id, season, episode_number)"
+	");"
+
+	"CREATE TABLE download_queue ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  series_id INTEGER NOT NULL REFERENCES anime_series(id) ON DELETE CASCADE,"
+	"  season INTEGER NOT NULL,"
+	"  episode_number INTEGER NOT NULL,"
+	"  status INTEGER NOT NULL,"   /* DownloadStatus */
+	"  priority INTEGER NOT NULL," /* DownloadPriority */
+	"  progress_percent REAL NOT NULL DEFAULT 0,"
+	"  downloaded_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  total_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  download_speed REAL NOT NULL DEFAULT 0,"
+	"  error_message TEXT NOT NULL DEFAULT '',"
+	"  retry_count INTEGER NOT NULL DEFAULT 0,"
+	"  download_url TEXT NOT NULL DEFAULT '',"
+	"  file_destination TEXT NOT NULL DEFAULT '',"
+	"  started_at INTEGER,"
+	"  completed_at INTEGER,"
+	"  heartbeat_at INTEGER," /* last claim or progress report while DOWNLOADING */
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX download_queue_series ON download_queue(series_id);"
+	/* Queue order within a status: claims and status-filtered lists walk it. */
+	"CREATE INDEX download_queue_order ON download_queue(status, priority DESC, created_at, id);"
+	/* At most one unfinished (PENDING, DOWNLOADING, PAUSED) item per episode. */
+	"CREATE UNIQUE INDEX download_queue_unfinished"
+	"  ON download_queue(series_id, season, episode_number) WHERE status IN (1, 2, 3);"
+	/* Stale claims: DOWNLOADING items by heartbeat. */
+	"CREATE INDEX download_queue_heartbeat ON download_queue(heartbeat_at) WHERE status = 2;"
+
+	"CREATE TABLE user_sessions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  session_id TEXT NOT NULL UNIQUE,"
+	"  token_hash BLOB NOT NULL," /* SHA-256 of the token; the token is never stored */
+	"  user_id TEXT NOT NULL,"
+	"  ip_address TEXT NOT NULL DEFAULT '',"
+	"  user_agent TEXT NOT NULL DEFAULT '',"
+	"  expires_at INTEGER NOT NULL,"
+	"  is_active INTEGER NOT NULL DEFAULT 1,"
+	"  last_activity INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX user_sessions_user ON user_sessions(user_id, is_active);"
+	"CREATE INDEX user_sessions_active ON user_sessions(is_active);"
+	"CREATE INDEX user_sessions_expires ON user_sessions(expires_at);",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+int aw__sq_schema_version(void)
+{
+	return N_MIGRATIONS;
+}
+
+static int user_version(sqlite3 *db, int *out, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return aw__sq_error(db, rc, "reading the schema version", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return aw__sq_error(db, rc, "reading the schema version", err);
+	return 0;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what, aw_err *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	sqlite3_free(msg);
+	return rc == SQLITE_OK ? 0 : aw__sq_error(db, rc, what, err);
+}
+
+int aw__sq_migrate(sqlite3 *db, aw_err *err)
+{
+	int version = 0, rc;
+
+	rc = user_version(db, &version, err);
+	if (rc != 0)
+		return rc;
+	if (version > N_MIGRATIONS)
+		return aw_err_set(err, AW_EVERSION,
+				  "database schema version %d is newer than this server's %d: "
+				  "upgrade the server, or restore a backup made for this version",
+				  version, N_MIGRATIONS);
+	while (version < N_MIGRATIONS) {
+		char bump[64], what[64];
+
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
+		snprintf(what, sizeof(what), "migration %d", version + 1);
+		rc = exec(db, "BEGIN IMMEDIATE", what, err);
+		if (rc == 0) {
+			/* Re-read inside the lock: another process may have migrated. */
+			rc = user_version(db, &version, err);
+			if (rc == 0 && version >= N_MIGRATIONS) {
+				exec(db, "COMMIT", what, NULL);
+				break;
+			}
+			if (rc == 0)
+				snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
+			if (rc == 0)
+				rc = exec(db, migrations[version], what, err);
+			if (rc == 0)
+				rc = exec(db, bump, what, err);
+			if (rc == 0)
+				rc = exec(db, "COMMIT", what, err);
+			if (rc != 0) {
+				exec(db, "ROLLBACK", what, NULL);
+				return rc;
+			}
+			version++;
+		} else {
+			return rc;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,356 @@
+/*
+ * Anime series in SQLite: the anime_series table.
+ *
+ * Writes return the stored row through RETURNING, so a reply is always what
+ * the database holds, built by the same code as a read.
+ */
+#include "sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+
+#define SERIES_COLUMNS                                                                   \
+	"id, key, name, site, folder, description, status, total_episodes, cover_url, " \
+	"episode_dict, created_at, updated_at"
+
+/* Builds an AnimeSeries from a row of SERIES_COLUMNS (starting at column 0). */
+static int series_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
+			   Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	Aniworld__V1__AnimeSeries *s = aw__pb_new(mem, &aniworld__v1__anime_series__descriptor);
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
+	s->id = sqlite3_column_int64(st, 0);
+	if ((s->key = aw__sq_col_text(st, 1, mem)) == NULL ||
+	    (s->name = aw__sq_col_text(st, 2, mem)) == NULL ||
+	    (s->site = aw__sq_col_text(st, 3, mem)) == NULL ||
+	    (s->folder = aw__sq_col_text(st, 4, mem)) == NULL ||
+	    (s->description = aw__sq_col_text(st, 5, mem)) == NULL ||
+	    (s->status = aw__sq_col_text(st, 6, mem)) == NULL ||
+	    (s->cover_url = aw__sq_col_text(st, 8, mem)) == NULL ||
+	    (s->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 10))) == NULL ||
+	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 11))) == NULL) {
+		protobuf_c_message_free_unpacked(&s->base, mem);
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
+	}
+	s->total_episodes = sqlite3_column_int(st, 7);
+	rc = aw__episode_dict_decode((const char *)sqlite3_column_text(st, 9),
+				     (size_t)sqlite3_column_bytes(st, 9), mem, s, err);
+	if (rc != 0) {
+		protobuf_c_message_free_unpacked(&s->base, mem);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* Steps a statement expected to return at most one series. */
+static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
+		    Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		rc = series_from_row(st, mem, out, err);
+	else if (rc == SQLITE_DONE)
+		rc = AW_ENOTFOUND;
+	else
+		rc = aw__sq_error(c->db, rc, what, err);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static aw_sq_repo *sq(aw_repo *r)
+{
+	return (aw_sq_repo *)r;
+}
+
+/* Binds the mutable columns of `in` at ?1..?9 in table order. */
+static int bind_fields(sqlite3_stmt *st, const Aniworld__V1__AnimeSeries *in, aw_err *err)
+{
+	char *json = NULL;
+	size_t len = 0;
+	int rc = aw__episode_dict_encode(in, &json, &len, err);
+
+	if (rc != 0)
+		return rc;
+	aw__sq_bind_text(st, 1, in->key);
+	aw__sq_bind_text(st, 2, in->name);
+	aw__sq_bind_text(st, 3, in->site);
+	aw__sq_bind_text(st, 4, in->folder);
+	aw__sq_bind_text(st, 5, in->description);
+	aw__sq_bind_text(st, 6, in->status);
+	sqlite3_bind_int(st, 7, in->total_episodes);
+	aw__sq_bind_text(st, 8, in->cover_url);
+	sqlite3_bind_text(st, 9, json, (int)len, free);
+	return 0;
+}
+
+int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
+			 ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_INSERT,
+			 "INSERT INTO anime_series (key, name, site, folder, description, status, "
+			 "total_episodes, cover_url, episode_dict, created_at, updated_at) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10) RETURNING " SERIES_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	rc = bind_fields(st, in, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 10, now_us);
+	rc = step_one(c, st, "creating a series", mem, out, err);
+	sqlite3_clear_bindings(st);
+	if (rc == AW_EEXIST)
+		return aw_err_set(err, AW_EEXIST, "a series with key \"%s\" already exists", in->key);
+	return rc;
+}
+
+int aw__sq_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+		      Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	aw_sq_conn *c;
+	sqlite3_stmt *st;
+	int rc = aw__sq_reader_get(sq(r), &c, err);
+
+	if (rc != 0)
+		return rc;
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_GET,
+			 "SELECT " SERIES_COLUMNS " FROM anime_series WHERE id = ?1", &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = step_one(c, st, "reading a series", mem, out, err);
+	}
+	aw__sq_reader_put(sq(r), c);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+	return rc;
+}
+
+int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,
+			     Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	aw_sq_conn *c;
+	sqlite3_stmt *st;
+	int rc = aw__sq_reader_get(sq(r), &c, err);
+
+	if (rc != 0)
+		return rc;
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_GET_BY_KEY,
+			 "SELECT " SERIES_COLUMNS " FROM anime_series WHERE key = ?1", &st, err);
+	if (rc == 0) {
+		/* `key` outlives the step: static binding avoids a copy. */
+		sqlite3_bind_text(st, 1, key, (int)strlen(key), SQLITE_STATIC);
+		rc = step_one(c, st, "reading a series", mem, out, err);
+		sqlite3_clear_bindings(st);
+	}
+	aw__sq_reader_put(sq(r), c);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "series with key \"%s\" not found", key);
+	return rc;
+}
+
+/*
+ * Listing. Four statement variants, by which filters are set, so that each can
+ * use its best access path: the rowid range alone, or the site index (whose
+ * entries end in the rowid, so "site = ? AND id > ?" is a range too). A name
+ * filter is a substring match and scans.
+ */
+static const char *const page_sql[4] = {
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > ?1 ORDER BY id LIMIT ?2",
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > ?1 AND name LIKE ?3 ESCAPE '\\' "
+	"ORDER BY id LIMIT ?2",
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = ?4 AND id > ?1 "
+	"ORDER BY id LIMIT ?2",
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = ?4 AND id > ?1 AND name LIKE ?3 "
+	"ESCAPE '\\' ORDER BY id LIMIT ?2",
+};
+
+static const char *const count_sql[4] = {
+	"SELECT COUNT(*) FROM anime_series",
+	"SELECT COUNT(*) FROM anime_series WHERE name LIKE ?3 ESCAPE '\\'",
+	"SELECT COUNT(*) FROM anime_series WHERE site = ?4",
+	"SELECT COUNT(*) FROM anime_series WHERE site = ?4 AND name LIKE ?3 ESCAPE '\\'",
+};
+
+/* Makes the LIKE pattern %text% with %, _ and \ escaped; malloc'd. */
+static char *like_pattern(const char *text)
+{
+	size_t n = strlen(text);
+	char *p = malloc(2 * n + 3), *o = p;
+
+	if (p == NULL)
+		return NULL;
+	*o++ = '%';
+	for (const char *s = text; *s != '\0'; s++) {
+		if (*s == '%' || *s == '_' || *s == '\\')
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o++ = '%';
+	*o = '\0';
+	return p;
+}
+
+static int bind_filters(sqlite3_stmt *st, int variant, const char *pattern,
+			const Aniworld__V1__ListSeriesRequest *f)
+{
+	if (variant & 1)
+		sqlite3_bind_text(st, 3, pattern, -1, SQLITE_STATIC);
+	if (variant & 2)
+		sqlite3_bind_text(st, 4, f->site, -1, SQLITE_STATIC);
+	return 0;
+}
+
+int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
+		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
+{
+	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
+	Aniworld__V1__ListSeriesResponse *res = NULL;
+	sqlite3_stmt *count_st = NULL, *page_st = NULL;
+	char *pattern = NULL;
+	aw_sq_conn *c;
+	int rc, step;
+
+	*out = NULL;
+	*more = 0;
+	if (variant & 1) {
+		pattern = like_pattern(f->name_contains);
+		if (pattern == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory listing series");
+	}
+	rc = aw__sq_reader_get(sq(r), &c, err);
+	if (rc != 0) {
+		free(pattern);
+		return rc;
+	}
+	res = aw__pb_new(mem, &aniworld__v1__list_series_response__descriptor);
+	if (res == NULL || (res->series = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->series))) == NULL) {
+		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing series");
+		goto done;
+	}
+	/* The count and the page come from one snapshot. */
+	rc = aw__sq_read_begin(c, err);
+	if (rc != 0)
+		goto done;
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_COUNT + variant, count_sql[variant], &count_st, err);
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_SERIES_PAGE + variant, page_sql[variant], &page_st, err);
+	if (rc != 0)
+		goto done_txn;
+	bind_filters(count_st, variant, pattern, f);
+	step = sqlite3_step(count_st);
+	if (step != SQLITE_ROW) {
+		rc = aw__sq_error(c->db, step, "counting series", err);
+		goto done_txn;
+	}
+	int64_t total = sqlite3_column_int64(count_st, 0);
+	res->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
+
+	bind_filters(page_st, variant, pattern, f);
+	sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
+	sqlite3_bind_int(page_st, 2, limit + 1);
+	while ((step = sqlite3_step(page_st)) == SQLITE_ROW) {
+		if ((int)res->n_series == limit) {
+			*more = 1;
+			break;
+		}
+		rc = series_from_row(page_st, mem, &res->series[res->n_series], err);
+		if (rc != 0)
+			goto done_txn;
+		res->n_series++;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = aw__sq_error(c->db, step, "listing series", err);
+
+done_txn:
+	if (count_st != NULL) {
+		sqlite3_reset(count_st);
+		sqlite3_clear_bindings(count_st);
+	}
+	if (page_st != NULL) {
+		sqlite3_reset(page_st);
+		sqlite3_clear_bindings(page_st);
+	}
+	aw__sq_read_end(c);
+done:
+	aw__sq_reader_put(sq(r), c);
+	free(pattern);
+	if (rc != 0) {
+		if (res != NULL)
+			protobuf_c_message_free_unpacked(&res->base, mem);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
+			 aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* One statement: each column keeps its value unless its mask bit (?11) is set. */
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_UPDATE,
+			 "UPDATE anime_series SET "
+			 "key = CASE WHEN ?11 & 1 THEN ?1 ELSE key END, "
+			 "name = CASE WHEN ?11 & 2 THEN ?2 ELSE name END, "
+			 "site = CASE WHEN ?11 & 4 THEN ?3 ELSE site END, "
+			 "folder = CASE WHEN ?11 & 8 THEN ?4 ELSE folder END, "
+			 "description = CASE WHEN ?11 & 16 THEN ?5 ELSE description END, "
+			 "status = CASE WHEN ?11 & 32 THEN ?6 ELSE status END, "
+			 "total_episodes = CASE WHEN ?11 & 64 THEN ?7 ELSE total_episodes END, "
+			 "cover_url = CASE WHEN ?11 & 128 THEN ?8 ELSE cover_url END, "
+			 "episode_dict = CASE WHEN ?11 & 256 THEN ?9 ELSE episode_dict END, "
+			 "updated_at = ?10 "
+			 "WHERE id = ?12 RETURNING " SERIES_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	rc = bind_fields(st, in, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 10, now_us);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)mask);
+	sqlite3_bind_int64(st, 12, in->id);
+	rc = step_one(c, st, "updating a series", mem, out, err);
+	sqlite3_clear_bindings(st);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->id);
+	if (rc == AW_EEXIST)
+		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
+	return rc;
+}
+
+int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_DELETE, "DELETE FROM anime_series WHERE id = ?1", &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return aw__sq_error(c->db, rc, "deleting a series", err);
+	if (sqlite3_changes(c->db) == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+	return 0;
+}

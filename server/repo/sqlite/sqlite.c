@@ -1,0 +1,393 @@
+/*
+ * The SQLite backend: opening, connections, transactions, error mapping and the
+ * method table. Entity operations live in their own files (series.c, ...).
+ */
+#include "sqlite_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+int aw__sq_error(sqlite3 *db, int rc, const char *what, aw_err *err)
+{
+	const char *text = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	int code;
+
+	switch (rc & 0xFF) {
+	case SQLITE_CONSTRAINT:
+		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			code = AW_EEXIST;
+		else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			code = AW_ENOTFOUND;
+		else
+			code = AW_EINVAL;
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		code = AW_EBUSY;
+		break;
+	case SQLITE_FULL:
+		code = AW_EFULL;
+		break;
+	case SQLITE_READONLY:
+		code = AW_EREADONLY;
+		break;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		code = AW_ECORRUPT;
+		break;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PROTOCOL:
+		code = AW_EIO;
+		break;
+	case SQLITE_NOMEM:
+		code = AW_ENOMEM;
+		break;
+	case SQLITE_INTERRUPT:
+		code = AW_ECANCELED;
+		break;
+	case SQLITE_TOOBIG:
+		code = AW_EINVAL;
+		break;
+	default:
+		code = AW_EINTERNAL;
+		break;
+	}
+	return aw_err_set(err, code, "%s: %s", what, text);
+}
+
+/* ---- statements ------------------------------------------------------------------------ */
+
+int aw__sq_stmt(aw_sq_conn *c, int slot, const char *sql, sqlite3_stmt **out, aw_err *err)
+{
+	sqlite3_stmt *st = c->stmts[slot];
+	int rc;
+
+	if (st == NULL) {
+		rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		if (rc != SQLITE_OK)
+			return aw__sq_error(c->db, rc, "preparing a statement", err);
+		c->stmts[slot] = st;
+	}
+	*out = st;
+	return 0;
+}
+
+int aw__sq_exec_slot(aw_sq_conn *c, int slot, const char *sql, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, slot, sql, &st, err);
+
+	if (rc != 0)
+		return rc;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return aw__sq_error(c->db, rc, sql, err);
+	return 0;
+}
+
+int aw__sq_read_begin(aw_sq_conn *c, aw_err *err)
+{
+	return aw__sq_exec_slot(c, AW_SQ_BEGIN_READ, "BEGIN DEFERRED", err);
+}
+
+void aw__sq_read_end(aw_sq_conn *c)
+{
+	/* A read transaction has nothing to lose; COMMIT just ends it. */
+	if (!sqlite3_get_autocommit(c->db))
+		aw__sq_exec_slot(c, AW_SQ_END_READ, "COMMIT", NULL);
+}
+
+int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+	if (s == NULL)
+		s = "";
+	return sqlite3_bind_text(st, idx, s, (int)strlen(s), SQLITE_TRANSIENT);
+}
+
+/* ---- messages ------------------------------------------------------------------------- */
+
+void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size)
+{
+	return mem != NULL ? mem->alloc(mem->allocator_data, size) : malloc(size);
+}
+
+void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc)
+{
+	void *m = aw__pb_alloc(mem, desc->sizeof_message);
+
+	if (m != NULL)
+		desc->message_init(m);
+	return m;
+}
+
+char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem)
+{
+	const unsigned char *t = sqlite3_column_text(st, col);
+	int n = sqlite3_column_bytes(st, col);
+	char *s;
+
+	if (t == NULL || n == 0)
+		return (char *)protobuf_c_empty_string;
+	s = aw__pb_alloc(mem, (size_t)n + 1);
+	if (s != NULL) {
+		memcpy(s, t, (size_t)n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us)
+{
+	Google__Protobuf__Timestamp *ts = aw__pb_new(mem, &google__protobuf__timestamp__descriptor);
+
+	if (ts != NULL) {
+		int64_t sec = us / 1000000, rem = us % 1000000;
+		if (rem < 0) {
+			rem += 1000000;
+			sec--;
+		}
+		ts->seconds = sec;
+		ts->nanos = (int32_t)(rem * 1000);
+	}
+	return ts;
+}
+
+/* ---- connections ------------------------------------------------------------------------ */
+
+static void conn_close(aw_sq_conn *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < AW_SQ_STMT_COUNT; i++)
+		sqlite3_finalize(c->stmts[i]);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static int pragma(sqlite3 *db, const char *sql, aw_err *err)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+
+	sqlite3_free(msg);
+	return rc == SQLITE_OK ? 0 : aw__sq_error(db, rc, sql, err);
+}
+
+static int conn_open(aw_sq_repo *r, int writer, aw_sq_conn **out, aw_err *err)
+{
+	aw_sq_conn *c = calloc(1, sizeof(*c));
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+	int rc;
+
+	*out = NULL;
+	if (c == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for a connection");
+	if (writer)
+		flags |= SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(r->uri, &c->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = aw__sq_error(c->db, rc, "opening the database", err);
+		conn_close(c);
+		return rc;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, (int)r->busy_timeout_ms);
+	if (writer) {
+		/* journal_mode reads the file: the first place a non-database shows. */
+		rc = pragma(c->db, "PRAGMA journal_mode=WAL", err);
+	}
+	if (rc == 0)
+		rc = pragma(c->db, "PRAGMA synchronous=NORMAL", err);
+	if (rc == 0)
+		rc = pragma(c->db, "PRAGMA foreign_keys=ON", err);
+	if (rc == 0 && !writer)
+		rc = pragma(c->db, "PRAGMA query_only=ON", err);
+	if (rc != 0) {
+		conn_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int aw__sq_reader_get(aw_sq_repo *r, aw_sq_conn **out, aw_err *err)
+{
+	aw_sq_conn *c;
+	int rc;
+
+	pthread_mutex_lock(&r->pool_mu);
+	c = r->free_readers;
+	if (c != NULL)
+		r->free_readers = c->next;
+	pthread_mutex_unlock(&r->pool_mu);
+	if (c != NULL) {
+		*out = c;
+		return 0;
+	}
+	rc = conn_open(r, 0, &c, err);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&r->pool_mu);
+	if (r->n_readers == r->cap_readers) {
+		size_t cap = r->cap_readers ? r->cap_readers * 2 : 8;
+		aw_sq_conn **rs = realloc(r->readers, cap * sizeof(*rs));
+		if (rs == NULL) {
+			pthread_mutex_unlock(&r->pool_mu);
+			conn_close(c);
+			return aw_err_set(err, AW_ENOMEM, "out of memory for a reader");
+		}
+		r->readers = rs;
+		r->cap_readers = cap;
+	}
+	r->readers[r->n_readers++] = c;
+	pthread_mutex_unlock(&r->pool_mu);
+	*out = c;
+	return 0;
+}
+
+void aw__sq_reader_put(aw_sq_repo *r, aw_sq_conn *c)
+{
+	pthread_mutex_lock(&r->pool_mu);
+	c->next = r->free_readers;
+	r->free_readers = c;
+	pthread_mutex_unlock(&r->pool_mu);
+}
+
+/* ---- write transactions ------------------------------------------------------------------ */
+
+static aw_sq_conn *writer_of(aw_repo *r)
+{
+	return ((aw_sq_repo *)r)->writer;
+}
+
+static int sq_begin(aw_repo *r, aw_err *err)
+{
+	/* IMMEDIATE takes the write lock now, so a batch never fails half-way on
+	 * another process's lock. */
+	return aw__sq_exec_slot(writer_of(r), AW_SQ_BEGIN, "BEGIN IMMEDIATE", err);
+}
+
+static int sq_commit(aw_repo *r, aw_err *err)
+{
+	return aw__sq_exec_slot(writer_of(r), AW_SQ_COMMIT, "COMMIT", err);
+}
+
+static void sq_rollback(aw_repo *r)
+{
+	aw_sq_conn *c = writer_of(r);
+
+	if (!sqlite3_get_autocommit(c->db))
+		aw__sq_exec_slot(c, AW_SQ_ROLLBACK, "ROLLBACK", NULL);
+}
+
+static int sq_savepoint(aw_repo *r, aw_err *err)
+{
+	return aw__sq_exec_slot(writer_of(r), AW_SQ_SAVEPOINT, "SAVEPOINT w", err);
+}
+
+static int sq_release(aw_repo *r, aw_err *err)
+{
+	return aw__sq_exec_slot(writer_of(r), AW_SQ_RELEASE, "RELEASE w", err);
+}
+
+static void sq_rollback_to(aw_repo *r)
+{
+	aw__sq_exec_slot(writer_of(r), AW_SQ_ROLLBACK_TO, "ROLLBACK TO w", NULL);
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+static void sq_close(aw_repo *base)
+{
+	aw_sq_repo *r = (aw_sq_repo *)base;
+
+	for (size_t i = 0; i < r->n_readers; i++)
+		conn_close(r->readers[i]);
+	free(r->readers);
+	if (r->writer != NULL) {
+		/* Fold the WAL back into the database so the file stands alone. */
+		sqlite3_wal_checkpoint_v2(r->writer->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		conn_close(r->writer);
+	}
+	pthread_mutex_destroy(&r->pool_mu);
+	free(r->uri);
+	free(r);
+}
+
+static const aw_repo_methods sqlite_methods = {
+	.version = 1,
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.savepoint = sq_savepoint,
+	.release = sq_release,
+	.rollback_to = sq_rollback_to,
+	.series_create = aw__sq_series_create,
+	.series_get = aw__sq_series_get,
+	.series_get_by_key = aw__sq_series_get_by_key,
+	.series_list = aw__sq_series_list,
+	.series_update = aw__sq_series_update,
+	.series_delete = aw__sq_series_delete,
+};
+
+/* Builds the URI for `path`: ":memory:" becomes a private in-memory database that
+ * all of this repository's connections share (the memdb VFS); files are given
+ * as URIs so that names with '?' or '#' mean themselves. */
+static char *make_uri(const void *self, const char *path)
+{
+	size_t n = strlen(path) * 3 + 64;
+	char *uri = malloc(n);
+	size_t o;
+
+	if (uri == NULL)
+		return NULL;
+	if (strcmp(path, ":memory:") == 0) {
+		snprintf(uri, n, "file:/aniworld-%p?vfs=memdb", self);
+		return uri;
+	}
+	o = (size_t)snprintf(uri, n, "file:");
+	for (const char *p = path; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '?' || ch == '#' || ch == '%' || ch < 0x20)
+			o += (size_t)snprintf(uri + o, n - o, "%%%02X", ch);
+		else
+			uri[o++] = (char)ch;
+	}
+	uri[o] = '\0';
+	return uri;
+}
+
+int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts, aw_err *err)
+{
+	aw_sq_repo *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (r == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
+	r->base.methods = &sqlite_methods;
+	r->busy_timeout_ms = opts->busy_timeout_ms;
+	pthread_mutex_init(&r->pool_mu, NULL);
+	r->uri = make_uri(r, path);
+	if (r->uri == NULL) {
+		sq_close(&r->base);
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
+	}
+	rc = conn_open(r, 1, &r->writer, err);
+	if (rc == 0)
+		rc = aw__sq_migrate(r->writer->db, err);
+	if (rc != 0) {
+		sq_close(&r->base);
+		return rc;
+	}
+	*out = &r->base;
+	return 0;
+}

@@ -1,0 +1,143 @@
+/*
+ * sqlite_int.h: what the SQLite backend's files share.
+ *
+ * Connections. One writer connection, used only by the writer thread; reader
+ * connections in a pool, each used by one reading thread at a time and returned
+ * after the read. All are opened with SQLITE_OPEN_NOMUTEX (our own rules keep
+ * each connection on one thread at a time) and set, in this order:
+ * busy_timeout, journal_mode=WAL (writer), synchronous=NORMAL, foreign_keys=ON.
+ * In WAL mode readers work on a snapshot and never wait for the writer.
+ *
+ * Statements are prepared once per connection on first use and kept
+ * (SQLITE_PREPARE_PERSISTENT), in the slot named by enum aw_sq_stmt. Every
+ * value is bound as a parameter; no SQL text is ever built from input.
+ */
+#ifndef AW_SQLITE_INT_H
+#define AW_SQLITE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "../repo.h"
+
+/* Statement slots. Each file owns a range; the SQL text lives with its user. */
+enum aw_sq_stmt {
+	AW_SQ_BEGIN,
+	AW_SQ_COMMIT,
+	AW_SQ_ROLLBACK,
+	AW_SQ_SAVEPOINT,
+	AW_SQ_RELEASE,
+	AW_SQ_ROLLBACK_TO,
+	AW_SQ_BEGIN_READ,
+	AW_SQ_END_READ,
+
+	AW_SQ_SERIES_INSERT,
+	AW_SQ_SERIES_GET,
+	AW_SQ_SERIES_GET_BY_KEY,
+	AW_SQ_SERIES_UPDATE,
+	AW_SQ_SERIES_DELETE,
+	AW_SQ_SERIES_PAGE,        /* + filter variant 0..3 */
+	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 4, /* + filter variant 0..3 */
+
+	AW_SQ_STMT_COUNT = AW_SQ_SERIES_COUNT + 4
+};
+
+typedef struct aw_sq_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[AW_SQ_STMT_COUNT];
+	struct aw_sq_conn *next;     /* reader pool */
+} aw_sq_conn;
+
+typedef struct aw_sq_repo {
+	aw_repo base;                /* first: an aw_sq_repo is an aw_repo */
+	char *uri;                   /* what sqlite3_open_v2 is given */
+	int64_t busy_timeout_ms;
+	aw_sq_conn *writer;          /* writer thread only */
+	pthread_mutex_t pool_mu;     /* guards the reader lists */
+	aw_sq_conn *free_readers;
+	aw_sq_conn **readers;        /* every reader opened, for closing */
+	size_t n_readers, cap_readers;
+} aw_sq_repo;
+
+/* ---- sqlite.c ----------------------------------------------------------------------- */
+
+/* Maps a SQLite result to an AW_E* code with a message "<what>: <sqlite's text>".
+ * This is the only place SQLITE_* codes become AW_E* codes. */
+int aw__sq_error(sqlite3 *db, int rc, const char *what, aw_err *err);
+
+/* The statement in `slot`, prepared from `sql` on first use, reset and unbound. */
+int aw__sq_stmt(aw_sq_conn *c, int slot, const char *sql, sqlite3_stmt **out, aw_err *err);
+
+/* Borrows a reader connection (opening one when none is free); give it back with
+ * aw__sq_reader_put(). */
+int aw__sq_reader_get(aw_sq_repo *r, aw_sq_conn **out, aw_err *err);
+void aw__sq_reader_put(aw_sq_repo *r, aw_sq_conn *c);
+
+/* Runs a statement without results to completion (BEGIN, COMMIT, ...). */
+int aw__sq_exec_slot(aw_sq_conn *c, int slot, const char *sql, aw_err *err);
+
+/* Opens and closes a read transaction, so that several statements see one snapshot. */
+int aw__sq_read_begin(aw_sq_conn *c, aw_err *err);
+void aw__sq_read_end(aw_sq_conn *c);
+
+/* Binds text with an explicit length; SQLITE_TRANSIENT unless the caller proves
+ * the string outlives the statement's step (then SQLITE_STATIC). */
+int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
+
+/* ---- building messages (sqlite.c) ---------------------------------------------------- */
+
+/* Memory from `mem`, or malloc when `mem` is NULL. */
+void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size);
+
+/* A message of type `desc`, initialised, from `mem`; NULL when out of memory. */
+void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc);
+
+/* Copies column `col` as a NUL-terminated string from `mem`; "" is shared. */
+char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem);
+
+/* A Timestamp for `us` microseconds since the epoch, from `mem`. */
+struct Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us);
+
+/* ---- schema.c ------------------------------------------------------------------------- */
+
+/* The schema version this build writes. */
+int aw__sq_schema_version(void);
+
+/* Brings the database of `db` to the current schema version, one migration
+ * transaction at a time. AW_EVERSION when the file is newer than this build. */
+int aw__sq_migrate(sqlite3 *db, aw_err *err);
+
+/* ---- series.c -------------------------------------------------------------------------- */
+
+int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
+			 ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__sq_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+		      Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,
+			     Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
+		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
+int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
+			 aw_err *err);
+int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err);
+
+/* ---- episode_dict.c ------------------------------------------------------------------ */
+
+/*
+ * The seed stored a series' season -> episode numbers map as JSON; so do we:
+ * {"1":[1,2,3],"2":[1]}, seasons ascending, a repeated season merged (the last
+ * one wins, as protobuf map semantics say). *json is malloc'd; the caller frees.
+ */
+int aw__episode_dict_encode(const Aniworld__V1__AnimeSeries *s, char **json, size_t *len,
+			    aw_err *err);
+
+/* Parses such JSON into s->episode_dict (entries from `mem`). AW_ECORRUPT when
+ * the stored text is not that shape. */
+int aw__episode_dict_decode(const char *json, size_t len, ProtobufCAllocator *mem,
+			    Aniworld__V1__AnimeSeries *s, aw_err *err);
+
+#endif /* AW_SQLITE_INT_H */

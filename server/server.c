@@ -1,0 +1,144 @@
+/*
+ * Assembly of a server: repository, services, health, transport. The order of
+ * start and stop matters and is spelled out here once.
+ */
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "repo/repo.h"
+#include "services/services.h"
+#include "transport/descriptors.h"
+#include "transport/health.h"
+#include "transport/transport.h"
+
+/* A served entity service: constructor and the name health reports it under. */
+typedef struct service_entry {
+	int (*create)(ProtobufCService **out, aw_repo *repo, aw_err *err);
+} service_entry;
+
+static const service_entry entity_services[] = {
+	{aw_series_service_new},
+};
+
+#define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
+
+struct aw_server {
+	aw_repo *repo;
+	aw_descpool *descriptors;
+	aw_health *health;
+	ProtobufCService *services[N_SERVICES];
+	aw_transport *transport;
+	int port;
+	int64_t grace_ms;
+	int stopped;
+};
+
+static int resolve_threads(int configured)
+{
+	long n;
+
+	if (configured > 0)
+		return configured;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
+{
+	aw_server *s = calloc(1, sizeof(*s));
+	aw_repo_options ropts;
+	aw_transport_config tcfg;
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the server");
+	s->grace_ms = cfg->shutdown_grace_ms;
+
+	aw_repo_options_defaults(&ropts);
+	ropts.busy_timeout_ms = cfg->busy_timeout_ms;
+	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
+	if (rc == 0)
+		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
+				     err);
+	if (rc == 0)
+		rc = aw_health_new(&s->health, err);
+	if (rc != 0)
+		goto fail;
+
+	aw_transport_config_defaults(&tcfg);
+	tcfg.threads = resolve_threads(cfg->threads);
+	tcfg.max_receive_bytes = cfg->max_receive_bytes;
+	tcfg.descriptors = s->descriptors;
+	rc = aw_transport_new(&s->transport, &tcfg, err);
+	if (rc != 0)
+		goto fail;
+
+	for (size_t i = 0; i < N_SERVICES; i++) {
+		rc = entity_services[i].create(&s->services[i], s->repo, err);
+		if (rc == 0)
+			rc = aw_transport_add_service(s->transport, s->services[i], 0, err);
+		if (rc == 0)
+			rc = aw_health_add(s->health, s->services[i]->descriptor->name, err);
+		if (rc != 0)
+			goto fail;
+	}
+	rc = aw_transport_add_service(s->transport, aw_health_service(s->health), AW_SERVICE_PUBLIC,
+				      err);
+	if (rc == 0)
+		rc = aw_health_add(s->health, aw_health_service(s->health)->descriptor->name, err);
+	if (rc == 0)
+		rc = aw_transport_listen(s->transport, cfg->listen, NULL, &s->port, err);
+	if (rc == 0)
+		rc = aw_transport_start(s->transport, err);
+	if (rc != 0)
+		goto fail;
+	aw_health_set_serving(s->health, 1);
+	*out = s;
+	return 0;
+
+fail:
+	aw_server_free(s);
+	return rc;
+}
+
+int aw_server_port(const aw_server *s)
+{
+	return s->port;
+}
+
+void aw_server_stop(aw_server *s)
+{
+	if (s == NULL || s->stopped)
+		return;
+	s->stopped = 1;
+	if (s->health != NULL) {
+		aw_health_set_serving(s->health, 0);
+		aw_health_shutdown(s->health);
+	}
+	if (s->transport != NULL)
+		aw_transport_shutdown(s->transport, s->grace_ms);
+	/* Every call has ended: the writer's queue holds nothing anyone waits for,
+	 * but what is queued is committed before the database closes. */
+	aw_repo_close(s->repo);
+	s->repo = NULL;
+}
+
+void aw_server_free(aw_server *s)
+{
+	if (s == NULL)
+		return;
+	aw_server_stop(s);
+	aw_transport_free(s->transport);
+	for (size_t i = 0; i < N_SERVICES; i++) {
+		if (s->services[i] != NULL)
+			protobuf_c_service_destroy(s->services[i]);
+	}
+	aw_health_free(s->health);
+	aw_descpool_free(s->descriptors);
+	free(s);
+}

@@ -1,0 +1,37 @@
+/*
+ * server.h: one Aniworld Store server, assembled from its parts.
+ *
+ * Opens the repository, builds every service, registers them with health and
+ * the transport, and listens. main.c drives it from signals; the end-to-end
+ * tests run it in-process on an ephemeral port.
+ */
+#ifndef AW_SERVER_H
+#define AW_SERVER_H
+
+#include "aniworld/error.h"
+#include "config.h"
+
+typedef struct aw_server aw_server;
+
+/*
+ * Builds and starts a server from `cfg` (borrowed for the call only). On success
+ * the server is SERVING; free it with aw_server_free(). Errors come from the
+ * repository (AW_EIO, AW_ECORRUPT, AW_EVERSION, ...), from binding the address
+ * (AW_EUNAVAIL) or from the configuration (AW_EINVAL).
+ */
+int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err);
+
+/* The port the server listens on (useful with port 0). */
+int aw_server_port(const aw_server *s);
+
+/*
+ * Graceful stop: health turns NOT_SERVING, streams end, in-flight calls get the
+ * configured grace period, queued writes are committed, the database is closed.
+ * Idempotent.
+ */
+void aw_server_stop(aw_server *s);
+
+/* Stops (if needed) and frees; NULL is a no-op. */
+void aw_server_free(aw_server *s);
+
+#endif /* AW_SERVER_H */

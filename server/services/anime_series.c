@@ -1,0 +1,225 @@
+/*
+ * aniworld.v1.AnimeSeriesService: validation and status mapping; storage is the
+ * repository's.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/status.h>
+
+#include "field_mask.h"
+#include "reply.h"
+#include "services.h"
+
+/* Longest key accepted: keys are identifiers, indexed and echoed in URLs. */
+#define MAX_KEY_BYTES 255
+
+typedef struct series_service {
+	Aniworld__V1__AnimeSeriesService_Service base; /* first: the transport's view */
+	aw_repo *repo;                                 /* borrowed */
+} series_service;
+
+static const aw_mask_field mutable_fields[] = {
+	{"key", AW_SERIES_KEY},
+	{"name", AW_SERIES_NAME},
+	{"site", AW_SERIES_SITE},
+	{"folder", AW_SERIES_FOLDER},
+	{"description", AW_SERIES_DESCRIPTION},
+	{"status", AW_SERIES_STATUS},
+	{"total_episodes", AW_SERIES_TOTAL_EPISODES},
+	{"cover_url", AW_SERIES_COVER_URL},
+	{"episode_dict", AW_SERIES_EPISODE_DICT},
+};
+
+static const char *const output_only[] = {"id", "created_at", "updated_at", NULL};
+
+static aw_repo *repo_of(Aniworld__V1__AnimeSeriesService_Service *svc)
+{
+	return ((series_service *)svc)->repo;
+}
+
+static int has_control_chars(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7F)
+			return 1;
+	}
+	return 0;
+}
+
+/* Checks the fields of `s` that `mask` says will be stored. Returns 0, or -1 with
+ * INVALID_ARGUMENT set. */
+static int check_series(aw_call *call, const Aniworld__V1__AnimeSeries *s, uint64_t mask)
+{
+	if ((mask & AW_SERIES_KEY) && s->key[0] == '\0')
+		return aw__invalid(call, "series.key is required");
+	if ((mask & AW_SERIES_KEY) && strlen(s->key) > MAX_KEY_BYTES)
+		return aw__invalid(call, "series.key is longer than %d bytes", MAX_KEY_BYTES);
+	if ((mask & AW_SERIES_KEY) && has_control_chars(s->key))
+		return aw__invalid(call, "series.key \"%s\" contains control characters", s->key);
+	if ((mask & AW_SERIES_NAME) && s->name[0] == '\0')
+		return aw__invalid(call, "series.name is required");
+	if ((mask & AW_SERIES_TOTAL_EPISODES) && s->total_episodes < 0)
+		return aw__invalid(call, "series.total_episodes must be >= 0, got %d",
+				   s->total_episodes);
+	if (mask & AW_SERIES_EPISODE_DICT) {
+		for (size_t i = 0; i < s->n_episode_dict; i++) {
+			const Aniworld__V1__AnimeSeries__EpisodeDictEntry *e = s->episode_dict[i];
+
+			if (e->key < 0)
+				return aw__invalid(call, "series.episode_dict: season must be >= 0, got %d",
+						   e->key);
+			for (size_t j = 0; e->value != NULL && j < e->value->n_episodes; j++) {
+				if (e->value->episodes[j] < 1)
+					return aw__invalid(call,
+							   "series.episode_dict[%d]: episode numbers must be >= 1, got %d",
+							   e->key, e->value->episodes[j]);
+			}
+		}
+	}
+	return 0;
+}
+
+static int check_id(aw_call *call, const char *field, int64_t id)
+{
+	if (id <= 0)
+		return aw__invalid(call, "%s must be a positive series id, got %lld", field,
+				   (long long)id);
+	return 0;
+}
+
+static void create_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+			  const Aniworld__V1__CreateSeriesRequest *in,
+			  Aniworld__V1__AnimeSeries_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->series == NULL) {
+		aw__invalid(call, "series is required");
+		closure(NULL, call);
+		return;
+	}
+	if (check_series(call, in->series, AW_SERIES_ALL) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_create(repo_of(svc), req, in->series);
+}
+
+static void get_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+		       const Aniworld__V1__GetSeriesRequest *in,
+		       Aniworld__V1__AnimeSeries_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_get(repo_of(svc), req, in->id);
+}
+
+static void get_series_by_key(Aniworld__V1__AnimeSeriesService_Service *svc,
+			      const Aniworld__V1__GetSeriesByKeyRequest *in,
+			      Aniworld__V1__AnimeSeries_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->key[0] == '\0') {
+		aw__invalid(call, "key is required");
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_get_by_key(repo_of(svc), req, in->key);
+}
+
+static void list_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+			const Aniworld__V1__ListSeriesRequest *in,
+			Aniworld__V1__ListSeriesResponse_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	int page_size = in->page_size;
+
+	if (page_size < 0) {
+		aw__invalid(call, "page_size must be >= 0, got %d", page_size);
+		closure(NULL, call);
+		return;
+	}
+	if (page_size == 0)
+		page_size = 50;
+	if (page_size > 1000)
+		page_size = 1000;
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_list(repo_of(svc), req, in, page_size);
+}
+
+static void update_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+			  const Aniworld__V1__UpdateSeriesRequest *in,
+			  Aniworld__V1__AnimeSeries_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	uint64_t mask;
+
+	if (in->series == NULL) {
+		aw__invalid(call, "series is required");
+		closure(NULL, call);
+		return;
+	}
+	if (check_id(call, "series.id", in->series->id) != 0 ||
+	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
+				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
+				&mask) != 0 ||
+	    check_series(call, in->series, mask) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_update(repo_of(svc), req, in->series, mask);
+}
+
+static void delete_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+			  const Aniworld__V1__DeleteSeriesRequest *in,
+			  Google__Protobuf__Empty_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_delete(repo_of(svc), req, in->id);
+}
+
+static void destroy(Aniworld__V1__AnimeSeriesService_Service *svc)
+{
+	free(svc);
+}
+
+int aw_series_service_new(ProtobufCService **out, aw_repo *repo, aw_err *err)
+{
+	series_service *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (s == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for AnimeSeriesService");
+	aniworld__v1__anime_series_service__init(&s->base, destroy);
+	s->base.create_series = create_series;
+	s->base.get_series = get_series;
+	s->base.get_series_by_key = get_series_by_key;
+	s->base.list_series = list_series;
+	s->base.update_series = update_series;
+	s->base.delete_series = delete_series;
+	s->repo = repo;
+	*out = &s->base.base;
+	return 0;
+}

@@ -1,0 +1,61 @@
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <grpc/status.h>
+
+typedef struct reply_req {
+	aw_repo_req req;          /* first: the repository sees only this */
+	aw_call *call;
+	ProtobufCClosure closure;
+} reply_req;
+
+static void reply_done(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result)
+{
+	reply_req *rr = (reply_req *)req;
+
+	if (rc != 0) {
+		aw_call_set_error(rr->call, err);
+		rr->closure(NULL, rr->call);
+		return;
+	}
+	rr->closure(result, rr->call);
+}
+
+static int reply_abandoned(const aw_repo_req *req)
+{
+	return aw_call_abandoned(((const reply_req *)req)->call);
+}
+
+aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
+{
+	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
+
+	if (rr == NULL) {
+		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		closure(NULL, call);
+		return NULL;
+	}
+	rr->req = (aw_repo_req){
+		.done = reply_done,
+		.abandoned = reply_abandoned,
+		.mem = aw_call_allocator(call),
+	};
+	rr->call = call;
+	rr->closure = closure;
+	return &rr->req;
+}
+
+int aw__invalid(aw_call *call, const char *fmt, ...)
+{
+	char text[AW_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	aw_call_set_status(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", text);
+	return -1;
+}

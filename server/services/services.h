@@ -1,0 +1,22 @@
+/*
+ * services.h: the gRPC services of Aniworld Store, one per file.
+ *
+ * Each constructor returns the generated protobuf-c service (the stubs filled
+ * in), ready for aw_transport_add_service(); the caller frees it with
+ * protobuf_c_service_destroy(). A service borrows the repository, which must
+ * outlive it. Stubs check their input (INVALID_ARGUMENT naming the field and
+ * the bad value), then hand the work to the repository, whose outcome becomes
+ * the reply (see reply.h).
+ */
+#ifndef AW_SERVICES_H
+#define AW_SERVICES_H
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "../repo/repo.h"
+#include "aniworld/error.h"
+
+/* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
+int aw_series_service_new(ProtobufCService **out, aw_repo *repo, aw_err *err);
+
+#endif /* AW_SERVICES_H */

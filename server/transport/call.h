@@ -1,0 +1,104 @@
+/*
+ * call.h: the call context a stub receives as its closure_data.
+ *
+ * A generated stub has the shape
+ *     void method(Service *svc, const Request *in, Reply_Closure closure, void *closure_data)
+ * and the transport passes an aw_call as closure_data. The stub checks its input,
+ * sets a status when it must refuse, and calls `closure` once:
+ *
+ *   unary:            closure(reply, call) sends reply with status OK;
+ *                     aw_call_set_status(call, code, ...) then closure(NULL, call)
+ *                     sends that status instead. The closure may be called later,
+ *                     from any thread (the repository's writer does), but exactly once.
+ *   server-streaming: closure(msg, call) sends one message, closure(NULL, call)
+ *                     ends the stream with the status set (OK if none). The stub
+ *                     may return first and keep sending from other threads, for
+ *                     which it takes a reference (aw_call_ref) and registers an
+ *                     aw_call_on_done hook to learn when the call has ended.
+ *   bidirectional:    the stub runs once per request message and must call the
+ *                     closure before returning: closure(msg, call) answers it,
+ *                     closure(NULL, call) ends the call with the status set.
+ *
+ * `in` and everything from aw_call_alloc() live until the reply is sent (unary),
+ * or until the stub returns (streaming); nothing of them needs freeing.
+ */
+#ifndef AW_CALL_H
+#define AW_CALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/slice.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "aniworld/error.h"
+
+typedef struct aw_call aw_call;
+
+/*
+ * Sets the status the call ends with: a gRPC status code and a printf-style
+ * message for the caller, which should name the offending field or record. The
+ * last status set wins. Returns AW_E* code matching `grpc_code` so that a
+ * handler can `return` it if it likes.
+ */
+int aw_call_set_status(aw_call *call, int grpc_code, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/* Sets the status from an aw_err: its code mapped through AW_ERRNO_MAP, its message. */
+void aw_call_set_error(aw_call *call, const aw_err *err);
+
+/* The status set so far (0 = OK). */
+int aw_call_status(const aw_call *call);
+
+/* The allocator for the call's arena: use it for the reply and anything the reply
+ * points to. Borrowed; memory is released with the call. */
+ProtobufCAllocator *aw_call_allocator(aw_call *call);
+
+/* `size` bytes from the call's arena, or NULL when memory is exhausted. */
+void *aw_call_alloc(aw_call *call, size_t size);
+
+/* The method path, "/aniworld.v1.AnimeSeriesService/GetSeries" (borrowed). */
+const char *aw_call_method(const aw_call *call);
+
+/* Whether the work for this call is no longer wanted: 0 when it still is,
+ * AW_ECANCELED when the client cancelled or the connection broke, AW_ETIMEDOUT
+ * when the deadline has passed. Thread-safe. */
+int aw_call_abandoned(const aw_call *call);
+
+/* The call's deadline as CLOCK_MONOTONIC microseconds, INT64_MAX when none. */
+int64_t aw_call_deadline_us(const aw_call *call);
+
+/* Takes a reference that keeps `call` valid (not its stream) until aw_call_unref. */
+void aw_call_ref(aw_call *call);
+void aw_call_unref(aw_call *call);
+
+/*
+ * Streaming: queues one message (already packed into `packed`, whose reference
+ * the function takes its own of) on a server-streaming or bidirectional call.
+ * Thread-safe. Returns AW_ECANCELED when the call has ended or is ending, and
+ * AW_EOVERLOAD when the stream's backlog is full (a slow reader): the caller
+ * then usually ends the call with RESOURCE_EXHAUSTED.
+ */
+int aw_call_send_packed(aw_call *call, grpc_slice packed);
+
+/* Packs `msg` and queues it as aw_call_send_packed() does; AW_ENOMEM too. */
+int aw_call_send(aw_call *call, const ProtobufCMessage *msg);
+
+/*
+ * Ends a streaming call after the messages already queued, with `grpc_code` and
+ * message `text` (may be NULL). Thread-safe and idempotent: the first ending wins.
+ */
+void aw_call_finish(aw_call *call, int grpc_code, const char *text);
+
+/*
+ * Registers `fn(call, arg)` to run once when the streaming call has ended for any
+ * reason (finished, cancelled by the client, broken connection, server
+ * shutdown). It runs on a transport thread with no transport lock held; after it
+ * returns, sends fail with AW_ECANCELED. Register it before the stub returns.
+ */
+void aw_call_on_done(aw_call *call, void (*fn)(aw_call *call, void *arg), void *arg);
+
+#endif /* AW_CALL_H */

@@ -1,0 +1,639 @@
+/*
+ * The transport: grpc_server lifecycle, one completion queue and thread per
+ * worker, call slots, and dispatch of arrived calls to protobuf-c stubs.
+ *
+ * Concurrency design. Each worker thread polls only its own completion queue
+ * (grpc's advice for throughput). Every registered method has
+ * `requests_per_method` requests outstanding on every queue; the moment one
+ * is answered a new one is posted, before the call is handled, so accepting
+ * never waits for handling. A call's events all arrive on the queue it was
+ * requested on, so a slot is handled by one worker thread at a time, except
+ * for the explicitly thread-safe entry points in call.c (closure from the
+ * repository's writer thread, stream sends from a publisher).
+ */
+#include "transport_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include "../log.h"
+#include "utf8.h"
+
+/* First arena block of a slot: enough for typical requests and replies. */
+#define SLOT_ARENA_SIZE (16 * 1024)
+
+int64_t aw__now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void aw_transport_config_defaults(aw_transport_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->threads = 1;
+	cfg->requests_per_method = 2;
+	cfg->max_receive_bytes = 4 * 1024 * 1024;
+	cfg->stream_backlog = 1024;
+}
+
+/* ---- slots ---------------------------------------------------------------- */
+
+static aw_call *slot_new(aw_worker *w)
+{
+	aw_call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->worker = w;
+	c->op_request = (aw_op){AW_OP_REQUEST, c};
+	c->op_close = (aw_op){AW_OP_CLOSE, c};
+	c->op_send = (aw_op){AW_OP_SEND, c};
+	c->op_recv = (aw_op){AW_OP_RECV, c};
+	grpc_metadata_array_init(&c->metadata);
+	grpc_call_details_init(&c->details);
+	c->status_details = grpc_empty_slice();
+	aw_arena_init(&c->arena, SLOT_ARENA_SIZE);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_lock(&w->mu);
+	c->next_all = w->all_calls;
+	w->all_calls = c;
+	pthread_mutex_unlock(&w->mu);
+	return c;
+}
+
+static void slot_destroy(aw_call *c)
+{
+	grpc_metadata_array_destroy(&c->metadata);
+	grpc_call_details_destroy(&c->details);
+	grpc_slice_unref(c->status_details);
+	aw_arena_close(&c->arena);
+	pthread_mutex_destroy(&c->mu);
+	free(c->queue);
+	free(c);
+}
+
+static aw_call *slot_get(aw_worker *w)
+{
+	aw_call *c;
+
+	pthread_mutex_lock(&w->mu);
+	c = w->free_calls;
+	if (c != NULL)
+		w->free_calls = c->next_free;
+	pthread_mutex_unlock(&w->mu);
+	if (c == NULL)
+		c = slot_new(w);
+	return c;
+}
+
+void aw__call_recycle(aw_call *c)
+{
+	aw_worker *w = c->worker;
+
+	if (c->call != NULL) {
+		grpc_call_unref(c->call);
+		c->call = NULL;
+	}
+	if (c->payload != NULL) {
+		grpc_byte_buffer_destroy(c->payload);
+		c->payload = NULL;
+	}
+	if (c->send_buf != NULL) {
+		grpc_byte_buffer_destroy(c->send_buf);
+		c->send_buf = NULL;
+	}
+	/* grpc fills these arrays anew for every request. */
+	grpc_metadata_array_destroy(&c->metadata);
+	grpc_metadata_array_init(&c->metadata);
+	grpc_call_details_destroy(&c->details);
+	grpc_call_details_init(&c->details);
+	grpc_slice_unref(c->status_details);
+	c->status_details = grpc_empty_slice();
+	while (c->q_len > 0) {
+		grpc_slice_unref(c->queue[c->q_head]);
+		c->q_head = (c->q_head + 1) % w->t->cfg.stream_backlog;
+		c->q_len--;
+	}
+	aw_arena_reset(&c->arena);
+	c->method = NULL;
+	c->close_cancelled = 0;
+	atomic_store(&c->cancelled, 0);
+	c->status = GRPC_STATUS_OK;
+	c->message[0] = '\0';
+	c->q_head = 0;
+	c->sending = c->md_sent = c->finishing = c->status_sent = c->ended = 0;
+	c->on_done = NULL;
+	c->on_done_arg = NULL;
+
+	pthread_mutex_lock(&w->mu);
+	c->next_free = w->free_calls;
+	w->free_calls = c;
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* ---- requesting calls ----------------------------------------------------- */
+
+/* Posts one request for `m` (NULL: any unregistered path) on worker `w`. */
+static int request_one(aw_worker *w, const aw_method *m)
+{
+	aw_transport *t = w->t;
+	aw_call *c = slot_get(w);
+	grpc_call_error e;
+
+	if (c == NULL) {
+		aw_log(AW_LOG_ERROR, "out of memory for a call slot; %s gets fewer accepts",
+		       m != NULL ? m->path : "(unknown paths)");
+		return AW_ENOMEM;
+	}
+	c->method = m;
+	atomic_store(&c->refs, 1); /* the request itself */
+	if (m != NULL) {
+		e = grpc_server_request_registered_call(
+			t->server, m->handle, &c->call, &c->deadline, &c->metadata,
+			m->shape == AW_SHAPE_BIDI_STREAM ? NULL : &c->payload, w->cq, w->cq,
+			&c->op_request);
+	} else {
+		e = grpc_server_request_call(t->server, &c->call, &c->details, &c->metadata, w->cq,
+					     w->cq, &c->op_request);
+	}
+	if (e != GRPC_CALL_OK) {
+		/* Only happens while shutting down. */
+		atomic_store(&c->refs, 0);
+		aw__call_recycle(c);
+		return AW_EUNAVAIL;
+	}
+	return 0;
+}
+
+/* ---- handling arrived calls ----------------------------------------------- */
+
+/* Arms RECV_CLOSE_ON_SERVER, through which a cancel (client, deadline, broken
+ * connection) becomes visible to aw_call_abandoned() while work is queued. */
+static void arm_close(aw_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+	atomic_fetch_add(&c->refs, 1);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->op_close, NULL) != GRPC_CALL_OK) {
+		atomic_fetch_sub(&c->refs, 1);
+		atomic_store(&c->cancelled, 1);
+	}
+}
+
+/*
+ * Makes the request bytes contiguous: in place when grpc holds them in one
+ * uncompressed slice (the usual case), else copied into the arena.
+ */
+static int request_bytes(aw_call *c, const uint8_t **data, size_t *len)
+{
+	grpc_byte_buffer *bb = c->payload;
+	grpc_byte_buffer_reader reader;
+	grpc_slice s;
+	size_t total, off = 0;
+	uint8_t *buf;
+
+	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
+	    bb->data.raw.slice_buffer.count == 1) {
+		s = bb->data.raw.slice_buffer.slices[0];
+		*data = GRPC_SLICE_START_PTR(s);
+		*len = GRPC_SLICE_LENGTH(s);
+		return 0;
+	}
+	if (!grpc_byte_buffer_reader_init(&reader, bb))
+		return AW_EINVAL;
+	total = grpc_byte_buffer_length(reader.buffer_out);
+	buf = aw_arena_alloc(&c->arena, total);
+	if (buf == NULL) {
+		grpc_byte_buffer_reader_destroy(&reader);
+		return AW_ENOMEM;
+	}
+	while (grpc_byte_buffer_reader_next(&reader, &s)) {
+		size_t n = GRPC_SLICE_LENGTH(s);
+		if (n > total - off)
+			n = total - off;
+		memcpy(buf + off, GRPC_SLICE_START_PTR(s), n);
+		off += n;
+		grpc_slice_unref(s);
+	}
+	grpc_byte_buffer_reader_destroy(&reader);
+	*data = buf;
+	*len = off;
+	return 0;
+}
+
+/*
+ * Unpacks the payload into the call's arena and checks what protobuf-c does
+ * not (proto3 strings must be UTF-8). On failure the call has been rejected
+ * and NULL is returned.
+ */
+static ProtobufCMessage *unpack_request(aw_call *c)
+{
+	const aw_method *m = c->method;
+	const uint8_t *data;
+	size_t len;
+	ProtobufCMessage *msg;
+	char field[128];
+	int rc;
+
+	if (c->payload == NULL) {
+		aw__call_reject(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+		return NULL;
+	}
+	rc = request_bytes(c, &data, &len);
+	if (rc == 0) {
+		msg = protobuf_c_message_unpack(m->input, aw_arena_allocator(&c->arena), len, data);
+	} else {
+		msg = NULL;
+	}
+	grpc_byte_buffer_destroy(c->payload);
+	c->payload = NULL;
+	if (msg == NULL) {
+		char text[AW_ERR_MSG_MAX];
+		snprintf(text, sizeof(text), "request is not a valid %s message", m->input->name);
+		aw__call_reject(c, rc == AW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
+						   : GRPC_STATUS_INVALID_ARGUMENT,
+				text);
+		return NULL;
+	}
+	if (aw__pb_check_utf8(msg, field, sizeof(field)) != 0) {
+		char text[AW_ERR_MSG_MAX];
+		snprintf(text, sizeof(text), "%s: not valid UTF-8", field);
+		aw__call_reject(c, GRPC_STATUS_INVALID_ARGUMENT, text);
+		return NULL;
+	}
+	return msg;
+}
+
+static void invoke(aw_call *c, const ProtobufCMessage *msg)
+{
+	const aw_method *m = c->method;
+
+	m->service->invoke(m->service, m->index, msg, aw__call_closure, c);
+}
+
+/* A call arrived for `c->method`. The request reference becomes the dispatch
+ * (unary) or stream (streaming) reference. */
+static void on_call(aw_call *c)
+{
+	const aw_method *m = c->method;
+	ProtobufCMessage *msg;
+	gpr_timespec now;
+
+	c->start_us = aw__now_us();
+	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0) {
+		c->deadline_us = INT64_MAX;
+	} else {
+		now = gpr_now(c->deadline.clock_type);
+		c->deadline_us = c->start_us + gpr_time_to_millis(gpr_time_sub(c->deadline, now)) * 1000;
+	}
+
+	if (m == NULL) {
+		char text[AW_ERR_MSG_MAX];
+		char *path = grpc_slice_to_c_string(c->details.method);
+		snprintf(text, sizeof(text), "unknown method %s", path != NULL ? path : "?");
+		gpr_free(path);
+		aw__call_reject(c, GRPC_STATUS_UNIMPLEMENTED, text);
+		return;
+	}
+	arm_close(c);
+	if (m->shape == AW_SHAPE_BIDI_STREAM) {
+		aw__call_post_recv(c);
+		return;
+	}
+	msg = unpack_request(c);
+	if (msg != NULL)
+		invoke(c, msg);
+}
+
+void aw__call_post_recv(aw_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->payload;
+	atomic_fetch_add(&c->refs, 1);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->op_recv, NULL) != GRPC_CALL_OK) {
+		atomic_fetch_sub(&c->refs, 1);
+		aw_call_finish(c, GRPC_STATUS_INTERNAL, "cannot read the next request");
+	}
+}
+
+/* The next request of a bidirectional call arrived (or the client is done). */
+static void on_recv(aw_call *c, int success)
+{
+	ProtobufCMessage *msg;
+
+	if (!success) {
+		/* The call broke; RECV_CLOSE_ON_SERVER ends the stream. */
+	} else if (c->payload == NULL) {
+		/* The client half-closed: every request has been answered. */
+		aw_call_finish(c, GRPC_STATUS_OK, NULL);
+	} else {
+		msg = unpack_request(c);
+		if (msg != NULL) {
+			invoke(c, msg);
+			/* The stub answered synchronously (call.h), so the request and reply
+			 * are done with; reuse the arena for the next request. */
+			aw_arena_reset(&c->arena);
+			pthread_mutex_lock(&c->mu);
+			int more = !c->finishing && !c->ended;
+			pthread_mutex_unlock(&c->mu);
+			if (more)
+				aw__call_post_recv(c);
+		}
+	}
+	aw_call_unref(c);
+}
+
+static void on_request(aw_worker *w, aw_call *c, int success)
+{
+	if (!success) {
+		/* The server is shutting down: this request will never be answered. */
+		aw_call_unref(c);
+		return;
+	}
+	/* Replace the request before handling the call, so accepts never wait. */
+	request_one(w, c->method);
+	on_call(c);
+}
+
+static void *worker_main(void *arg)
+{
+	aw_worker *w = arg;
+
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+							   NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		aw_op *op = ev.tag;
+		switch (op->kind) {
+		case AW_OP_REQUEST:
+			on_request(w, op->call, ev.success);
+			break;
+		case AW_OP_CLOSE:
+			aw__call_on_close(op->call);
+			break;
+		case AW_OP_SEND:
+			aw__call_on_send(op->call, ev.success);
+			break;
+		case AW_OP_RECV:
+			on_recv(op->call, ev.success);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err *err)
+{
+	aw_transport *t;
+	grpc_arg args[2];
+	grpc_channel_args chargs;
+
+	*out = NULL;
+	if (cfg->threads < 1 || cfg->requests_per_method < 1 || cfg->stream_backlog < 1 ||
+	    cfg->max_receive_bytes < 1 || cfg->max_receive_bytes > INT32_MAX ||
+	    cfg->descriptors == NULL)
+		return aw_err_set(err, AW_EINVAL, "invalid transport configuration");
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the transport");
+	t->cfg = *cfg;
+	grpc_init();
+	t->grpc_initialised = 1;
+
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[0].value.integer = (int)cfg->max_receive_bytes;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+	args[1].value.integer = -1;
+	chargs.num_args = 2;
+	chargs.args = args;
+	t->server = grpc_server_create(&chargs, NULL);
+	t->workers = calloc((size_t)cfg->threads, sizeof(*t->workers));
+	if (t->server == NULL || t->workers == NULL) {
+		aw_transport_free(t);
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the transport");
+	}
+	for (int i = 0; i < cfg->threads; i++) {
+		aw_worker *w = &t->workers[i];
+		w->t = t;
+		w->id = i;
+		pthread_mutex_init(&w->mu, NULL);
+		w->cq = grpc_completion_queue_create_for_next(NULL);
+		grpc_server_register_completion_queue(t->server, w->cq, NULL);
+	}
+	t->shutdown_cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(t->server, t->shutdown_cq, NULL);
+	*out = t;
+	return 0;
+}
+
+int aw_transport_add_service(aw_transport *t, ProtobufCService *service, unsigned flags,
+			     aw_err *err)
+{
+	const ProtobufCServiceDescriptor *sd = service->descriptor;
+
+	if (t->started)
+		return aw_err_set(err, AW_EINVAL, "services must be added before start");
+	for (unsigned i = 0; i < sd->n_methods; i++) {
+		const ProtobufCMethodDescriptor *md = &sd->methods[i];
+		char full[256], path[256];
+		int cs, ss;
+		aw_method *m;
+
+		snprintf(full, sizeof(full), "%s.%s", sd->name, md->name);
+		snprintf(path, sizeof(path), "/%s/%s", sd->name, md->name);
+		if (aw_descpool_method_shape(t->cfg.descriptors, full, &cs, &ss) != 0)
+			return aw_err_set(err, AW_EINVAL, "%s is not in the served descriptor set",
+					  full);
+		if (cs && !ss)
+			return aw_err_set(err, AW_EINVAL, "%s: client-streaming methods are not supported",
+					  full);
+		for (size_t j = 0; j < t->n_methods; j++) {
+			if (strcmp(t->methods[j].path, path) == 0)
+				return aw_err_set(err, AW_EINVAL, "%s is already served", path);
+		}
+		if (t->n_methods == t->cap_methods) {
+			size_t cap = t->cap_methods ? t->cap_methods * 2 : 32;
+			aw_method *ms = realloc(t->methods, cap * sizeof(*ms));
+			if (ms == NULL)
+				return aw_err_set(err, AW_ENOMEM, "out of memory adding %s", sd->name);
+			t->methods = ms;
+			t->cap_methods = cap;
+		}
+		m = &t->methods[t->n_methods];
+		memset(m, 0, sizeof(*m));
+		m->path = strdup(path);
+		if (m->path == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory adding %s", sd->name);
+		m->service = service;
+		m->index = i;
+		m->input = md->input;
+		m->shape = cs ? AW_SHAPE_BIDI_STREAM : ss ? AW_SHAPE_SERVER_STREAM : AW_SHAPE_UNARY;
+		m->flags = flags;
+		m->handle = grpc_server_register_method(
+			t->server, m->path, NULL,
+			m->shape == AW_SHAPE_BIDI_STREAM ? GRPC_SRM_PAYLOAD_NONE
+							 : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+			0);
+		if (m->handle == NULL) {
+			free(m->path);
+			return aw_err_set(err, AW_EINVAL, "grpc refused to register %s", path);
+		}
+		t->n_methods++;
+	}
+	return 0;
+}
+
+int aw_transport_listen(aw_transport *t, const char *addr, grpc_server_credentials *creds,
+			int *port, aw_err *err)
+{
+	grpc_server_credentials *own = NULL;
+	int p;
+
+	if (t->started)
+		return aw_err_set(err, AW_EINVAL, "listen must come before start");
+	if (creds == NULL)
+		creds = own = grpc_insecure_server_credentials_create();
+	p = grpc_server_add_http2_port(t->server, addr, creds);
+	if (own != NULL)
+		grpc_server_credentials_release(own);
+	if (p == 0)
+		return aw_err_set(err, AW_EUNAVAIL, "cannot listen on %s (in use or not local?)", addr);
+	if (port != NULL)
+		*port = p;
+	t->listening = 1;
+	return 0;
+}
+
+int aw_transport_start(aw_transport *t, aw_err *err)
+{
+	if (t->started)
+		return 0;
+	if (!t->listening)
+		return aw_err_set(err, AW_EINVAL, "nothing to listen on");
+	grpc_server_start(t->server);
+	t->started = 1;
+	for (int i = 0; i < t->cfg.threads; i++) {
+		aw_worker *w = &t->workers[i];
+
+		for (int k = 0; k < t->cfg.requests_per_method; k++) {
+			for (size_t j = 0; j < t->n_methods; j++)
+				request_one(w, &t->methods[j]);
+		}
+		request_one(w, NULL);
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			aw_transport_shutdown(t, 0);
+			return aw_err_set(err, AW_ENOMEM, "cannot start transport thread %d", i);
+		}
+		w->started = 1;
+	}
+	return 0;
+}
+
+void aw_transport_shutdown(aw_transport *t, int64_t grace_ms)
+{
+	grpc_event ev;
+
+	if (t == NULL || t->stopped || t->server == NULL)
+		return;
+	t->stopped = 1;
+	if (t->started) {
+		grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, t);
+		ev = grpc_completion_queue_next(
+			t->shutdown_cq,
+			gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				     gpr_time_from_millis(grace_ms, GPR_TIMESPAN)),
+			NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			aw_log(AW_LOG_WARN, "shutdown grace of %" PRId64 " ms over: cancelling calls",
+			       grace_ms);
+			grpc_server_cancel_all_calls(t->server);
+			grpc_completion_queue_next(t->shutdown_cq,
+						   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		}
+	}
+	grpc_server_destroy(t->server);
+	t->server = NULL;
+	for (int i = 0; t->workers != NULL && i < t->cfg.threads; i++) {
+		aw_worker *w = &t->workers[i];
+
+		grpc_completion_queue_shutdown(w->cq);
+		if (w->started) {
+			pthread_join(w->thread, NULL);
+			w->started = 0;
+		} else {
+			while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+				       .type != GRPC_QUEUE_SHUTDOWN) {
+			}
+		}
+	}
+	if (t->shutdown_cq != NULL) {
+		grpc_completion_queue_shutdown(t->shutdown_cq);
+		while (grpc_completion_queue_next(t->shutdown_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+						  NULL)
+			       .type != GRPC_QUEUE_SHUTDOWN) {
+		}
+	}
+}
+
+void aw_transport_free(aw_transport *t)
+{
+	if (t == NULL)
+		return;
+	if (t->server != NULL) {
+		if (!t->stopped) {
+			aw_transport_shutdown(t, 0);
+		} else {
+			grpc_server_destroy(t->server);
+			t->server = NULL;
+		}
+	}
+	if (t->workers != NULL) {
+		for (int i = 0; i < t->cfg.threads; i++) {
+			aw_worker *w = &t->workers[i];
+			aw_call *c = w->all_calls;
+
+			while (c != NULL) {
+				aw_call *next = c->next_all;
+				slot_destroy(c);
+				c = next;
+			}
+			if (w->cq != NULL)
+				grpc_completion_queue_destroy(w->cq);
+			pthread_mutex_destroy(&w->mu);
+		}
+		free(t->workers);
+	}
+	if (t->shutdown_cq != NULL)
+		grpc_completion_queue_destroy(t->shutdown_cq);
+	for (size_t j = 0; j < t->n_methods; j++)
+		free(t->methods[j].path);
+	free(t->methods);
+	if (t->grpc_initialised)
+		grpc_shutdown();
+	free(t);
+}

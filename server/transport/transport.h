@@ -1,0 +1,80 @@
+/*
+ * transport.h: serving protobuf-c services over the gRPC C core.
+ *
+ * protoc-c turns each .proto service into a ProtobufCService: a descriptor and
+ * one function pointer per method. The transport serves any number of them on
+ * one grpc_server: it registers "/<package>.<Service>/<Method>" for every
+ * method, keeps requests outstanding on one completion queue per thread,
+ * unpacks each request with protobuf-c, invokes the stub with a call context as
+ * its closure_data (see call.h) and sends what the stub's closure returns.
+ *
+ * Method shapes come from the served descriptor set: unary and server-streaming
+ * methods get their request with the call; bidirectional methods are fed one
+ * request at a time. Client-streaming methods are refused at registration.
+ *
+ * Threading: aw_transport_new/add_service/listen/start/shutdown/free are called
+ * from one thread (main). Stubs run on the transport's threads, several at once.
+ */
+#ifndef AW_TRANSPORT_H
+#define AW_TRANSPORT_H
+
+#include <stdint.h>
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "aniworld/error.h"
+#include "descriptors.h"
+
+typedef struct aw_transport aw_transport;
+
+/* Flags for aw_transport_add_service(). */
+#define AW_SERVICE_PUBLIC 0x1 /* reachable without a bearer token (health) */
+#define AW_SERVICE_INTROSPECTION 0x2 /* public unless auth_reflection is set (reflection) */
+
+typedef struct aw_transport_config {
+	int threads;                     /* polling threads, one completion queue each; >= 1 */
+	int requests_per_method;         /* accepts kept outstanding per method and thread; >= 1 */
+	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
+	int stream_backlog;              /* messages queued on one stream before sends fail */
+	const aw_descpool *descriptors;  /* borrowed; must outlive the transport */
+} aw_transport_config;
+
+/* Fills `cfg` with defaults: 1 thread, 2 requests per method, 4 MiB, 1024. */
+void aw_transport_config_defaults(aw_transport_config *cfg);
+
+/* Creates a transport (and initialises grpc). The caller frees it with
+ * aw_transport_free(). Returns AW_EINVAL for a bad config, AW_ENOMEM. */
+int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err *err);
+
+/*
+ * Serves `service` (borrowed; must outlive the transport). Before start only.
+ * `flags` is a mask of AW_SERVICE_*. Returns AW_EINVAL when the service is not in
+ * the descriptor set, one of its methods is client-streaming, or it is already
+ * served; AW_ENOMEM.
+ */
+int aw_transport_add_service(aw_transport *t, ProtobufCService *service, unsigned flags,
+			     aw_err *err);
+
+/*
+ * Listens on `addr` ("0.0.0.0:50051"; port 0 picks a free one) with plaintext,
+ * or with `creds` (borrowed) when not NULL. Before start only. On success
+ * *port is the bound port. Returns AW_EUNAVAIL when the address cannot be bound.
+ */
+int aw_transport_listen(aw_transport *t, const char *addr, grpc_server_credentials *creds,
+			int *port, aw_err *err);
+
+/* Starts serving. Returns AW_EINVAL when nothing listens yet, AW_ENOMEM. */
+int aw_transport_start(aw_transport *t, aw_err *err);
+
+/*
+ * Stops accepting calls, lets calls in flight finish for up to `grace_ms`, then
+ * cancels the rest and stops the threads. Streaming calls never end on their
+ * own: their services should finish them before calling this. Idempotent.
+ */
+void aw_transport_shutdown(aw_transport *t, int64_t grace_ms);
+
+/* Shuts down if still running and frees everything; NULL is a no-op. */
+void aw_transport_free(aw_transport *t);
+
+#endif /* AW_TRANSPORT_H */

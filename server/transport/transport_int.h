@@ -1,0 +1,145 @@
+/*
+ * transport_int.h: what transport.c and call.c share. Not for services.
+ *
+ * Life of a call slot (aw_call). Slots are made once and recycled, so a call in
+ * steady state allocates nothing of ours. A slot is requested from grpc for one
+ * method on one worker's completion queue; every event of the call then arrives
+ * on that queue. References (`refs`) count what still needs the slot:
+ *   - each grpc batch in flight holds one (released when its event is handled);
+ *   - a unary call holds one from dispatch until its closure has run;
+ *   - a streaming call holds one until it has ended (see `ended`);
+ *   - services hold theirs with aw_call_ref().
+ * At zero the slot is reset and returned to its worker's free list.
+ */
+#ifndef AW_TRANSPORT_INT_H
+#define AW_TRANSPORT_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "call.h"
+#include "transport.h"
+
+typedef struct aw_worker aw_worker;
+
+typedef enum aw_shape {
+	AW_SHAPE_UNARY,
+	AW_SHAPE_SERVER_STREAM,
+	AW_SHAPE_BIDI_STREAM,
+} aw_shape;
+
+/* What a completion-queue event is about; the tag points at one of these. */
+typedef enum aw_op_kind {
+	AW_OP_REQUEST, /* a requested call arrived (or the request died at shutdown) */
+	AW_OP_CLOSE,   /* RECV_CLOSE_ON_SERVER: the call is over on the wire */
+	AW_OP_SEND,    /* a batch of sends (reply, stream message, status) completed */
+	AW_OP_RECV,    /* RECV_MESSAGE completed (bidirectional calls) */
+} aw_op_kind;
+
+typedef struct aw_op {
+	aw_op_kind kind;
+	aw_call *call;
+} aw_op;
+
+typedef struct aw_method {
+	char *path;                              /* "/pkg.Service/Method" */
+	ProtobufCService *service;               /* borrowed */
+	unsigned index;                          /* into service->descriptor->methods */
+	const ProtobufCMessageDescriptor *input;
+	aw_shape shape;
+	unsigned flags;                          /* AW_SERVICE_* */
+	void *handle;                            /* from grpc_server_register_method */
+} aw_method;
+
+struct aw_call {
+	aw_worker *worker;           /* owner: its queue gets every event of the call */
+	const aw_method *method;     /* NULL for a path nobody registered */
+	aw_call *next_free;          /* worker's free list */
+	aw_call *next_all;           /* worker's list of every slot */
+	atomic_int refs;
+
+	/* Filled by grpc when the call arrives. */
+	grpc_call *call;
+	gpr_timespec deadline;
+	grpc_metadata_array metadata;
+	grpc_byte_buffer *payload;
+	grpc_call_details details;   /* unregistered paths only */
+
+	aw_op op_request, op_close, op_send, op_recv;
+	int close_cancelled;         /* written by RECV_CLOSE_ON_SERVER */
+	atomic_int cancelled;        /* close reported a cancel */
+	int64_t start_us;            /* CLOCK_MONOTONIC at arrival */
+	int64_t deadline_us;         /* CLOCK_MONOTONIC; INT64_MAX = none */
+
+	int status;                  /* gRPC status set by the handler */
+	char message[AW_ERR_MSG_MAX];
+	grpc_slice status_details;   /* sent with the status */
+	grpc_byte_buffer *send_buf;  /* message in the send batch in flight */
+	aw_arena arena;
+
+	/* Streaming state, guarded by `mu`. */
+	pthread_mutex_t mu;
+	grpc_slice *queue;           /* ring of packed messages, stream_backlog long */
+	int q_head, q_len;
+	int sending;                 /* a send batch is in flight */
+	int md_sent;                 /* initial metadata went out */
+	int finishing;               /* aw_call_finish() was called */
+	int status_sent;             /* the status is in the batch in flight */
+	int ended;                   /* the stream is over; on_done has run or is running */
+	void (*on_done)(aw_call *call, void *arg);
+	void *on_done_arg;
+};
+
+struct aw_worker {
+	aw_transport *t;
+	int id;
+	grpc_completion_queue *cq;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;          /* guards the two lists */
+	aw_call *free_calls;
+	aw_call *all_calls;
+};
+
+struct aw_transport {
+	aw_transport_config cfg;
+	grpc_server *server;
+	grpc_completion_queue *shutdown_cq;
+	aw_worker *workers;
+	aw_method *methods;
+	size_t n_methods, cap_methods;
+	int listening;
+	int started;
+	int stopped;
+	int grpc_initialised;
+};
+
+/* Monotonic clock in microseconds. */
+int64_t aw__now_us(void);
+
+/* call.c: the closure every stub gets, whatever the method's shape. */
+void aw__call_closure(const ProtobufCMessage *msg, void *closure_data);
+
+/* call.c: an event for `call` arrived on its worker's queue. */
+void aw__call_on_send(aw_call *call, int success);
+void aw__call_on_close(aw_call *call);
+
+/* call.c: sends status `code` for a call no stub will see (bad request, unknown
+ * path); consumes the dispatch reference. */
+void aw__call_reject(aw_call *call, int code, const char *message);
+
+/* transport.c: returns the slot to its worker (refs reached zero). */
+void aw__call_recycle(aw_call *call);
+
+/* transport.c: posts the next RECV_MESSAGE of a bidirectional call. */
+void aw__call_post_recv(aw_call *call);
+
+/* call.c: the name of a gRPC status code ("NOT_FOUND"). */
+const char *aw__status_name(int code);
+
+#endif /* AW_TRANSPORT_INT_H */
