@@ -1,0 +1,45 @@
+# Aniworld Store: a thin layer over CMake. The two commands:
+#   make run    installs missing Debian packages, builds, serves on 0.0.0.0:50051 (./aniworld.db)
+#   make test   installs missing Debian packages, builds twice (plain, and with
+#               AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test with ctest
+# Under CI (CI=true) warnings are errors.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+WERROR     ?= $(if $(filter true 1 yes,$(CI)),ON,OFF)
+CMAKE_ARGS ?=
+CTEST_ARGS ?=
+
+# Environment for sanitized test runs: fail on the first report, detect leaks.
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+.PHONY: all deps build build-asan run test test-plain test-asan clean
+
+all: build
+
+deps:
+	@tools/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAW_WERROR=$(WERROR) $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DAW_SANITIZE=ON -DAW_WERROR=$(WERROR) $(CMAKE_ARGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/server/aniworld-server
+
+test: test-plain test-asan
+
+test-plain: build
+	cd $(BUILD) && ctest --output-on-failure $(CTEST_ARGS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure $(CTEST_ARGS)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,47 @@
+/*
+ * harness.h: a real server for end-to-end tests.
+ *
+ * Starts the server in-process, exactly as main.c does but on 127.0.0.1 with
+ * an ephemeral port and a database file in a fresh temporary directory, and
+ * stops it on request. Also makes raw gRPC calls, for what the client library
+ * would never send (undecodable bytes, unknown methods).
+ */
+#ifndef AW_TEST_HARNESS_H
+#define AW_TEST_HARNESS_H
+
+#include <stddef.h>
+
+#include "server.h"
+
+typedef struct harness {
+	char dir[64];      /* temporary directory, removed by harness_cleanup */
+	char db[128];      /* database file in it */
+	char target[64];   /* "127.0.0.1:<port>" */
+	aw_server *server; /* NULL while stopped */
+	int port;
+	int threads;       /* 0 = 2 */
+	int64_t grace_ms;  /* 0 = 2000 */
+} harness;
+
+/* Makes the temporary directory and starts a server on a new database. */
+int harness_start(harness *h);
+
+/* Starts the server again on the same database (after harness_stop). */
+int harness_restart(harness *h);
+
+/* Stops the server gracefully; the database stays. */
+void harness_stop(harness *h);
+
+/* Stops the server if running and removes the directory. */
+void harness_cleanup(harness *h);
+
+/*
+ * Calls `method` ("/pkg.Service/Method") on `target` with `len` raw bytes as the
+ * request message and waits for the status. Returns the gRPC status; copies its
+ * message into `details` (size `n`). *reply_len (may be NULL) is the size of the
+ * reply message, or -1 when none came.
+ */
+int harness_raw_call(const char *target, const char *method, const void *bytes, size_t len,
+		     char *details, size_t n, long *reply_len);
+
+#endif /* AW_TEST_HARNESS_H */

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""End to end with an independent gRPC implementation: Python's grpcio.
+
+Starts the real server binary on a free loopback port and a fresh database,
+generates Python message classes from the project's .proto files with the
+system protoc, and calls every method of the served services through grpcio,
+checking replies and status codes. The server must then stop cleanly on
+SIGTERM (exit 0; under the sanitizer build that includes no leak report).
+
+Run by ctest; needs Debian's python3-grpcio and python3-protobuf, which load
+only in /usr/bin/python3.
+"""
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Checker:
+    def __init__(self):
+        self.failures = 0
+
+    def check(self, cond, what):
+        if not cond:
+            self.failures += 1
+            print("FAIL:", what, file=sys.stderr)
+
+    def status(self, fn, code, needle, what):
+        try:
+            fn()
+        except grpc.RpcError as e:
+            self.check(e.code() == code, f"{what}: expected {code}, got {e.code()} ({e.details()})")
+            if needle:
+                self.check(needle in (e.details() or ""), f"{what}: '{needle}' not in '{e.details()}'")
+            return
+        self.check(False, f"{what}: expected {code}, call succeeded")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--proto-dir", required=True)
+    ap.add_argument("--grpc-proto-dir", required=True)
+    ap.add_argument("--wkt-dir", default="/usr/include")
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="aw-py-")
+    gen = os.path.join(work, "gen")
+    os.makedirs(gen)
+    subprocess.run(["protoc", f"-I{args.proto_dir}", f"-I{args.wkt_dir}", f"--python_out={gen}",
+                    "aniworld/v1/anime_series.proto"], check=True)
+    subprocess.run(["protoc", f"-I{args.grpc_proto_dir}", f"--python_out={gen}",
+                    "grpc/health/v1/health.proto"], check=True)
+    series_pb2 = load_module("anime_series_pb2", os.path.join(gen, "aniworld/v1/anime_series_pb2.py"))
+    health_pb2 = load_module("health_pb2", os.path.join(gen, "grpc/health/v1/health_pb2.py"))
+    from google.protobuf import empty_pb2, field_mask_pb2
+
+    port = free_port()
+    db = os.path.join(work, "py.db")
+    server = subprocess.Popen([args.server, "--listen", f"127.0.0.1:{port}", "--db", db,
+                               "--log-level", "warn"])
+    c = Checker()
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=20)
+
+        def unary(service, method, req_cls, resp_cls):
+            return channel.unary_unary(f"/{service}/{method}",
+                                       request_serializer=req_cls.SerializeToString,
+                                       response_deserializer=resp_cls.FromString)
+
+        S = "aniworld.v1.AnimeSeriesService"
+        pb = series_pb2
+        create = unary(S, "CreateSeries", pb.CreateSeriesRequest, pb.AnimeSeries)
+        get = unary(S, "GetSeries", pb.GetSeriesRequest, pb.AnimeSeries)
+        get_by_key = unary(S, "GetSeriesByKey", pb.GetSeriesByKeyRequest, pb.AnimeSeries)
+        list_ = unary(S, "ListSeries", pb.ListSeriesRequest, pb.ListSeriesResponse)
+        update = unary(S, "UpdateSeries", pb.UpdateSeriesRequest, pb.AnimeSeries)
+        delete = unary(S, "DeleteSeries", pb.DeleteSeriesRequest, empty_pb2.Empty)
+        check = unary("grpc.health.v1.Health", "Check", health_pb2.HealthCheckRequest,
+                      health_pb2.HealthCheckResponse)
+
+        h = check(health_pb2.HealthCheckRequest(service=S), timeout=5)
+        c.check(h.status == health_pb2.HealthCheckResponse.SERVING, "health SERVING")
+
+        s = pb.AnimeSeries(key="frieren", name="Frieren", site="aniworld.to", total_episodes=28,
+                           description="Beyond journey's end")
+        s.episode_dict[1].episodes.extend([1, 2, 3])
+        s.episode_dict[2].episodes.extend([1])
+        made = create(pb.CreateSeriesRequest(series=s), timeout=5)
+        c.check(made.id > 0 and made.key == "frieren", "CreateSeries echoes the series")
+        c.check(made.created_at.seconds > 0 and made.updated_at == made.created_at, "timestamps set")
+        c.check(list(made.episode_dict[1].episodes) == [1, 2, 3], "episode_dict stored")
+
+        got = get(pb.GetSeriesRequest(id=made.id), timeout=5)
+        c.check(got == made, "GetSeries returns what was created")
+        got = get_by_key(pb.GetSeriesByKeyRequest(key="frieren"), timeout=5)
+        c.check(got.id == made.id, "GetSeriesByKey")
+
+        for i in range(7):
+            create(pb.CreateSeriesRequest(series=pb.AnimeSeries(key=f"py-{i}", name=f"Py {i}")), timeout=5)
+        ids, token = [], ""
+        while True:
+            page = list_(pb.ListSeriesRequest(page_size=3, page_token=token), timeout=5)
+            c.check(page.total_size == 8, "ListSeries total_size")
+            ids += [x.id for x in page.series]
+            token = page.next_page_token
+            if not token:
+                break
+        c.check(ids == sorted(ids) and len(ids) == 8, "ListSeries pages in id order")
+        page = list_(pb.ListSeriesRequest(name_contains="FRIER"), timeout=5)
+        c.check([x.key for x in page.series] == ["frieren"], "ListSeries name filter")
+
+        upd = update(pb.UpdateSeriesRequest(series=pb.AnimeSeries(id=made.id, status="finished"),
+                                            update_mask=field_mask_pb2.FieldMask(paths=["status"])),
+                     timeout=5)
+        c.check(upd.status == "finished" and upd.name == "Frieren", "UpdateSeries with a mask")
+        c.check(upd.created_at == made.created_at, "created_at does not move")
+        c.check((upd.updated_at.seconds, upd.updated_at.nanos) >
+                (made.updated_at.seconds, made.updated_at.nanos), "updated_at moves")
+
+        delete(pb.DeleteSeriesRequest(id=made.id), timeout=5)
+
+        SC = grpc.StatusCode
+        c.status(lambda: get(pb.GetSeriesRequest(id=made.id), timeout=5), SC.NOT_FOUND, str(made.id),
+                 "GetSeries after delete")
+        c.status(lambda: get_by_key(pb.GetSeriesByKeyRequest(key="nope"), timeout=5), SC.NOT_FOUND,
+                 "nope", "GetSeriesByKey missing")
+        c.status(lambda: create(pb.CreateSeriesRequest(series=pb.AnimeSeries(key="py-1", name="x")),
+                                timeout=5), SC.ALREADY_EXISTS, "py-1", "duplicate key")
+        c.status(lambda: create(pb.CreateSeriesRequest(series=pb.AnimeSeries(name="x")), timeout=5),
+                 SC.INVALID_ARGUMENT, "series.key", "empty key")
+        c.status(lambda: create(pb.CreateSeriesRequest(series=pb.AnimeSeries(key="k", name="x",
+                                                                             total_episodes=-1)),
+                                timeout=5), SC.INVALID_ARGUMENT, "total_episodes", "negative total")
+        c.status(lambda: list_(pb.ListSeriesRequest(page_size=-1), timeout=5), SC.INVALID_ARGUMENT,
+                 "page_size", "negative page_size")
+        c.status(lambda: list_(pb.ListSeriesRequest(page_token="zzz"), timeout=5), SC.INVALID_ARGUMENT,
+                 "page_token", "bad page token")
+        c.status(lambda: update(pb.UpdateSeriesRequest(
+            series=pb.AnimeSeries(id=ids[1], name="y"),
+            update_mask=field_mask_pb2.FieldMask(paths=["updated_at"])), timeout=5),
+            SC.INVALID_ARGUMENT, "updated_at", "output-only mask path")
+        c.status(lambda: delete(pb.DeleteSeriesRequest(id=made.id), timeout=5), SC.NOT_FOUND, None,
+                 "DeleteSeries twice")
+        c.status(lambda: check(health_pb2.HealthCheckRequest(service="x.Y"), timeout=5), SC.NOT_FOUND,
+                 None, "health of an unknown service")
+        c.status(lambda: unary(S, "Nope", pb.GetSeriesRequest, pb.AnimeSeries)(
+            pb.GetSeriesRequest(id=1), timeout=5), SC.UNIMPLEMENTED, None, "unknown method")
+        channel.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            rc = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            rc = -1
+        subprocess.run(["rm", "-rf", work])
+    c.check(rc == 0, f"server exit code after SIGTERM is {rc}")
+    if c.failures:
+        print(f"{c.failures} check(s) failed", file=sys.stderr)
+        return 1
+    print("python client: all checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

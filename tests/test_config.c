@@ -1,0 +1,123 @@
+/* Tests server/config.c: defaults, environment, flags, errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static void test_config_defaults(void **state)
+{
+	aw_config c;
+	int help;
+	char *argv[] = {"prog", NULL};
+
+	(void)state;
+	unsetenv("ANIWORLD_LISTEN");
+	unsetenv("ANIWORLD_DB");
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 1, argv, &help, NULL), 0);
+	assert_string_equal(c.listen, "0.0.0.0:50051");
+	assert_string_equal(c.db, "./aniworld.db");
+	assert_int_equal(c.shutdown_grace_ms, 10000);
+	assert_int_equal(c.max_receive_bytes, 4 * 1024 * 1024);
+	assert_int_equal(c.stale_claim_ms, 15 * 60 * 1000);
+	assert_int_equal(help, 0);
+	aw_config_close(&c);
+}
+
+static void test_config_env_then_flags(void **state)
+{
+	aw_config c;
+	int help;
+	char *argv[] = {"prog", "--db", "/tmp/x.db", "--shutdown-grace=2s", "--threads", "3", NULL};
+
+	(void)state;
+	setenv("ANIWORLD_LISTEN", "127.0.0.1:1234", 1);
+	setenv("ANIWORLD_DB", "/from/env.db", 1);
+	setenv("ANIWORLD_STALE_CLAIM_TIMEOUT", "5m", 1);
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 6, argv, &help, NULL), 0);
+	assert_string_equal(c.listen, "127.0.0.1:1234");
+	assert_string_equal(c.db, "/tmp/x.db"); /* the flag wins */
+	assert_int_equal(c.shutdown_grace_ms, 2000);
+	assert_int_equal(c.threads, 3);
+	assert_int_equal(c.stale_claim_ms, 5 * 60 * 1000);
+	aw_config_close(&c);
+	unsetenv("ANIWORLD_LISTEN");
+	unsetenv("ANIWORLD_DB");
+	unsetenv("ANIWORLD_STALE_CLAIM_TIMEOUT");
+}
+
+static void test_config_bad_values_name_the_setting(void **state)
+{
+	aw_config c;
+	aw_err err;
+	int help;
+	char *bad_num[] = {"prog", "--threads", "many", NULL};
+	char *unknown[] = {"prog", "--nope", "1", NULL};
+	char *missing[] = {"prog", "--db", NULL};
+
+	(void)state;
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 3, bad_num, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--threads"));
+	aw_config_close(&c);
+
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 3, unknown, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--nope"));
+	aw_config_close(&c);
+
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 2, missing, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--db"));
+	aw_config_close(&c);
+
+	setenv("ANIWORLD_SHUTDOWN_GRACE", "soon", 1);
+	aw_config_defaults(&c);
+	char *none[] = {"prog", NULL};
+	assert_int_equal(aw_config_load(&c, 1, none, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "ANIWORLD_SHUTDOWN_GRACE"));
+	aw_config_close(&c);
+	unsetenv("ANIWORLD_SHUTDOWN_GRACE");
+}
+
+static void test_config_help_lists_every_flag(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	aw_config c;
+	int help;
+	char *argv[] = {"prog", "--help", NULL};
+
+	(void)state;
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 2, argv, &help, NULL), 0);
+	assert_int_equal(help, 1);
+	aw_config_close(&c);
+	aw_config_usage(f, "prog");
+	fclose(f);
+	assert_non_null(strstr(text, "--listen"));
+	assert_non_null(strstr(text, "ANIWORLD_LISTEN"));
+	assert_non_null(strstr(text, "--db"));
+	assert_non_null(strstr(text, "--threads"));
+	assert_non_null(strstr(text, "--log-level"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_env_then_flags),
+		cmocka_unit_test(test_config_bad_values_name_the_setting),
+		cmocka_unit_test(test_config_help_lists_every_flag),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
