@@ -15,13 +15,10 @@
 #include "transport/health.h"
 #include "transport/transport.h"
 
-/* A served entity service: constructor and the name health reports it under. */
-typedef struct service_entry {
-	int (*create)(ProtobufCService **out, aw_repo *repo, aw_err *err);
-} service_entry;
-
-static const service_entry entity_services[] = {
-	{aw_series_service_new},
+/* The entity services, in the order they are registered. Health reports each
+ * under its full name. */
+static aw_service_new_fn *const entity_services[] = {
+	aw_series_service_new,
 };
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
@@ -79,7 +76,7 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		goto fail;
 
 	for (size_t i = 0; i < N_SERVICES; i++) {
-		rc = entity_services[i].create(&s->services[i], s->repo, err);
+		rc = entity_services[i](&s->services[i], s->repo, cfg, err);
 		if (rc == 0)
 			rc = aw_transport_add_service(s->transport, s->services[i], 0, err);
 		if (rc == 0)

@@ -205,8 +205,10 @@ static void destroy(Aniworld__V1__AnimeSeriesService_Service *svc)
 	free(svc);
 }
 
-int aw_series_service_new(ProtobufCService **out, aw_repo *repo, aw_err *err)
+int aw_series_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
+			  aw_err *err)
 {
+	(void)cfg;
 	series_service *s = calloc(1, sizeof(*s));
 
 	*out = NULL;

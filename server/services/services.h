@@ -13,10 +13,18 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "../config.h"
 #include "../repo/repo.h"
 #include "aniworld/error.h"
 
+/*
+ * Every constructor has this shape: the repository (borrowed), the server's
+ * configuration (borrowed for the call only; copy what you keep).
+ */
+typedef int aw_service_new_fn(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
+			      aw_err *err);
+
 /* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
-int aw_series_service_new(ProtobufCService **out, aw_repo *repo, aw_err *err);
+aw_service_new_fn aw_series_service_new;
 
 #endif /* AW_SERVICES_H */
