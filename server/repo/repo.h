@@ -5,7 +5,8 @@
  * manner of SQLite's sqlite3_vfs: a backend's own struct embeds struct aw_repo
  * as its first member, and a new backend is a new file chosen by the URL
  * scheme of the configured database (see aw_repo_open). Services never touch
- * ->methods: they call the aw_repo_* wrappers below, where the checks live.
+ * ->methods: they call the aw_repo_* wrappers declared below (implemented one
+ * entity per file: repo/series.c, ...), where the checks live.
  *
  * Messages. The repository takes and returns the protobuf-c structs generated
  * from proto/: there is no second model. Results are allocated with the
@@ -201,7 +202,19 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 /* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. */
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id);
 
-/* ---- shared with backends ------------------------------------------------------------- */
+/* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
+
+/* Reports a read's outcome through req->done; frees `result` when rc != 0. */
+void aw__repo_report(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result);
+
+/* Reports AW_EINVAL with `what` as the message. */
+void aw__repo_invalid(aw_repo_req *req, const char *what);
+
+/* Makes a google.protobuf.Empty with req->mem, as a write's result. */
+int aw__repo_empty(aw_repo_req *req, ProtobufCMessage **result, aw_err *err);
+
+/* Copies `s` into memory from `mem` (NULL: malloc); NULL when out of memory. */
+char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s);
 
 /* Current time, microseconds since the Unix epoch (UTC). */
 int64_t aw__repo_now_us(void);

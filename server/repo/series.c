@@ -1,0 +1,124 @@
+/*
+ * Series wrappers: checks and packaging around the backend's series methods.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "page_token.h"
+#include "repo.h"
+
+static int write_series_create(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			       aw_err *err)
+{
+	Aniworld__V1__AnimeSeries *out = NULL;
+	int rc = r->methods->series_create(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_series_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__AnimeSeries *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "series is required");
+	req->write = write_series_create;
+	req->arg = in;
+	aw__writer_submit(r, req);
+}
+
+void aw_repo_series_get(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	Aniworld__V1__AnimeSeries *out = NULL;
+	aw_err err;
+	int rc;
+
+	aw_err_clear(&err);
+	rc = r->methods->series_get(r, id, req->mem, &out, &err);
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+void aw_repo_series_get_by_key(aw_repo *r, aw_repo_req *req, const char *key)
+{
+	Aniworld__V1__AnimeSeries *out = NULL;
+	aw_err err;
+	int rc;
+
+	if (key == NULL)
+		return aw__repo_invalid(req, "key is required");
+	aw_err_clear(&err);
+	rc = r->methods->series_get_by_key(r, key, req->mem, &out, &err);
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+static uint64_t series_filter_hash(const Aniworld__V1__ListSeriesRequest *in)
+{
+	uint64_t h = AW_FILTER_HASH_INIT;
+
+	h = aw_filter_hash_str(h, in->name_contains);
+	return aw_filter_hash_str(h, in->site);
+}
+
+void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListSeriesRequest *in,
+			 int page_size)
+{
+	Aniworld__V1__ListSeriesResponse *out = NULL;
+	uint64_t filter = series_filter_hash(in);
+	aw_cursor after;
+	aw_err err;
+	int more = 0, rc;
+
+	aw_err_clear(&err);
+	rc = aw_page_token_decode(in->page_token, AW_LIST_SERIES, filter, &after, &err);
+	if (rc == 0)
+		rc = r->methods->series_list(r, in, &after, page_size, req->mem, &out, &more, &err);
+	if (rc == 0 && more && out->n_series > 0) {
+		aw_cursor next = {.valid = 1};
+		char token[AW_PAGE_TOKEN_MAX];
+
+		next.k[0] = out->series[out->n_series - 1]->id;
+		aw_page_token_encode(&next, AW_LIST_SERIES, filter, token);
+		out->next_page_token = aw__repo_strdup(req->mem, token);
+		if (out->next_page_token == NULL) {
+			out->next_page_token = (char *)protobuf_c_empty_string;
+			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
+		}
+	}
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+static int write_series_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			       aw_err *err)
+{
+	Aniworld__V1__AnimeSeries *out = NULL;
+	int rc = r->methods->series_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+					   &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__AnimeSeries *in,
+			   uint64_t mask)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "series is required");
+	req->write = write_series_update;
+	req->arg = in;
+	req->mask = mask;
+	aw__writer_submit(r, req);
+}
+
+static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			       aw_err *err)
+{
+	int rc = r->methods->series_delete(r, req->id, err);
+
+	return rc != 0 ? rc : aw__repo_empty(req, result, err);
+}
+
+void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	req->write = write_series_delete;
+	req->id = id;
+	aw__writer_submit(r, req);
+}
