@@ -13,6 +13,7 @@
 #include "services/services.h"
 #include "transport/descriptors.h"
 #include "transport/health.h"
+#include "transport/reflection.h"
 #include "transport/transport.h"
 
 /* The entity services, in the order they are registered. Health reports each
@@ -27,6 +28,7 @@ struct aw_server {
 	aw_repo *repo;
 	aw_descpool *descriptors;
 	aw_health *health;
+	aw_reflection *reflection;
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
 	int port;
@@ -42,6 +44,19 @@ static int resolve_threads(int configured)
 		return configured;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
+}
+
+/* Serves `svc` and makes it known to health and reflection under its full name. */
+static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *err)
+{
+	const char *name = svc->descriptor->name;
+	int rc = aw_transport_add_service(s->transport, svc, flags, err);
+
+	if (rc == 0)
+		rc = aw_health_add(s->health, name, err);
+	if (rc == 0)
+		rc = aw_reflection_add(s->reflection, name, err);
+	return rc;
 }
 
 int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
@@ -64,6 +79,8 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 				     err);
 	if (rc == 0)
 		rc = aw_health_new(&s->health, err);
+	if (rc == 0)
+		rc = aw_reflection_new(&s->reflection, s->descriptors, err);
 	if (rc != 0)
 		goto fail;
 
@@ -75,19 +92,18 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (rc != 0)
 		goto fail;
 
-	for (size_t i = 0; i < N_SERVICES; i++) {
+	for (size_t i = 0; i < N_SERVICES && rc == 0; i++) {
 		rc = entity_services[i](&s->services[i], s->repo, cfg, err);
 		if (rc == 0)
-			rc = aw_transport_add_service(s->transport, s->services[i], 0, err);
-		if (rc == 0)
-			rc = aw_health_add(s->health, s->services[i]->descriptor->name, err);
-		if (rc != 0)
-			goto fail;
+			rc = serve(s, s->services[i], 0, err);
 	}
-	rc = aw_transport_add_service(s->transport, aw_health_service(s->health), AW_SERVICE_PUBLIC,
-				      err);
 	if (rc == 0)
-		rc = aw_health_add(s->health, aw_health_service(s->health)->descriptor->name, err);
+		rc = serve(s, aw_health_service(s->health), AW_SERVICE_PUBLIC, err);
+	if (rc == 0)
+		rc = serve(s, aw_reflection_service_v1(s->reflection), AW_SERVICE_INTROSPECTION, err);
+	if (rc == 0)
+		rc = serve(s, aw_reflection_service_v1alpha(s->reflection), AW_SERVICE_INTROSPECTION,
+			   err);
 	if (rc == 0)
 		rc = aw_transport_listen(s->transport, cfg->listen, NULL, &s->port, err);
 	if (rc == 0)
@@ -136,6 +152,7 @@ void aw_server_free(aw_server *s)
 			protobuf_c_service_destroy(s->services[i]);
 	}
 	aw_health_free(s->health);
+	aw_reflection_free(s->reflection);
 	aw_descpool_free(s->descriptors);
 	free(s);
 }

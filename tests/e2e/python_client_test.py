@@ -11,49 +11,15 @@ Run by ctest; needs Debian's python3-grpcio and python3-protobuf, which load
 only in /usr/bin/python3.
 """
 import argparse
-import importlib.util
 import os
-import signal
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
-import time
 
 import grpc
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-class Checker:
-    def __init__(self):
-        self.failures = 0
-
-    def check(self, cond, what):
-        if not cond:
-            self.failures += 1
-            print("FAIL:", what, file=sys.stderr)
-
-    def status(self, fn, code, needle, what):
-        try:
-            fn()
-        except grpc.RpcError as e:
-            self.check(e.code() == code, f"{what}: expected {code}, got {e.code()} ({e.details()})")
-            if needle:
-                self.check(needle in (e.details() or ""), f"{what}: '{needle}' not in '{e.details()}'")
-            return
-        self.check(False, f"{what}: expected {code}, call succeeded")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from aw_testlib import Checker, Server, generate  # noqa: E402
 
 
 def main():
@@ -64,25 +30,16 @@ def main():
     ap.add_argument("--wkt-dir", default="/usr/include")
     args = ap.parse_args()
 
-    work = tempfile.mkdtemp(prefix="aw-py-")
-    gen = os.path.join(work, "gen")
-    os.makedirs(gen)
-    subprocess.run(["protoc", f"-I{args.proto_dir}", f"-I{args.wkt_dir}", f"--python_out={gen}",
-                    "aniworld/v1/anime_series.proto"], check=True)
-    subprocess.run(["protoc", f"-I{args.grpc_proto_dir}", f"--python_out={gen}",
-                    "grpc/health/v1/health.proto"], check=True)
-    series_pb2 = load_module("anime_series_pb2", os.path.join(gen, "aniworld/v1/anime_series_pb2.py"))
-    health_pb2 = load_module("health_pb2", os.path.join(gen, "grpc/health/v1/health_pb2.py"))
+    gen = tempfile.mkdtemp(prefix="aw-pygen-")
+    series_pb2 = generate(gen, [args.proto_dir, args.wkt_dir], "aniworld/v1/anime_series.proto")
+    health_pb2 = generate(gen, [args.grpc_proto_dir], "grpc/health/v1/health.proto")
     from google.protobuf import empty_pb2, field_mask_pb2
 
-    port = free_port()
-    db = os.path.join(work, "py.db")
-    server = subprocess.Popen([args.server, "--listen", f"127.0.0.1:{port}", "--db", db,
-                               "--log-level", "warn"])
+    server = Server(args.server)
     c = Checker()
     try:
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        grpc.channel_ready_future(channel).result(timeout=20)
+        channel = grpc.insecure_channel(server.target)
+        server.wait_ready(channel)
 
         def unary(service, method, req_cls, resp_cls):
             return channel.unary_unary(f"/{service}/{method}",
@@ -169,19 +126,10 @@ def main():
             pb.GetSeriesRequest(id=1), timeout=5), SC.UNIMPLEMENTED, None, "unknown method")
         channel.close()
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            rc = server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            rc = -1
-        subprocess.run(["rm", "-rf", work])
+        rc = server.stop()
+        shutil.rmtree(gen, ignore_errors=True)
     c.check(rc == 0, f"server exit code after SIGTERM is {rc}")
-    if c.failures:
-        print(f"{c.failures} check(s) failed", file=sys.stderr)
-        return 1
-    print("python client: all checks passed")
-    return 0
+    return c.result("python client")
 
 
 if __name__ == "__main__":
