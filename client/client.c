@@ -42,17 +42,68 @@ void aw_client_free(aw_client *c)
 	free(c->services);
 	if (c->channel != NULL)
 		grpc_channel_destroy(c->channel);
+	grpc_slice_unref(c->auth_md.key);
+	grpc_slice_unref(c->auth_md.value);
 	pthread_mutex_destroy(&c->cq_mu);
 	free(c);
 	grpc_shutdown();
 }
 
+/* Channel credentials for the options: TLS when a root CA is given. */
+static int make_credentials(const aw_client_options *o, grpc_channel_credentials **out,
+			    aw_err *err)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+
+	if ((o->tls_cert_pem != NULL) != (o->tls_key_pem != NULL))
+		return aw_err_set(err, AW_EINVAL, "tls_cert_pem and tls_key_pem go together");
+	if (o->tls_root_ca_pem == NULL) {
+		if (o->tls_cert_pem != NULL)
+			return aw_err_set(err, AW_EINVAL, "a client certificate needs tls_root_ca_pem");
+		*out = grpc_insecure_credentials_create();
+		return 0;
+	}
+	pair.cert_chain = o->tls_cert_pem;
+	pair.private_key = o->tls_key_pem;
+	*out = grpc_ssl_credentials_create(o->tls_root_ca_pem,
+					   o->tls_cert_pem != NULL ? &pair : NULL, NULL, NULL);
+	if (*out == NULL)
+		return aw_err_set(err, AW_EINVAL, "grpc refused the TLS options");
+	return 0;
+}
+
+/* The "authorization" metadata sent on every call. */
+static int make_auth_metadata(aw_client *c, const char *token, aw_err *err)
+{
+	char *value;
+	size_t n;
+
+	c->auth_md.key = grpc_empty_slice();
+	c->auth_md.value = grpc_empty_slice();
+	if (token == NULL)
+		return 0;
+	n = strlen(token) + sizeof("Bearer ");
+	value = malloc(n);
+	if (value == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the bearer token");
+	snprintf(value, n, "Bearer %s", token);
+	c->auth_md.key = grpc_slice_from_static_string("authorization");
+	c->auth_md.value = grpc_slice_from_copied_string(value);
+	memset(value, 0, n);
+	free(value);
+	if (token[0] == '\0' || !grpc_header_nonbin_value_is_legal(c->auth_md.value))
+		return aw_err_set(err, AW_EINVAL, "bearer_token has characters not allowed in metadata");
+	c->n_md = 1;
+	return 0;
+}
+
 int aw_client_new(aw_client **out, const char *target, const aw_client_options *opts, aw_err *err)
 {
 	aw_client *c;
-	grpc_channel_credentials *creds;
-	grpc_arg args[1];
+	grpc_channel_credentials *creds = NULL;
+	grpc_arg args[3];
 	grpc_channel_args chargs;
+	int rc;
 
 	*out = NULL;
 	if (target == NULL || target[0] == '\0')
@@ -69,17 +120,51 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 		free(c);
 		return aw_err_set(err, AW_EINVAL, "invalid client options");
 	}
+	if (c->opts.load_balancing != NULL && strcmp(c->opts.load_balancing, "pick_first") != 0 &&
+	    strcmp(c->opts.load_balancing, "round_robin") != 0) {
+		rc = aw_err_set(err, AW_EINVAL,
+				"load_balancing must be pick_first or round_robin, got \"%s\"",
+				c->opts.load_balancing);
+		free(c);
+		return rc;
+	}
 	grpc_init();
 	pthread_mutex_init(&c->cq_mu, NULL);
+	rc = make_auth_metadata(c, c->opts.bearer_token, err);
+	if (rc == 0)
+		rc = make_credentials(&c->opts, &creds, err);
+	if (rc != 0) {
+		aw_client_free(c);
+		return rc;
+	}
+	/* The caller's strings are not kept: everything needed is copied above. */
+	c->opts.tls_root_ca_pem = c->opts.tls_cert_pem = c->opts.tls_key_pem = NULL;
+	c->opts.bearer_token = NULL;
 
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = c->opts.max_receive_bytes > 0 ? (int)c->opts.max_receive_bytes : -1;
-	chargs.num_args = 1;
+	chargs.num_args = 0;
 	chargs.args = args;
-	creds = grpc_insecure_credentials_create();
+	args[chargs.num_args].type = GRPC_ARG_INTEGER;
+	args[chargs.num_args].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[chargs.num_args].value.integer =
+		c->opts.max_receive_bytes > 0 ? (int)c->opts.max_receive_bytes : -1;
+	chargs.num_args++;
+	if (c->opts.load_balancing != NULL && strcmp(c->opts.load_balancing, "round_robin") == 0) {
+		args[chargs.num_args].type = GRPC_ARG_STRING;
+		args[chargs.num_args].key = (char *)GRPC_ARG_SERVICE_CONFIG;
+		args[chargs.num_args].value.string =
+			(char *)"{\"loadBalancingConfig\": [{\"round_robin\": {}}]}";
+		chargs.num_args++;
+	}
+	if (c->opts.tls_server_name != NULL) {
+		args[chargs.num_args].type = GRPC_ARG_STRING;
+		args[chargs.num_args].key = (char *)GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		args[chargs.num_args].value.string = (char *)c->opts.tls_server_name;
+		chargs.num_args++;
+	}
 	c->channel = grpc_channel_create(target, creds, &chargs);
 	grpc_channel_credentials_release(creds);
+	c->opts.tls_server_name = NULL;
+	c->opts.load_balancing = NULL;
 	c->services = calloc(N_API_SERVICES, sizeof(*c->services));
 	if (c->channel == NULL || c->services == NULL) {
 		aw_client_free(c);
@@ -227,6 +312,8 @@ int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	grpc_metadata_array_init(&trailing_md);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = c->n_md;
+	ops[0].data.send_initial_metadata.metadata = c->n_md > 0 ? &c->auth_md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send_bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -19,7 +19,9 @@ typedef struct aw__client_service {
 
 struct aw_client {
 	grpc_channel *channel;
-	aw_client_options opts;
+	aw_client_options opts;         /* strings not kept: see the fields below */
+	grpc_metadata auth_md;          /* "authorization: Bearer ..."; value empty when unset */
+	size_t n_md;                    /* 1 with a token, else 0 */
 	aw__client_service *services;
 	size_t n_services;
 	pthread_mutex_t cq_mu;              /* guards the free completion queues */

@@ -9,8 +9,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-typedef enum opt_type { OPT_STR, OPT_INT, OPT_I64, OPT_MS } opt_type;
+typedef enum opt_type { OPT_STR, OPT_INT, OPT_I64, OPT_MS, OPT_BOOL } opt_type;
 
 typedef struct opt {
 	const char *flag; /* without the leading "--" */
@@ -38,6 +39,15 @@ static const opt options[] = {
 	 "how long SQLite waits for a lock held by another process"},
 	{"stale-claim-timeout", "ANIWORLD_STALE_CLAIM_TIMEOUT", OPT_MS, F(stale_claim_ms),
 	 "a DOWNLOADING item with no progress report for this long can be claimed again"},
+	{"tls-cert", "ANIWORLD_TLS_CERT", OPT_STR, F(tls_cert),
+	 "PEM certificate chain file: serve TLS instead of plaintext (needs --tls-key)"},
+	{"tls-key", "ANIWORLD_TLS_KEY", OPT_STR, F(tls_key), "PEM private key file of --tls-cert"},
+	{"tls-client-ca", "ANIWORLD_TLS_CLIENT_CA", OPT_STR, F(tls_client_ca),
+	 "PEM CA file: require client certificates signed by it (mutual TLS)"},
+	{"auth-tokens-file", "ANIWORLD_AUTH_TOKENS_FILE", OPT_STR, F(auth_tokens_file),
+	 "bearer tokens, one per line, reloaded on SIGHUP: every call but health must carry one"},
+	{"auth-reflection", "ANIWORLD_AUTH_REFLECTION", OPT_BOOL, F(auth_reflection),
+	 "with --auth-tokens-file, reflection needs a token too (true/false)"},
 };
 
 #undef F
@@ -53,6 +63,30 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->max_receive_bytes = 4 * 1024 * 1024;
 	cfg->busy_timeout_ms = 5000;
 	cfg->stale_claim_ms = 15 * 60 * 1000;
+	cfg->tls_cert = (char *)"";
+	cfg->tls_key = (char *)"";
+	cfg->tls_client_ca = (char *)"";
+	cfg->auth_tokens_file = (char *)"";
+	cfg->auth_reflection = 0;
+}
+
+/* Parses true/false, yes/no, on/off, 1/0. */
+static int parse_bool(const char *s, int *out)
+{
+	static const char *const yes[] = {"1", "true", "yes", "on"};
+	static const char *const no[] = {"0", "false", "no", "off"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return AW_EINVAL;
 }
 
 /* Parses a duration: a number with an optional unit ms, s, m or h (default ms). */
@@ -129,6 +163,11 @@ static int set_value(aw_config *cfg, const opt *o, const char *value, const char
 					  source, value);
 		*(int64_t *)field = v;
 		return 0;
+	case OPT_BOOL:
+		if (parse_bool(value, (int *)field) != 0)
+			return aw_err_set(err, AW_EINVAL, "%s: expected true or false, got \"%s\"", source,
+					  value);
+		return 0;
 	}
 	return aw_err_set(err, AW_EINTERNAL, "%s: unknown option type", source);
 }
@@ -195,6 +234,9 @@ int aw_config_load(aw_config *cfg, int argc, char **argv, int *help_requested, a
 			return aw_err_set(err, AW_EINVAL, "unknown flag \"%s\" (see --help)", argv[a]);
 		if (value != NULL) {
 			value++;
+		} else if (o->type == OPT_BOOL &&
+			   (a + 1 >= argc || strncmp(argv[a + 1], "--", 2) == 0)) {
+			value = "true"; /* a bare boolean flag turns it on */
 		} else {
 			if (a + 1 >= argc)
 				return aw_err_set(err, AW_EINVAL, "--%s needs a value", o->flag);
@@ -240,7 +282,8 @@ void aw_config_usage(FILE *out, const char *prog)
 
 		switch (o->type) {
 		case OPT_STR:
-			snprintf(def, sizeof(def), "%s", *(char *const *)field);
+			snprintf(def, sizeof(def), "%s",
+				 (*(char *const *)field)[0] != '\0' ? *(char *const *)field : "none");
 			break;
 		case OPT_INT:
 			snprintf(def, sizeof(def), "%d", *(const int *)field);
@@ -250,6 +293,9 @@ void aw_config_usage(FILE *out, const char *prog)
 			break;
 		case OPT_MS:
 			snprintf(def, sizeof(def), "%" PRId64 "ms", *(const int64_t *)field);
+			break;
+		case OPT_BOOL:
+			snprintf(def, sizeof(def), "%s", *(const int *)field ? "true" : "false");
 			break;
 		}
 		fprintf(out, "  --%-24s %s\n  %-26s %s (default: %s)\n\n", o->flag, o->env, "",

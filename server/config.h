@@ -22,6 +22,11 @@ typedef struct aw_config {
 	int64_t max_receive_bytes;    /* largest request message accepted */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
+	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */
+	char *tls_key;                /* PEM private key file for tls_cert */
+	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */
+	char *auth_tokens_file;       /* bearer tokens, one per line; "" = no token needed */
+	int auth_reflection;          /* reflection needs a token too */
 	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
 } aw_config;
 

@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -53,10 +54,27 @@ int main(int argc, char **argv)
 		aw_config_close(&cfg);
 		return 1;
 	}
-	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s, plaintext", cfg.listen,
-	       aw_server_port(server), cfg.db);
+	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s", cfg.listen, aw_server_port(server),
+	       cfg.db);
+	if (strcmp(aw_server_security(server), "plaintext") == 0)
+		aw_log(AW_LOG_WARN, "serving plaintext: traffic is not encrypted (see --tls-cert)");
+	else
+		aw_log(AW_LOG_INFO, "serving %s", aw_server_security(server));
+	if (aw_server_token_count(server) > 0)
+		aw_log(AW_LOG_INFO, "bearer tokens required (%zu in force)%s",
+		       aw_server_token_count(server),
+		       cfg.auth_reflection ? ", reflection included" : "; health and reflection open");
 
-	sigwait(&sigs, &sig);
+	for (;;) {
+		sigwait(&sigs, &sig);
+		if (sig != SIGHUP)
+			break;
+		if (aw_server_reload(server, &err) != 0)
+			aw_log(AW_LOG_ERROR, "SIGHUP: reload failed, keeping the old settings: %s", err.msg);
+		else
+			aw_log(AW_LOG_INFO, "SIGHUP: reloaded, %zu bearer tokens in force",
+			       aw_server_token_count(server));
+	}
 	aw_log(AW_LOG_INFO, "%s: shutting down (grace %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	       (long long)cfg.shutdown_grace_ms);
 	aw_server_free(server);

@@ -12,8 +12,10 @@
 #include "repo/repo.h"
 #include "services/services.h"
 #include "transport/descriptors.h"
+#include "transport/auth.h"
 #include "transport/health.h"
 #include "transport/reflection.h"
+#include "transport/tls.h"
 #include "transport/transport.h"
 
 /* The entity services, in the order they are registered. Health reports each
@@ -31,6 +33,8 @@ struct aw_server {
 	aw_reflection *reflection;
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
+	aw_auth *auth;            /* NULL: no token needed */
+	aw_tls_mode tls;
 	int port;
 	int64_t grace_ms;
 	int stopped;
@@ -64,6 +68,7 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	aw_server *s = calloc(1, sizeof(*s));
 	aw_repo_options ropts;
 	aw_transport_config tcfg;
+	grpc_server_credentials *creds = NULL;
 	int rc;
 
 	*out = NULL;
@@ -89,6 +94,14 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
 	tcfg.descriptors = s->descriptors;
 	rc = aw_transport_new(&s->transport, &tcfg, err);
+	if (rc == 0 && cfg->auth_tokens_file[0] != '\0') {
+		rc = aw_auth_new(&s->auth, cfg->auth_tokens_file, err);
+		if (rc == 0)
+			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
+	}
+	if (rc == 0)
+		rc = aw_tls_server_credentials(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &creds,
+					       &s->tls, err);
 	if (rc != 0)
 		goto fail;
 
@@ -105,18 +118,39 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		rc = serve(s, aw_reflection_service_v1alpha(s->reflection), AW_SERVICE_INTROSPECTION,
 			   err);
 	if (rc == 0)
-		rc = aw_transport_listen(s->transport, cfg->listen, NULL, &s->port, err);
+		rc = aw_transport_listen(s->transport, cfg->listen, creds, &s->port, err);
 	if (rc == 0)
 		rc = aw_transport_start(s->transport, err);
 	if (rc != 0)
 		goto fail;
+	if (creds != NULL)
+		grpc_server_credentials_release(creds);
 	aw_health_set_serving(s->health, 1);
 	*out = s;
 	return 0;
 
 fail:
+	if (creds != NULL)
+		grpc_server_credentials_release(creds);
 	aw_server_free(s);
 	return rc;
+}
+
+const char *aw_server_security(const aw_server *s)
+{
+	return aw_tls_mode_name(s->tls);
+}
+
+size_t aw_server_token_count(const aw_server *s)
+{
+	return s->auth != NULL ? aw_auth_count(s->auth) : 0;
+}
+
+int aw_server_reload(aw_server *s, aw_err *err)
+{
+	if (s->auth == NULL)
+		return 0;
+	return aw_auth_reload(s->auth, NULL, err);
 }
 
 int aw_server_port(const aw_server *s)
@@ -153,6 +187,7 @@ void aw_server_free(aw_server *s)
 	}
 	aw_health_free(s->health);
 	aw_reflection_free(s->reflection);
+	aw_auth_free(s->auth);
 	aw_descpool_free(s->descriptors);
 	free(s);
 }

@@ -8,6 +8,8 @@
 #ifndef AW_SERVER_H
 #define AW_SERVER_H
 
+#include <stddef.h>
+
 #include "aniworld/error.h"
 #include "config.h"
 
@@ -23,6 +25,18 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err);
 
 /* The port the server listens on (useful with port 0). */
 int aw_server_port(const aw_server *s);
+
+/* How it serves: "plaintext", "TLS" or "mutual TLS". */
+const char *aw_server_security(const aw_server *s);
+
+/* Whether calls need a bearer token, and how many tokens are in force. */
+size_t aw_server_token_count(const aw_server *s);
+
+/*
+ * Re-reads what may change while running (SIGHUP): the bearer tokens file. On
+ * failure what was in force stays, and the error says why. Thread-safe.
+ */
+int aw_server_reload(aw_server *s, aw_err *err);
 
 /*
  * Graceful stop: health turns NOT_SERVING, streams end, in-flight calls get the

@@ -26,6 +26,7 @@
 #include <grpc/support/time.h>
 
 #include "../log.h"
+#include "auth.h"
 #include "utf8.h"
 
 /* First arena block of a slot: enough for typical requests and replies. */
@@ -286,6 +287,13 @@ static void invoke(aw_call *c, const ProtobufCMessage *msg)
 	m->service->invoke(m->service, m->index, msg, aw__call_closure, c);
 }
 
+static int needs_token(const aw_transport *t, const aw_method *m)
+{
+	if (t->auth == NULL || (m->flags & AW_SERVICE_PUBLIC))
+		return 0;
+	return !(m->flags & AW_SERVICE_INTROSPECTION) || t->auth_introspection;
+}
+
 /* A call arrived for `c->method`. The request reference becomes the dispatch
  * (unary) or stream (streaming) reference. */
 static void on_call(aw_call *c)
@@ -295,11 +303,15 @@ static void on_call(aw_call *c)
 	gpr_timespec now;
 
 	c->start_us = aw__now_us();
+	if (m == NULL)
+		c->deadline = c->details.deadline; /* unregistered calls report it there */
 	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0) {
 		c->deadline_us = INT64_MAX;
 	} else {
+		/* The deadline's clock may not be ours: carry over the time left. */
 		now = gpr_now(c->deadline.clock_type);
-		c->deadline_us = c->start_us + gpr_time_to_millis(gpr_time_sub(c->deadline, now)) * 1000;
+		gpr_timespec left = gpr_time_sub(c->deadline, now);
+		c->deadline_us = c->start_us + (int64_t)left.tv_sec * 1000000 + left.tv_nsec / 1000;
 	}
 
 	if (m == NULL) {
@@ -311,6 +323,13 @@ static void on_call(aw_call *c)
 		return;
 	}
 	arm_close(c);
+	if (needs_token(c->worker->t, m)) {
+		aw_err err;
+		if (aw_auth_check(c->worker->t->auth, &c->metadata, &err) != 0) {
+			aw__call_reject(c, aw_err_grpc_status(err.code), err.msg);
+			return;
+		}
+	}
 	if (m->shape == AW_SHAPE_BIDI_STREAM) {
 		aw__call_post_recv(c);
 		return;
@@ -512,17 +531,20 @@ int aw_transport_listen(aw_transport *t, const char *addr, grpc_server_credentia
 			int *port, aw_err *err)
 {
 	grpc_server_credentials *own = NULL;
+	int plaintext = creds == NULL;
 	int p;
 
 	if (t->started)
 		return aw_err_set(err, AW_EINVAL, "listen must come before start");
-	if (creds == NULL)
+	if (plaintext)
 		creds = own = grpc_insecure_server_credentials_create();
 	p = grpc_server_add_http2_port(t->server, addr, creds);
 	if (own != NULL)
 		grpc_server_credentials_release(own);
 	if (p == 0)
-		return aw_err_set(err, AW_EUNAVAIL, "cannot listen on %s (in use or not local?)", addr);
+		return aw_err_set(err, AW_EUNAVAIL, "cannot listen on %s (%s)", addr,
+				  plaintext ? "in use, or not an address of this host?"
+					    : "in use, not local, or a bad TLS certificate or key?");
 	if (port != NULL)
 		*port = p;
 	t->listening = 1;
@@ -552,6 +574,12 @@ int aw_transport_start(aw_transport *t, aw_err *err)
 		w->started = 1;
 	}
 	return 0;
+}
+
+void aw_transport_set_auth(aw_transport *t, struct aw_auth *auth, int introspection)
+{
+	t->auth = auth;
+	t->auth_introspection = introspection;
 }
 
 void aw_transport_shutdown(aw_transport *t, int64_t grace_ms)

@@ -77,4 +77,13 @@ void aw_transport_shutdown(aw_transport *t, int64_t grace_ms);
 /* Shuts down if still running and frees everything; NULL is a no-op. */
 void aw_transport_free(aw_transport *t);
 
+/*
+ * Requires a bearer token (auth.h) on every call, except to AW_SERVICE_PUBLIC
+ * services, and to AW_SERVICE_INTROSPECTION services unless `introspection` is
+ * set. Calls without a valid token get UNAUTHENTICATED before any stub runs.
+ * `auth` is borrowed and must outlive the transport. Before start only.
+ */
+struct aw_auth;
+void aw_transport_set_auth(aw_transport *t, struct aw_auth *auth, int introspection);
+
 #endif /* AW_TRANSPORT_H */

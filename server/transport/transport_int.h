@@ -113,6 +113,8 @@ struct aw_transport {
 	aw_worker *workers;
 	aw_method *methods;
 	size_t n_methods, cap_methods;
+	struct aw_auth *auth;            /* NULL: no token needed */
+	int auth_introspection;          /* reflection needs a token too */
 	int listening;
 	int started;
 	int stopped;

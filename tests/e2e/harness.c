@@ -25,6 +25,8 @@ static int start_on(harness *h)
 	cfg.db = h->db;
 	cfg.threads = h->threads > 0 ? h->threads : 2;
 	cfg.shutdown_grace_ms = h->grace_ms > 0 ? h->grace_ms : 2000;
+	if (h->configure != NULL)
+		h->configure(&cfg, h->configure_arg);
 	if (aw_server_start(&h->server, &cfg, &err) != 0) {
 		fprintf(stderr, "harness: server did not start: %s\n", err.msg);
 		return -1;

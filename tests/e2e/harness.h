@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "server.h"
 
 typedef struct harness {
@@ -21,6 +22,9 @@ typedef struct harness {
 	int port;
 	int threads;       /* 0 = 2 */
 	int64_t grace_ms;  /* 0 = 2000 */
+	/* Called on the configuration before every start, to set more (TLS, ...). */
+	void (*configure)(aw_config *cfg, void *arg);
+	void *configure_arg;
 } harness;
 
 /* Makes the temporary directory and starts a server on a new database. */

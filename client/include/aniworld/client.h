@@ -41,11 +41,33 @@ extern "C" {
 
 typedef struct aw_client aw_client;
 
-/* How a client connects and calls. Initialise with aw_client_options_init()
- * and change what you need; fields added later get safe defaults there. */
+/*
+ * How a client connects and calls. Initialise with aw_client_options_init() and
+ * change what you need; fields added later get safe defaults there. Strings are
+ * borrowed only during aw_client_new(), which copies them; NULL means unset.
+ */
 typedef struct aw_client_options {
-	int64_t deadline_ms;       /* per call; 0 = no deadline. Default 10000. */
-	int64_t max_receive_bytes; /* largest reply accepted; default 64 MiB */
+	int64_t deadline_ms;          /* per call; 0 = no deadline. Default 10000. */
+	int64_t max_receive_bytes;    /* largest reply accepted; default 64 MiB */
+
+	/* Transport security. With tls_root_ca_pem the client speaks TLS and trusts
+	 * servers whose certificate that CA signed; with tls_cert_pem and
+	 * tls_key_pem too, it presents that certificate (mutual TLS). PEM text, not
+	 * file names. Without them the client speaks plaintext. */
+	const char *tls_root_ca_pem;
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
+	const char *tls_server_name;  /* name to verify instead of the target's host */
+
+	/* Sent on every call as "authorization: Bearer <token>" (servers started
+	 * with --auth-tokens-file require it). Use it with TLS outside a trusted
+	 * network: over plaintext anyone on the path can read it. */
+	const char *bearer_token;
+
+	/* "pick_first" (NULL, the default: one connection) or "round_robin": spread
+	 * calls over every address the target resolves to, e.g. a headless
+	 * Kubernetes Service as "dns:///aniworld-store-headless:50051". */
+	const char *load_balancing;
 } aw_client_options;
 
 /* Fills `opts` with the defaults. */
@@ -54,9 +76,12 @@ AW_EXTERN void aw_client_options_init(aw_client_options *opts);
 /*
  * Creates a client for `target` (a gRPC target: "host:port", "dns:///host:port",
  * "unix:/path"). Connecting is lazy: an unreachable server shows up as
- * AW_EUNAVAIL on the first call, not here. `opts` may be NULL for the
- * defaults; it is copied. On success *out is the client; free it with
- * aw_client_free(). Errors: AW_EINVAL (empty target, bad options), AW_ENOMEM.
+ * AW_EUNAVAIL on the first call, not here, and so does a TLS handshake that
+ * fails (an untrusted server, or a client certificate the server refuses).
+ * `opts` may be NULL for the defaults; it is copied. On success *out is the
+ * client; free it with aw_client_free(). Errors: AW_EINVAL (empty target, bad
+ * options: a certificate without its key, an unknown load_balancing, a token
+ * with characters not allowed in metadata), AW_ENOMEM.
  */
 AW_EXTERN int aw_client_new(aw_client **out, const char *target, const aw_client_options *opts,
 			    aw_err *err);
