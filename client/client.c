@@ -101,7 +101,7 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 {
 	aw_client *c;
 	grpc_channel_credentials *creds = NULL;
-	grpc_arg args[3];
+	grpc_arg args[4];
 	grpc_channel_args chargs;
 	int rc;
 
@@ -153,6 +153,12 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 		args[chargs.num_args].key = (char *)GRPC_ARG_SERVICE_CONFIG;
 		args[chargs.num_args].value.string =
 			(char *)"{\"loadBalancingConfig\": [{\"round_robin\": {}}]}";
+		chargs.num_args++;
+	}
+	if (c->opts.dedicated_connection) {
+		args[chargs.num_args].type = GRPC_ARG_INTEGER;
+		args[chargs.num_args].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+		args[chargs.num_args].value.integer = 1;
 		chargs.num_args++;
 	}
 	if (c->opts.tls_server_name != NULL) {

@@ -68,6 +68,11 @@ typedef struct aw_client_options {
 	 * calls over every address the target resolves to, e.g. a headless
 	 * Kubernetes Service as "dns:///aniworld-store-headless:50051". */
 	const char *load_balancing;
+
+	/* Non-zero: this client opens connections of its own instead of sharing
+	 * them with other clients of the process to the same target (gRPC shares by
+	 * default). Load generators use it to spread calls over connections. */
+	int dedicated_connection;
 } aw_client_options;
 
 /* Fills `opts` with the defaults. */
