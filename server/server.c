@@ -40,6 +40,23 @@ struct aw_server {
 	int stopped;
 };
 
+/* Transport hooks: each transport thread gathers its writes and runs them when
+ * it has no request ready (repo.h, aw_repo_defer_writes). */
+static void hook_thread_start(void *arg)
+{
+	aw_repo_defer_writes(((aw_server *)arg)->repo);
+}
+
+static int hook_has_deferred(void *arg)
+{
+	return aw_repo_has_queued(((aw_server *)arg)->repo);
+}
+
+static void hook_run_deferred(void *arg)
+{
+	aw_repo_flush(((aw_server *)arg)->repo);
+}
+
 static int resolve_threads(int configured)
 {
 	long n;
@@ -93,6 +110,10 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	tcfg.threads = resolve_threads(cfg->threads);
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
 	tcfg.descriptors = s->descriptors;
+	tcfg.thread_start = hook_thread_start;
+	tcfg.has_deferred = hook_has_deferred;
+	tcfg.run_deferred = hook_run_deferred;
+	tcfg.hook_arg = s;
 	rc = aw_transport_new(&s->transport, &tcfg, err);
 	if (rc == 0 && cfg->auth_tokens_file[0] != '\0') {
 		rc = aw_auth_new(&s->auth, cfg->auth_tokens_file, err);
@@ -169,8 +190,14 @@ void aw_server_stop(aw_server *s)
 	}
 	if (s->transport != NULL)
 		aw_transport_shutdown(s->transport, s->grace_ms);
-	/* Every call has ended: the writer's queue holds nothing anyone waits for,
-	 * but what is queued is committed before the database closes. */
+	/* Every call has ended, so no write is under way any more. */
+	if (s->repo != NULL) {
+		uint64_t batches, writes;
+		aw_repo_stats(s->repo, &batches, &writes);
+		aw_log(AW_LOG_INFO, "%llu writes in %llu transactions (%.2f a transaction)",
+		       (unsigned long long)writes, (unsigned long long)batches,
+		       batches > 0 ? (double)writes / (double)batches : 0.0);
+	}
 	aw_repo_close(s->repo);
 	s->repo = NULL;
 }

@@ -58,6 +58,11 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	return 0;
 }
 
+void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes)
+{
+	aw__writer_stats(r, batches, writes);
+}
+
 void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)

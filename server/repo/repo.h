@@ -16,18 +16,22 @@
  * Requests and outcomes. Every operation takes an aw_repo_req, storage the
  * caller owns, and reports exactly once through req->done:
  *   - reads run on the calling thread and report before the wrapper returns;
- *   - writes are queued to the writer, which gathers concurrent writes into one
- *     transaction (group commit) and reports each of them only after that
+ *   - writes go to the writer (writer.c), which gathers concurrent writes into
+ *     one transaction (group commit) and reports each of them only after that
  *     transaction has committed, so an acknowledged write is durable. A write
- *     that fails rolls back alone (savepoint); the others still commit.
+ *     that fails rolls back alone (savepoint); the others still commit. With
+ *     no other write under way, a write runs at once on the calling thread,
+ *     which then also runs the writes that arrive meanwhile; otherwise the
+ *     wrapper returns and the outcome is reported from the thread running them.
  * A write whose caller has given up (req->abandoned says so) before the writer
  * reaches it is not executed and reports AW_ECANCELED or AW_ETIMEDOUT.
  *
  * Concurrency design. Readers never wait behind the writer or each other: each
  * read borrows a connection of its own (WAL gives it a consistent snapshot) and
  * every multi-statement read runs in one read transaction. All writes go
- * through one writer thread and one connection, which SQLite would serialise
- * anyway; gathering them there is what makes group commit possible.
+ * through one writer connection, used by one thread at a time, which SQLite
+ * would serialise anyway; gathering them there is what makes group commit
+ * possible.
  */
 #ifndef AW_REPO_H
 #define AW_REPO_H
@@ -49,14 +53,20 @@ typedef struct aw_writer aw_writer;
 /*
  * Reports an outcome: rc is 0 or an AW_E* code, err its detail (borrowed for
  * the duration of the call), result the reply message or NULL when rc != 0.
- * Runs on the caller's thread for reads and on the writer thread for writes.
+ * Runs on the caller's thread for reads and on the thread running the write
+ * batch for writes (possibly the caller's).
  */
 typedef void aw_repo_done_fn(aw_repo_req *req, int rc, const aw_err *err,
 			     ProtobufCMessage *result);
 
-/* Whether the caller no longer wants the outcome (cancelled, deadline passed).
- * Called on the writer thread; may be NULL in the request. */
+/* Whether the caller no longer wants the outcome: 0, AW_ECANCELED or
+ * AW_ETIMEDOUT. Called just before the write would run; may be NULL. */
 typedef int aw_repo_abandoned_fn(const aw_repo_req *req);
+
+/* Tells the caller that its write has to wait for a batch under way (so that it
+ * can start watching for cancellation). Called with the writer's lock held:
+ * it must not call into the repository. May be NULL. */
+typedef void aw_repo_waiting_fn(aw_repo_req *req);
 
 /* What a write does; see repo.c. */
 typedef int aw_repo_write_fn(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
@@ -66,12 +76,14 @@ struct aw_repo_req {
 	/* Set by the caller. */
 	aw_repo_done_fn *done;
 	aw_repo_abandoned_fn *abandoned; /* NULL: never abandoned */
+	aw_repo_waiting_fn *waiting;     /* NULL: not told */
 	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
 	void *data;                      /* the caller's, untouched */
 
 	/* Private to the repository. */
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
+	int single_statement;            /* write is one SQL statement: no savepoint needed */
 	const void *arg;                 /* its input message (borrowed) */
 	uint64_t mask;                   /* its update mask, if any */
 	int64_t id;                      /* its record id, if any */
@@ -105,9 +117,9 @@ typedef struct aw_cursor {
 
 /*
  * Every function returns 0 or an AW_E* code with err filled. Functions marked
- * [write] are called only on the writer thread, inside a transaction the writer
- * opened with begin(); [read] functions are called from any thread, several at
- * once. Results are allocated with `mem`. `now_us` is the time to record
+ * [write] are called by one thread at a time (the one running the write batch),
+ * inside a transaction the writer opened with begin(); [read] functions are
+ * called from any thread, several at once. Results are allocated with `mem`. `now_us` is the time to record
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
@@ -165,16 +177,37 @@ void aw_repo_options_defaults(aw_repo_options *opts);
 /*
  * Opens the repository at `location`: a SQLite file path (created if missing)
  * or ":memory:". Migrates the schema to the current version; a database from a
- * newer version is refused with AW_EVERSION. Starts the writer thread. The
+ * newer version is refused with AW_EVERSION. The
  * caller closes it with aw_repo_close(). Errors: AW_EIO, AW_ECORRUPT,
  * AW_EREADONLY, AW_EBUSY, AW_EVERSION, AW_ENOMEM, AW_EINVAL (options).
  */
 int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts,
 		 aw_err *err);
 
-/* Finishes every queued write, stops the writer and closes the backend. NULL is
- * a no-op. No request may be made after this starts. */
+/* Waits for writes under way, refuses new ones and closes the backend. NULL is
+ * a no-op. */
 void aw_repo_close(aw_repo *r);
+
+/*
+ * For threads that serve many requests in a row (the transport's): from now on
+ * the writes this thread submits to `r` are only queued, and the thread runs
+ * them, with whatever else is queued, in aw_repo_flush() when it has no
+ * request ready. Writes that arrive together then share one transaction even
+ * on a single core. A thread must flush before it waits for anything.
+ */
+void aw_repo_defer_writes(aw_repo *r);
+
+/* Whether writes are queued that nobody is running yet, i.e. whether a deferring
+ * thread should flush (a hint, read without locking). */
+int aw_repo_has_queued(aw_repo *r);
+
+/* Runs the queued writes now, unless another thread is already running writes
+ * (which then runs them). */
+void aw_repo_flush(aw_repo *r);
+
+/* Counts since opening: write transactions committed or attempted (`batches`)
+ * and the writes they held; writes / batches is the group-commit factor. */
+void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 
 /* ---- operations ----------------------------------------------------------------------- */
 /*
@@ -219,9 +252,12 @@ char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s);
 /* Current time, microseconds since the Unix epoch (UTC). */
 int64_t aw__repo_now_us(void);
 
-/* writer.c: starts and stops the group-commit writer of `r`. */
+/* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);
 void aw__writer_stop(aw_repo *r);
+
+/* writer.c: how many write transactions ran, and how many writes they held. */
+void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 
 /* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
 void aw__writer_submit(aw_repo *r, aw_repo_req *req);

@@ -22,6 +22,7 @@ void aw_repo_series_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 	if (in == NULL)
 		return aw__repo_invalid(req, "series is required");
 	req->write = write_series_create;
+	req->single_statement = 1; /* INSERT ... RETURNING */
 	req->arg = in;
 	aw__writer_submit(r, req);
 }
@@ -103,6 +104,7 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 	if (in == NULL)
 		return aw__repo_invalid(req, "series is required");
 	req->write = write_series_update;
+	req->single_statement = 1; /* UPDATE ... RETURNING */
 	req->arg = in;
 	req->mask = mask;
 	aw__writer_submit(r, req);
@@ -119,6 +121,7 @@ static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id)
 {
 	req->write = write_series_delete;
+	req->single_statement = 1; /* one DELETE; the cascade is part of it */
 	req->id = id;
 	aw__writer_submit(r, req);
 }

@@ -1,33 +1,53 @@
 /*
- * The group-commit writer: one thread that owns every write.
+ * The group-commit writer: every write goes through here, one batch at a time.
  *
- * Writers queue their request and return; the writer thread takes everything
- * queued (up to max_batch), runs it in one transaction, one savepoint per
- * write, commits once, and only then reports each outcome in queue order. One
- * commit (one WAL append, one lock round) is shared by the whole batch, which
- * is where concurrent writes gain over one transaction each. Nothing is
- * reported as done before its transaction is durable at the configured level.
+ * Leader and followers. A thread that submits a write when no batch is running
+ * becomes the leader: it takes everything queued (up to max_batch), runs it in
+ * one transaction, one savepoint per write, commits once, reports each outcome
+ * in queue order, and goes on while writes keep arriving. Threads that submit
+ * while a leader runs only queue their write and return (the transport's
+ * threads go back to serving calls); the leader picks it up in its next batch.
+ * One commit (one WAL append, one lock round) is shared by the whole batch, and
+ * no write waits for another thread to wake up: with nothing else writing, a
+ * write runs at once on the thread that made it.
+ *
+ * Deferring threads. A thread that serves many requests in a row (a transport
+ * thread) can say so with aw_repo_defer_writes(): its writes are then only
+ * queued, and it runs them with aw_repo_flush() once it has no request ready.
+ * Writes that arrive together then commit together even when a single core
+ * serves them all, instead of one transaction each.
+ *
+ * Nothing is reported as done before its transaction has committed.
  *
  * A write failing with a logical error (invalid, not found, exists,
- * precondition) rolls back to its savepoint and the others go on. A storage
- * error (I/O, full, busy, corrupt) can end SQLite's transaction behind our back,
- * so it fails the whole batch: nothing in it was acknowledged, nothing is lost.
+ * precondition) rolls back to its savepoint and the others go on; a write that
+ * is a single statement needs no savepoint (SQLite undoes a failed statement
+ * by itself). A storage error (I/O, full, busy, corrupt) can end SQLite's
+ * transaction behind our back, so it fails the whole batch: nothing in it was
+ * acknowledged, nothing is lost.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "repo.h"
 
+/* The repository whose writes this thread defers (aw_repo_defer_writes). */
+static _Thread_local aw_repo *deferring;
+
 struct aw_writer {
-	pthread_t thread;
-	pthread_mutex_t mu;       /* guards the queue and `stopping` */
-	pthread_cond_t cv;
+	atomic_int queued_atomic; /* copy of `queued` readable without the lock */
+	atomic_int leading_atomic; /* copy of `leading` readable without the lock */
+	pthread_mutex_t mu;       /* guards everything up to max_queue */
+	pthread_cond_t idle;      /* signalled when a leader steps down */
 	aw_repo_req *head, *tail;
 	int queued;
+	int leading;              /* a thread is running batches */
 	int stopping;
 	int max_batch, max_queue;
-	/* The batch being run, owned by the writer thread. */
+	uint64_t batches, writes;  /* totals so far, for aw__writer_stats */
+	/* The batch being run, used only by the leader. */
 	aw_repo_req **batch;
 	int *rc;
 	aw_err *errs;
@@ -83,9 +103,11 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 
 		if (w->rc[i] != 0)
 			continue;
-		/* A lone write needs no savepoint: on failure the whole transaction
-		 * is rolled back instead of committed. */
-		if (live > 1) {
+		/* A lone write needs no savepoint (on failure the whole transaction is
+		 * rolled back instead of committed), nor does a single statement. */
+		int sp = live > 1 && !req->single_statement;
+
+		if (sp) {
 			rc = m->savepoint(r, &txn_err);
 			if (rc != 0)
 				break;
@@ -93,11 +115,11 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
 		if (w->rc[i] == 0) {
 			stored++;
-			if (live > 1)
+			if (sp)
 				rc = m->release(r, &txn_err);
 		} else if (logical_error(w->rc[i])) {
 			drop_result(req, &w->results[i]);
-			if (live > 1) {
+			if (sp) {
 				m->rollback_to(r);
 				rc = m->release(r, &txn_err);
 			}
@@ -133,21 +155,12 @@ report:
 	}
 }
 
-static void *writer_main(void *arg)
+/* Runs batches while writes are queued. Called and returns with w->mu held. */
+static void lead(aw_repo *r, aw_writer *w)
 {
-	aw_repo *r = arg;
-	aw_writer *w = r->writer;
-
-	for (;;) {
+	while (w->head != NULL) {
 		int n = 0;
 
-		pthread_mutex_lock(&w->mu);
-		while (w->head == NULL && !w->stopping)
-			pthread_cond_wait(&w->cv, &w->mu);
-		if (w->head == NULL) {
-			pthread_mutex_unlock(&w->mu);
-			break;
-		}
 		while (w->head != NULL && n < w->max_batch) {
 			aw_repo_req *req = w->head;
 			w->head = req->next;
@@ -157,10 +170,22 @@ static void *writer_main(void *arg)
 		if (w->head == NULL)
 			w->tail = NULL;
 		w->queued -= n;
+		atomic_store_explicit(&w->queued_atomic, w->queued, memory_order_relaxed);
+		w->batches++;
+		w->writes += (uint64_t)n;
 		pthread_mutex_unlock(&w->mu);
 		run_batch(r, w, n);
+		pthread_mutex_lock(&w->mu);
 	}
-	return NULL;
+}
+
+/* Takes or gives up the leader's role; with w->mu held. */
+static void set_leading(aw_writer *w, int on)
+{
+	w->leading = on;
+	atomic_store_explicit(&w->leading_atomic, on, memory_order_relaxed);
+	if (!on)
+		pthread_cond_broadcast(&w->idle);
 }
 
 static void writer_free(aw_writer *w)
@@ -190,16 +215,44 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the writer");
 	}
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	pthread_cond_init(&w->idle, NULL);
 	r->writer = w;
-	if (pthread_create(&w->thread, NULL, writer_main, r) != 0) {
-		pthread_mutex_destroy(&w->mu);
-		pthread_cond_destroy(&w->cv);
-		writer_free(w);
-		r->writer = NULL;
-		return aw_err_set(err, AW_ENOMEM, "cannot start the writer thread");
-	}
 	return 0;
+}
+
+void aw_repo_defer_writes(aw_repo *r)
+{
+	deferring = r;
+}
+
+int aw_repo_has_queued(aw_repo *r)
+{
+	/* While a leader runs, it takes whatever is queued: nothing for us to do. */
+	return atomic_load_explicit(&r->writer->queued_atomic, memory_order_relaxed) > 0 &&
+	       !atomic_load_explicit(&r->writer->leading_atomic, memory_order_relaxed);
+}
+
+void aw_repo_flush(aw_repo *r)
+{
+	aw_writer *w = r->writer;
+
+	pthread_mutex_lock(&w->mu);
+	if (!w->leading && w->head != NULL) {
+		set_leading(w, 1);
+		lead(r, w);
+		set_leading(w, 0);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes)
+{
+	aw_writer *w = r->writer;
+
+	pthread_mutex_lock(&w->mu);
+	*batches = w->batches;
+	*writes = w->writes;
+	pthread_mutex_unlock(&w->mu);
 }
 
 void aw__writer_stop(aw_repo *r)
@@ -210,11 +263,12 @@ void aw__writer_stop(aw_repo *r)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
-	pthread_cond_signal(&w->cv);
+	/* A leader empties the queue before it steps down. */
+	while (w->leading)
+		pthread_cond_wait(&w->idle, &w->mu);
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
 	pthread_mutex_destroy(&w->mu);
-	pthread_cond_destroy(&w->cv);
+	pthread_cond_destroy(&w->idle);
 	writer_free(w);
 	r->writer = NULL;
 }
@@ -238,7 +292,19 @@ void aw__writer_submit(aw_repo *r, aw_repo_req *req)
 			w->head = req;
 		w->tail = req;
 		w->queued++;
-		pthread_cond_signal(&w->cv);
+		atomic_store_explicit(&w->queued_atomic, w->queued, memory_order_relaxed);
+		if (deferring == r && !w->leading) {
+			/* Runs at this thread's next aw_repo_flush(). */
+		} else if (w->leading) {
+			/* It will wait: let the caller watch for cancellation meanwhile.
+			 * Under the lock, so the leader cannot have answered it yet. */
+			if (req->waiting != NULL)
+				req->waiting(req);
+		} else {
+			set_leading(w, 1);
+			lead(r, w);
+			set_leading(w, 0);
+		}
 	}
 	pthread_mutex_unlock(&w->mu);
 	if (rc != 0)

@@ -29,6 +29,11 @@ static int reply_abandoned(const aw_repo_req *req)
 	return aw_call_abandoned(((const reply_req *)req)->call);
 }
 
+static void reply_waiting(aw_repo_req *req)
+{
+	aw_call_watch_cancel(((reply_req *)req)->call);
+}
+
 aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
 {
 	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
@@ -41,6 +46,7 @@ aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
 	rr->req = (aw_repo_req){
 		.done = reply_done,
 		.abandoned = reply_abandoned,
+		.waiting = reply_waiting,
 		.mem = aw_call_allocator(call),
 	};
 	rr->call = call;

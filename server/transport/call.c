@@ -80,6 +80,11 @@ const char *aw_call_method(const aw_call *call)
 	return call->method != NULL ? call->method->path : "(unknown)";
 }
 
+void aw_call_watch_cancel(aw_call *call)
+{
+	aw__call_arm_close(call);
+}
+
 int aw_call_abandoned(const aw_call *call)
 {
 	if (atomic_load(&call->cancelled))
@@ -145,7 +150,7 @@ static void set_details(aw_call *c, const char *text)
  */
 static void unary_reply(aw_call *c, const ProtobufCMessage *msg)
 {
-	grpc_op ops[3];
+	grpc_op ops[4];
 	size_t n = 0;
 	grpc_slice s;
 
@@ -170,6 +175,11 @@ static void unary_reply(aw_call *c, const ProtobufCMessage *msg)
 	ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
 	ops[n].data.send_status_from_server.status_details = &c->status_details;
 	n++;
+	if (!atomic_exchange(&c->close_armed, 1)) {
+		ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		ops[n].data.recv_close_on_server.cancelled = &c->close_cancelled;
+		n++;
+	}
 
 	aw_call_ref(c); /* for the batch */
 	if (grpc_call_start_batch(c->call, ops, n, &c->op_send, NULL) != GRPC_CALL_OK) {

@@ -64,9 +64,15 @@ void *aw_call_alloc(aw_call *call, size_t size);
 const char *aw_call_method(const aw_call *call);
 
 /* Whether the work for this call is no longer wanted: 0 when it still is,
- * AW_ECANCELED when the client cancelled or the connection broke, AW_ETIMEDOUT
- * when the deadline has passed. Thread-safe. */
+ * AW_ECANCELED when the client cancelled or the connection broke (seen once
+ * aw_call_watch_cancel has been called), AW_ETIMEDOUT when the deadline has
+ * passed. Thread-safe. */
 int aw_call_abandoned(const aw_call *call);
+
+/* Starts watching for the client's cancel, so that aw_call_abandoned() can see
+ * it; for work that has to wait (queued writes). Streams are always watched.
+ * Thread-safe; later calls do nothing. */
+void aw_call_watch_cancel(aw_call *call);
 
 /* The call's deadline as CLOCK_MONOTONIC microseconds, INT64_MAX when none. */
 int64_t aw_call_deadline_us(const aw_call *call);

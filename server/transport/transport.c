@@ -131,6 +131,7 @@ void aw__call_recycle(aw_call *c)
 	c->method = NULL;
 	c->close_cancelled = 0;
 	atomic_store(&c->cancelled, 0);
+	atomic_store(&c->close_armed, 0);
 	c->status = GRPC_STATUS_OK;
 	c->message[0] = '\0';
 	c->q_head = 0;
@@ -180,12 +181,19 @@ static int request_one(aw_worker *w, const aw_method *m)
 
 /* ---- handling arrived calls ----------------------------------------------- */
 
-/* Arms RECV_CLOSE_ON_SERVER, through which a cancel (client, deadline, broken
- * connection) becomes visible to aw_call_abandoned() while work is queued. */
-static void arm_close(aw_call *c)
+/*
+ * Arms RECV_CLOSE_ON_SERVER, through which a cancel (client, deadline, broken
+ * connection) becomes visible to aw_call_abandoned() while work waits. Streams
+ * need it from the start; a unary call only when its work has to wait (see
+ * aw_call_watch_cancel), else it goes in the reply's batch, saving a batch and
+ * an event per call.
+ */
+void aw__call_arm_close(aw_call *c)
 {
 	grpc_op op;
 
+	if (atomic_exchange(&c->close_armed, 1))
+		return;
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op.data.recv_close_on_server.cancelled = &c->close_cancelled;
@@ -322,7 +330,8 @@ static void on_call(aw_call *c)
 		aw__call_reject(c, GRPC_STATUS_UNIMPLEMENTED, text);
 		return;
 	}
-	arm_close(c);
+	if (m->shape != AW_SHAPE_UNARY)
+		aw__call_arm_close(c);
 	if (needs_token(c->worker->t, m)) {
 		aw_err err;
 		if (aw_auth_check(c->worker->t->auth, &c->metadata, &err) != 0) {
@@ -395,10 +404,22 @@ static void on_request(aw_worker *w, aw_call *c, int success)
 static void *worker_main(void *arg)
 {
 	aw_worker *w = arg;
+	const aw_transport_config *cfg = &w->t->cfg;
 
+	if (cfg->thread_start != NULL)
+		cfg->thread_start(cfg->hook_arg);
 	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-							   NULL);
+		/* With deferred work waiting, only look for what is ready now; run the
+		 * work when nothing is. */
+		int deferred = cfg->has_deferred != NULL && cfg->has_deferred(cfg->hook_arg);
+		grpc_event ev = grpc_completion_queue_next(
+			w->cq,
+			deferred ? gpr_time_0(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_REALTIME),
+			NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			cfg->run_deferred(cfg->hook_arg);
+			continue;
+		}
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		if (ev.type != GRPC_OP_COMPLETE)

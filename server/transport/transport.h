@@ -38,6 +38,16 @@ typedef struct aw_transport_config {
 	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
 	int stream_backlog;              /* messages queued on one stream before sends fail */
 	const aw_descpool *descriptors;  /* borrowed; must outlive the transport */
+
+	/* Optional hooks, all given hook_arg, all run on the transport's threads:
+	 * thread_start once per thread before it serves; has_deferred says whether
+	 * deferred work waits; run_deferred runs it, called whenever a thread has
+	 * no event ready and has_deferred said yes, before the thread waits. The
+	 * server uses them to gather writes into one transaction (repo.h). */
+	void (*thread_start)(void *hook_arg);
+	int (*has_deferred)(void *hook_arg);
+	void (*run_deferred)(void *hook_arg);
+	void *hook_arg;
 } aw_transport_config;
 
 /* Fills `cfg` with defaults: 1 thread, 2 requests per method, 4 MiB, 1024. */

@@ -72,6 +72,7 @@ struct aw_call {
 
 	aw_op op_request, op_close, op_send, op_recv;
 	int close_cancelled;         /* written by RECV_CLOSE_ON_SERVER */
+	atomic_int close_armed;      /* RECV_CLOSE_ON_SERVER started (alone or in the reply) */
 	atomic_int cancelled;        /* close reported a cancel */
 	int64_t start_us;            /* CLOCK_MONOTONIC at arrival */
 	int64_t deadline_us;         /* CLOCK_MONOTONIC; INT64_MAX = none */
@@ -137,6 +138,9 @@ void aw__call_reject(aw_call *call, int code, const char *message);
 
 /* transport.c: returns the slot to its worker (refs reached zero). */
 void aw__call_recycle(aw_call *call);
+
+/* transport.c: starts RECV_CLOSE_ON_SERVER in a batch of its own, unless it was. */
+void aw__call_arm_close(aw_call *call);
 
 /* transport.c: posts the next RECV_MESSAGE of a bidirectional call. */
 void aw__call_post_recv(aw_call *call);

@@ -36,12 +36,19 @@ static int buf_put(buf *b, const char *s, size_t n)
 	return 0;
 }
 
-static int buf_int(buf *b, long long v)
+/* Appends a decimal integer (hot on the write path: no printf). */
+static int buf_int(buf *b, int64_t v)
 {
-	char tmp[24];
-	int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+	char tmp[24], *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
-	return buf_put(b, tmp, (size_t)n);
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_put(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* Entry order for encoding: by season; among equal seasons, by position, so that

@@ -180,8 +180,10 @@ static int pragma(sqlite3 *db, const char *sql, aw_err *err)
 	return rc == SQLITE_OK ? 0 : aw__sq_error(db, rc, sql, err);
 }
 
-static int conn_open(aw_sq_repo *r, int writer, aw_sq_conn **out, aw_err *err)
+/* Opens a connection: `kind` 0 is a reader, 1 the writer, 2 the checkpointer. */
+static int conn_open(aw_sq_repo *r, int kind, aw_sq_conn **out, aw_err *err)
 {
+	int writer = kind == 1;
 	aw_sq_conn *c = calloc(1, sizeof(*c));
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
 	int rc;
@@ -207,7 +209,7 @@ static int conn_open(aw_sq_repo *r, int writer, aw_sq_conn **out, aw_err *err)
 		rc = pragma(c->db, "PRAGMA synchronous=NORMAL", err);
 	if (rc == 0)
 		rc = pragma(c->db, "PRAGMA foreign_keys=ON", err);
-	if (rc == 0 && !writer)
+	if (rc == 0 && kind == 0)
 		rc = pragma(c->db, "PRAGMA query_only=ON", err);
 	if (rc != 0) {
 		conn_close(c);
@@ -302,11 +304,71 @@ static void sq_rollback_to(aw_repo *r)
 	aw__sq_exec_slot(writer_of(r), AW_SQ_ROLLBACK_TO, "ROLLBACK TO w", NULL);
 }
 
+/* ---- checkpoints ---------------------------------------------------------------------------- */
+
+/*
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses the WAL
+ * threshold, so one unlucky write pays for copying the WAL back and for the
+ * fsyncs. Instead the writer connection's WAL hook only wakes this thread,
+ * which checkpoints (PASSIVE: it never blocks readers or the writer) on a
+ * connection of its own. Durability is unchanged: commits were already in the
+ * WAL; a checkpoint only moves them into the database file.
+ */
+#define CHECKPOINT_PAGES 1000 /* SQLite's own default threshold */
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	aw_sq_repo *r = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= CHECKPOINT_PAGES) {
+		pthread_mutex_lock(&r->ckpt_mu);
+		r->ckpt_wanted = 1;
+		pthread_cond_signal(&r->ckpt_cv);
+		pthread_mutex_unlock(&r->ckpt_mu);
+	}
+	return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+	aw_sq_repo *r = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&r->ckpt_mu);
+		while (!r->ckpt_wanted && !r->ckpt_stop)
+			pthread_cond_wait(&r->ckpt_cv, &r->ckpt_mu);
+		int stop = r->ckpt_stop;
+		r->ckpt_wanted = 0;
+		pthread_mutex_unlock(&r->ckpt_mu);
+		if (stop)
+			break;
+		/* Failures (busy, I/O) are retried at the next threshold crossing; the
+		 * WAL keeps every commit meanwhile. */
+		sqlite3_wal_checkpoint_v2(r->ckpt->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	return NULL;
+}
+
+static int checkpointer_start(aw_sq_repo *r, aw_err *err);
+
 /* ---- open and close ------------------------------------------------------------------------ */
 
 static void sq_close(aw_repo *base)
 {
 	aw_sq_repo *r = (aw_sq_repo *)base;
+
+	if (r->ckpt_started) {
+		pthread_mutex_lock(&r->ckpt_mu);
+		r->ckpt_stop = 1;
+		pthread_cond_signal(&r->ckpt_cv);
+		pthread_mutex_unlock(&r->ckpt_mu);
+		pthread_join(r->ckpt_thread, NULL);
+	}
+	conn_close(r->ckpt);
+	pthread_mutex_destroy(&r->ckpt_mu);
+	pthread_cond_destroy(&r->ckpt_cv);
 
 	for (size_t i = 0; i < r->n_readers; i++)
 		conn_close(r->readers[i]);
@@ -337,6 +399,20 @@ static const aw_repo_methods sqlite_methods = {
 	.series_update = aw__sq_series_update,
 	.series_delete = aw__sq_series_delete,
 };
+
+static int checkpointer_start(aw_sq_repo *r, aw_err *err)
+{
+	int rc = conn_open(r, 2, &r->ckpt, err);
+
+	if (rc != 0)
+		return rc;
+	if (pthread_create(&r->ckpt_thread, NULL, checkpointer_main, r) != 0)
+		return aw_err_set(err, AW_ENOMEM, "cannot start the checkpoint thread");
+	r->ckpt_started = 1;
+	/* Replaces SQLite's automatic checkpoint on the writer connection. */
+	sqlite3_wal_hook(r->writer->db, wal_hook, r);
+	return 0;
+}
 
 /* Builds the URI for `path`: ":memory:" becomes a private in-memory database that
  * all of this repository's connections share (the memdb VFS); files are given
@@ -376,6 +452,8 @@ int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts
 	r->base.methods = &sqlite_methods;
 	r->busy_timeout_ms = opts->busy_timeout_ms;
 	pthread_mutex_init(&r->pool_mu, NULL);
+	pthread_mutex_init(&r->ckpt_mu, NULL);
+	pthread_cond_init(&r->ckpt_cv, NULL);
 	r->uri = make_uri(r, path);
 	if (r->uri == NULL) {
 		sq_close(&r->base);
@@ -384,6 +462,8 @@ int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts
 	rc = conn_open(r, 1, &r->writer, err);
 	if (rc == 0)
 		rc = aw__sq_migrate(r->writer->db, err);
+	if (rc == 0)
+		rc = checkpointer_start(r, err);
 	if (rc != 0) {
 		sq_close(&r->base);
 		return rc;

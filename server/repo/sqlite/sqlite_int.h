@@ -59,6 +59,15 @@ typedef struct aw_sq_repo {
 	aw_sq_conn *free_readers;
 	aw_sq_conn **readers;        /* every reader opened, for closing */
 	size_t n_readers, cap_readers;
+
+	/* Checkpoints run on a thread of their own, off the write path (see
+	 * checkpointer in sqlite.c). */
+	pthread_t ckpt_thread;
+	int ckpt_started;
+	pthread_mutex_t ckpt_mu;     /* guards the two flags */
+	pthread_cond_t ckpt_cv;
+	int ckpt_wanted, ckpt_stop;
+	aw_sq_conn *ckpt;            /* its connection */
 } aw_sq_repo;
 
 /* ---- sqlite.c ----------------------------------------------------------------------- */
