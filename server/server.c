@@ -2,7 +2,10 @@
  * Assembly of a server: repository, services, health, transport. The order of
  * start and stop matters and is spelled out here once.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "server.h"
+
+#include <sched.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,12 +60,17 @@ static void hook_run_deferred(void *arg)
 	aw_repo_flush(((aw_server *)arg)->repo);
 }
 
+/* 0 means one thread per core this process may run on (its CPU affinity, which
+ * containers and taskset narrow), not per core of the machine. */
 static int resolve_threads(int configured)
 {
+	cpu_set_t set;
 	long n;
 
 	if (configured > 0)
 		return configured;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
 	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }

@@ -499,6 +499,35 @@ static void test_repo_sqlite_migrates_empty_file_and_reopens(void **state)
 	assert_int_equal(aw_repo_open(&f->repo, f->path, NULL, NULL), 0);
 }
 
+/* A database written by an older server (schema version 1: no row counts)
+ * is upgraded on open, and the counts start right. */
+static void test_repo_sqlite_upgrades_an_older_schema(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	for (int i = 0; i < 7; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "old-%d", i);
+		protobuf_c_message_free_unpacked(&must_create(f->repo, key, key)->base, NULL);
+	}
+	aw_repo_close(f->repo);
+	f->repo = NULL;
+	side_exec(f->path, "DROP TRIGGER anime_series_counted; DROP TRIGGER anime_series_uncounted;"
+			   "DROP TABLE row_counts; PRAGMA user_version = 1;");
+
+	assert_int_equal(aw_repo_open(&f->repo, f->path, NULL, NULL), 0);
+	assert_int_equal(side_count(f->path, "PRAGMA user_version"), aw__sq_schema_version());
+	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 2, NULL, NULL, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->total_size, 7);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	protobuf_c_message_free_unpacked(&must_create(f->repo, "new-1", "New")->base, NULL);
+	res = list(f->repo, 2, NULL, NULL, NULL, &rc);
+	assert_int_equal(res->total_size, 8);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+}
+
 static void test_repo_sqlite_refuses_a_non_database(void **state)
 {
 	fixture *f = *state;
@@ -550,6 +579,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_sqlite_migrates_empty_file_and_reopens,
 						setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_sqlite_upgrades_an_older_schema, setup_file,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_sqlite_refuses_a_non_database, setup_file,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_sqlite_memory_database, setup_memory, teardown),

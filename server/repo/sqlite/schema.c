@@ -94,6 +94,17 @@ static const char *const migrations[] = {
 	"CREATE INDEX user_sessions_user ON user_sessions(user_id, is_active);"
 	"CREATE INDEX user_sessions_active ON user_sessions(is_active);"
 	"CREATE INDEX user_sessions_expires ON user_sessions(expires_at);",
+
+	/* 2: row counts kept by triggers, so that an unfiltered list's total_size
+	 * costs one lookup instead of a count over the whole table. */
+	"CREATE TABLE row_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO row_counts VALUES ('anime_series', (SELECT COUNT(*) FROM anime_series));"
+	"CREATE TRIGGER anime_series_counted AFTER INSERT ON anime_series BEGIN"
+	"  UPDATE row_counts SET n = n + 1 WHERE name = 'anime_series';"
+	"END;"
+	"CREATE TRIGGER anime_series_uncounted AFTER DELETE ON anime_series BEGIN"
+	"  UPDATE row_counts SET n = n - 1 WHERE name = 'anime_series';"
+	"END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -177,7 +177,7 @@ static const char *const page_sql[4] = {
 };
 
 static const char *const count_sql[4] = {
-	"SELECT COUNT(*) FROM anime_series",
+	"SELECT n FROM row_counts WHERE name = 'anime_series'", /* kept by triggers */
 	"SELECT COUNT(*) FROM anime_series WHERE name LIKE ?3 ESCAPE '\\'",
 	"SELECT COUNT(*) FROM anime_series WHERE site = ?4",
 	"SELECT COUNT(*) FROM anime_series WHERE site = ?4 AND name LIKE ?3 ESCAPE '\\'",
