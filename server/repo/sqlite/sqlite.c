@@ -308,21 +308,35 @@ static void sq_rollback_to(aw_repo *r)
 
 /*
  * SQLite's automatic checkpoint runs inside the COMMIT that crosses the WAL
- * threshold, so one unlucky write pays for copying the WAL back and for the
- * fsyncs. Instead the writer connection's WAL hook only wakes this thread,
- * which checkpoints (PASSIVE: it never blocks readers or the writer) on a
- * connection of its own. Durability is unchanged: commits were already in the
- * WAL; a checkpoint only moves them into the database file.
+ * threshold, so one unlucky batch pays for copying 1000 pages back into the
+ * database and for the fsyncs. Here the writer's WAL hook wakes a thread of
+ * our own instead, which checkpoints PASSIVE (never blocking readers or the
+ * writer) on a connection of its own, every CHECKPOINT_PAGES new frames.
+ *
+ * Under a steady stream of writes a background checkpoint never quite
+ * finishes (commits land behind it), and the WAL is only rewound from the
+ * start once everything in it is checkpointed, so it would grow without end.
+ * When it passes WAL_LIMIT_PAGES the writer therefore finishes the job itself,
+ * inline: by then the background has copied nearly everything, so this costs
+ * the writer little more than the fsync, once per WAL_LIMIT_PAGES.
+ * Durability is unchanged: commits are already in the WAL; a checkpoint only
+ * moves them into the database file.
  */
 #define CHECKPOINT_PAGES 1000 /* SQLite's own default threshold */
+#define WAL_LIMIT_PAGES 4000  /* about 16 MB of WAL with 4 KiB pages */
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	aw_sq_repo *r = arg;
 
-	(void)db;
 	(void)name;
-	if (pages >= CHECKPOINT_PAGES) {
+	if (pages < r->ckpt_next - CHECKPOINT_PAGES)
+		r->ckpt_next = CHECKPOINT_PAGES; /* the WAL was rewound */
+	if (pages >= WAL_LIMIT_PAGES) {
+		sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		r->ckpt_next = CHECKPOINT_PAGES;
+	} else if (pages >= r->ckpt_next) {
+		r->ckpt_next = pages + CHECKPOINT_PAGES;
 		pthread_mutex_lock(&r->ckpt_mu);
 		r->ckpt_wanted = 1;
 		pthread_cond_signal(&r->ckpt_cv);
@@ -410,6 +424,7 @@ static int checkpointer_start(aw_sq_repo *r, aw_err *err)
 		return aw_err_set(err, AW_ENOMEM, "cannot start the checkpoint thread");
 	r->ckpt_started = 1;
 	/* Replaces SQLite's automatic checkpoint on the writer connection. */
+	r->ckpt_next = CHECKPOINT_PAGES;
 	sqlite3_wal_hook(r->writer->db, wal_hook, r);
 	return 0;
 }

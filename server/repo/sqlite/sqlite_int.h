@@ -67,6 +67,7 @@ typedef struct aw_sq_repo {
 	pthread_mutex_t ckpt_mu;     /* guards the two flags */
 	pthread_cond_t ckpt_cv;
 	int ckpt_wanted, ckpt_stop;
+	int ckpt_next;               /* WAL size (frames) that wakes it next; writer only */
 	aw_sq_conn *ckpt;            /* its connection */
 } aw_sq_repo;
 
