@@ -22,9 +22,14 @@
 #include "transport/transport.h"
 
 /* The entity services, in the order they are registered. Health reports each
- * under its full name. */
-static aw_service_new_fn *const entity_services[] = {
-	aw_series_service_new,
+ * under its full name. `shutdown`, when set, ends the service's open streams
+ * before the transport shuts down. */
+static const struct {
+	aw_service_new_fn *create;
+	aw_service_shutdown_fn *shutdown;
+} entity_services[] = {
+	{aw_series_service_new, NULL},
+	{aw_downloads_service_new, aw_downloads_service_shutdown},
 };
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
@@ -135,7 +140,7 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		goto fail;
 
 	for (size_t i = 0; i < N_SERVICES && rc == 0; i++) {
-		rc = entity_services[i](&s->services[i], s->repo, cfg, err);
+		rc = entity_services[i].create(&s->services[i], s->repo, cfg, err);
 		if (rc == 0)
 			rc = serve(s, s->services[i], 0, err);
 	}
@@ -195,6 +200,10 @@ void aw_server_stop(aw_server *s)
 	if (s->health != NULL) {
 		aw_health_set_serving(s->health, 0);
 		aw_health_shutdown(s->health);
+	}
+	for (size_t i = 0; i < N_SERVICES; i++) {
+		if (s->services[i] != NULL && entity_services[i].shutdown != NULL)
+			entity_services[i].shutdown(s->services[i]);
 	}
 	if (s->transport != NULL)
 		aw_transport_shutdown(s->transport, s->grace_ms);

@@ -42,6 +42,7 @@
 
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
+#include "aniworld/v1/download_queue.pb-c.h"
 
 typedef struct aw_repo aw_repo;
 typedef struct aw_repo_methods aw_repo_methods;
@@ -87,6 +88,8 @@ struct aw_repo_req {
 	const void *arg;                 /* its input message (borrowed) */
 	uint64_t mask;                   /* its update mask, if any */
 	int64_t id;                      /* its record id, if any */
+	int64_t num;                     /* another number it takes, if any */
+	void *out;                       /* a second output it fills, if any */
 };
 
 /* ---- update masks ------------------------------------------------------------------ */
@@ -104,6 +107,59 @@ enum {
 	AW_SERIES_EPISODE_DICT = 1u << 8,
 	AW_SERIES_ALL = (1u << 9) - 1,
 };
+
+/* Mutable fields of DownloadQueueItem, as bits of an update mask. */
+enum {
+	AW_DOWNLOAD_PRIORITY = 1u << 0,
+	AW_DOWNLOAD_URL = 1u << 1,
+	AW_DOWNLOAD_FILE_DESTINATION = 1u << 2,
+	AW_DOWNLOAD_ALL = (1u << 3) - 1,
+};
+
+/* ---- download queue ------------------------------------------------------------------ */
+
+/* The stored numbers of DownloadStatus and DownloadPriority, shorter. */
+#define AW_DL_PENDING ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PENDING
+#define AW_DL_DOWNLOADING ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_DOWNLOADING
+#define AW_DL_PAUSED ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PAUSED
+#define AW_DL_COMPLETED ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED
+#define AW_DL_FAILED ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_FAILED
+#define AW_DL_CANCELLED ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_CANCELLED
+#define AW_DL_STATUS_MAX AW_DL_CANCELLED
+#define AW_DL_PRIORITY_NORMAL ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_NORMAL
+#define AW_DL_PRIORITY_MAX ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_HIGH
+
+/* A set of statuses: bit (1 << status) for each. */
+#define AW_DL_BIT(status) (1u << (status))
+#define AW_DL_ALL_STATUSES                                                            \
+	(AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) | AW_DL_BIT(AW_DL_PAUSED) | \
+	 AW_DL_BIT(AW_DL_COMPLETED) | AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED))
+#define AW_DL_FINISHED \
+	(AW_DL_BIT(AW_DL_COMPLETED) | AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED))
+
+/* The status changes a caller may ask for (aw_repo_downloads_transition). */
+typedef enum aw_download_action {
+	AW_DL_COMPLETE, /* DOWNLOADING -> COMPLETED */
+	AW_DL_FAIL,     /* DOWNLOADING -> FAILED */
+	AW_DL_PAUSE,    /* PENDING, DOWNLOADING -> PAUSED */
+	AW_DL_RESUME,   /* PAUSED -> PENDING */
+	AW_DL_CANCEL,   /* PENDING, DOWNLOADING, PAUSED -> CANCELLED */
+	AW_DL_RETRY,    /* FAILED, CANCELLED -> PENDING */
+	AW_DL_ACTIONS
+} aw_download_action;
+
+/*
+ * What a download write changed besides the item it returns, in the order it
+ * happened: claims requeued for being stale, items deleted. Storage is the
+ * caller's (zero it first); the write appends events allocated with req->mem.
+ * Only meaningful once the write has reported 0: the transaction of a write
+ * that fails later is rolled back, and so are these changes. Free the events
+ * with aw_download_changes_clear().
+ */
+typedef struct aw_download_changes {
+	Aniworld__V1__DownloadEvent **events;
+	size_t n_events, cap_events;
+} aw_download_changes;
 
 /* ---- page cursors --------------------------------------------------------------------- */
 
@@ -155,6 +211,52 @@ struct aw_repo_methods {
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
 	/* [write] Deletes series `id` with its episodes and queue items. */
 	int (*series_delete)(aw_repo *r, int64_t id, aw_err *err);
+
+	/* ---- downloads ---- */
+
+	/* [write] Inserts `in` as PENDING with its priority (UNSPECIFIED as NORMAL),
+	 * series, season, episode, URL and destination; the rest is ignored. */
+	int (*downloads_enqueue)(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in,
+				 int64_t now_us, ProtobufCAllocator *mem,
+				 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [read] */
+	int (*downloads_get)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			     Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [read] Up to `limit` items after `after` in queue order, in one of
+	 * `statuses` (a set of AW_DL_BIT) and of filter->series_id unless it is 0,
+	 * with the count of all matches; *more says whether rows remain. The
+	 * cursor keys are priority, created_at and id. */
+	int (*downloads_list)(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
+			      unsigned statuses, const aw_cursor *after, int limit,
+			      ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
+			      int *more, aw_err *err);
+	/* [write] Replaces the fields in `mask` of item in->id. */
+	int (*downloads_update)(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in,
+				uint64_t mask, int64_t now_us, ProtobufCAllocator *mem,
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [write] Deletes item `id`; *out is its last state. */
+	int (*downloads_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [write] Puts DOWNLOADING items whose heartbeat is older than
+	 * `stale_before_us` back to PENDING (recorded in `requeued`), then claims
+	 * the first PENDING item in queue order; *out is NULL when none is. */
+	int (*downloads_claim)(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			       ProtobufCAllocator *mem, aw_download_changes *requeued,
+			       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [write] Records progress of a DOWNLOADING item and moves its heartbeat. */
+	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+				  int64_t now_us, ProtobufCAllocator *mem,
+				  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+	/* [write] Applies `action` to item `id` if its current status allows it;
+	 * `error_message` is FAIL's reason. AW_EPRECOND names the status. */
+	int (*downloads_transition)(aw_repo *r, int64_t id, aw_download_action action,
+				    const char *error_message, int64_t now_us,
+				    ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
+				    aw_err *err);
+	/* [write] Deletes every item in `statuses` (a set of AW_DL_BIT), each
+	 * recorded in `deleted`. */
+	int (*downloads_purge)(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
+			       aw_download_changes *deleted, aw_err *err);
 };
 
 /* What every backend's struct begins with. */
@@ -235,6 +337,60 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 /* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. */
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id);
 
+/* ---- download queue operations (downloads.c) ---- */
+/*
+ * Writes that change rows besides the item they return take an
+ * aw_download_changes (see above) that they fill; it must stay valid until
+ * done runs.
+ */
+
+/* Result: DownloadQueueItem. Errors: AW_ENOTFOUND (series), AW_EEXIST (the
+ * episode has an unfinished item). */
+void aw_repo_downloads_enqueue(aw_repo *r, aw_repo_req *req,
+			       const Aniworld__V1__DownloadQueueItem *in);
+
+/* Result: DownloadQueueItem. Errors: AW_ENOTFOUND. */
+void aw_repo_downloads_get(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* Result: ListDownloadsResponse. page_size must already be in 1..1000 and the
+ * statuses valid; the page token is decoded and checked here. Errors: AW_EINVAL
+ * (bad token). */
+void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
+			    const Aniworld__V1__ListDownloadsRequest *in, int page_size);
+
+/* Result: DownloadQueueItem. Errors: AW_ENOTFOUND. */
+void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
+			      const Aniworld__V1__DownloadQueueItem *in, uint64_t mask);
+
+/* Result: google.protobuf.Empty; the deleted item goes to `deleted`.
+ * Errors: AW_ENOTFOUND. */
+void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
+			      aw_download_changes *deleted);
+
+/* Result: ClaimNextDownloadResponse (item unset when nothing is pending).
+ * Claims silent for more than `stale_ms` are requeued first, into `requeued`. */
+void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+			     aw_download_changes *requeued);
+
+/* Result: DownloadQueueItem. Errors: AW_ENOTFOUND, AW_EPRECOND (not
+ * DOWNLOADING). */
+void aw_repo_downloads_progress(aw_repo *r, aw_repo_req *req,
+				const Aniworld__V1__ReportProgressRequest *in);
+
+/* Result: DownloadQueueItem. `error_message` (FAIL only, borrowed) is the
+ * reason. Errors: AW_ENOTFOUND, AW_EPRECOND (the status does not allow it),
+ * AW_EEXIST (RETRY while the episode has another unfinished item). */
+void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
+				  aw_download_action action, const char *error_message);
+
+/* Result: PurgeDownloadsResponse; each deleted item goes to `deleted`.
+ * `statuses` must be a non-empty subset of AW_DL_FINISHED. */
+void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
+			     aw_download_changes *deleted);
+
+/* Frees the events of `changes` (allocated with `mem`) and empties it. */
+void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem);
+
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 
 /* Reports a read's outcome through req->done; frees `result` when rc != 0. */
@@ -261,6 +417,21 @@ void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 
 /* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
 void aw__writer_submit(aw_repo *r, aw_repo_req *req);
+
+/* downloads.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
+const char *aw__download_status_name(int status);
+
+/* downloads.c: whether `action` may start from `status`; the method that asks
+ * for it ("PauseDownload") and the statuses it needs ("PENDING or DOWNLOADING"). */
+int aw__download_action_allowed(aw_download_action action, int status);
+const char *aw__download_action_method(aw_download_action action);
+const char *aw__download_action_needs(aw_download_action action);
+
+/* downloads.c: appends an event of `type` for `item` (taken over: freed with
+ * the changes) to `changes`, with memory from `mem`. AW_ENOMEM. */
+int aw__download_changes_add(aw_download_changes *changes, ProtobufCAllocator *mem,
+			     Aniworld__V1__DownloadQueueItem *item,
+			     Aniworld__V1__DownloadEventType type, aw_err *err);
 
 /* sqlite/sqlite.c: the SQLite backend. */
 int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts, aw_err *err);

@@ -10,6 +10,8 @@ typedef struct reply_req {
 	aw_repo_req req;          /* first: the repository sees only this */
 	aw_call *call;
 	ProtobufCClosure closure;
+	aw_reply_hook_fn *hook;   /* NULL: none */
+	void *hook_arg;
 } reply_req;
 
 static void reply_done(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result)
@@ -21,6 +23,8 @@ static void reply_done(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMes
 		rr->closure(NULL, rr->call);
 		return;
 	}
+	if (rr->hook != NULL)
+		rr->hook(rr->call, result, rr->hook_arg);
 	rr->closure(result, rr->call);
 }
 
@@ -35,6 +39,12 @@ static void reply_waiting(aw_repo_req *req)
 }
 
 aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
+{
+	return aw__reply_req_hook(call, closure, NULL, NULL);
+}
+
+aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_reply_hook_fn *hook,
+				void *arg)
 {
 	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
 
@@ -51,6 +61,8 @@ aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
 	};
 	rr->call = call;
 	rr->closure = closure;
+	rr->hook = hook;
+	rr->hook_arg = arg;
 	return &rr->req;
 }
 

@@ -19,6 +19,19 @@
  */
 aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure);
 
+/* Runs on a successful outcome just before the reply is sent, on the thread
+ * that reports it; `result` is the reply (borrowed), `arg` the caller's. */
+typedef void aw_reply_hook_fn(aw_call *call, ProtobufCMessage *result, void *arg);
+
+/*
+ * As aw__reply_req, and on success runs hook(call, result, arg) before the
+ * closure. Writes report in commit order, after the commit, one at a time, so
+ * a hook sees the writes in the order they were stored: the place to publish
+ * changes that must reach others in that order.
+ */
+aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_reply_hook_fn *hook,
+				void *arg);
+
 /* Sets INVALID_ARGUMENT with a message that names the field and value; -1. */
 int aw__invalid(aw_call *call, const char *fmt, ...)
 #ifdef __GNUC__

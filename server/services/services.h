@@ -24,7 +24,18 @@
 typedef int aw_service_new_fn(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
 			      aw_err *err);
 
+/*
+ * Optional, for services that keep calls open (streams): ends them, and
+ * refuses new ones, before the transport shuts down (server.c calls it after
+ * health turns NOT_SERVING). `svc` is what the constructor returned.
+ */
+typedef void aw_service_shutdown_fn(ProtobufCService *svc);
+
 /* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
 aw_service_new_fn aw_series_service_new;
+
+/* ---- download_queue.c: aniworld.v1.DownloadQueueService ---- */
+aw_service_new_fn aw_downloads_service_new;
+aw_service_shutdown_fn aw_downloads_service_shutdown;
 
 #endif /* AW_SERVICES_H */

@@ -221,7 +221,8 @@ void aw__call_reject(aw_call *c, int code, const char *message)
 
 /*
  * Starts the next send of a stream if none is in flight: the next queued
- * message, else the status once the stream is finishing. Called with c->mu held.
+ * message, else the status once the stream is finishing, else the headers
+ * alone when they were asked for. Called with c->mu held.
  */
 static void stream_pump(aw_call *c)
 {
@@ -231,14 +232,16 @@ static void stream_pump(aw_call *c)
 	if (c->sending || c->ended)
 		return;
 	memset(ops, 0, sizeof(ops));
-	if (c->q_len == 0 && !c->finishing)
+	if (c->q_len == 0 && !c->finishing && !(c->md_wanted && !c->md_sent))
 		return;
 	if (!c->md_sent) {
 		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
 		n++;
 		c->md_sent = 1;
 	}
-	if (c->q_len > 0) {
+	if (c->q_len == 0 && !c->finishing) {
+		/* Headers only. */
+	} else if (c->q_len > 0) {
 		grpc_slice s = c->queue[c->q_head];
 
 		c->q_head = (c->q_head + 1) % c->worker->t->cfg.stream_backlog;
@@ -323,6 +326,16 @@ int aw_call_send(aw_call *c, const ProtobufCMessage *msg)
 	rc = aw_call_send_packed(c, s);
 	grpc_slice_unref(s);
 	return rc;
+}
+
+void aw_call_send_initial_metadata(aw_call *c)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!c->md_sent && !c->finishing && !c->ended) {
+		c->md_wanted = 1;
+		stream_pump(c);
+	}
+	pthread_mutex_unlock(&c->mu);
 }
 
 void aw_call_finish(aw_call *c, int grpc_code, const char *text)

@@ -94,6 +94,13 @@ int aw_call_send_packed(aw_call *call, grpc_slice packed);
 int aw_call_send(aw_call *call, const ProtobufCMessage *msg);
 
 /*
+ * Streaming: sends the response headers now, ahead of any message, so that the
+ * client learns the stream is established (a watch that has nothing to send
+ * yet). Thread-safe; does nothing once headers went out or the call is ending.
+ */
+void aw_call_send_initial_metadata(aw_call *call);
+
+/*
  * Ends a streaming call after the messages already queued, with `grpc_code` and
  * message `text` (may be NULL). Thread-safe and idempotent: the first ending wins.
  */

@@ -135,7 +135,7 @@ void aw__call_recycle(aw_call *c)
 	c->status = GRPC_STATUS_OK;
 	c->message[0] = '\0';
 	c->q_head = 0;
-	c->sending = c->md_sent = c->finishing = c->status_sent = c->ended = 0;
+	c->sending = c->md_sent = c->md_wanted = c->finishing = c->status_sent = c->ended = 0;
 	c->on_done = NULL;
 	c->on_done_arg = NULL;
 

@@ -89,6 +89,7 @@ struct aw_call {
 	int q_head, q_len;
 	int sending;                 /* a send batch is in flight */
 	int md_sent;                 /* initial metadata went out */
+	int md_wanted;               /* send initial metadata even with no message */
 	int finishing;               /* aw_call_finish() was called */
 	int status_sent;             /* the status is in the batch in flight */
 	int ended;                   /* the stream is over; on_done has run or is running */

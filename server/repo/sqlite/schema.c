@@ -51,13 +51,13 @@ static const char *const migrations[] = {
 	"CREATE TABLE download_queue ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  series_id INTEGER NOT NULL REFERENCES anime_series(id) ON DELETE CASCADE,"
-	"  season INTEGER NOT NULL,"
-	"  episode_number INTEGER NOT NULL,"
-	"  status INTEGER NOT NULL,"   /* DownloadStatus */
-	"  priority INTEGER NOT NULL," /* DownloadPriority */
+	"  season INTEGER NOT NULL CHECK (season >= 0),"
+	"  episode_number INTEGER NOT NULL CHECK (episode_number >= 1),"
+	"  status INTEGER NOT NULL CHECK (status BETWEEN 1 AND 6),"     /* DownloadStatus */
+	"  priority INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 3)," /* DownloadPriority */
 	"  progress_percent REAL NOT NULL DEFAULT 0,"
-	"  downloaded_bytes INTEGER NOT NULL DEFAULT 0,"
-	"  total_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  downloaded_bytes INTEGER NOT NULL DEFAULT 0 CHECK (downloaded_bytes >= 0),"
+	"  total_bytes INTEGER NOT NULL DEFAULT 0 CHECK (total_bytes >= 0),"
 	"  download_speed REAL NOT NULL DEFAULT 0,"
 	"  error_message TEXT NOT NULL DEFAULT '',"
 	"  retry_count INTEGER NOT NULL DEFAULT 0,"
@@ -69,7 +69,10 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL"
 	");"
-	"CREATE INDEX download_queue_series ON download_queue(series_id);"
+	/* Queue order within a series: lists filtered by series walk it; the
+	 * cascade from anime_series uses its first column. */
+	"CREATE INDEX download_queue_series"
+	"  ON download_queue(series_id, priority DESC, created_at, id);"
 	/* Queue order within a status: claims and status-filtered lists walk it. */
 	"CREATE INDEX download_queue_order ON download_queue(status, priority DESC, created_at, id);"
 	/* At most one unfinished (PENDING, DOWNLOADING, PAUSED) item per episode. */

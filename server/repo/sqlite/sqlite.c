@@ -412,6 +412,15 @@ static const aw_repo_methods sqlite_methods = {
 	.series_list = aw__sq_series_list,
 	.series_update = aw__sq_series_update,
 	.series_delete = aw__sq_series_delete,
+	.downloads_enqueue = aw__sq_downloads_enqueue,
+	.downloads_get = aw__sq_downloads_get,
+	.downloads_list = aw__sq_downloads_list,
+	.downloads_update = aw__sq_downloads_update,
+	.downloads_delete = aw__sq_downloads_delete,
+	.downloads_claim = aw__sq_downloads_claim,
+	.downloads_progress = aw__sq_downloads_progress,
+	.downloads_transition = aw__sq_downloads_transition,
+	.downloads_purge = aw__sq_downloads_purge,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

@@ -41,7 +41,24 @@ enum aw_sq_stmt {
 	AW_SQ_SERIES_PAGE,        /* + filter variant 0..3 */
 	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 4, /* + filter variant 0..3 */
 
-	AW_SQ_STMT_COUNT = AW_SQ_SERIES_COUNT + 4
+	/* downloads.c */
+	AW_SQ_DL_INSERT = AW_SQ_SERIES_COUNT + 4,
+	AW_SQ_DL_FIND_UNFINISHED,
+	AW_SQ_DL_GET,
+	AW_SQ_DL_STATUS,
+	AW_SQ_DL_UPDATE,
+	AW_SQ_DL_DELETE,
+	AW_SQ_DL_REQUEUE,
+	AW_SQ_DL_CLAIM,
+	AW_SQ_DL_PROGRESS,
+	AW_SQ_DL_PURGE,
+	AW_SQ_DL_TRANSITION,                            /* + aw_download_action */
+	AW_SQ_DL_PAGE_STATUS = AW_SQ_DL_TRANSITION + AW_DL_ACTIONS, /* + stream 0..5 */
+	AW_SQ_DL_PAGE_SERIES = AW_SQ_DL_PAGE_STATUS + AW_DL_STATUS_MAX,
+	AW_SQ_DL_COUNT_STATUS,
+	AW_SQ_DL_COUNT_SERIES,
+
+	AW_SQ_STMT_COUNT
 };
 
 typedef struct aw_sq_conn {
@@ -134,6 +151,34 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err);
 int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err);
+
+/* ---- downloads.c ---------------------------------------------------------------------- */
+
+int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
+			     ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
+			     aw_err *err);
+int aw__sq_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
+			  unsigned statuses, const aw_cursor *after, int limit,
+			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
+			  int *more, aw_err *err);
+int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+			    int64_t now_us, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   ProtobufCAllocator *mem, aw_download_changes *requeued,
+			   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+			      int64_t now_us, ProtobufCAllocator *mem,
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action action,
+				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
+			   aw_download_changes *deleted, aw_err *err);
 
 /* ---- episode_dict.c ------------------------------------------------------------------ */
 

@@ -1,0 +1,352 @@
+/*
+ * Download queue wrappers: checks and packaging around the backend's
+ * downloads methods, and the rules of the item's life that every backend
+ * shares (which status change is allowed from where, and what it is called).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "page_token.h"
+#include "repo.h"
+
+/* ---- the life of an item ------------------------------------------------------------- */
+
+static const char *const status_names[] = {
+	"UNSPECIFIED", "PENDING", "DOWNLOADING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED",
+};
+
+const char *aw__download_status_name(int status)
+{
+	if (status < 0 || status > AW_DL_STATUS_MAX)
+		return "UNKNOWN";
+	return status_names[status];
+}
+
+static const struct {
+	const char *method;  /* the RPC that asks for it */
+	unsigned from;       /* statuses it may start from */
+	const char *needs;   /* the same, for people */
+} actions[AW_DL_ACTIONS] = {
+	[AW_DL_COMPLETE] = {"CompleteDownload", AW_DL_BIT(AW_DL_DOWNLOADING), "DOWNLOADING"},
+	[AW_DL_FAIL] = {"FailDownload", AW_DL_BIT(AW_DL_DOWNLOADING), "DOWNLOADING"},
+	[AW_DL_PAUSE] = {"PauseDownload", AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING),
+			 "PENDING or DOWNLOADING"},
+	[AW_DL_RESUME] = {"ResumeDownload", AW_DL_BIT(AW_DL_PAUSED), "PAUSED"},
+	[AW_DL_CANCEL] = {"CancelDownload",
+			  AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) | AW_DL_BIT(AW_DL_PAUSED),
+			  "PENDING, DOWNLOADING or PAUSED"},
+	[AW_DL_RETRY] = {"RetryDownload", AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED),
+			 "FAILED or CANCELLED"},
+};
+
+int aw__download_action_allowed(aw_download_action action, int status)
+{
+	return status >= 0 && status <= AW_DL_STATUS_MAX && (actions[action].from & AW_DL_BIT(status));
+}
+
+const char *aw__download_action_method(aw_download_action action)
+{
+	return actions[action].method;
+}
+
+const char *aw__download_action_needs(aw_download_action action)
+{
+	return actions[action].needs;
+}
+
+/* ---- changes --------------------------------------------------------------------------- */
+
+int aw__download_changes_add(aw_download_changes *changes, ProtobufCAllocator *mem,
+			     Aniworld__V1__DownloadQueueItem *item,
+			     Aniworld__V1__DownloadEventType type, aw_err *err)
+{
+	Aniworld__V1__DownloadEvent *ev;
+
+	if (changes->n_events == changes->cap_events) {
+		/* The allocator may be an arena without realloc: grow by copying. */
+		size_t cap = changes->cap_events ? changes->cap_events * 2 : 8;
+		size_t size = cap * sizeof(*changes->events);
+		Aniworld__V1__DownloadEvent **events =
+			mem != NULL ? mem->alloc(mem->allocator_data, size) : malloc(size);
+
+		if (events == NULL)
+			goto nomem;
+		if (changes->n_events > 0)
+			memcpy(events, changes->events, changes->n_events * sizeof(*events));
+		if (mem != NULL)
+			mem->free(mem->allocator_data, changes->events);
+		else
+			free(changes->events);
+		changes->events = events;
+		changes->cap_events = cap;
+	}
+	ev = mem != NULL ? mem->alloc(mem->allocator_data, sizeof(*ev)) : malloc(sizeof(*ev));
+	if (ev == NULL)
+		goto nomem;
+	aniworld__v1__download_event__init(ev);
+	ev->item = item;
+	ev->type = type;
+	changes->events[changes->n_events++] = ev;
+	return 0;
+
+nomem:
+	protobuf_c_message_free_unpacked(&item->base, mem);
+	return aw_err_set(err, AW_ENOMEM, "out of memory recording a queue change");
+}
+
+void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem)
+{
+	for (size_t i = 0; i < changes->n_events; i++)
+		protobuf_c_message_free_unpacked(&changes->events[i]->base, mem);
+	if (changes->events != NULL) {
+		if (mem != NULL)
+			mem->free(mem->allocator_data, changes->events);
+		else
+			free(changes->events);
+	}
+	memset(changes, 0, sizeof(*changes));
+}
+
+/* ---- operations -------------------------------------------------------------------------- */
+
+static ProtobufCMessage *as_message(Aniworld__V1__DownloadQueueItem *item)
+{
+	return item != NULL ? &item->base : NULL;
+}
+
+static int write_enqueue(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	int rc = r->methods->downloads_enqueue(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+
+	*result = as_message(out);
+	return rc;
+}
+
+void aw_repo_downloads_enqueue(aw_repo *r, aw_repo_req *req,
+			       const Aniworld__V1__DownloadQueueItem *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "item is required");
+	req->write = write_enqueue;
+	req->single_statement = 1; /* INSERT ... RETURNING; a conflict is only read after */
+	req->arg = in;
+	aw__writer_submit(r, req);
+}
+
+void aw_repo_downloads_get(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	aw_err err;
+	int rc;
+
+	aw_err_clear(&err);
+	rc = r->methods->downloads_get(r, id, req->mem, &out, &err);
+	aw__repo_report(req, rc, &err, as_message(out));
+}
+
+/* The set of statuses a list asks for; every status when none is named. */
+static unsigned list_statuses(const Aniworld__V1__ListDownloadsRequest *in)
+{
+	unsigned set = 0;
+
+	for (size_t i = 0; i < in->n_statuses; i++) {
+		if (in->statuses[i] > 0 && in->statuses[i] <= AW_DL_STATUS_MAX)
+			set |= AW_DL_BIT(in->statuses[i]);
+	}
+	return set != 0 ? set : AW_DL_ALL_STATUSES;
+}
+
+void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
+			    const Aniworld__V1__ListDownloadsRequest *in, int page_size)
+{
+	Aniworld__V1__ListDownloadsResponse *out = NULL;
+	unsigned statuses = list_statuses(in);
+	/* The set, not the list: [PENDING, PAUSED] and [PAUSED, PENDING] agree. */
+	uint64_t filter = aw_filter_hash_i64(aw_filter_hash_i64(AW_FILTER_HASH_INIT, statuses),
+					     in->series_id);
+	aw_cursor after;
+	aw_err err;
+	int more = 0, rc;
+
+	aw_err_clear(&err);
+	rc = aw_page_token_decode(in->page_token, AW_LIST_DOWNLOADS, filter, &after, &err);
+	if (rc == 0)
+		rc = r->methods->downloads_list(r, in, statuses, &after, page_size, req->mem, &out,
+						&more, &err);
+	if (rc == 0 && more && out->n_items > 0) {
+		const Aniworld__V1__DownloadQueueItem *last = out->items[out->n_items - 1];
+		aw_cursor next = {.valid = 1};
+		char token[AW_PAGE_TOKEN_MAX];
+
+		next.k[0] = last->priority;
+		next.k[1] = last->created_at->seconds * 1000000 + last->created_at->nanos / 1000;
+		next.k[2] = last->id;
+		aw_page_token_encode(&next, AW_LIST_DOWNLOADS, filter, token);
+		out->next_page_token = aw__repo_strdup(req->mem, token);
+		if (out->next_page_token == NULL) {
+			out->next_page_token = (char *)protobuf_c_empty_string;
+			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
+		}
+	}
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+static int write_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	int rc = r->methods->downloads_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+					      &out, err);
+
+	*result = as_message(out);
+	return rc;
+}
+
+void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
+			      const Aniworld__V1__DownloadQueueItem *in, uint64_t mask)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "item is required");
+	req->write = write_update;
+	req->single_statement = 1; /* UPDATE ... RETURNING */
+	req->arg = in;
+	req->mask = mask;
+	aw__writer_submit(r, req);
+}
+
+static int write_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *gone = NULL;
+	int rc = r->methods->downloads_delete(r, req->id, req->mem, &gone, err);
+
+	if (rc == 0)
+		rc = aw__download_changes_add(req->out, req->mem, gone,
+					      ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED,
+					      err);
+	return rc != 0 ? rc : aw__repo_empty(req, result, err);
+}
+
+void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
+			      aw_download_changes *deleted)
+{
+	if (deleted == NULL)
+		return aw__repo_invalid(req, "deleted is required");
+	req->write = write_delete;
+	req->single_statement = 1; /* DELETE ... RETURNING */
+	req->id = id;
+	req->out = deleted;
+	aw__writer_submit(r, req);
+}
+
+static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	Aniworld__V1__ClaimNextDownloadResponse *res;
+	Aniworld__V1__DownloadQueueItem *item = NULL;
+	int64_t now = aw__repo_now_us();
+	int rc;
+
+	rc = r->methods->downloads_claim(r, now, now - req->num, req->mem, req->out, &item, err);
+	if (rc != 0)
+		return rc;
+	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
+			       : malloc(sizeof(*res));
+	if (res == NULL) {
+		protobuf_c_message_free_unpacked(as_message(item), req->mem);
+		return aw_err_set(err, AW_ENOMEM, "out of memory claiming a download");
+	}
+	aniworld__v1__claim_next_download_response__init(res);
+	res->item = item;
+	*result = &res->base;
+	return 0;
+}
+
+void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+			     aw_download_changes *requeued)
+{
+	if (requeued == NULL || stale_ms < 0)
+		return aw__repo_invalid(req, "claiming needs a change list and a stale timeout >= 0");
+	req->write = write_claim;
+	req->single_statement = 0; /* requeue, then claim */
+	req->num = stale_ms;
+	req->out = requeued;
+	aw__writer_submit(r, req);
+}
+
+static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	int rc = r->methods->downloads_progress(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+
+	*result = as_message(out);
+	return rc;
+}
+
+void aw_repo_downloads_progress(aw_repo *r, aw_repo_req *req,
+				const Aniworld__V1__ReportProgressRequest *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "progress is required");
+	req->write = write_progress;
+	req->single_statement = 1; /* UPDATE ... RETURNING; a refusal is only read after */
+	req->arg = in;
+	aw__writer_submit(r, req);
+}
+
+static int write_transition(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			    aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	int rc = r->methods->downloads_transition(r, req->id, (aw_download_action)req->num, req->arg,
+						  aw__repo_now_us(), req->mem, &out, err);
+
+	*result = as_message(out);
+	return rc;
+}
+
+void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
+				  aw_download_action action, const char *error_message)
+{
+	if ((int)action < 0 || action >= AW_DL_ACTIONS)
+		return aw__repo_invalid(req, "unknown download action");
+	if (action == AW_DL_FAIL && error_message == NULL)
+		return aw__repo_invalid(req, "error_message is required");
+	req->write = write_transition;
+	req->single_statement = 1; /* UPDATE ... RETURNING; a refusal is only read after */
+	req->id = id;
+	req->num = action;
+	req->arg = error_message;
+	aw__writer_submit(r, req);
+}
+
+static int write_purge(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	aw_download_changes *deleted = req->out;
+	size_t before = deleted->n_events;
+	Aniworld__V1__PurgeDownloadsResponse *res;
+	int rc = r->methods->downloads_purge(r, (unsigned)req->mask, req->mem, deleted, err);
+
+	if (rc != 0)
+		return rc;
+	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
+			       : malloc(sizeof(*res));
+	if (res == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory purging downloads");
+	aniworld__v1__purge_downloads_response__init(res);
+	res->deleted_count = (int64_t)(deleted->n_events - before);
+	*result = &res->base;
+	return 0;
+}
+
+void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
+			     aw_download_changes *deleted)
+{
+	if (deleted == NULL)
+		return aw__repo_invalid(req, "deleted is required");
+	if (statuses == 0 || (statuses & ~(unsigned)AW_DL_FINISHED) != 0)
+		return aw__repo_invalid(req, "only finished statuses can be purged");
+	req->write = write_purge;
+	req->single_statement = 0; /* one DELETE per status */
+	req->mask = statuses;
+	req->out = deleted;
+	aw__writer_submit(r, req);
+}

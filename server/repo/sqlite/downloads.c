@@ -1,0 +1,603 @@
+/*
+ * The download queue in SQLite: the download_queue table.
+ *
+ * Writes return the stored row through RETURNING, so a reply is what the
+ * database holds. A status change is one UPDATE whose WHERE clause holds the
+ * statuses it may start from; when it changes no row, the current status is
+ * read in the same transaction to say why (missing, or which status refused).
+ *
+ * Queue order is priority (stored as the proto number, HIGH = 3) descending,
+ * then created_at, then id: the order of the download_queue_order index
+ * within one status and of download_queue_series within one series. Every
+ * query here walks one of those two, or the heartbeat index for stale claims.
+ */
+#include "sqlite_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+
+#define DL_COLUMNS                                                                       \
+	"id, series_id, season, episode_number, status, priority, progress_percent, "   \
+	"downloaded_bytes, total_bytes, download_speed, error_message, retry_count, "   \
+	"download_url, file_destination, started_at, completed_at, created_at, updated_at"
+
+/* Column numbers in DL_COLUMNS that the list's merge compares. */
+enum { COL_ID = 0, COL_PRIORITY = 5, COL_CREATED_AT = 16 };
+
+#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
+#define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
+
+static aw_sq_repo *sq(aw_repo *r)
+{
+	return (aw_sq_repo *)r;
+}
+
+/* A Timestamp for a nullable column: NULL stays unset. */
+static int optional_time(sqlite3_stmt *st, int col, ProtobufCAllocator *mem,
+			 Google__Protobuf__Timestamp **out)
+{
+	*out = NULL;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return 0;
+	*out = aw__pb_timestamp(mem, sqlite3_column_int64(st, col));
+	return *out != NULL ? 0 : -1;
+}
+
+/* Builds a DownloadQueueItem from a row of DL_COLUMNS (starting at column 0). */
+static int item_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
+			 Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *d =
+		aw__pb_new(mem, &aniworld__v1__download_queue_item__descriptor);
+
+	*out = NULL;
+	if (d == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
+	d->id = sqlite3_column_int64(st, 0);
+	d->series_id = sqlite3_column_int64(st, 1);
+	d->season = sqlite3_column_int(st, 2);
+	d->episode_number = sqlite3_column_int(st, 3);
+	d->status = (Aniworld__V1__DownloadStatus)sqlite3_column_int(st, 4);
+	d->priority = (Aniworld__V1__DownloadPriority)sqlite3_column_int(st, 5);
+	d->progress_percent = sqlite3_column_double(st, 6);
+	d->downloaded_bytes = sqlite3_column_int64(st, 7);
+	d->total_bytes = sqlite3_column_int64(st, 8);
+	d->download_speed = sqlite3_column_double(st, 9);
+	d->retry_count = sqlite3_column_int(st, 11);
+	if ((d->error_message = aw__sq_col_text(st, 10, mem)) == NULL ||
+	    (d->download_url = aw__sq_col_text(st, 12, mem)) == NULL ||
+	    (d->file_destination = aw__sq_col_text(st, 13, mem)) == NULL ||
+	    optional_time(st, 14, mem, &d->started_at) != 0 ||
+	    optional_time(st, 15, mem, &d->completed_at) != 0 ||
+	    (d->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 16))) == NULL ||
+	    (d->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 17))) == NULL) {
+		protobuf_c_message_free_unpacked(&d->base, mem);
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
+	}
+	*out = d;
+	return 0;
+}
+
+/* Steps a statement expected to return at most one item; AW_ENOTFOUND when it
+ * returns none. Resets the statement. */
+static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
+		    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		rc = item_from_row(st, mem, out, err);
+	else if (rc == SQLITE_DONE)
+		rc = AW_ENOTFOUND;
+	else
+		rc = aw__sq_error(c->db, rc, what, err);
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Steps a statement that returns any number of items, recording each in
+ * `changes` as an event of `type`. Resets the statement. */
+static int step_all(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
+		    aw_download_changes *changes, Aniworld__V1__DownloadEventType type, aw_err *err)
+{
+	Aniworld__V1__DownloadQueueItem *d;
+	int rc = 0, step = SQLITE_DONE;
+
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = item_from_row(st, mem, &d, err);
+		if (rc == 0)
+			rc = aw__download_changes_add(changes, mem, d, type, err);
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = aw__sq_error(c->db, step, what, err);
+	sqlite3_reset(st);
+	return rc;
+}
+
+static int normal_priority(int priority)
+{
+	return priority == 0 ? AW_DL_PRIORITY_NORMAL : priority;
+}
+
+/* ---- enqueue, get, update, delete ------------------------------------------------------ */
+
+/* Says which unfinished item holds the episode of `in`: the AW_EEXIST message. */
+static int conflict(aw_sq_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_DL_FIND_UNFINISHED,
+			     "SELECT id, status FROM download_queue WHERE series_id = ?1 AND "
+			     "season = ?2 AND episode_number = ?3 AND status IN (1, 2, 3)",
+			     &st, err);
+	int64_t id = 0;
+	int status = 0;
+
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, in->series_id);
+		sqlite3_bind_int(st, 2, in->season);
+		sqlite3_bind_int(st, 3, in->episode_number);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			id = sqlite3_column_int64(st, 0);
+			status = sqlite3_column_int(st, 1);
+		}
+		sqlite3_reset(st);
+	}
+	return aw_err_set(err, AW_EEXIST,
+			  "series %lld season %d episode %d already has an unfinished download "
+			  "(%lld, %s)",
+			  (long long)in->series_id, in->season, in->episode_number, (long long)id,
+			  aw__download_status_name(status));
+}
+
+int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
+			     ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
+			     aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_DL_INSERT,
+			 "INSERT INTO download_queue (series_id, season, episode_number, status, "
+			 "priority, download_url, file_destination, created_at, updated_at) "
+			 "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7) RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, in->series_id);
+	sqlite3_bind_int(st, 2, in->season);
+	sqlite3_bind_int(st, 3, in->episode_number);
+	sqlite3_bind_int(st, 4, normal_priority(in->priority));
+	aw__sq_bind_text(st, 5, in->download_url);
+	aw__sq_bind_text(st, 6, in->file_destination);
+	sqlite3_bind_int64(st, 7, now_us);
+	rc = step_one(c, st, "queueing a download", mem, out, err);
+	sqlite3_clear_bindings(st);
+	if (rc == AW_ENOTFOUND) /* the foreign key */
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->series_id);
+	if (rc == AW_EEXIST)
+		return conflict(c, in, err);
+	return rc;
+}
+
+int aw__sq_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c;
+	sqlite3_stmt *st;
+	int rc = aw__sq_reader_get(sq(r), &c, err);
+
+	if (rc != 0)
+		return rc;
+	rc = aw__sq_stmt(c, AW_SQ_DL_GET, "SELECT " DL_COLUMNS " FROM download_queue WHERE id = ?1",
+			 &st, err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		rc = step_one(c, st, "reading a download", mem, out, err);
+	}
+	aw__sq_reader_put(sq(r), c);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+	return rc;
+}
+
+int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+			    int64_t now_us, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* Each column keeps its value unless its mask bit (?4) is set. */
+	rc = aw__sq_stmt(c, AW_SQ_DL_UPDATE,
+			 "UPDATE download_queue SET "
+			 "priority = CASE WHEN ?4 & 1 THEN ?1 ELSE priority END, "
+			 "download_url = CASE WHEN ?4 & 2 THEN ?2 ELSE download_url END, "
+			 "file_destination = CASE WHEN ?4 & 4 THEN ?3 ELSE file_destination END, "
+			 "updated_at = ?5 WHERE id = ?6 RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int(st, 1, normal_priority(in->priority));
+	aw__sq_bind_text(st, 2, in->download_url);
+	aw__sq_bind_text(st, 3, in->file_destination);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)mask);
+	sqlite3_bind_int64(st, 5, now_us);
+	sqlite3_bind_int64(st, 6, in->id);
+	rc = step_one(c, st, "updating a download", mem, out, err);
+	sqlite3_clear_bindings(st);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)in->id);
+	return rc;
+}
+
+int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_DL_DELETE,
+			 "DELETE FROM download_queue WHERE id = ?1 RETURNING " DL_COLUMNS, &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = step_one(c, st, "deleting a download", mem, out, err);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+	return rc;
+}
+
+/* ---- claims, progress and status changes ------------------------------------------------- */
+
+int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   ProtobufCAllocator *mem, aw_download_changes *requeued,
+			   Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	*out = NULL;
+	/* Claims whose worker went silent go back to the queue. INDEXED BY makes
+	 * the heartbeat index a requirement: the probe stays a range lookup among
+	 * DOWNLOADING items, however long the queue. */
+	rc = aw__sq_stmt(c, AW_SQ_DL_REQUEUE,
+			 "UPDATE download_queue INDEXED BY download_queue_heartbeat SET status = 1, "
+			 "retry_count = retry_count + 1, progress_percent = 0, downloaded_bytes = 0, "
+			 "download_speed = 0, started_at = NULL, heartbeat_at = NULL, updated_at = ?1 "
+			 "WHERE status = 2 AND heartbeat_at < ?2 RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_us);
+	sqlite3_bind_int64(st, 2, stale_before_us);
+	rc = step_all(c, st, "requeueing stale claims", mem, requeued, EV_UPDATED, err);
+	if (rc != 0)
+		return rc;
+
+	/* The first PENDING item in queue order: one probe of the order index. */
+	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM,
+			 "UPDATE download_queue SET status = 2, started_at = ?1, heartbeat_at = ?1, "
+			 "updated_at = ?1 WHERE id = (SELECT id FROM download_queue WHERE status = 1 "
+			 "ORDER BY priority DESC, created_at, id LIMIT 1) RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_us);
+	rc = step_one(c, st, "claiming a download", mem, out, err);
+	return rc == AW_ENOTFOUND ? 0 : rc;
+}
+
+/* After a status-guarded UPDATE changed nothing: AW_ENOTFOUND or AW_EPRECOND,
+ * naming the status that refused `method`. */
+static int refused(aw_sq_conn *c, int64_t id, const char *method, const char *needs, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_DL_STATUS, "SELECT status FROM download_queue WHERE id = ?1",
+			     &st, err);
+	int status;
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+	if (rc != SQLITE_ROW)
+		return aw__sq_error(c->db, rc, "reading a download's status", err);
+	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
+			  aw__download_status_name(status), method, needs);
+}
+
+int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+			      int64_t now_us, ProtobufCAllocator *mem,
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_DL_PROGRESS,
+			 "UPDATE download_queue SET downloaded_bytes = ?2, total_bytes = ?3, "
+			 "download_speed = ?4, "
+			 "progress_percent = CASE WHEN ?3 > 0 THEN ?2 * 100.0 / ?3 ELSE 0 END, "
+			 "heartbeat_at = ?5, updated_at = ?5 WHERE id = ?1 AND status = 2 "
+			 "RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, in->id);
+	sqlite3_bind_int64(st, 2, in->downloaded_bytes);
+	sqlite3_bind_int64(st, 3, in->total_bytes);
+	sqlite3_bind_double(st, 4, in->download_speed);
+	sqlite3_bind_int64(st, 5, now_us);
+	rc = step_one(c, st, "recording progress", mem, out, err);
+	if (rc == AW_ENOTFOUND)
+		return refused(c, in->id, "ReportProgress", "DOWNLOADING", err);
+	return rc;
+}
+
+/* One UPDATE per action; ?1 is the id, ?2 the time, ?3 FAIL's reason. The
+ * WHERE clause holds the statuses the action may start from (downloads.c in
+ * the repository says the same for people). */
+static const char *const transition_sql[AW_DL_ACTIONS] = {
+	[AW_DL_COMPLETE] = "UPDATE download_queue SET status = 4, progress_percent = 100, "
+			   "completed_at = ?2, heartbeat_at = NULL, updated_at = ?2 "
+			   "WHERE id = ?1 AND status = 2 RETURNING " DL_COLUMNS,
+	[AW_DL_FAIL] = "UPDATE download_queue SET status = 5, error_message = ?3, "
+		       "heartbeat_at = NULL, updated_at = ?2 "
+		       "WHERE id = ?1 AND status = 2 RETURNING " DL_COLUMNS,
+	[AW_DL_PAUSE] = "UPDATE download_queue SET status = 3, heartbeat_at = NULL, updated_at = ?2 "
+			"WHERE id = ?1 AND status IN (1, 2) RETURNING " DL_COLUMNS,
+	[AW_DL_RESUME] = "UPDATE download_queue SET status = 1, updated_at = ?2 "
+			 "WHERE id = ?1 AND status = 3 RETURNING " DL_COLUMNS,
+	[AW_DL_CANCEL] = "UPDATE download_queue SET status = 6, heartbeat_at = NULL, updated_at = ?2 "
+			 "WHERE id = ?1 AND status IN (1, 2, 3) RETURNING " DL_COLUMNS,
+	[AW_DL_RETRY] = "UPDATE download_queue SET status = 1, retry_count = retry_count + 1, "
+			"error_message = '', progress_percent = 0, downloaded_bytes = 0, "
+			"download_speed = 0, started_at = NULL, completed_at = NULL, "
+			"heartbeat_at = NULL, updated_at = ?2 "
+			"WHERE id = ?1 AND status IN (5, 6) RETURNING " DL_COLUMNS,
+};
+
+int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action action,
+				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_DL_TRANSITION + (int)action, transition_sql[action], &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_us);
+	if (action == AW_DL_FAIL)
+		aw__sq_bind_text(st, 3, error_message);
+	rc = step_one(c, st, "changing a download's status", mem, out, err);
+	sqlite3_clear_bindings(st);
+	if (rc == AW_ENOTFOUND)
+		return refused(c, id, aw__download_action_method(action),
+			       aw__download_action_needs(action), err);
+	if (rc == AW_EEXIST)
+		return aw_err_set(err, AW_EEXIST,
+				  "download %lld cannot be retried: its episode has another "
+				  "unfinished download",
+				  (long long)id);
+	return rc;
+}
+
+int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
+			   aw_download_changes *deleted, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* One DELETE per status, each a range of the order index. */
+	rc = aw__sq_stmt(c, AW_SQ_DL_PURGE,
+			 "DELETE FROM download_queue WHERE status = ?1 RETURNING " DL_COLUMNS, &st,
+			 err);
+	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+		if (!(statuses & AW_DL_BIT(s)))
+			continue;
+		sqlite3_bind_int(st, 1, s);
+		rc = step_all(c, st, "purging downloads", mem, deleted, EV_DELETED, err);
+	}
+	return rc;
+}
+
+/* ---- listing ------------------------------------------------------------------------------ */
+
+/*
+ * A page is a keyset range in queue order. Because priority runs descending
+ * and the rest ascending, "after (p, c, i)" is two index ranges: the rest of
+ * priority p after (c, i), then every lower priority. The compound SELECT
+ * walks both in index order (MERGE (UNION ALL), no sort). The first page
+ * binds p above every priority, so the first range is empty.
+ *
+ * Without a series, each status is its own range of download_queue_order, so
+ * a list of several statuses runs one such statement per status and merges
+ * them here: a page reads at most page_size + 1 rows per status, however many
+ * rows other statuses hold. With a series, download_queue_series gives the
+ * order and the statuses are a filter (?6, a set of 1 << status).
+ */
+#define PAGE_AFTER(where)                                                                 \
+	"SELECT " DL_COLUMNS " FROM download_queue WHERE " where " AND priority = ?2 AND "     \
+	"(created_at, id) > (?3, ?4) UNION ALL SELECT " DL_COLUMNS " FROM download_queue "   \
+	"WHERE " where " AND priority < ?2 ORDER BY priority DESC, created_at, id LIMIT ?5"
+
+static const char page_status_sql[] = PAGE_AFTER("status = ?1");
+static const char page_series_sql[] = PAGE_AFTER("series_id = ?7 AND ((1 << status) & ?6) != 0");
+static const char count_status_sql[] = "SELECT COUNT(*) FROM download_queue WHERE status = ?1";
+static const char count_series_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND ((1 << status) & ?6) != 0";
+
+/* One ordered stream of rows: a page statement and whether it has a row. */
+typedef struct stream {
+	sqlite3_stmt *st;
+	int has_row;
+} stream;
+
+/* Whether the current row of `a` comes before that of `b` in queue order. */
+static int row_before(sqlite3_stmt *a, sqlite3_stmt *b)
+{
+	int64_t pa = sqlite3_column_int64(a, COL_PRIORITY), pb = sqlite3_column_int64(b, COL_PRIORITY);
+	int64_t ca = sqlite3_column_int64(a, COL_CREATED_AT), cb = sqlite3_column_int64(b, COL_CREATED_AT);
+
+	if (pa != pb)
+		return pa > pb;
+	if (ca != cb)
+		return ca < cb;
+	return sqlite3_column_int64(a, COL_ID) < sqlite3_column_int64(b, COL_ID);
+}
+
+/* Steps stream `s`; 0 or an AW_E* code. */
+static int advance(aw_sq_conn *c, stream *s, aw_err *err)
+{
+	int step = sqlite3_step(s->st);
+
+	s->has_row = step == SQLITE_ROW;
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return aw__sq_error(c->db, step, "listing downloads", err);
+	return 0;
+}
+
+static void bind_page(sqlite3_stmt *st, const aw_cursor *after, int limit)
+{
+	/* First page: priority above every priority, so only "priority < ?2" matches. */
+	sqlite3_bind_int64(st, 2, after->valid ? after->k[0] : INT64_MAX);
+	sqlite3_bind_int64(st, 3, after->valid ? after->k[1] : 0);
+	sqlite3_bind_int64(st, 4, after->valid ? after->k[2] : 0);
+	sqlite3_bind_int(st, 5, limit + 1);
+}
+
+/* Counts the matches into res->total_size and starts the page streams. */
+static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest *f,
+			 unsigned statuses, const aw_cursor *after, int limit,
+			 Aniworld__V1__ListDownloadsResponse *res, stream *streams, int *n,
+			 aw_err *err)
+{
+	sqlite3_stmt *count;
+	int64_t total = 0;
+	int rc, step;
+
+	*n = 0;
+	if (f->series_id != 0) {
+		rc = aw__sq_stmt(c, AW_SQ_DL_COUNT_SERIES, count_series_sql, &count, err);
+		if (rc == 0)
+			rc = aw__sq_stmt(c, AW_SQ_DL_PAGE_SERIES, page_series_sql, &streams[0].st, err);
+		if (rc != 0)
+			return rc;
+		sqlite3_bind_int64(count, 6, statuses);
+		sqlite3_bind_int64(count, 7, f->series_id);
+		sqlite3_bind_int64(streams[0].st, 6, statuses);
+		sqlite3_bind_int64(streams[0].st, 7, f->series_id);
+		bind_page(streams[0].st, after, limit);
+		*n = 1;
+		step = sqlite3_step(count);
+		total = sqlite3_column_int64(count, 0);
+		sqlite3_reset(count);
+		if (step != SQLITE_ROW)
+			return aw__sq_error(c->db, step, "counting downloads", err);
+	} else {
+		rc = aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS, count_status_sql, &count, err);
+		for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+			if (!(statuses & AW_DL_BIT(s)))
+				continue;
+			rc = aw__sq_stmt(c, AW_SQ_DL_PAGE_STATUS + *n, page_status_sql,
+					 &streams[*n].st, err);
+			if (rc != 0)
+				break;
+			sqlite3_bind_int(streams[*n].st, 1, s);
+			bind_page(streams[*n].st, after, limit);
+			(*n)++;
+			sqlite3_bind_int(count, 1, s);
+			step = sqlite3_step(count);
+			total += sqlite3_column_int64(count, 0);
+			sqlite3_reset(count);
+			if (step != SQLITE_ROW)
+				rc = aw__sq_error(c->db, step, "counting downloads", err);
+		}
+		if (rc != 0)
+			return rc;
+	}
+	res->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
+	for (int i = 0; i < *n; i++) {
+		rc = advance(c, &streams[i], err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *f,
+			  unsigned statuses, const aw_cursor *after, int limit,
+			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
+			  int *more, aw_err *err)
+{
+	Aniworld__V1__ListDownloadsResponse *res = NULL;
+	stream streams[AW_DL_STATUS_MAX];
+	aw_sq_conn *c;
+	int rc, n = 0;
+
+	*out = NULL;
+	*more = 0;
+	memset(streams, 0, sizeof(streams));
+	rc = aw__sq_reader_get(sq(r), &c, err);
+	if (rc != 0)
+		return rc;
+	res = aw__pb_new(mem, &aniworld__v1__list_downloads_response__descriptor);
+	if (res == NULL || (res->items = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->items))) == NULL) {
+		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing downloads");
+		goto done;
+	}
+	/* The count and the page come from one snapshot. */
+	rc = aw__sq_read_begin(c, err);
+	if (rc != 0)
+		goto done;
+	rc = start_streams(c, f, statuses, after, limit, res, streams, &n, err);
+	while (rc == 0) {
+		stream *next = NULL;
+
+		for (int i = 0; i < n; i++) {
+			if (streams[i].has_row && (next == NULL || row_before(streams[i].st, next->st)))
+				next = &streams[i];
+		}
+		if (next == NULL)
+			break;
+		if ((int)res->n_items == limit) {
+			*more = 1;
+			break;
+		}
+		rc = item_from_row(next->st, mem, &res->items[res->n_items], err);
+		if (rc == 0) {
+			res->n_items++;
+			rc = advance(c, next, err);
+		}
+	}
+	for (int i = 0; i < AW_DL_STATUS_MAX; i++) {
+		if (streams[i].st != NULL) {
+			sqlite3_reset(streams[i].st);
+			sqlite3_clear_bindings(streams[i].st);
+		}
+	}
+	aw__sq_read_end(c);
+done:
+	aw__sq_reader_put(sq(r), c);
+	if (rc != 0) {
+		if (res != NULL)
+			protobuf_c_message_free_unpacked(&res->base, mem);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}

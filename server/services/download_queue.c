@@ -1,0 +1,489 @@
+/*
+ * aniworld.v1.DownloadQueueService: validation and status mapping; storage is
+ * the repository's, the item's life (which status change is allowed from
+ * where) is enforced inside the write that makes the change.
+ *
+ * Every write publishes what it changed to the WatchDownloads broker from
+ * its repository outcome, after the commit and before the reply, so watchers
+ * see changes in commit order and no later than the writer hears of them.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/status.h>
+
+#include "download_events.h"
+#include "field_mask.h"
+#include "reply.h"
+#include "services.h"
+
+#define EV_CREATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_CREATED
+#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
+#define EV_NONE ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED
+
+/* Longest URL or destination accepted. */
+#define MAX_TEXT_BYTES 4096
+
+typedef struct downloads_service {
+	Aniworld__V1__DownloadQueueService_Service base; /* first: the transport's view */
+	aw_repo *repo;                                   /* borrowed */
+	aw_download_events *events;                      /* WatchDownloads' watchers */
+	int64_t stale_claim_ms;                          /* claims silent this long expire */
+} downloads_service;
+
+static const aw_mask_field mutable_fields[] = {
+	{"priority", AW_DOWNLOAD_PRIORITY},
+	{"download_url", AW_DOWNLOAD_URL},
+	{"file_destination", AW_DOWNLOAD_FILE_DESTINATION},
+};
+
+static const char *const output_only[] = {
+	"id", "status", "progress_percent", "downloaded_bytes", "total_bytes", "download_speed",
+	"error_message", "retry_count", "started_at", "completed_at", "created_at", "updated_at",
+	NULL,
+};
+
+static downloads_service *of(Aniworld__V1__DownloadQueueService_Service *svc)
+{
+	return (downloads_service *)svc;
+}
+
+/* ---- publishing ------------------------------------------------------------------------- */
+
+/* What a write publishes once stored: its other changes, then its reply's item. */
+typedef struct publication {
+	downloads_service *svc;
+	Aniworld__V1__DownloadEventType type; /* event for the reply's item; EV_NONE: none */
+	aw_download_changes changes;          /* filled by the write */
+} publication;
+
+/* The reply hook: publishes in the order the write made the changes. */
+static void publish(aw_call *call, ProtobufCMessage *result, void *arg)
+{
+	publication *p = arg;
+	const Aniworld__V1__DownloadQueueItem *item = NULL;
+
+	(void)call;
+	for (size_t i = 0; i < p->changes.n_events; i++) {
+		const Aniworld__V1__DownloadEvent *e = p->changes.events[i];
+		aw_download_events_publish(p->svc->events, e->item, e->type);
+	}
+	if (result->descriptor == &aniworld__v1__download_queue_item__descriptor)
+		item = (const Aniworld__V1__DownloadQueueItem *)result;
+	else if (result->descriptor == &aniworld__v1__claim_next_download_response__descriptor)
+		item = ((const Aniworld__V1__ClaimNextDownloadResponse *)result)->item;
+	if (item != NULL && p->type != EV_NONE)
+		aw_download_events_publish(p->svc->events, item, p->type);
+}
+
+/*
+ * A repository request whose outcome is published and then replied (see
+ * reply.h). *changes (may be NULL) receives the list the write fills. NULL
+ * (with RESOURCE_EXHAUSTED replied) when memory is exhausted.
+ */
+static aw_repo_req *publishing_req(aw_call *call, ProtobufCClosure closure,
+				   Aniworld__V1__DownloadQueueService_Service *svc,
+				   Aniworld__V1__DownloadEventType type, aw_download_changes **changes)
+{
+	publication *p = aw_call_alloc(call, sizeof(*p));
+
+	if (p == NULL) {
+		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		closure(NULL, call);
+		return NULL;
+	}
+	memset(p, 0, sizeof(*p));
+	p->svc = of(svc);
+	p->type = type;
+	if (changes != NULL)
+		*changes = &p->changes;
+	return aw__reply_req_hook(call, closure, publish, p);
+}
+
+/* ---- validation ----------------------------------------------------------------------- */
+
+static int check_id(aw_call *call, const char *field, int64_t id)
+{
+	if (id <= 0)
+		return aw__invalid(call, "%s must be a positive download id, got %lld", field,
+				   (long long)id);
+	return 0;
+}
+
+static int check_text(aw_call *call, const char *field, const char *s)
+{
+	if (strlen(s) > MAX_TEXT_BYTES)
+		return aw__invalid(call, "%s is longer than %d bytes", field, MAX_TEXT_BYTES);
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7F)
+			return aw__invalid(call, "%s contains control characters", field);
+	}
+	return 0;
+}
+
+/* Checks the fields of `d` that `mask` says will be stored. */
+static int check_mutable(aw_call *call, const Aniworld__V1__DownloadQueueItem *d, uint64_t mask)
+{
+	if ((mask & AW_DOWNLOAD_PRIORITY) && ((int)d->priority < 0 || d->priority > AW_DL_PRIORITY_MAX))
+		return aw__invalid(call, "item.priority must be a DownloadPriority (0-%d), got %d",
+				   AW_DL_PRIORITY_MAX, (int)d->priority);
+	if ((mask & AW_DOWNLOAD_URL) && check_text(call, "item.download_url", d->download_url) != 0)
+		return -1;
+	if ((mask & AW_DOWNLOAD_FILE_DESTINATION) &&
+	    check_text(call, "item.file_destination", d->file_destination) != 0)
+		return -1;
+	return 0;
+}
+
+static int check_new_item(aw_call *call, const Aniworld__V1__DownloadQueueItem *d)
+{
+	if (d == NULL)
+		return aw__invalid(call, "item is required");
+	if (d->series_id <= 0)
+		return aw__invalid(call, "item.series_id must be a positive series id, got %lld",
+				   (long long)d->series_id);
+	if (d->season < 0)
+		return aw__invalid(call, "item.season must be >= 0, got %d", d->season);
+	if (d->episode_number < 1)
+		return aw__invalid(call, "item.episode_number must be >= 1, got %d", d->episode_number);
+	return check_mutable(call, d, AW_DOWNLOAD_ALL);
+}
+
+/* Checks a list of statuses; `allowed` is the set they must come from. */
+static int check_statuses(aw_call *call, const Aniworld__V1__DownloadStatus *statuses, size_t n,
+			  unsigned allowed, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		int s = (int)statuses[i];
+
+		if (s < 1 || s > AW_DL_STATUS_MAX)
+			return aw__invalid(call,
+					   "statuses[%zu] must be a DownloadStatus other than "
+					   "UNSPECIFIED, got %d",
+					   i, s);
+		if (!(allowed & AW_DL_BIT(s)))
+			return aw__invalid(call, "statuses[%zu]: %s, got %s", i, what,
+					   aw__download_status_name(s));
+	}
+	return 0;
+}
+
+/* ---- the methods --------------------------------------------------------------------------- */
+
+static void enqueue_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			     const Aniworld__V1__EnqueueDownloadRequest *in,
+			     Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_new_item(call, in->item) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_CREATED, NULL);
+	if (req != NULL)
+		aw_repo_downloads_enqueue(of(svc)->repo, req, in->item);
+}
+
+static void get_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			 const Aniworld__V1__GetDownloadRequest *in,
+			 Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_downloads_get(of(svc)->repo, req, in->id);
+}
+
+static void update_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__UpdateDownloadRequest *in,
+			    Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	uint64_t mask;
+
+	if (in->item == NULL) {
+		aw__invalid(call, "item is required");
+		closure(NULL, call);
+		return;
+	}
+	if (check_id(call, "item.id", in->item->id) != 0 ||
+	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
+				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
+				&mask) != 0 ||
+	    check_mutable(call, in->item, mask) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	if (req != NULL)
+		aw_repo_downloads_update(of(svc)->repo, req, in->item, mask);
+}
+
+static void delete_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__DeleteDownloadRequest *in,
+			    Google__Protobuf__Empty_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_download_changes *deleted;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_NONE, &deleted);
+	if (req != NULL)
+		aw_repo_downloads_delete(of(svc)->repo, req, in->id, deleted);
+}
+
+static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+			   const Aniworld__V1__ListDownloadsRequest *in,
+			   Aniworld__V1__ListDownloadsResponse_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	int page_size = in->page_size;
+
+	if (page_size < 0) {
+		aw__invalid(call, "page_size must be >= 0, got %d", page_size);
+		closure(NULL, call);
+		return;
+	}
+	if (in->series_id < 0) {
+		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
+			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	if (check_statuses(call, in->statuses, in->n_statuses, AW_DL_ALL_STATUSES, "") != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if (page_size == 0)
+		page_size = 50;
+	if (page_size > 1000)
+		page_size = 1000;
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_downloads_list(of(svc)->repo, req, in, page_size);
+}
+
+static void claim_next_download(Aniworld__V1__DownloadQueueService_Service *svc,
+				const Aniworld__V1__ClaimNextDownloadRequest *in,
+				Aniworld__V1__ClaimNextDownloadResponse_Closure closure,
+				void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_download_changes *requeued;
+	aw_repo_req *req;
+
+	(void)in;
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, &requeued);
+	if (req != NULL)
+		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, requeued);
+}
+
+static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__ReportProgressRequest *in,
+			    Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	int bad = 0;
+
+	if (check_id(call, "id", in->id) != 0)
+		bad = 1;
+	else if (in->downloaded_bytes < 0)
+		bad = aw__invalid(call, "downloaded_bytes must be >= 0, got %lld",
+				  (long long)in->downloaded_bytes);
+	else if (in->total_bytes < 0)
+		bad = aw__invalid(call, "total_bytes must be >= 0, got %lld",
+				  (long long)in->total_bytes);
+	else if (!isfinite(in->download_speed) || in->download_speed < 0)
+		bad = aw__invalid(call, "download_speed must be a finite number >= 0, got %g",
+				  in->download_speed);
+	else if (in->total_bytes > 0 && in->downloaded_bytes > in->total_bytes)
+		bad = aw__invalid(call, "downloaded_bytes (%lld) must not exceed total_bytes (%lld)",
+				  (long long)in->downloaded_bytes, (long long)in->total_bytes);
+	if (bad) {
+		closure(NULL, call);
+		return;
+	}
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	if (req != NULL)
+		aw_repo_downloads_progress(of(svc)->repo, req, in);
+}
+
+/* The status changes: one shape, the action and its reason apart. */
+static void transition(Aniworld__V1__DownloadQueueService_Service *svc, int64_t id,
+		       aw_download_action action, const char *error_message,
+		       Aniworld__V1__DownloadQueueItem_Closure closure, aw_call *call)
+{
+	aw_repo_req *req;
+
+	if (check_id(call, "id", id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	if (req != NULL)
+		aw_repo_downloads_transition(of(svc)->repo, req, id, action, error_message);
+}
+
+static void complete_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			      const Aniworld__V1__CompleteDownloadRequest *in,
+			      Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	transition(svc, in->id, AW_DL_COMPLETE, NULL, closure, closure_data);
+}
+
+static void fail_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			  const Aniworld__V1__FailDownloadRequest *in,
+			  Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+
+	if (in->error_message[0] == '\0') {
+		aw__invalid(call, "error_message is required");
+		closure(NULL, call);
+		return;
+	}
+	if (strlen(in->error_message) > MAX_TEXT_BYTES) {
+		aw__invalid(call, "error_message is longer than %d bytes", MAX_TEXT_BYTES);
+		closure(NULL, call);
+		return;
+	}
+	transition(svc, in->id, AW_DL_FAIL, in->error_message, closure, call);
+}
+
+static void pause_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			   const Aniworld__V1__PauseDownloadRequest *in,
+			   Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	transition(svc, in->id, AW_DL_PAUSE, NULL, closure, closure_data);
+}
+
+static void resume_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__ResumeDownloadRequest *in,
+			    Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	transition(svc, in->id, AW_DL_RESUME, NULL, closure, closure_data);
+}
+
+static void cancel_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__CancelDownloadRequest *in,
+			    Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	transition(svc, in->id, AW_DL_CANCEL, NULL, closure, closure_data);
+}
+
+static void retry_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			   const Aniworld__V1__RetryDownloadRequest *in,
+			   Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	transition(svc, in->id, AW_DL_RETRY, NULL, closure, closure_data);
+}
+
+static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__PurgeDownloadsRequest *in,
+			    Aniworld__V1__PurgeDownloadsResponse_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_download_changes *deleted;
+	aw_repo_req *req;
+	unsigned statuses = 0;
+
+	if (in->n_statuses == 0) {
+		aw__invalid(call, "statuses is required: name the finished statuses to purge");
+		closure(NULL, call);
+		return;
+	}
+	if (check_statuses(call, in->statuses, in->n_statuses, AW_DL_FINISHED,
+			   "only COMPLETED, FAILED and CANCELLED items can be purged") != 0) {
+		closure(NULL, call);
+		return;
+	}
+	for (size_t i = 0; i < in->n_statuses; i++)
+		statuses |= AW_DL_BIT(in->statuses[i]);
+	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_NONE, &deleted);
+	if (req != NULL)
+		aw_repo_downloads_purge(of(svc)->repo, req, statuses, deleted);
+}
+
+static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+			    const Aniworld__V1__WatchDownloadsRequest *in,
+			    Aniworld__V1__DownloadEvent_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+
+	if (in->series_id < 0) {
+		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
+			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	/* The stream stays open after we return; the broker sends to it. */
+	aw_download_events_watch(of(svc)->events, call, in->series_id);
+}
+
+/* ---- life ------------------------------------------------------------------------------- */
+
+static void destroy(Aniworld__V1__DownloadQueueService_Service *svc)
+{
+	aw_download_events_free(of(svc)->events);
+	free(svc);
+}
+
+int aw_downloads_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
+			     aw_err *err)
+{
+	downloads_service *s = calloc(1, sizeof(*s));
+	int rc;
+
+	*out = NULL;
+	if (s == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for DownloadQueueService");
+	if (cfg->stale_claim_ms < 0) {
+		free(s);
+		return aw_err_set(err, AW_EINVAL, "the stale-claim timeout must be >= 0, got %lld ms",
+				  (long long)cfg->stale_claim_ms);
+	}
+	rc = aw_download_events_new(&s->events, err);
+	if (rc != 0) {
+		free(s);
+		return rc;
+	}
+	aniworld__v1__download_queue_service__init(&s->base, destroy);
+	s->base.enqueue_download = enqueue_download;
+	s->base.get_download = get_download;
+	s->base.update_download = update_download;
+	s->base.delete_download = delete_download;
+	s->base.list_downloads = list_downloads;
+	s->base.claim_next_download = claim_next_download;
+	s->base.report_progress = report_progress;
+	s->base.complete_download = complete_download;
+	s->base.fail_download = fail_download;
+	s->base.pause_download = pause_download;
+	s->base.resume_download = resume_download;
+	s->base.cancel_download = cancel_download;
+	s->base.retry_download = retry_download;
+	s->base.purge_downloads = purge_downloads;
+	s->base.watch_downloads = watch_downloads;
+	s->repo = repo;
+	s->stale_claim_ms = cfg->stale_claim_ms;
+	*out = &s->base.base;
+	return 0;
+}
+
+void aw_downloads_service_shutdown(ProtobufCService *svc)
+{
+	aw_download_events_shutdown(((downloads_service *)svc)->events);
+}
