@@ -17,6 +17,7 @@
 /* Every service this library calls. */
 static const ProtobufCServiceDescriptor *const api_services[] = {
 	&aniworld__v1__anime_series_service__descriptor,
+	&aniworld__v1__download_queue_service__descriptor,
 };
 
 #define N_API_SERVICES (sizeof(api_services) / sizeof(api_services[0]))
@@ -231,8 +232,8 @@ static void cq_put(aw_client *c, grpc_completion_queue *cq)
 
 /* ---- calls ---------------------------------------------------------------------------------- */
 
-static int find_method(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *name,
-		       void **handle, const ProtobufCMethodDescriptor **md)
+int aw__client_find_method(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *name,
+			   void **handle, const ProtobufCMethodDescriptor **md)
 {
 	for (size_t s = 0; s < c->n_services; s++) {
 		if (c->services[s].desc != svc)
@@ -247,8 +248,7 @@ static int find_method(aw_client *c, const ProtobufCServiceDescriptor *svc, cons
 	return AW_EINVAL;
 }
 
-/* Copies a reply's bytes out of a byte buffer into a malloc'd block. */
-static uint8_t *buffer_bytes(grpc_byte_buffer *bb, size_t *len)
+uint8_t *aw__client_buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 {
 	grpc_byte_buffer_reader reader;
 	grpc_slice s;
@@ -295,7 +295,7 @@ int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 		*out = NULL;
 	if (c == NULL || req == NULL)
 		return aw_err_set(err, AW_EINVAL, "client and request are required");
-	if (find_method(c, svc, method, &handle, &md) != 0)
+	if (aw__client_find_method(c, svc, method, &handle, &md) != 0)
 		return aw_err_set(err, AW_EINVAL, "unknown method %s.%s", svc->name, method);
 	if (req->descriptor != md->input)
 		return aw_err_set(err, AW_EINVAL, "%s.%s takes a %s, not a %s", svc->name, method,
@@ -346,7 +346,7 @@ int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 		gpr_free(text);
 	} else if (rc == 0) {
 		size_t len = 0;
-		uint8_t *bytes = recv_bb != NULL ? buffer_bytes(recv_bb, &len) : NULL;
+		uint8_t *bytes = recv_bb != NULL ? aw__client_buffer_bytes(recv_bb, &len) : NULL;
 		ProtobufCMessage *msg = NULL;
 
 		if (recv_bb == NULL)

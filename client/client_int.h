@@ -37,4 +37,22 @@ struct aw_client {
 int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
 		     const ProtobufCMessage *req, ProtobufCMessage **out, aw_err *err);
 
+/* The registered-call handle and descriptor of method `name` of `svc`;
+ * AW_EINVAL when the client does not know it. */
+int aw__client_find_method(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *name,
+			   void **handle, const ProtobufCMethodDescriptor **md);
+
+/* Copies a message's bytes out of a byte buffer into a malloc'd block (the
+ * caller frees it); NULL when out of memory. */
+uint8_t *aw__client_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
+
+/*
+ * Starts server-streaming method `method` of `svc` with `req` and waits until
+ * the server has answered with its headers: on success *out is the stream,
+ * read with aw_watch_next() (replies unpacked as the method's output type).
+ * Returns 0 or an AW_E* code with `err` filled as client.h describes.
+ */
+int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
+		     const ProtobufCMessage *req, aw_watch **out, aw_err *err);
+
 #endif /* AW_CLIENT_INT_H */

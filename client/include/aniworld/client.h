@@ -26,6 +26,9 @@
  *     aniworld__v1__anime_series__free_unpacked(out, NULL). On failure *out is
  *     NULL and there is nothing to free.
  *   - A client is safe to use from many threads at once.
+ *
+ * Streaming methods (WatchDownloads) return an opaque stream instead, read
+ * one message at a time with aw_watch_next(); see below.
  */
 #ifndef ANIWORLD_CLIENT_H
 #define ANIWORLD_CLIENT_H
@@ -34,6 +37,7 @@
 
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
+#include "aniworld/v1/download_queue.pb-c.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -129,6 +133,167 @@ AW_EXTERN int aw_client_series_update(aw_client *client,
  * AW_ENOTFOUND when there is none. Nothing to free on success. */
 AW_EXTERN int aw_client_series_delete(aw_client *client,
 				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err);
+
+/* ---- aniworld.v1.DownloadQueueService ------------------------------------------------ */
+/*
+ * The download queue. Items are answered as DownloadQueueItem, freed with
+ * aniworld__v1__download_queue_item__free_unpacked(out, NULL). A status change
+ * the item's current status does not allow is AW_EPRECOND (FAILED_PRECONDITION)
+ * with a message naming that status ("download 12 is COMPLETED;
+ * CompleteDownload needs DOWNLOADING"); an id that names no item is
+ * AW_ENOTFOUND; an id <= 0 is AW_EINVAL.
+ */
+
+/* Queues req->item as PENDING: series_id (> 0, an existing series), season
+ * (>= 0), episode_number (>= 1), priority (UNSPECIFIED means NORMAL),
+ * download_url and file_destination are taken, the rest is ignored.
+ * AW_ENOTFOUND when the series does not exist, AW_EEXIST when the episode
+ * already has an unfinished (PENDING, DOWNLOADING or PAUSED) item, AW_EINVAL
+ * for an invalid field (the message names it). *out: the stored item. */
+AW_EXTERN int aw_client_downloads_enqueue(aw_client *client,
+					  const Aniworld__V1__EnqueueDownloadRequest *req,
+					  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* Reads item req->id. AW_ENOTFOUND when there is none. */
+AW_EXTERN int aw_client_downloads_get(aw_client *client, const Aniworld__V1__GetDownloadRequest *req,
+				      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* Changes the fields of item req->item->id named in req->update_mask:
+ * priority, download_url, file_destination (all three when empty). AW_ENOTFOUND;
+ * AW_EINVAL for an unknown, immutable or output-only path or an invalid value.
+ * *out: the item after. */
+AW_EXTERN int aw_client_downloads_update(aw_client *client,
+					 const Aniworld__V1__UpdateDownloadRequest *req,
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* Deletes item req->id, whatever its status. AW_ENOTFOUND when there is none.
+ * Nothing to free on success. */
+AW_EXTERN int aw_client_downloads_delete(aw_client *client,
+					 const Aniworld__V1__DeleteDownloadRequest *req, aw_err *err);
+
+/* Reads one page of items in queue order (priority high first, then oldest,
+ * then id), filtered by req->statuses (none: every status) and req->series_id
+ * (0: every series); pass (*out)->next_page_token in the next request, with the
+ * same filters, to continue. AW_EINVAL for a negative page_size or series_id,
+ * an UNSPECIFIED or unknown status, or a bad token. Free with
+ * aniworld__v1__list_downloads_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_list(aw_client *client,
+				       const Aniworld__V1__ListDownloadsRequest *req,
+				       Aniworld__V1__ListDownloadsResponse **out, aw_err *err);
+
+/* Takes the first PENDING item in queue order and marks it DOWNLOADING, with
+ * started_at now. No two callers ever get the same item. (*out)->item is NULL
+ * when nothing is pending. The claim lasts while the caller reports progress
+ * (aw_client_downloads_report_progress) more often than the server's
+ * stale-claim timeout (15 minutes unless configured); after that the item may
+ * be claimed again. Free with
+ * aniworld__v1__claim_next_download_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_claim(aw_client *client,
+					const Aniworld__V1__ClaimNextDownloadRequest *req,
+					Aniworld__V1__ClaimNextDownloadResponse **out, aw_err *err);
+
+/* Records the progress of DOWNLOADING item req->id (progress_percent becomes
+ * downloaded / total * 100, 0 while total is 0) and keeps its claim alive.
+ * AW_EPRECOND when the item is not DOWNLOADING (for example after its claim
+ * expired), AW_EINVAL for a negative value or downloaded_bytes > total_bytes > 0.
+ * *out: the item after. */
+AW_EXTERN int aw_client_downloads_report_progress(aw_client *client,
+						  const Aniworld__V1__ReportProgressRequest *req,
+						  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* DOWNLOADING -> COMPLETED, with progress 100 and completed_at now.
+ * AW_EPRECOND from any other status. *out: the item after. */
+AW_EXTERN int aw_client_downloads_complete(aw_client *client,
+					   const Aniworld__V1__CompleteDownloadRequest *req,
+					   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* DOWNLOADING -> FAILED with req->error_message (required: AW_EINVAL when
+ * empty). AW_EPRECOND from any other status. *out: the item after. */
+AW_EXTERN int aw_client_downloads_fail(aw_client *client,
+				       const Aniworld__V1__FailDownloadRequest *req,
+				       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* PENDING or DOWNLOADING -> PAUSED. AW_EPRECOND from any other status. */
+AW_EXTERN int aw_client_downloads_pause(aw_client *client,
+					const Aniworld__V1__PauseDownloadRequest *req,
+					Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* PAUSED -> PENDING. AW_EPRECOND from any other status. */
+AW_EXTERN int aw_client_downloads_resume(aw_client *client,
+					 const Aniworld__V1__ResumeDownloadRequest *req,
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* PENDING, DOWNLOADING or PAUSED -> CANCELLED. AW_EPRECOND from a finished
+ * status. */
+AW_EXTERN int aw_client_downloads_cancel(aw_client *client,
+					 const Aniworld__V1__CancelDownloadRequest *req,
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* FAILED or CANCELLED -> PENDING, with retry_count + 1 and error_message,
+ * progress, started_at and completed_at cleared. AW_EPRECOND from any other
+ * status; AW_EEXIST when the episode was queued again meanwhile and that item
+ * is unfinished. */
+AW_EXTERN int aw_client_downloads_retry(aw_client *client,
+					const Aniworld__V1__RetryDownloadRequest *req,
+					Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+/* Deletes every item in req->statuses, which must name at least one status
+ * and only finished ones (COMPLETED, FAILED, CANCELLED): AW_EINVAL otherwise.
+ * (*out)->deleted_count says how many went. Free with
+ * aniworld__v1__purge_downloads_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_purge(aw_client *client,
+					const Aniworld__V1__PurgeDownloadsRequest *req,
+					Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err);
+
+/* ---- watching the download queue (server streaming) ------------------------------------- */
+
+/* A stream of DownloadEvents: one gRPC call with a completion queue of its own. */
+typedef struct aw_watch aw_watch;
+
+/*
+ * Opens WatchDownloads for req->series_id (0: every series) and waits until
+ * the server has accepted it, at most the client's deadline_ms: every change
+ * made through DownloadQueueService after this returns reaches the stream, in
+ * the order the changes were stored. The stream itself has no deadline; it
+ * lasts until aw_watch_cancel(), the server shutting down, or the watcher
+ * falling too far behind (see aw_watch_next).
+ *
+ * On success *out is the stream; read it with aw_watch_next() and free it with
+ * aw_watch_free() before the client. Errors: AW_EINVAL (series_id < 0),
+ * AW_EUNAVAIL (server unreachable or shutting down), AW_ETIMEDOUT (no answer
+ * within deadline_ms), AW_ENOMEM. A refusal that arrives together with the
+ * headers may instead be reported by the first aw_watch_next().
+ */
+AW_EXTERN int aw_client_downloads_watch(aw_client *client,
+					const Aniworld__V1__WatchDownloadsRequest *req,
+					aw_watch **out, aw_err *err);
+
+/*
+ * Waits up to `timeout_ms` (0: only look; negative: no limit) for the next
+ * event. Returns:
+ *   - 0 with *event set: the next change, in commit order. The caller frees it
+ *     with aniworld__v1__download_event__free_unpacked(event, NULL).
+ *   - AW_ETIMEDOUT: nothing arrived in time; the stream goes on, call again.
+ *   - otherwise the stream has ended, and the code is its final status mapped
+ *     as for every call: AW_EUNAVAIL when the server shut down (or ended the
+ *     stream without an error), AW_ECANCELED after aw_watch_cancel() or when
+ *     the connection broke, a RESOURCE_EXHAUSTED code (aw_err_grpc_status()
+ *     gives 8) when the watcher read too slowly and the server dropped it.
+ *     Events may have been missed: list again and watch anew. Every later
+ *     call returns the same.
+ * *event is NULL unless 0 is returned. `err` (may be NULL) gets the message.
+ * Not to be called from two threads at once on one stream.
+ */
+AW_EXTERN int aw_watch_next(aw_watch *watch, Aniworld__V1__DownloadEvent **event,
+			    int64_t timeout_ms, aw_err *err);
+
+/* Ends the stream; an aw_watch_next() waiting on it, in any thread, returns
+ * AW_ECANCELED. Thread-safe; later calls do nothing. */
+AW_EXTERN void aw_watch_cancel(aw_watch *watch);
+
+/* Cancels the stream if it is still open and frees it. NULL is a no-op. No
+ * aw_watch_next() may be running on it. */
+AW_EXTERN void aw_watch_free(aw_watch *watch);
 
 #ifdef __cplusplus
 }

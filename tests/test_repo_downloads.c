@@ -1,0 +1,1083 @@
+/*
+ * Tests the download queue of the repository (server/repo/downloads.c,
+ * server/repo/sqlite/downloads.c) on real SQLite: every operation, every
+ * error and status change, queue order, pagination, stale claims, and the
+ * query plans of the statements that must stay index lookups.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "repo/repo.h"
+#include "repo/sqlite/sqlite_int.h"
+#include "repo_sync.h"
+
+typedef Aniworld__V1__DownloadQueueItem item;
+
+#define LOW ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_LOW
+#define NORMAL ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_NORMAL
+#define HIGH ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_HIGH
+#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
+#define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	aw_repo *repo;
+	int64_t series;   /* a series to queue episodes of */
+	int64_t series2;  /* another one */
+} fixture;
+
+static int64_t make_series(aw_repo *r, const char *key)
+{
+	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
+	sync_req sr;
+	int64_t id;
+
+	s.key = (char *)key;
+	s.name = (char *)key;
+	aw_repo_series_create(r, sync_init(&sr), &s);
+	if (sync_wait(&sr) != 0)
+		return -1;
+	id = ((Aniworld__V1__AnimeSeries *)sr.result)->id;
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	return id;
+}
+
+static int setup_with(void **state, int file)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	const char *where = ":memory:";
+
+	if (file) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/aw-dl-XXXXXX");
+		if (mkdtemp(f->dir) == NULL)
+			return -1;
+		snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
+		where = f->path;
+	}
+	if (aw_repo_open(&f->repo, where, NULL, NULL) != 0)
+		return -1;
+	f->series = make_series(f->repo, "frieren");
+	f->series2 = make_series(f->repo, "mushishi");
+	if (f->series < 0 || f->series2 < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int setup_memory(void **state)
+{
+	return setup_with(state, 0);
+}
+
+static int setup_file(void **state)
+{
+	return setup_with(state, 1);
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[160];
+
+	aw_repo_close(f->repo);
+	if (f->dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", f->dir);
+	}
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+{
+	return t->seconds * 1000000 + t->nanos / 1000;
+}
+
+static void drop(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static item *enqueue(aw_repo *r, int64_t series, int season, int episode, int priority, int *rc,
+		     aw_err *err)
+{
+	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	sync_req sr;
+
+	in.series_id = series;
+	in.season = season;
+	in.episode_number = episode;
+	in.priority = priority;
+	in.download_url = "https://example.invalid/ep";
+	in.file_destination = "/anime/ep.mp4";
+	aw_repo_downloads_enqueue(r, sync_init(&sr), &in);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (item *)sr.result;
+}
+
+static item *must_enqueue(aw_repo *r, int64_t series, int season, int episode, int priority)
+{
+	aw_err err;
+	int rc;
+	item *d = enqueue(r, series, season, episode, priority, &rc, &err);
+
+	if (rc != 0)
+		fail_msg("enqueue %d/%d: %s", season, episode, err.msg);
+	return d;
+}
+
+/* Claims with `stale_ms`; the claimed item (NULL when none) and, when asked,
+ * the requeued ones. */
+static item *claim(aw_repo *r, int64_t stale_ms, aw_download_changes *requeued)
+{
+	aw_download_changes own = {0};
+	sync_req sr;
+
+	aw_repo_downloads_claim(r, sync_init(&sr), stale_ms, requeued != NULL ? requeued : &own);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ClaimNextDownloadResponse *res = (Aniworld__V1__ClaimNextDownloadResponse *)sr.result;
+	item *d = res->item;
+	res->item = NULL;
+	drop(res);
+	aw_download_changes_clear(&own, NULL);
+	return d;
+}
+
+static item *transition(aw_repo *r, int64_t id, aw_download_action action, int *rc, aw_err *err)
+{
+	sync_req sr;
+
+	aw_repo_downloads_transition(r, sync_init(&sr), id, action,
+				     action == AW_DL_FAIL ? "connection reset" : NULL);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (item *)sr.result;
+}
+
+static item *must_transition(aw_repo *r, int64_t id, aw_download_action action)
+{
+	aw_err err;
+	int rc;
+	item *d = transition(r, id, action, &rc, &err);
+
+	if (rc != 0)
+		fail_msg("action %d on %lld: %s", (int)action, (long long)id, err.msg);
+	return d;
+}
+
+static item *progress(aw_repo *r, int64_t id, int64_t done, int64_t total, int *rc, aw_err *err)
+{
+	Aniworld__V1__ReportProgressRequest in = ANIWORLD__V1__REPORT_PROGRESS_REQUEST__INIT;
+	sync_req sr;
+
+	in.id = id;
+	in.downloaded_bytes = done;
+	in.total_bytes = total;
+	in.download_speed = 1234.5;
+	aw_repo_downloads_progress(r, sync_init(&sr), &in);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (item *)sr.result;
+}
+
+static int delete_item(aw_repo *r, int64_t id, aw_download_changes *deleted, aw_err *err)
+{
+	sync_req sr;
+
+	aw_repo_downloads_delete(r, sync_init(&sr), id, deleted);
+	int rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	drop(sr.result);
+	return rc;
+}
+
+static void remove_item(aw_repo *r, int64_t id)
+{
+	aw_download_changes deleted = {0};
+
+	assert_int_equal(delete_item(r, id, &deleted, NULL), 0);
+	aw_download_changes_clear(&deleted, NULL);
+}
+
+static Aniworld__V1__ListDownloadsResponse *list(aw_repo *r, const int *statuses, size_t n,
+						  int64_t series, int page_size, const char *token,
+						  int *rc)
+{
+	Aniworld__V1__ListDownloadsRequest in = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__DownloadStatus st[8];
+	sync_req sr;
+
+	for (size_t i = 0; i < n; i++)
+		st[i] = (Aniworld__V1__DownloadStatus)statuses[i];
+	in.n_statuses = n;
+	in.statuses = st;
+	in.series_id = series;
+	in.page_size = page_size;
+	in.page_token = (char *)(token != NULL ? token : "");
+	aw_repo_downloads_list(r, sync_init(&sr), &in, page_size);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__ListDownloadsResponse *)sr.result;
+}
+
+/* Runs `sql` on the fixture's file with a connection of the test's own. */
+static void side_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+static int64_t side_value(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---- enqueue, get, update, delete ---------------------------------------------------- */
+
+static void test_repo_downloads_enqueue_and_get(void **state)
+{
+	fixture *f = *state;
+	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	int64_t before = aw__repo_now_us();
+	sync_req sr;
+
+	in.id = 777; /* ignored, like everything the server owns */
+	in.series_id = f->series;
+	in.season = 2;
+	in.episode_number = 7;
+	in.status = ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED;
+	in.priority = ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_UNSPECIFIED;
+	in.progress_percent = 50;
+	in.downloaded_bytes = 10;
+	in.retry_count = 4;
+	in.error_message = "ignored";
+	in.download_url = "https://example.invalid/frieren/2/7";
+	in.file_destination = "/anime/Frieren/S02E07.mp4";
+	aw_repo_downloads_enqueue(f->repo, sync_init(&sr), &in);
+	assert_int_equal(sync_wait(&sr), 0);
+	item *d = (item *)sr.result;
+	assert_true(d->id > 0 && d->id != 777);
+	assert_int_equal(d->series_id, f->series);
+	assert_int_equal(d->season, 2);
+	assert_int_equal(d->episode_number, 7);
+	assert_int_equal(d->status, AW_DL_PENDING);
+	assert_int_equal(d->priority, NORMAL);
+	assert_true(d->progress_percent == 0);
+	assert_int_equal(d->downloaded_bytes, 0);
+	assert_int_equal(d->retry_count, 0);
+	assert_string_equal(d->error_message, "");
+	assert_string_equal(d->download_url, "https://example.invalid/frieren/2/7");
+	assert_string_equal(d->file_destination, "/anime/Frieren/S02E07.mp4");
+	assert_null(d->started_at);
+	assert_null(d->completed_at);
+	assert_true(ts_us(d->created_at) >= before);
+	assert_int_equal(ts_us(d->created_at), ts_us(d->updated_at));
+
+	aw_repo_downloads_get(f->repo, sync_init(&sr), d->id);
+	assert_int_equal(sync_wait(&sr), 0);
+	item *g = (item *)sr.result;
+	assert_int_equal(g->id, d->id);
+	assert_string_equal(g->download_url, d->download_url);
+	assert_int_equal(ts_us(g->created_at), ts_us(d->created_at));
+	assert_null(g->started_at);
+	drop(g);
+	drop(d);
+}
+
+static void test_repo_downloads_enqueue_errors(void **state)
+{
+	fixture *f = *state;
+	aw_err err;
+	int rc;
+
+	/* A series that does not exist. */
+	assert_null(enqueue(f->repo, 424242, 1, 1, NORMAL, &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "series 424242"));
+
+	/* One unfinished item per episode, whatever its unfinished status. */
+	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	assert_null(enqueue(f->repo, f->series, 1, 1, HIGH, &rc, &err));
+	assert_int_equal(rc, AW_EEXIST);
+	assert_non_null(strstr(err.msg, "season 1 episode 1"));
+	assert_non_null(strstr(err.msg, "PENDING"));
+	drop(must_transition(f->repo, a->id, AW_DL_PAUSE));
+	assert_null(enqueue(f->repo, f->series, 1, 1, HIGH, &rc, &err));
+	assert_int_equal(rc, AW_EEXIST);
+	assert_non_null(strstr(err.msg, "PAUSED"));
+
+	/* Other episodes, seasons and series are free. */
+	drop(must_enqueue(f->repo, f->series, 1, 2, NORMAL));
+	drop(must_enqueue(f->repo, f->series, 2, 1, NORMAL));
+	drop(must_enqueue(f->repo, f->series2, 1, 1, NORMAL));
+
+	/* Once finished, the episode can be queued again. */
+	drop(must_transition(f->repo, a->id, AW_DL_CANCEL));
+	drop(must_enqueue(f->repo, f->series, 1, 1, NORMAL));
+	drop(a);
+}
+
+static void test_repo_downloads_not_found(void **state)
+{
+	fixture *f = *state;
+	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	aw_download_changes changes = {0};
+	aw_err err;
+	sync_req sr;
+	int rc;
+
+	aw_repo_downloads_get(f->repo, sync_init(&sr), 9191);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_non_null(strstr(sr.err.msg, "download 9191"));
+	assert_null(sr.result);
+
+	in.id = 9191;
+	aw_repo_downloads_update(f->repo, sync_init(&sr), &in, AW_DOWNLOAD_ALL);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_non_null(strstr(sr.err.msg, "9191"));
+
+	assert_int_equal(delete_item(f->repo, 9191, &changes, &err), AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "9191"));
+	assert_int_equal(changes.n_events, 0);
+
+	assert_null(progress(f->repo, 9191, 1, 2, &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "9191"));
+	for (int a = 0; a < AW_DL_ACTIONS; a++) {
+		assert_null(transition(f->repo, 9191, (aw_download_action)a, &rc, &err));
+		assert_int_equal(rc, AW_ENOTFOUND);
+		assert_non_null(strstr(err.msg, "download 9191 not found"));
+	}
+}
+
+static void test_repo_downloads_update_applies_mask(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series, 1, 1, LOW);
+	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	sync_req sr;
+
+	usleep(2000); /* updated_at must be able to move past created_at */
+	in.id = a->id;
+	in.priority = HIGH;
+	in.download_url = "https://mirror.invalid/ep";
+	in.file_destination = "ignored: not in the mask";
+	in.season = 9; /* immutable: never stored */
+	aw_repo_downloads_update(f->repo, sync_init(&sr), &in, AW_DOWNLOAD_PRIORITY | AW_DOWNLOAD_URL);
+	assert_int_equal(sync_wait(&sr), 0);
+	item *u = (item *)sr.result;
+	assert_int_equal(u->priority, HIGH);
+	assert_string_equal(u->download_url, "https://mirror.invalid/ep");
+	assert_string_equal(u->file_destination, "/anime/ep.mp4");
+	assert_int_equal(u->season, 1);
+	assert_int_equal(u->status, AW_DL_PENDING);
+	assert_int_equal(ts_us(u->created_at), ts_us(a->created_at));
+	assert_true(ts_us(u->updated_at) > ts_us(a->updated_at));
+	drop(u);
+
+	/* UNSPECIFIED priority is stored as NORMAL, as on enqueue. */
+	in.priority = 0;
+	in.file_destination = "";
+	aw_repo_downloads_update(f->repo, sync_init(&sr), &in, AW_DOWNLOAD_ALL);
+	assert_int_equal(sync_wait(&sr), 0);
+	u = (item *)sr.result;
+	assert_int_equal(u->priority, NORMAL);
+	assert_string_equal(u->file_destination, "");
+	drop(u);
+	drop(a);
+}
+
+static void test_repo_downloads_delete_records_the_item(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series2, 3, 4, NORMAL);
+	aw_download_changes deleted = {0};
+	sync_req sr;
+
+	assert_int_equal(delete_item(f->repo, a->id, &deleted, NULL), 0);
+	assert_int_equal(deleted.n_events, 1);
+	assert_int_equal(deleted.events[0]->type, EV_DELETED);
+	assert_int_equal(deleted.events[0]->item->id, a->id);
+	assert_int_equal(deleted.events[0]->item->series_id, f->series2);
+	aw_download_changes_clear(&deleted, NULL);
+	aw_repo_downloads_get(f->repo, sync_init(&sr), a->id);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	drop(a);
+}
+
+/* ---- claims ------------------------------------------------------------------------------ */
+
+static void test_repo_downloads_claim_takes_queue_order(void **state)
+{
+	fixture *f = *state;
+	item *low = must_enqueue(f->repo, f->series, 1, 1, LOW);
+	item *high1 = must_enqueue(f->repo, f->series, 1, 2, HIGH);
+	item *normal = must_enqueue(f->repo, f->series, 1, 3, NORMAL);
+	item *high2 = must_enqueue(f->repo, f->series, 1, 4, HIGH);
+	item *paused = must_enqueue(f->repo, f->series, 1, 5, HIGH);
+	int64_t before = aw__repo_now_us();
+	const item *want[] = {high1, high2, normal, low};
+
+	drop(must_transition(f->repo, paused->id, AW_DL_PAUSE)); /* never claimed */
+	for (int i = 0; i < 4; i++) {
+		item *c = claim(f->repo, 60000, NULL);
+		assert_non_null(c);
+		assert_int_equal(c->id, want[i]->id);
+		assert_int_equal(c->status, AW_DL_DOWNLOADING);
+		assert_non_null(c->started_at);
+		assert_true(ts_us(c->started_at) >= before);
+		assert_int_equal(ts_us(c->updated_at), ts_us(c->started_at));
+		drop(c);
+	}
+	assert_null(claim(f->repo, 60000, NULL)); /* nothing pending */
+	drop(low);
+	drop(high1);
+	drop(normal);
+	drop(high2);
+	drop(paused);
+}
+
+static void test_repo_downloads_stale_claims_are_requeued(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	item *b = must_enqueue(f->repo, f->series, 1, 2, NORMAL);
+	aw_download_changes requeued = {0};
+	char sql[256];
+	int rc;
+
+	item *ca = claim(f->repo, 60000, NULL);
+	item *cb = claim(f->repo, 60000, NULL);
+	assert_int_equal(ca->id, a->id);
+	assert_int_equal(cb->id, b->id);
+	drop(progress(f->repo, a->id, 100, 1000, &rc, NULL));
+	assert_int_equal(rc, 0);
+
+	/* Both workers went silent ten minutes ago... */
+	side_exec(f->path, "UPDATE download_queue SET heartbeat_at = heartbeat_at - 600000000");
+	/* ...but b's worker reports again: its claim lives on. */
+	drop(progress(f->repo, b->id, 5, 10, &rc, NULL));
+	snprintf(sql, sizeof(sql), "SELECT heartbeat_at FROM download_queue WHERE id = %lld",
+		 (long long)b->id);
+	assert_true(side_value(f->path, sql) >= aw__repo_now_us() - 60000000);
+
+	/* A claim with a one-minute timeout requeues a, then takes it again. */
+	item *again = claim(f->repo, 60000, &requeued);
+	assert_int_equal(requeued.n_events, 1);
+	assert_int_equal(requeued.events[0]->type, EV_UPDATED);
+	const item *r = requeued.events[0]->item;
+	assert_int_equal(r->id, a->id);
+	assert_int_equal(r->status, AW_DL_PENDING);
+	assert_int_equal(r->retry_count, 1);
+	assert_null(r->started_at);
+	assert_int_equal(r->downloaded_bytes, 0);
+	assert_true(r->progress_percent == 0);
+	assert_int_equal(r->total_bytes, 1000);
+	aw_download_changes_clear(&requeued, NULL);
+	assert_non_null(again);
+	assert_int_equal(again->id, a->id);
+	assert_int_equal(again->status, AW_DL_DOWNLOADING);
+	assert_int_equal(again->retry_count, 1);
+	assert_true(ts_us(again->started_at) > ts_us(ca->started_at));
+
+	/* The heartbeat of a claim is the claim time; nothing else is stale. */
+	assert_null(claim(f->repo, 60000, &requeued));
+	assert_int_equal(requeued.n_events, 0);
+	snprintf(sql, sizeof(sql), "SELECT heartbeat_at FROM download_queue WHERE id = %lld",
+		 (long long)a->id);
+	assert_int_equal(side_value(f->path, sql), ts_us(again->started_at));
+
+	/* Leaving DOWNLOADING clears the heartbeat. */
+	drop(must_transition(f->repo, a->id, AW_DL_COMPLETE));
+	assert_int_equal(side_value(f->path, sql), -1);
+	drop(again);
+	drop(ca);
+	drop(cb);
+	drop(a);
+	drop(b);
+}
+
+/* ---- progress and status changes ---------------------------------------------------------- */
+
+static void test_repo_downloads_progress(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	aw_err err;
+	int rc;
+
+	/* Only while DOWNLOADING. */
+	assert_null(progress(f->repo, a->id, 1, 2, &rc, &err));
+	assert_int_equal(rc, AW_EPRECOND);
+	assert_non_null(strstr(err.msg, "is PENDING; ReportProgress needs DOWNLOADING"));
+
+	drop(claim(f->repo, 60000, NULL));
+	usleep(1000);
+	item *p = progress(f->repo, a->id, 250, 1000, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(p->downloaded_bytes, 250);
+	assert_int_equal(p->total_bytes, 1000);
+	assert_true(p->progress_percent == 25.0);
+	assert_true(p->download_speed == 1234.5);
+	assert_int_equal(p->status, AW_DL_DOWNLOADING);
+	assert_true(ts_us(p->updated_at) > ts_us(a->updated_at));
+	drop(p);
+
+	/* Unknown total: 0 percent. */
+	p = progress(f->repo, a->id, 4096, 0, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_true(p->progress_percent == 0);
+	drop(p);
+
+	drop(must_transition(f->repo, a->id, AW_DL_COMPLETE));
+	assert_null(progress(f->repo, a->id, 1, 2, &rc, &err));
+	assert_int_equal(rc, AW_EPRECOND);
+	assert_non_null(strstr(err.msg, "COMPLETED"));
+	drop(a);
+}
+
+/* Brings a new item of episode `ep` (season 5) to `status`; there must be no
+ * other PENDING item. */
+static item *item_in(fixture *f, int ep, int status)
+{
+	item *d = must_enqueue(f->repo, f->series, 5, ep, NORMAL);
+	int64_t id = d->id;
+	item *c;
+
+	if (status == AW_DL_PENDING)
+		return d;
+	drop(d);
+	if (status == AW_DL_PAUSED)
+		return must_transition(f->repo, id, AW_DL_PAUSE);
+	if (status == AW_DL_CANCELLED)
+		return must_transition(f->repo, id, AW_DL_CANCEL);
+	c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, id);
+	if (status == AW_DL_DOWNLOADING)
+		return c;
+	drop(c);
+	return must_transition(f->repo, id, status == AW_DL_COMPLETED ? AW_DL_COMPLETE : AW_DL_FAIL);
+}
+
+/* Every action from every status: the new status, or FAILED_PRECONDITION
+ * naming the status that refused. */
+static void test_repo_downloads_every_transition(void **state)
+{
+	fixture *f = *state;
+	/* expected[action][status]: the status after, 0 when refused. */
+	static const int expected[AW_DL_ACTIONS][AW_DL_STATUS_MAX + 1] = {
+		[AW_DL_COMPLETE] = {[AW_DL_DOWNLOADING] = AW_DL_COMPLETED},
+		[AW_DL_FAIL] = {[AW_DL_DOWNLOADING] = AW_DL_FAILED},
+		[AW_DL_PAUSE] = {[AW_DL_PENDING] = AW_DL_PAUSED, [AW_DL_DOWNLOADING] = AW_DL_PAUSED},
+		[AW_DL_RESUME] = {[AW_DL_PAUSED] = AW_DL_PENDING},
+		[AW_DL_CANCEL] = {[AW_DL_PENDING] = AW_DL_CANCELLED,
+				  [AW_DL_DOWNLOADING] = AW_DL_CANCELLED,
+				  [AW_DL_PAUSED] = AW_DL_CANCELLED},
+		[AW_DL_RETRY] = {[AW_DL_FAILED] = AW_DL_PENDING, [AW_DL_CANCELLED] = AW_DL_PENDING},
+	};
+	int ep = 1;
+
+	for (int a = 0; a < AW_DL_ACTIONS; a++) {
+		for (int s = 1; s <= AW_DL_STATUS_MAX; s++) {
+			item *d = item_in(f, ep++, s);
+			aw_err err;
+			int rc;
+			item *after = transition(f->repo, d->id, (aw_download_action)a, &rc, &err);
+
+			assert_int_equal(d->status, s);
+			if (expected[a][s] != 0) {
+				if (rc != 0)
+					fail_msg("%s from %s: %s", aw__download_action_method(a),
+						 aw__download_status_name(s), err.msg);
+				assert_int_equal(after->status, expected[a][s]);
+				assert_true(ts_us(after->updated_at) >= ts_us(d->updated_at));
+			} else {
+				char want[160];
+
+				assert_int_equal(rc, AW_EPRECOND);
+				assert_null(after);
+				snprintf(want, sizeof(want), "download %lld is %s; %s needs %s",
+					 (long long)d->id, aw__download_status_name(s),
+					 aw__download_action_method(a), aw__download_action_needs(a));
+				assert_string_equal(err.msg, want);
+			}
+			remove_item(f->repo, d->id);
+			drop(after);
+			drop(d);
+		}
+	}
+}
+
+static void test_repo_downloads_transition_effects(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	int rc;
+
+	item *c = claim(f->repo, 60000, NULL);
+	drop(progress(f->repo, a->id, 300, 600, &rc, NULL));
+	item *p = must_transition(f->repo, a->id, AW_DL_PAUSE);
+	assert_int_equal(ts_us(p->started_at), ts_us(c->started_at)); /* it did start */
+	assert_int_equal(p->downloaded_bytes, 300);
+	drop(p);
+	drop(must_transition(f->repo, a->id, AW_DL_RESUME));
+	drop(c);
+	c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, a->id);
+
+	int64_t before = aw__repo_now_us();
+	item *done = must_transition(f->repo, a->id, AW_DL_COMPLETE);
+	assert_true(done->progress_percent == 100);
+	assert_non_null(done->completed_at);
+	assert_true(ts_us(done->completed_at) >= before);
+	assert_int_equal(ts_us(done->completed_at), ts_us(done->updated_at));
+	drop(done);
+
+	item *b = must_enqueue(f->repo, f->series, 1, 2, NORMAL);
+	drop(claim(f->repo, 60000, NULL));
+	drop(progress(f->repo, b->id, 10, 100, &rc, NULL));
+	item *failed = must_transition(f->repo, b->id, AW_DL_FAIL);
+	assert_int_equal(failed->status, AW_DL_FAILED);
+	assert_string_equal(failed->error_message, "connection reset");
+	assert_null(failed->completed_at);
+	drop(failed);
+	for (int i = 1; i <= 2; i++) {
+		item *r = must_transition(f->repo, b->id, AW_DL_RETRY);
+		assert_int_equal(r->status, AW_DL_PENDING);
+		assert_int_equal(r->retry_count, i);
+		assert_string_equal(r->error_message, "");
+		assert_true(r->progress_percent == 0);
+		assert_int_equal(r->downloaded_bytes, 0);
+		assert_null(r->started_at);
+		assert_null(r->completed_at);
+		drop(r);
+		drop(must_transition(f->repo, b->id, AW_DL_CANCEL));
+	}
+	drop(c);
+	drop(a);
+	drop(b);
+}
+
+/* Retrying an item whose episode was queued again meanwhile would make two
+ * unfinished items for one episode. */
+static void test_repo_downloads_retry_conflicts_with_a_new_item(void **state)
+{
+	fixture *f = *state;
+	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	aw_err err;
+	int rc;
+
+	drop(must_transition(f->repo, a->id, AW_DL_CANCEL));
+	item *b = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	assert_null(transition(f->repo, a->id, AW_DL_RETRY, &rc, &err));
+	assert_int_equal(rc, AW_EEXIST);
+	assert_non_null(strstr(err.msg, "another unfinished download"));
+	drop(must_transition(f->repo, b->id, AW_DL_CANCEL));
+	item *r = must_transition(f->repo, a->id, AW_DL_RETRY);
+	assert_int_equal(r->retry_count, 1);
+	drop(r);
+	drop(a);
+	drop(b);
+}
+
+/* ---- purge ------------------------------------------------------------------------------ */
+
+static void test_repo_downloads_purge(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes deleted = {0};
+	int64_t ids[7];
+	sync_req sr;
+	int rc, n = 0;
+
+	/* Two COMPLETED, one FAILED, two CANCELLED, one PENDING, one PAUSED. */
+	for (int ep = 1; ep <= 3; ep++) {
+		item *d = must_enqueue(f->repo, ep == 2 ? f->series2 : f->series, 1, ep, NORMAL);
+		ids[n++] = d->id;
+		drop(claim(f->repo, 60000, NULL));
+		drop(must_transition(f->repo, d->id, ep == 3 ? AW_DL_FAIL : AW_DL_COMPLETE));
+		drop(d);
+	}
+	for (int ep = 4; ep <= 7; ep++) {
+		item *d = must_enqueue(f->repo, f->series, 1, ep, NORMAL);
+		ids[n++] = d->id;
+		if (ep <= 5)
+			drop(must_transition(f->repo, d->id, AW_DL_CANCEL));
+		else if (ep == 7)
+			drop(must_transition(f->repo, d->id, AW_DL_PAUSE));
+		drop(d);
+	}
+
+	aw_repo_downloads_purge(f->repo, sync_init(&sr),
+				AW_DL_BIT(AW_DL_COMPLETED) | AW_DL_BIT(AW_DL_CANCELLED), &deleted);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__PurgeDownloadsResponse *)sr.result)->deleted_count, 4);
+	drop(sr.result);
+	assert_int_equal(deleted.n_events, 4);
+	for (size_t i = 0; i < deleted.n_events; i++) {
+		const item *d = deleted.events[i]->item;
+		assert_int_equal(deleted.events[i]->type, EV_DELETED);
+		assert_true(d->status == AW_DL_COMPLETED || d->status == AW_DL_CANCELLED);
+		assert_true(d->id == ids[0] || d->id == ids[1] || d->id == ids[3] || d->id == ids[4]);
+	}
+	aw_download_changes_clear(&deleted, NULL);
+
+	Aniworld__V1__ListDownloadsResponse *res = list(f->repo, NULL, 0, 0, 50, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->total_size, 3); /* FAILED, PENDING, PAUSED stay */
+	drop(res);
+
+	/* Nothing left to purge is not an error. */
+	aw_repo_downloads_purge(f->repo, sync_init(&sr), AW_DL_BIT(AW_DL_COMPLETED), &deleted);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__PurgeDownloadsResponse *)sr.result)->deleted_count, 0);
+	drop(sr.result);
+
+	/* Unfinished statuses are refused before anything runs. */
+	aw_repo_downloads_purge(f->repo, sync_init(&sr), AW_DL_BIT(AW_DL_PENDING), &deleted);
+	assert_int_equal(sync_wait(&sr), AW_EINVAL);
+	assert_int_equal(deleted.n_events, 0);
+}
+
+/* ---- listing ------------------------------------------------------------------------------ */
+
+static void test_repo_downloads_list_order_and_filters(void **state)
+{
+	fixture *f = *state;
+	/* Enqueue order: a(LOW) b(HIGH) c(NORMAL, series2) d(HIGH) e(NORMAL) */
+	item *a = must_enqueue(f->repo, f->series, 1, 1, LOW);
+	item *b = must_enqueue(f->repo, f->series, 1, 2, HIGH);
+	item *c = must_enqueue(f->repo, f->series2, 1, 1, NORMAL);
+	item *d = must_enqueue(f->repo, f->series, 1, 3, HIGH);
+	item *e = must_enqueue(f->repo, f->series, 1, 4, NORMAL);
+	Aniworld__V1__ListDownloadsResponse *res;
+	int rc;
+
+	drop(claim(f->repo, 60000, NULL));            /* b: DOWNLOADING */
+	drop(must_transition(f->repo, e->id, AW_DL_PAUSE)); /* e: PAUSED */
+
+	/* Every status: queue order across statuses. */
+	res = list(f->repo, NULL, 0, 0, 50, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->total_size, 5);
+	assert_int_equal(res->n_items, 5);
+	const int64_t all[] = {b->id, d->id, c->id, e->id, a->id};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(res->items[i]->id, all[i]);
+	assert_string_equal(res->next_page_token, "");
+	drop(res);
+
+	/* One status. */
+	const int pending[] = {AW_DL_PENDING};
+	res = list(f->repo, pending, 1, 0, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 3);
+	assert_int_equal(res->items[0]->id, d->id);
+	assert_int_equal(res->items[1]->id, c->id);
+	assert_int_equal(res->items[2]->id, a->id);
+	drop(res);
+
+	/* Several, repeated: a set. */
+	const int some[] = {AW_DL_PAUSED, AW_DL_DOWNLOADING, AW_DL_PAUSED};
+	res = list(f->repo, some, 3, 0, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 2);
+	assert_int_equal(res->items[0]->id, b->id);
+	assert_int_equal(res->items[1]->id, e->id);
+	drop(res);
+
+	/* A series, with and without statuses. */
+	res = list(f->repo, NULL, 0, f->series, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 4);
+	assert_int_equal(res->items[0]->id, b->id);
+	assert_int_equal(res->items[3]->id, a->id);
+	drop(res);
+	res = list(f->repo, pending, 1, f->series, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 2);
+	assert_int_equal(res->items[0]->id, d->id);
+	assert_int_equal(res->items[1]->id, a->id);
+	drop(res);
+	res = list(f->repo, pending, 1, f->series2, 50, NULL, &rc);
+	assert_int_equal(res->n_items, 1);
+	assert_int_equal(res->items[0]->id, c->id);
+	drop(res);
+
+	/* Nothing matches. */
+	const int completed[] = {AW_DL_COMPLETED};
+	res = list(f->repo, completed, 1, 0, 50, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->total_size, 0);
+	assert_int_equal(res->n_items, 0);
+	drop(res);
+	res = list(f->repo, NULL, 0, 987654, 50, NULL, &rc);
+	assert_int_equal(res->n_items, 0);
+	drop(res);
+
+	drop(a);
+	drop(b);
+	drop(c);
+	drop(d);
+	drop(e);
+}
+
+/* Pages through `statuses`/`series` with page size 3, inserting `insert` new
+ * LOW items (after every cursor) after the first page; checks queue order, no
+ * repeats, no skips. Returns the number of items seen. */
+static int page_through(fixture *f, const int *statuses, size_t n, int64_t series, int insert,
+			int *next_episode)
+{
+	char token[128] = "";
+	int64_t seen[256];
+	int n_seen = 0, rc, prio = 99;
+	int64_t created = 0;
+
+	for (int page = 0;; page++) {
+		Aniworld__V1__ListDownloadsResponse *res = list(f->repo, statuses, n, series, 3, token, &rc);
+		assert_int_equal(rc, 0);
+		assert_true(res->n_items <= 3);
+		for (size_t i = 0; i < res->n_items; i++) {
+			const item *d = res->items[i];
+			for (int j = 0; j < n_seen; j++)
+				assert_true(seen[j] != d->id);
+			/* queue order: priority down, then created_at up */
+			assert_true((int)d->priority < prio ||
+				    ((int)d->priority == prio && ts_us(d->created_at) >= created));
+			prio = (int)d->priority;
+			created = ts_us(d->created_at);
+			seen[n_seen++] = d->id;
+		}
+		if (page == 0) {
+			for (int i = 0; i < insert; i++)
+				drop(must_enqueue(f->repo, series != 0 ? series : f->series, 9,
+						  (*next_episode)++, LOW));
+		}
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		drop(res);
+		if (token[0] == '\0')
+			break;
+		assert_true(page < 100);
+	}
+	return n_seen;
+}
+
+static void test_repo_downloads_list_pages_with_inserts_between(void **state)
+{
+	fixture *f = *state;
+	const int prios[] = {LOW, HIGH, NORMAL};
+	int ep = 1;
+
+	/* 24 items over three priorities and two series, half of them PAUSED. */
+	for (int i = 0; i < 24; i++) {
+		item *d = must_enqueue(f->repo, i % 4 == 0 ? f->series2 : f->series, 1, ep++,
+				       prios[i % 3]);
+		if (i % 2 == 1)
+			drop(must_transition(f->repo, d->id, AW_DL_PAUSE));
+		drop(d);
+	}
+	int next = 100;
+	assert_int_equal(page_through(f, NULL, 0, 0, 2, &next), 26);
+	const int pending[] = {AW_DL_PENDING};
+	assert_int_equal(page_through(f, pending, 1, 0, 2, &next), 16); /* 12 + 2 + 2 */
+	const int both[] = {AW_DL_PENDING, AW_DL_PAUSED};
+	assert_int_equal(page_through(f, both, 2, 0, 1, &next), 29); /* 28 + 1 */
+	/* series2 holds items 0, 4, 8, ... of the 24, all PENDING: 6 of them */
+	assert_int_equal(page_through(f, NULL, 0, f->series2, 2, &next), 8);
+	assert_int_equal(page_through(f, pending, 1, f->series2, 0, &next), 8);
+}
+
+static void test_repo_downloads_list_exact_last_page_has_no_token(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	for (int ep = 1; ep <= 4; ep++)
+		drop(must_enqueue(f->repo, f->series, 1, ep, NORMAL));
+	Aniworld__V1__ListDownloadsResponse *res = list(f->repo, NULL, 0, 0, 4, NULL, &rc);
+	assert_int_equal(res->n_items, 4);
+	assert_string_equal(res->next_page_token, "");
+	drop(res);
+	res = list(f->repo, NULL, 0, 0, 3, NULL, &rc);
+	assert_int_equal(res->n_items, 3);
+	assert_string_not_equal(res->next_page_token, "");
+	drop(res);
+}
+
+static void test_repo_downloads_list_rejects_foreign_token(void **state)
+{
+	fixture *f = *state;
+	const int pending[] = {AW_DL_PENDING}, paused[] = {AW_DL_PAUSED};
+	const int both[] = {AW_DL_PENDING, AW_DL_PAUSED}, both_again[] = {AW_DL_PAUSED, AW_DL_PENDING};
+	char token[128];
+	int rc;
+
+	for (int ep = 1; ep <= 3; ep++)
+		drop(must_enqueue(f->repo, f->series, 1, ep, NORMAL));
+	Aniworld__V1__ListDownloadsResponse *res = list(f->repo, pending, 1, 0, 1, NULL, &rc);
+	snprintf(token, sizeof(token), "%s", res->next_page_token);
+	drop(res);
+	assert_null(list(f->repo, paused, 1, 0, 1, token, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+	assert_null(list(f->repo, pending, 1, f->series, 1, token, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+	assert_null(list(f->repo, pending, 1, 0, 1, "not-a-token", &rc));
+	assert_int_equal(rc, AW_EINVAL);
+	res = list(f->repo, pending, 1, 0, 1, token, &rc);
+	assert_int_equal(rc, 0);
+	drop(res);
+
+	/* The statuses are a set: order and repeats do not change the filter. */
+	res = list(f->repo, both, 2, 0, 1, NULL, &rc);
+	snprintf(token, sizeof(token), "%s", res->next_page_token);
+	drop(res);
+	res = list(f->repo, both_again, 2, 0, 1, token, &rc);
+	assert_int_equal(rc, 0);
+	drop(res);
+}
+
+/* ---- query plans ---------------------------------------------------------------------- */
+
+/* The query plan of `sql` on the fixture's file, one detail per line. */
+static void plan_of(const char *path, const char *sql, char *out, size_t n)
+{
+	char query[4096];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t o = 0;
+
+	snprintf(query, sizeof(query), "EXPLAIN QUERY PLAN %s", sql);
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", query, sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW && o < n)
+		o += (size_t)snprintf(out + o, n - o, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* The SQL of the statement in `slot` as the repository prepared it, on the
+ * writer or on any reader connection. */
+static const char *sql_of(aw_repo *r, int slot)
+{
+	aw_sq_repo *s = (aw_sq_repo *)r;
+
+	if (s->writer->stmts[slot] != NULL)
+		return sqlite3_sql(s->writer->stmts[slot]);
+	for (size_t i = 0; i < s->n_readers; i++) {
+		if (s->readers[i]->stmts[slot] != NULL)
+			return sqlite3_sql(s->readers[i]->stmts[slot]);
+	}
+	fail_msg("statement %d was never prepared", slot);
+	return NULL;
+}
+
+/* Claims, requeues, pages and counts are index lookups, never scans or sorts:
+ * checked on the statements the repository really runs. */
+static void test_repo_downloads_query_plans_use_indexes(void **state)
+{
+	fixture *f = *state;
+	const int pending[] = {AW_DL_PENDING};
+	char plan[2048];
+	int rc;
+
+	for (int ep = 1; ep <= 3; ep++)
+		drop(must_enqueue(f->repo, f->series, 1, ep, NORMAL));
+	drop(claim(f->repo, 60000, NULL));
+	drop(list(f->repo, pending, 1, 0, 1, NULL, &rc));
+	drop(list(f->repo, pending, 1, f->series, 1, NULL, &rc));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_REQUEUE), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_heartbeat (heartbeat_at<?)"));
+	assert_null(strstr(plan, "SCAN"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INTEGER PRIMARY KEY (rowid=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_STATUS), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "MERGE (UNION ALL)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority<?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_SERIES), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=? AND priority<?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_STATUS), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_SERIES), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=?)"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_repo_downloads_enqueue_and_get, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_enqueue_errors, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_not_found, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_update_applies_mask, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_delete_records_the_item, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_claim_takes_queue_order, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_stale_claims_are_requeued, setup_file,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_progress, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_every_transition, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_transition_effects, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_retry_conflicts_with_a_new_item,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_purge, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_list_order_and_filters, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_list_pages_with_inserts_between,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_list_exact_last_page_has_no_token,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_list_rejects_foreign_token,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_downloads_query_plans_use_indexes, setup_file,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
