@@ -486,6 +486,11 @@ static void test_repo_downloads_stale_claims_are_requeued(void **state)
 	drop(progress(f->repo, a->id, 100, 1000, &rc, NULL));
 	assert_int_equal(rc, 0);
 
+	/* Silent for 30 s, under a one-minute timeout: not stale yet. */
+	side_exec(f->path, "UPDATE download_queue SET heartbeat_at = heartbeat_at - 30000000");
+	assert_null(claim(f->repo, 60000, &requeued));
+	assert_int_equal(requeued.n_events, 0);
+
 	/* Both workers went silent ten minutes ago... */
 	side_exec(f->path, "UPDATE download_queue SET heartbeat_at = heartbeat_at - 600000000");
 	/* ...but b's worker reports again: its claim lives on. */

@@ -245,7 +245,9 @@ static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, 
 	int64_t now = aw__repo_now_us();
 	int rc;
 
-	rc = r->methods->downloads_claim(r, now, now - req->num, req->mem, req->out, &item, err);
+	/* req->num is the stale timeout in milliseconds. */
+	rc = r->methods->downloads_claim(r, now, now - req->num * 1000, req->mem, req->out, &item,
+					 err);
 	if (rc != 0)
 		return rc;
 	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))

@@ -344,7 +344,10 @@ void aw_call_finish(aw_call *c, int grpc_code, const char *text)
 	if (!c->finishing && !c->ended) {
 		c->finishing = 1;
 		c->status = grpc_code;
-		snprintf(c->message, sizeof(c->message), "%s", text != NULL ? text : "");
+		/* The closure passes c->message itself: copying it onto itself would
+		 * overlap (undefined, and in practice an empty message). */
+		if (text != c->message)
+			snprintf(c->message, sizeof(c->message), "%s", text != NULL ? text : "");
 		stream_pump(c);
 	}
 	pthread_mutex_unlock(&c->mu);
