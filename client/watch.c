@@ -114,7 +114,9 @@ static void watch_destroy(aw_watch *w)
 	grpc_slice_unref(w->details);
 	if (w->cq != NULL) {
 		grpc_completion_queue_shutdown(w->cq);
-		while (grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+		gpr_timespec forever = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+
+		while (grpc_completion_queue_next(w->cq, forever, NULL).type !=
 		       GRPC_QUEUE_SHUTDOWN) {
 		}
 		grpc_completion_queue_destroy(w->cq);
@@ -185,8 +187,9 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	grpc_slice_unref(payload);
 
 	/* No deadline: a watch lasts until cancelled. */
-	w->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, w->cq,
-						      handle, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	w->call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS,
+						      w->cq, handle,
+						      gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 	if (w->call == NULL) {
 		watch_destroy(w);
 		return aw_err_set(err, AW_ENOMEM, "cannot create the stream");
@@ -205,7 +208,8 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	if (w->start_pending) {
 		grpc_call_cancel(w->call, NULL);
 		watch_destroy(w);
-		return aw_err_set(err, AW_ETIMEDOUT, "the server did not accept the stream within %lld ms",
+		return aw_err_set(err, AW_ETIMEDOUT,
+				  "the server did not accept the stream within %lld ms",
 				  (long long)c->opts.deadline_ms);
 	}
 	/* A refusal or failure that came with the headers. */
@@ -237,7 +241,8 @@ int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t time
 			memset(&op, 0, sizeof(op));
 			op.op = GRPC_OP_RECV_MESSAGE;
 			op.data.recv_message.recv_message = &w->recv_buf;
-			if (grpc_call_start_batch(w->call, &op, 1, &w->tag_message, NULL) != GRPC_CALL_OK) {
+			if (grpc_call_start_batch(w->call, &op, 1, &w->tag_message, NULL) !=
+			    GRPC_CALL_OK) {
 				grpc_call_cancel(w->call, NULL);
 				w->ended = 1;
 				break;

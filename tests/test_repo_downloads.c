@@ -150,7 +150,7 @@ static item *claim(aw_repo *r, int64_t stale_ms, aw_download_changes *requeued)
 
 	aw_repo_downloads_claim(r, sync_init(&sr), stale_ms, requeued != NULL ? requeued : &own);
 	assert_int_equal(sync_wait(&sr), 0);
-	Aniworld__V1__ClaimNextDownloadResponse *res = (Aniworld__V1__ClaimNextDownloadResponse *)sr.result;
+	Aniworld__V1__ClaimNextDownloadResponse *res = (void *)sr.result;
 	item *d = res->item;
 	res->item = NULL;
 	drop(res);
@@ -396,7 +396,8 @@ static void test_repo_downloads_update_applies_mask(void **state)
 	in.download_url = "https://mirror.invalid/ep";
 	in.file_destination = "ignored: not in the mask";
 	in.season = 9; /* immutable: never stored */
-	aw_repo_downloads_update(f->repo, sync_init(&sr), &in, AW_DOWNLOAD_PRIORITY | AW_DOWNLOAD_URL);
+	aw_repo_downloads_update(f->repo, sync_init(&sr), &in,
+				 AW_DOWNLOAD_PRIORITY | AW_DOWNLOAD_URL);
 	assert_int_equal(sync_wait(&sr), 0);
 	item *u = (item *)sr.result;
 	assert_int_equal(u->priority, HIGH);
@@ -594,7 +595,8 @@ static item *item_in(fixture *f, int ep, int status)
 	if (status == AW_DL_DOWNLOADING)
 		return c;
 	drop(c);
-	return must_transition(f->repo, id, status == AW_DL_COMPLETED ? AW_DL_COMPLETE : AW_DL_FAIL);
+	return must_transition(f->repo, id,
+			       status == AW_DL_COMPLETED ? AW_DL_COMPLETE : AW_DL_FAIL);
 }
 
 /* Every action from every status: the new status, or FAILED_PRECONDITION
@@ -606,7 +608,8 @@ static void test_repo_downloads_every_transition(void **state)
 	static const int expected[AW_DL_ACTIONS][AW_DL_STATUS_MAX + 1] = {
 		[AW_DL_COMPLETE] = {[AW_DL_DOWNLOADING] = AW_DL_COMPLETED},
 		[AW_DL_FAIL] = {[AW_DL_DOWNLOADING] = AW_DL_FAILED},
-		[AW_DL_PAUSE] = {[AW_DL_PENDING] = AW_DL_PAUSED, [AW_DL_DOWNLOADING] = AW_DL_PAUSED},
+		[AW_DL_PAUSE] = {[AW_DL_PENDING] = AW_DL_PAUSED,
+				 [AW_DL_DOWNLOADING] = AW_DL_PAUSED},
 		[AW_DL_RESUME] = {[AW_DL_PAUSED] = AW_DL_PENDING},
 		[AW_DL_CANCEL] = {[AW_DL_PENDING] = AW_DL_CANCELLED,
 				  [AW_DL_DOWNLOADING] = AW_DL_CANCELLED,
@@ -636,7 +639,8 @@ static void test_repo_downloads_every_transition(void **state)
 				assert_null(after);
 				snprintf(want, sizeof(want), "download %lld is %s; %s needs %s",
 					 (long long)d->id, aw__download_status_name(s),
-					 aw__download_action_method(a), aw__download_action_needs(a));
+					 aw__download_action_method(a),
+					 aw__download_action_needs(a));
 				assert_string_equal(err.msg, want);
 			}
 			remove_item(f->repo, d->id);
@@ -756,7 +760,8 @@ static void test_repo_downloads_purge(void **state)
 		const item *d = deleted.events[i]->item;
 		assert_int_equal(deleted.events[i]->type, EV_DELETED);
 		assert_true(d->status == AW_DL_COMPLETED || d->status == AW_DL_CANCELLED);
-		assert_true(d->id == ids[0] || d->id == ids[1] || d->id == ids[3] || d->id == ids[4]);
+		assert_true(d->id == ids[0] || d->id == ids[1] || d->id == ids[3] ||
+			    d->id == ids[4]);
 	}
 	aw_download_changes_clear(&deleted, NULL);
 
@@ -868,7 +873,9 @@ static int page_through(fixture *f, const int *statuses, size_t n, int64_t serie
 	int64_t created = 0;
 
 	for (int page = 0;; page++) {
-		Aniworld__V1__ListDownloadsResponse *res = list(f->repo, statuses, n, series, 3, token, &rc);
+		Aniworld__V1__ListDownloadsResponse *res;
+
+		res = list(f->repo, statuses, n, series, 3, token, &rc);
 		assert_int_equal(rc, 0);
 		assert_true(res->n_items <= 3);
 		for (size_t i = 0; i < res->n_items; i++) {
@@ -942,7 +949,8 @@ static void test_repo_downloads_list_rejects_foreign_token(void **state)
 {
 	fixture *f = *state;
 	const int pending[] = {AW_DL_PENDING}, paused[] = {AW_DL_PAUSED};
-	const int both[] = {AW_DL_PENDING, AW_DL_PAUSED}, both_again[] = {AW_DL_PAUSED, AW_DL_PENDING};
+	const int both[] = {AW_DL_PENDING, AW_DL_PAUSED};
+	const int both_again[] = {AW_DL_PAUSED, AW_DL_PENDING};
 	char token[128];
 	int rc;
 
@@ -986,7 +994,8 @@ static void plan_of(const char *path, const char *sql, char *out, size_t n)
 	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", query, sqlite3_errmsg(db));
 	while (sqlite3_step(st) == SQLITE_ROW && o < n)
-		o += (size_t)snprintf(out + o, n - o, "%s\n", (const char *)sqlite3_column_text(st, 3));
+		o += (size_t)snprintf(out + o, n - o, "%s\n",
+				      (const char *)sqlite3_column_text(st, 3));
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 }
@@ -1034,14 +1043,17 @@ static void test_repo_downloads_query_plans_use_indexes(void **state)
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_STATUS), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "MERGE (UNION ALL)"));
-	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
+				     "(status=? AND priority=? AND created_at>?)"));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority<?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_SERIES), plan, sizeof(plan));
-	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=? AND priority=? AND created_at>?)"));
-	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=? AND priority<?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
+				     "(series_id=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
+				     "(series_id=? AND priority<?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
@@ -1051,38 +1063,29 @@ static void test_repo_downloads_query_plans_use_indexes(void **state)
 	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=?)"));
 }
 
+/* A test case with its fixture. */
+#define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_repo_downloads_enqueue_and_get, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_enqueue_errors, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_not_found, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_update_applies_mask, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_delete_records_the_item, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_claim_takes_queue_order, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_stale_claims_are_requeued, setup_file,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_progress, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_every_transition, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_transition_effects, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_retry_conflicts_with_a_new_item,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_purge, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_list_order_and_filters, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_list_pages_with_inserts_between,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_list_exact_last_page_has_no_token,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_list_rejects_foreign_token,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_downloads_query_plans_use_indexes, setup_file,
-						teardown),
+		TEST(test_repo_downloads_enqueue_and_get, setup_memory),
+		TEST(test_repo_downloads_enqueue_errors, setup_memory),
+		TEST(test_repo_downloads_not_found, setup_memory),
+		TEST(test_repo_downloads_update_applies_mask, setup_memory),
+		TEST(test_repo_downloads_delete_records_the_item, setup_memory),
+		TEST(test_repo_downloads_claim_takes_queue_order, setup_memory),
+		TEST(test_repo_downloads_stale_claims_are_requeued, setup_file),
+		TEST(test_repo_downloads_progress, setup_memory),
+		TEST(test_repo_downloads_every_transition, setup_memory),
+		TEST(test_repo_downloads_transition_effects, setup_memory),
+		TEST(test_repo_downloads_retry_conflicts_with_a_new_item, setup_memory),
+		TEST(test_repo_downloads_purge, setup_memory),
+		TEST(test_repo_downloads_list_order_and_filters, setup_memory),
+		TEST(test_repo_downloads_list_pages_with_inserts_between, setup_memory),
+		TEST(test_repo_downloads_list_exact_last_page_has_no_token, setup_memory),
+		TEST(test_repo_downloads_list_rejects_foreign_token, setup_memory),
+		TEST(test_repo_downloads_query_plans_use_indexes, setup_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 #include "page_token.h"
 #include "repo.h"
 
+#define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
+
 /* ---- the life of an item ------------------------------------------------------------- */
 
 static const char *const status_names[] = {
@@ -33,7 +35,8 @@ static const struct {
 			 "PENDING or DOWNLOADING"},
 	[AW_DL_RESUME] = {"ResumeDownload", AW_DL_BIT(AW_DL_PAUSED), "PAUSED"},
 	[AW_DL_CANCEL] = {"CancelDownload",
-			  AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) | AW_DL_BIT(AW_DL_PAUSED),
+			  AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) |
+				  AW_DL_BIT(AW_DL_PAUSED),
 			  "PENDING, DOWNLOADING or PAUSED"},
 	[AW_DL_RETRY] = {"RetryDownload", AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED),
 			 "FAILED or CANCELLED"},
@@ -41,7 +44,8 @@ static const struct {
 
 int aw__download_action_allowed(aw_download_action action, int status)
 {
-	return status >= 0 && status <= AW_DL_STATUS_MAX && (actions[action].from & AW_DL_BIT(status));
+	return status >= 0 && status <= AW_DL_STATUS_MAX &&
+	       (actions[action].from & AW_DL_BIT(status)) != 0;
 }
 
 const char *aw__download_action_method(aw_download_action action)
@@ -220,9 +224,7 @@ static int write_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 	int rc = r->methods->downloads_delete(r, req->id, req->mem, &gone, err);
 
 	if (rc == 0)
-		rc = aw__download_changes_add(req->out, req->mem, gone,
-					      ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED,
-					      err);
+		rc = aw__download_changes_add(req->out, req->mem, gone, EV_DELETED, err);
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
 
@@ -266,7 +268,7 @@ void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued)
 {
 	if (requeued == NULL || stale_ms < 0)
-		return aw__repo_invalid(req, "claiming needs a change list and a stale timeout >= 0");
+		return aw__repo_invalid(req, "a claim needs a change list and a timeout >= 0");
 	req->write = write_claim;
 	req->single_statement = 0; /* requeue, then claim */
 	req->num = stale_ms;
@@ -277,7 +279,8 @@ void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_progress(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+	int rc = r->methods->downloads_progress(r, req->arg, aw__repo_now_us(), req->mem, &out,
+						err);
 
 	*result = as_message(out);
 	return rc;
@@ -298,8 +301,9 @@ static int write_transition(aw_repo *r, aw_repo_req *req, ProtobufCMessage **res
 			    aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_transition(r, req->id, (aw_download_action)req->num, req->arg,
-						  aw__repo_now_us(), req->mem, &out, err);
+	aw_download_action action = (aw_download_action)req->num;
+	int rc = r->methods->downloads_transition(r, req->id, action, req->arg, aw__repo_now_us(),
+						  req->mem, &out, err);
 
 	*result = as_message(out);
 	return rc;

@@ -17,6 +17,8 @@
 #include <grpc/slice.h>
 #include <grpc/status.h>
 
+#define TOO_SLOW "the watcher reads too slowly: its backlog of events is full"
+
 typedef struct watcher {
 	struct watcher *next;
 	aw_call *call;        /* referenced until the call has ended */
@@ -127,8 +129,7 @@ void aw_download_events_publish(aw_download_events *ev,
 		case AW_ECANCELED: /* ending already */
 			break;
 		case AW_EOVERLOAD:
-			aw_call_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				       "the watcher reads too slowly: its backlog of events is full");
+			aw_call_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED, TOO_SLOW);
 			break;
 		default:
 			aw_call_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED,

@@ -84,7 +84,8 @@ static void publish(aw_call *call, ProtobufCMessage *result, void *arg)
  */
 static aw_repo_req *publishing_req(aw_call *call, ProtobufCClosure closure,
 				   Aniworld__V1__DownloadQueueService_Service *svc,
-				   Aniworld__V1__DownloadEventType type, aw_download_changes **changes)
+				   Aniworld__V1__DownloadEventType type,
+				   aw_download_changes **changes)
 {
 	publication *p = aw_call_alloc(call, sizeof(*p));
 
@@ -125,9 +126,11 @@ static int check_text(aw_call *call, const char *field, const char *s)
 /* Checks the fields of `d` that `mask` says will be stored. */
 static int check_mutable(aw_call *call, const Aniworld__V1__DownloadQueueItem *d, uint64_t mask)
 {
-	if ((mask & AW_DOWNLOAD_PRIORITY) && ((int)d->priority < 0 || d->priority > AW_DL_PRIORITY_MAX))
+	int priority = (int)d->priority;
+
+	if ((mask & AW_DOWNLOAD_PRIORITY) && (priority < 0 || priority > AW_DL_PRIORITY_MAX))
 		return aw__invalid(call, "item.priority must be a DownloadPriority (0-%d), got %d",
-				   AW_DL_PRIORITY_MAX, (int)d->priority);
+				   AW_DL_PRIORITY_MAX, priority);
 	if ((mask & AW_DOWNLOAD_URL) && check_text(call, "item.download_url", d->download_url) != 0)
 		return -1;
 	if ((mask & AW_DOWNLOAD_FILE_DESTINATION) &&
@@ -146,7 +149,8 @@ static int check_new_item(aw_call *call, const Aniworld__V1__DownloadQueueItem *
 	if (d->season < 0)
 		return aw__invalid(call, "item.season must be >= 0, got %d", d->season);
 	if (d->episode_number < 1)
-		return aw__invalid(call, "item.episode_number must be >= 1, got %d", d->episode_number);
+		return aw__invalid(call, "item.episode_number must be >= 1, got %d",
+				   d->episode_number);
 	return check_mutable(call, d, AW_DOWNLOAD_ALL);
 }
 
@@ -311,7 +315,8 @@ static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
 		bad = aw__invalid(call, "download_speed must be a finite number >= 0, got %g",
 				  in->download_speed);
 	else if (in->total_bytes > 0 && in->downloaded_bytes > in->total_bytes)
-		bad = aw__invalid(call, "downloaded_bytes (%lld) must not exceed total_bytes (%lld)",
+		bad = aw__invalid(call,
+				  "downloaded_bytes (%lld) must not exceed total_bytes (%lld)",
 				  (long long)in->downloaded_bytes, (long long)in->total_bytes);
 	if (bad) {
 		closure(NULL, call);
@@ -394,7 +399,8 @@ static void retry_download(Aniworld__V1__DownloadQueueService_Service *svc,
 
 static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    const Aniworld__V1__PurgeDownloadsRequest *in,
-			    Aniworld__V1__PurgeDownloadsResponse_Closure closure, void *closure_data)
+			    Aniworld__V1__PurgeDownloadsResponse_Closure closure,
+			    void *closure_data)
 {
 	aw_call *call = closure_data;
 	aw_download_changes *deleted;
@@ -453,7 +459,8 @@ int aw_downloads_service_new(ProtobufCService **out, aw_repo *repo, const aw_con
 		return aw_err_set(err, AW_ENOMEM, "out of memory for DownloadQueueService");
 	if (cfg->stale_claim_ms < 0) {
 		free(s);
-		return aw_err_set(err, AW_EINVAL, "the stale-claim timeout must be >= 0, got %lld ms",
+		return aw_err_set(err, AW_EINVAL,
+				  "the stale-claim timeout must be >= 0, got %lld ms",
 				  (long long)cfg->stale_claim_ms);
 	}
 	rc = aw_download_events_new(&s->events, err);

@@ -21,6 +21,9 @@
 typedef Aniworld__V1__DownloadQueueItem item;
 typedef Aniworld__V1__DownloadEvent event;
 
+#define CLAIM_INIT ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT
+#define LIST_INIT ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT
+
 #define PENDING ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PENDING
 #define DOWNLOADING ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_DOWNLOADING
 #define PAUSED ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PAUSED
@@ -91,10 +94,13 @@ static int setup(void **state)
 	return setup_with(state, 0);
 }
 
-/* A server whose claims go stale after 300 ms without progress. */
+/* The stale-claim timeout of setup_stale. */
+#define STALE_MS 1000
+
+/* A server whose claims go stale after STALE_MS without progress. */
 static int setup_stale(void **state)
 {
-	return setup_with(state, 300);
+	return setup_with(state, STALE_MS);
 }
 
 static int teardown(void **state)
@@ -146,10 +152,11 @@ static item *must_enqueue(aw_client *c, int64_t series, int season, int episode,
 /* The claimed item, or NULL when nothing is pending. */
 static item *claim(aw_client *c)
 {
-	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
+	Aniworld__V1__ClaimNextDownloadRequest req = CLAIM_INIT;
 	Aniworld__V1__ClaimNextDownloadResponse *res = NULL;
 	aw_err err;
 	item *d;
+
 
 	if (aw_client_downloads_claim(c, &req, &res, &err) != 0)
 		fail_msg("ClaimNextDownload: %s", err.msg);
@@ -181,7 +188,8 @@ static int act(aw_client *c, action a, int64_t id, item **out, aw_err *err)
 {
 	switch (a) {
 	case COMPLETE: {
-		Aniworld__V1__CompleteDownloadRequest r = ANIWORLD__V1__COMPLETE_DOWNLOAD_REQUEST__INIT;
+		Aniworld__V1__CompleteDownloadRequest r =
+			ANIWORLD__V1__COMPLETE_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
 		return aw_client_downloads_complete(c, &r, out, err);
 	}
@@ -268,8 +276,8 @@ static void expect_event(aw_watch *w, int type, int64_t id, int status)
 
 	if ((int)e->type != type || e->item == NULL || e->item->id != id ||
 	    (int)e->item->status != status)
-		fail_msg("expected event %d for %lld (%s), got %d for %lld (%s)", type, (long long)id,
-			 status_names[status], (int)e->type,
+		fail_msg("expected event %d for %lld (%s), got %d for %lld (%s)", type,
+			 (long long)id, status_names[status], (int)e->type,
 			 (long long)(e->item != NULL ? e->item->id : 0),
 			 e->item != NULL ? status_names[e->item->status] : "-");
 	aniworld__v1__download_event__free_unpacked(e, NULL);
@@ -291,6 +299,7 @@ static void test_e2e_downloads_every_method(void **state)
 	aw_watch *w = must_watch(f->client, 0);
 	aw_err err;
 	item *got = NULL;
+	int rc;
 
 	/* EnqueueDownload: stored PENDING, UNSPECIFIED priority as NORMAL. */
 	item *a = must_enqueue(f->client, f->series, 1, 1, 0);
@@ -384,12 +393,14 @@ static void test_e2e_downloads_every_method(void **state)
 	assert_int_equal(aw_client_downloads_purge(f->client, &purge, &purged, &err), 0);
 	assert_int_equal(purged->deleted_count, 1);
 	aniworld__v1__purge_downloads_response__free_unpacked(purged, NULL);
-	expect_status(aw_client_downloads_get(f->client, &get, &got, &err), &err, AW_ENOTFOUND, NULL);
+	rc = aw_client_downloads_get(f->client, &get, &got, &err);
+	expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* DeleteDownload */
 	assert_int_equal(delete_download(f->client, b->id, &err), 0);
 	get.id = b->id;
-	expect_status(aw_client_downloads_get(f->client, &get, &got, &err), &err, AW_ENOTFOUND, NULL);
+	rc = aw_client_downloads_get(f->client, &get, &got, &err);
+	expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* WatchDownloads saw all of it, in order. */
 	expect_event(w, CREATED, a->id, PENDING);
@@ -532,7 +543,8 @@ static void test_e2e_downloads_errors(void **state)
 	expect_status(progress(f->client, a->id, 1, 10, 0, &out, &err), &err, AW_EPRECOND,
 		      "is PENDING; ReportProgress needs DOWNLOADING");
 	assert_int_equal(aw_err_grpc_status(err.code), 9);
-	expect_status(progress(f->client, 31337, 1, 10, 0, &out, &err), &err, AW_ENOTFOUND, "31337");
+	expect_status(progress(f->client, 31337, 1, 10, 0, &out, &err), &err, AW_ENOTFOUND,
+		      "31337");
 
 	/* FailDownload needs a reason; every status change needs an id. */
 	Aniworld__V1__FailDownloadRequest fail = ANIWORLD__V1__FAIL_DOWNLOAD_REQUEST__INIT;
@@ -632,8 +644,8 @@ static void test_e2e_downloads_every_transition(void **state)
 			assert_int_equal(d->status, s);
 			if (expected[a][s] != 0) {
 				if (rc != 0)
-					fail_msg("%s from %s: %s", action_methods[a], status_names[s],
-						 err.msg);
+					fail_msg("%s from %s: %s", action_methods[a],
+						 status_names[s], err.msg);
 				assert_int_equal(after->status, expected[a][s]);
 				free_item(after);
 			} else {
@@ -679,7 +691,7 @@ static void test_e2e_downloads_paging_in_queue_order(void **state)
 	for (int ep = 1; ep <= 120; ep++)
 		free_item(must_enqueue(f->client, f->series, 1, ep, prios[ep % 3]));
 	for (;;) {
-		Aniworld__V1__ListDownloadsRequest list = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
+		Aniworld__V1__ListDownloadsRequest list = LIST_INIT;
 		Aniworld__V1__ListDownloadsResponse *page = NULL;
 		Aniworld__V1__DownloadStatus st[] = {PENDING, PENDING};
 
@@ -732,7 +744,7 @@ static void *claimer_main(void *arg)
 		return NULL;
 	}
 	for (;;) {
-		Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
+		Aniworld__V1__ClaimNextDownloadRequest req = CLAIM_INIT;
 		Aniworld__V1__ClaimNextDownloadResponse *res = NULL;
 		item *done = NULL;
 
@@ -750,7 +762,9 @@ static void *claimer_main(void *arg)
 			c->bad++;
 		} else {
 			/* Each item is ours alone: a second claimer would overwrite. */
-			if (__atomic_exchange_n(&c->claimed_by[slot], c->id + 1, __ATOMIC_SEQ_CST) != 0)
+			int64_t before = __atomic_exchange_n(&c->claimed_by[slot], c->id + 1,
+							     __ATOMIC_SEQ_CST);
+			if (before != 0)
 				c->bad++;
 			c->claimed++;
 		}
@@ -784,7 +798,8 @@ static void test_e2e_downloads_eight_claimers_drain_the_queue(void **state)
 		free_item(d);
 	}
 	for (int t = 0; t < CLAIMERS; t++) {
-		c[t] = (claimer){.target = f->h.target, .claimed_by = claimed_by, .first_id = first, .id = t};
+		c[t] = (claimer){.target = f->h.target, .claimed_by = claimed_by, .first_id = first,
+				 .id = t};
 		pthread_create(&threads[t], NULL, claimer_main, &c[t]);
 	}
 	for (int t = 0; t < CLAIMERS; t++) {
@@ -811,7 +826,7 @@ static void test_e2e_downloads_eight_claimers_drain_the_queue(void **state)
 
 /* ---- stale claims ------------------------------------------------------------------------- */
 
-/* With a 300 ms stale-claim timeout: a claim kept alive by progress reports
+/* With a short stale-claim timeout (STALE_MS): a claim kept alive by progress reports
  * stays; once its worker goes silent, the next claim takes it again and counts
  * a retry, and the old worker hears FAILED_PRECONDITION. */
 static void test_e2e_downloads_stale_claim_is_claimed_again(void **state)
@@ -822,16 +837,20 @@ static void test_e2e_downloads_stale_claim_is_claimed_again(void **state)
 	item *out = NULL, *again = NULL;
 	aw_err err;
 
+	int64_t claimed_at = now_ms(); /* the heartbeat is no earlier */
 	item *first = claim(f->client);
 	assert_int_equal(first->id, a->id);
-	int64_t claimed_at = now_ms();
 	assert_null(claim(f->client)); /* claimed, not stale yet */
 
-	/* Silent: within a bound, a claim takes it back. */
-	while (again == NULL && now_ms() - claimed_at < 10000)
+	/* Silent: within a bound, a claim takes it back. Claims are polled every
+	 * 10 ms, since staleness is a matter of time passing. */
+	while (again == NULL && now_ms() - claimed_at < 10000) {
+		struct timespec pace = {0, 10 * 1000000};
+		nanosleep(&pace, NULL);
 		again = claim(f->client);
+	}
 	assert_non_null(again);
-	assert_true(now_ms() - claimed_at >= 300);
+	assert_true(now_ms() - claimed_at >= STALE_MS);
 	assert_int_equal(again->id, a->id);
 	assert_int_equal(again->status, DOWNLOADING);
 	assert_int_equal(again->retry_count, 1);
@@ -869,7 +888,8 @@ static void test_e2e_downloads_watch_sees_create_progress_completion(void **stat
 	item *c = claim(f->client);
 	assert_int_equal(c->id, a->id);
 	for (int i = 1; i <= 4; i++) {
-		assert_int_equal(progress(f->client, a->id, i * 250, 1000, 100.0 * i, &out, &err), 0);
+		int rc = progress(f->client, a->id, i * 250, 1000, 100.0 * i, &out, &err);
+		assert_int_equal(rc, 0);
 		free_item(out);
 	}
 	free_item(must_act(f->client, COMPLETE, a->id));
@@ -975,7 +995,8 @@ static void *read_all(void *arg)
 		event *e = NULL;
 		if (aw_watch_next(r->w, &e, 30000, &r->err) != 0)
 			break;
-		if (e->type == UPDATED && e->item->status == DOWNLOADING && e->item->downloaded_bytes > 0) {
+		if (e->type == UPDATED && e->item->status == DOWNLOADING &&
+		    e->item->downloaded_bytes > 0) {
 			if (e->item->downloaded_bytes != last + 1)
 				r->in_order = 0;
 			last = e->item->downloaded_bytes;
@@ -1044,6 +1065,35 @@ static void test_e2e_downloads_slow_watcher_is_dropped(void **state)
 	free_item(a);
 }
 
+/* A watch on a server nobody runs fails with UNAVAILABLE, at once or on the
+ * first read. */
+static void test_e2e_downloads_watch_unreachable_server(void **state)
+{
+	Aniworld__V1__WatchDownloadsRequest req = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
+	aw_client_options opts;
+	aw_client *c;
+	aw_watch *w = NULL;
+	aw_err err;
+	int rc;
+
+	(void)state;
+	aw_client_options_init(&opts);
+	opts.deadline_ms = 2000;
+	/* Port 1 on loopback: nothing listens there. */
+	assert_int_equal(aw_client_new(&c, "127.0.0.1:1", &opts, &err), 0);
+	rc = aw_client_downloads_watch(c, &req, &w, &err);
+	if (rc == 0) {
+		event *e = NULL;
+		rc = aw_watch_next(w, &e, 10000, &err);
+		assert_null(e);
+		aw_watch_free(w);
+	} else {
+		assert_null(w);
+	}
+	assert_true(rc == AW_EUNAVAIL || rc == AW_ETIMEDOUT);
+	aw_client_free(c);
+}
+
 /* Stopping the server ends every watch with UNAVAILABLE. */
 static void test_e2e_downloads_watch_ends_on_shutdown(void **state)
 {
@@ -1080,7 +1130,8 @@ static void test_e2e_downloads_series_delete_cascades(void **state)
 	del.id = f->series2;
 	assert_int_equal(aw_client_series_delete(f->client, &del, &err), 0);
 	get.id = a->id;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND, NULL);
+	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND,
+		      NULL);
 	get.id = b->id;
 	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err), 0);
 	free_item(out);
@@ -1090,28 +1141,25 @@ static void test_e2e_downloads_series_delete_cascades(void **state)
 	free_item(b);
 }
 
+/* A test case with its fixture. */
+#define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_every_method, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_every_transition, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_retry_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_paging_in_queue_order, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_eight_claimers_drain_the_queue, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_stale_claim_is_claimed_again,
-						setup_stale, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_watch_sees_create_progress_completion,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_watch_cancel, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_slow_watcher_is_dropped, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_watch_ends_on_shutdown, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_downloads_series_delete_cascades, setup,
-						teardown),
+		TEST(test_e2e_downloads_every_method, setup),
+		TEST(test_e2e_downloads_errors, setup),
+		TEST(test_e2e_downloads_every_transition, setup),
+		TEST(test_e2e_downloads_retry_conflict, setup),
+		TEST(test_e2e_downloads_paging_in_queue_order, setup),
+		TEST(test_e2e_downloads_eight_claimers_drain_the_queue, setup),
+		TEST(test_e2e_downloads_stale_claim_is_claimed_again, setup_stale),
+		TEST(test_e2e_downloads_watch_sees_create_progress_completion, setup),
+		TEST(test_e2e_downloads_watch_cancel, setup),
+		TEST(test_e2e_downloads_slow_watcher_is_dropped, setup),
+		cmocka_unit_test(test_e2e_downloads_watch_unreachable_server),
+		TEST(test_e2e_downloads_watch_ends_on_shutdown, setup),
+		TEST(test_e2e_downloads_series_delete_cascades, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

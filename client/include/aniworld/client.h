@@ -155,7 +155,8 @@ AW_EXTERN int aw_client_downloads_enqueue(aw_client *client,
 					  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 
 /* Reads item req->id. AW_ENOTFOUND when there is none. */
-AW_EXTERN int aw_client_downloads_get(aw_client *client, const Aniworld__V1__GetDownloadRequest *req,
+AW_EXTERN int aw_client_downloads_get(aw_client *client,
+				      const Aniworld__V1__GetDownloadRequest *req,
 				      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 
 /* Changes the fields of item req->item->id named in req->update_mask:
@@ -169,7 +170,8 @@ AW_EXTERN int aw_client_downloads_update(aw_client *client,
 /* Deletes item req->id, whatever its status. AW_ENOTFOUND when there is none.
  * Nothing to free on success. */
 AW_EXTERN int aw_client_downloads_delete(aw_client *client,
-					 const Aniworld__V1__DeleteDownloadRequest *req, aw_err *err);
+					 const Aniworld__V1__DeleteDownloadRequest *req,
+					 aw_err *err);
 
 /* Reads one page of items in queue order (priority high first, then oldest,
  * then id), filtered by req->statuses (none: every status) and req->series_id
@@ -199,7 +201,8 @@ AW_EXTERN int aw_client_downloads_claim(aw_client *client,
  * *out: the item after. */
 AW_EXTERN int aw_client_downloads_report_progress(aw_client *client,
 						  const Aniworld__V1__ReportProgressRequest *req,
-						  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+						  Aniworld__V1__DownloadQueueItem **out,
+						  aw_err *err);
 
 /* DOWNLOADING -> COMPLETED, with progress 100 and completed_at now.
  * AW_EPRECOND from any other status. *out: the item after. */
@@ -275,11 +278,12 @@ AW_EXTERN int aw_client_downloads_watch(aw_client *client,
  *     with aniworld__v1__download_event__free_unpacked(event, NULL).
  *   - AW_ETIMEDOUT: nothing arrived in time; the stream goes on, call again.
  *   - otherwise the stream has ended, and the code is its final status mapped
- *     as for every call: AW_EUNAVAIL when the server shut down (or ended the
- *     stream without an error), AW_ECANCELED after aw_watch_cancel() or when
- *     the connection broke, a RESOURCE_EXHAUSTED code (aw_err_grpc_status()
- *     gives 8) when the watcher read too slowly and the server dropped it.
- *     Events may have been missed: list again and watch anew. Every later
+ *     as for every call: AW_EUNAVAIL when the server shut down or the
+ *     connection broke (also when the server ended the stream without an
+ *     error), AW_ECANCELED after aw_watch_cancel(), a RESOURCE_EXHAUSTED code
+ *     (AW_ENOMEM; aw_err_grpc_status() gives 8) when the watcher fell more
+ *     than the server's backlog (1024 events) behind and the server dropped
+ *     it. Events may have been missed: list again and watch anew. Every later
  *     call returns the same.
  * *event is NULL unless 0 is returned. `err` (may be NULL) gets the message.
  * Not to be called from two threads at once on one stream.

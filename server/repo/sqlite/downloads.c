@@ -176,7 +176,8 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	rc = step_one(c, st, "queueing a download", mem, out, err);
 	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->series_id);
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
+				  (long long)in->series_id);
 	if (rc == AW_EEXIST)
 		return conflict(c, in, err);
 	return rc;
@@ -242,7 +243,8 @@ int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_DL_DELETE,
-			 "DELETE FROM download_queue WHERE id = ?1 RETURNING " DL_COLUMNS, &st, err);
+			 "DELETE FROM download_queue WHERE id = ?1 RETURNING " DL_COLUMNS, &st,
+			 err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -267,9 +269,10 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	 * the heartbeat index a requirement: the probe stays a range lookup among
 	 * DOWNLOADING items, however long the queue. */
 	rc = aw__sq_stmt(c, AW_SQ_DL_REQUEUE,
-			 "UPDATE download_queue INDEXED BY download_queue_heartbeat SET status = 1, "
-			 "retry_count = retry_count + 1, progress_percent = 0, downloaded_bytes = 0, "
-			 "download_speed = 0, started_at = NULL, heartbeat_at = NULL, updated_at = ?1 "
+			 "UPDATE download_queue INDEXED BY download_queue_heartbeat "
+			 "SET status = 1, retry_count = retry_count + 1, progress_percent = 0, "
+			 "downloaded_bytes = 0, download_speed = 0, started_at = NULL, "
+			 "heartbeat_at = NULL, updated_at = ?1 "
 			 "WHERE status = 2 AND heartbeat_at < ?2 RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
@@ -282,8 +285,9 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 
 	/* The first PENDING item in queue order: one probe of the order index. */
 	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM,
-			 "UPDATE download_queue SET status = 2, started_at = ?1, heartbeat_at = ?1, "
-			 "updated_at = ?1 WHERE id = (SELECT id FROM download_queue WHERE status = 1 "
+			 "UPDATE download_queue "
+			 "SET status = 2, started_at = ?1, heartbeat_at = ?1, updated_at = ?1 "
+			 "WHERE id = (SELECT id FROM download_queue WHERE status = 1 "
 			 "ORDER BY priority DESC, created_at, id LIMIT 1) RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
@@ -354,12 +358,13 @@ static const char *const transition_sql[AW_DL_ACTIONS] = {
 	[AW_DL_FAIL] = "UPDATE download_queue SET status = 5, error_message = ?3, "
 		       "heartbeat_at = NULL, updated_at = ?2 "
 		       "WHERE id = ?1 AND status = 2 RETURNING " DL_COLUMNS,
-	[AW_DL_PAUSE] = "UPDATE download_queue SET status = 3, heartbeat_at = NULL, updated_at = ?2 "
-			"WHERE id = ?1 AND status IN (1, 2) RETURNING " DL_COLUMNS,
+	[AW_DL_PAUSE] = "UPDATE download_queue SET status = 3, heartbeat_at = NULL, "
+			"updated_at = ?2 WHERE id = ?1 AND status IN (1, 2) RETURNING " DL_COLUMNS,
 	[AW_DL_RESUME] = "UPDATE download_queue SET status = 1, updated_at = ?2 "
 			 "WHERE id = ?1 AND status = 3 RETURNING " DL_COLUMNS,
-	[AW_DL_CANCEL] = "UPDATE download_queue SET status = 6, heartbeat_at = NULL, updated_at = ?2 "
-			 "WHERE id = ?1 AND status IN (1, 2, 3) RETURNING " DL_COLUMNS,
+	[AW_DL_CANCEL] = "UPDATE download_queue SET status = 6, heartbeat_at = NULL, "
+			 "updated_at = ?2 WHERE id = ?1 AND status IN (1, 2, 3) "
+			 "RETURNING " DL_COLUMNS,
 	[AW_DL_RETRY] = "UPDATE download_queue SET status = 1, retry_count = retry_count + 1, "
 			"error_message = '', progress_percent = 0, downloaded_bytes = 0, "
 			"download_speed = 0, started_at = NULL, completed_at = NULL, "
@@ -450,8 +455,10 @@ typedef struct stream {
 /* Whether the current row of `a` comes before that of `b` in queue order. */
 static int row_before(sqlite3_stmt *a, sqlite3_stmt *b)
 {
-	int64_t pa = sqlite3_column_int64(a, COL_PRIORITY), pb = sqlite3_column_int64(b, COL_PRIORITY);
-	int64_t ca = sqlite3_column_int64(a, COL_CREATED_AT), cb = sqlite3_column_int64(b, COL_CREATED_AT);
+	int64_t pa = sqlite3_column_int64(a, COL_PRIORITY);
+	int64_t pb = sqlite3_column_int64(b, COL_PRIORITY);
+	int64_t ca = sqlite3_column_int64(a, COL_CREATED_AT);
+	int64_t cb = sqlite3_column_int64(b, COL_CREATED_AT);
 
 	if (pa != pb)
 		return pa > pb;
@@ -494,7 +501,8 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 	if (f->series_id != 0) {
 		rc = aw__sq_stmt(c, AW_SQ_DL_COUNT_SERIES, count_series_sql, &count, err);
 		if (rc == 0)
-			rc = aw__sq_stmt(c, AW_SQ_DL_PAGE_SERIES, page_series_sql, &streams[0].st, err);
+			rc = aw__sq_stmt(c, AW_SQ_DL_PAGE_SERIES, page_series_sql, &streams[0].st,
+					 err);
 		if (rc != 0)
 			return rc;
 		sqlite3_bind_int64(count, 6, statuses);
@@ -556,7 +564,9 @@ int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 	if (rc != 0)
 		return rc;
 	res = aw__pb_new(mem, &aniworld__v1__list_downloads_response__descriptor);
-	if (res == NULL || (res->items = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->items))) == NULL) {
+	if (res != NULL)
+		res->items = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->items));
+	if (res == NULL || res->items == NULL) {
 		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing downloads");
 		goto done;
 	}
@@ -569,7 +579,9 @@ int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 		stream *next = NULL;
 
 		for (int i = 0; i < n; i++) {
-			if (streams[i].has_row && (next == NULL || row_before(streams[i].st, next->st)))
+			if (!streams[i].has_row)
+				continue;
+			if (next == NULL || row_before(streams[i].st, next->st))
 				next = &streams[i];
 		}
 		if (next == NULL)
