@@ -18,7 +18,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
-/* Tags: the address of a field of the stream, told apart by which. */
+/* The tag of each batch is the address of one of the tag_* fields. */
 struct aw_watch {
 	const ProtobufCMessageDescriptor *output; /* type of the messages */
 	grpc_completion_queue *cq;                /* this stream's events only */
@@ -30,6 +30,7 @@ struct aw_watch {
 	grpc_slice details;
 	int start_pending;            /* the start batch is in flight */
 	int recv_pending;             /* a RECV_MESSAGE is in flight */
+	int status_pending;           /* RECV_STATUS_ON_CLIENT is in flight */
 	int status_done;              /* the final status has arrived */
 	int ended;                    /* a read came back empty: no more messages */
 	int final_rc;                 /* what aw_watch_next returns once ended */
@@ -65,6 +66,7 @@ static void *next_event(aw_watch *w, gpr_timespec deadline)
 	} else if (ev.tag == &w->tag_status) {
 		/* Messages may still be buffered: the stream ends when a read
 		 * comes back empty. */
+		w->status_pending = 0;
 		w->status_done = 1;
 	}
 	return ev.tag;
@@ -92,7 +94,7 @@ static void set_final(aw_watch *w)
  * cancelled. */
 static void drain(aw_watch *w)
 {
-	while (w->start_pending || w->recv_pending || !w->status_done) {
+	while (w->start_pending || w->recv_pending || w->status_pending) {
 		if (next_event(w, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == &w->tag_message &&
 		    w->recv_buf != NULL) {
 			grpc_byte_buffer_destroy(w->recv_buf);
@@ -151,6 +153,7 @@ static int start_batches(aw_client *c, aw_watch *w, aw_err *err)
 		grpc_call_cancel(w->call, NULL);
 		return aw_err_set(err, AW_EINTERNAL, "cannot start the stream");
 	}
+	w->status_pending = 1;
 	return 0;
 }
 
