@@ -25,6 +25,7 @@
  * under its full name. */
 static aw_service_new_fn *const entity_services[] = {
 	aw_series_service_new,
+	aw_session_service_new,
 };
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))

@@ -27,4 +27,7 @@ typedef int aw_service_new_fn(ProtobufCService **out, aw_repo *repo, const aw_co
 /* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
 aw_service_new_fn aw_series_service_new;
 
+/* ---- user_session.c: aniworld.v1.UserSessionService ---- */
+aw_service_new_fn aw_session_service_new;
+
 #endif /* AW_SERVICES_H */

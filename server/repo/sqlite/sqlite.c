@@ -412,6 +412,15 @@ static const aw_repo_methods sqlite_methods = {
 	.series_list = aw__sq_series_list,
 	.series_update = aw__sq_series_update,
 	.series_delete = aw__sq_series_delete,
+	.session_create = aw__sq_session_create,
+	.session_get = aw__sq_session_get,
+	.session_list = aw__sq_session_list,
+	.session_auth = aw__sq_session_auth,
+	.session_touch = aw__sq_session_touch,
+	.session_extend = aw__sq_session_extend,
+	.session_revoke = aw__sq_session_revoke,
+	.session_revoke_user = aw__sq_session_revoke_user,
+	.session_purge_expired = aw__sq_session_purge_expired,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)
