@@ -6,6 +6,7 @@
  * handed on. No message this file sets ever contains the token: the transport
  * logs every status message, and the caller may log it too.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
