@@ -18,6 +18,7 @@
 static const ProtobufCServiceDescriptor *const api_services[] = {
 	&aniworld__v1__anime_series_service__descriptor,
 	&aniworld__v1__download_queue_service__descriptor,
+	&aniworld__v1__user_session_service__descriptor,
 };
 
 #define N_API_SERVICES (sizeof(api_services) / sizeof(api_services[0]))

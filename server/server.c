@@ -30,6 +30,7 @@ static const struct {
 } entity_services[] = {
 	{aw_series_service_new, NULL},
 	{aw_downloads_service_new, aw_downloads_service_shutdown},
+	{aw_session_service_new, NULL},
 };
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))

@@ -43,6 +43,7 @@
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
 #include "aniworld/v1/download_queue.pb-c.h"
+#include "aniworld/v1/user_session.pb-c.h"
 
 typedef struct aw_repo aw_repo;
 typedef struct aw_repo_methods aw_repo_methods;
@@ -160,6 +161,23 @@ typedef struct aw_download_changes {
 	Aniworld__V1__DownloadEvent **events;
 	size_t n_events, cap_events;
 } aw_download_changes;
+/* ---- user sessions ------------------------------------------------------------------ */
+
+/* What the repository keeps of a session's token: its SHA-256 digest. */
+#define AW_SESSION_HASH_BYTES 32
+
+/* A session to create: the record and the digest of its token. The token
+ * itself never reaches the repository. */
+typedef struct aw_session_new {
+	const Aniworld__V1__UserSession *session; /* session_id set; id and times ignored */
+	uint8_t token_hash[AW_SESSION_HASH_BYTES];
+} aw_session_new;
+
+/* A session_id and the digest of the token presented for it (ValidateSession). */
+typedef struct aw_session_proof {
+	const char *session_id;
+	uint8_t token_hash[AW_SESSION_HASH_BYTES];
+} aw_session_proof;
 
 /* ---- page cursors --------------------------------------------------------------------- */
 
@@ -257,6 +275,51 @@ struct aw_repo_methods {
 	 * recorded in `deleted`. */
 	int (*downloads_purge)(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			       aw_download_changes *deleted, aw_err *err);
+	/* ---- user sessions ---- */
+	/* Reads take `now_us` too: is_expired is expires_at <= now_us. A session's
+	 * token_hash is AW_SESSION_HASH_BYTES bytes; it is stored and compared,
+	 * never returned in a message. */
+
+	/* [write] Inserts `in` (session_id, user_id, ip_address, user_agent,
+	 * expires_at; the rest ignored), active, with last_activity, created_at
+	 * and updated_at now. AW_EEXIST when session_id is taken. */
+	int (*session_create)(aw_repo *r, const Aniworld__V1__UserSession *in,
+			      const uint8_t *token_hash, int64_t now_us, ProtobufCAllocator *mem,
+			      Aniworld__V1__UserSession **out, aw_err *err);
+	/* [read] AW_ENOTFOUND. */
+	int (*session_get)(aw_repo *r, const char *session_id, int64_t now_us,
+			   ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+	/* [read] Up to `limit` sessions after `after` matching the request's filters
+	 * (active_only: active and expires_at > now_us), in id order, with the
+	 * count of all matches; *more says whether rows remain. */
+	int (*session_list)(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
+			    const aw_cursor *after, int limit, int64_t now_us,
+			    ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out,
+			    int *more, aw_err *err);
+	/* [write] What checking a token needs, read inside the write transaction:
+	 * the stored hash (copied to token_hash), whether the session is active
+	 * and when it expires. AW_ENOTFOUND. */
+	int (*session_auth)(aw_repo *r, const char *session_id, uint8_t *token_hash,
+			    int *is_active, int64_t *expires_at_us, aw_err *err);
+	/* [write] Moves last_activity to now_us. AW_ENOTFOUND. */
+	int (*session_touch)(aw_repo *r, const char *session_id, int64_t now_us,
+			     ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+	/* [write] Sets expires_at of an active session. AW_ENOTFOUND, AW_EPRECOND
+	 * (revoked). */
+	int (*session_extend)(aw_repo *r, const char *session_id, int64_t expires_at_us,
+			      int64_t now_us, ProtobufCAllocator *mem,
+			      Aniworld__V1__UserSession **out, aw_err *err);
+	/* [write] Makes a session inactive; an inactive one is returned unchanged.
+	 * AW_ENOTFOUND. */
+	int (*session_revoke)(aw_repo *r, const char *session_id, int64_t now_us,
+			      ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+	/* [write] Makes every active session of `user_id` inactive; *count says how
+	 * many there were. */
+	int (*session_revoke_user)(aw_repo *r, const char *user_id, int64_t now_us,
+				   int64_t *count, aw_err *err);
+	/* [write] Deletes every session with expires_at <= now_us; *count says how
+	 * many. */
+	int (*session_purge_expired)(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
 };
 
 /* What every backend's struct begins with. */
@@ -390,6 +453,41 @@ void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 
 /* Frees the events of `changes` (allocated with `mem`) and empties it. */
 void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem);
+/* ---- user sessions (session.c) ---- */
+
+/* Result: UserSession. Errors: AW_EEXIST (session_id taken). */
+void aw_repo_session_create(aw_repo *r, aw_repo_req *req, const aw_session_new *in);
+
+/* Result: UserSession. Errors: AW_ENOTFOUND. */
+void aw_repo_session_get(aw_repo *r, aw_repo_req *req, const char *session_id);
+
+/* Result: ListSessionsResponse. page_size must already be in 1..1000; the page
+ * token is decoded and checked here. Errors: AW_EINVAL (bad token). */
+void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListSessionsRequest *in,
+			  int page_size);
+
+/*
+ * Result: ValidateSessionResponse, whatever the verdict: an invalid session is
+ * an answer (valid false and a reason), not an error. One write, so that the
+ * checks and the move of last_activity see one state: not found, then token
+ * mismatch (constant-time comparison), then revoked, then expired; only a
+ * valid session is written to (last_activity) and returned.
+ */
+void aw_repo_session_validate(aw_repo *r, aw_repo_req *req, const aw_session_proof *in);
+
+/* Result: UserSession. in->expires_at must be set. Errors: AW_ENOTFOUND,
+ * AW_EPRECOND (revoked). */
+void aw_repo_session_extend(aw_repo *r, aw_repo_req *req,
+			    const Aniworld__V1__ExtendSessionRequest *in);
+
+/* Result: UserSession (inactive). Idempotent. Errors: AW_ENOTFOUND. */
+void aw_repo_session_revoke(aw_repo *r, aw_repo_req *req, const char *session_id);
+
+/* Result: RevokeUserSessionsResponse. */
+void aw_repo_session_revoke_user(aw_repo *r, aw_repo_req *req, const char *user_id);
+
+/* Result: PurgeExpiredSessionsResponse. */
+void aw_repo_session_purge_expired(aw_repo *r, aw_repo_req *req);
 
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 

@@ -38,6 +38,7 @@
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
 #include "aniworld/v1/download_queue.pb-c.h"
+#include "aniworld/v1/user_session.pb-c.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -298,6 +299,78 @@ AW_EXTERN void aw_watch_cancel(aw_watch *watch);
 /* Cancels the stream if it is still open and frees it. NULL is a no-op. No
  * aw_watch_next() may be running on it. */
 AW_EXTERN void aw_watch_free(aw_watch *watch);
+/* ---- aniworld.v1.UserSessionService --------------------------------------------------- */
+/*
+ * Sessions are keyed by session_id. The server keeps only the SHA-256 of a
+ * session's token and never returns, logs or echoes the token in a message;
+ * do not log the requests that carry one (CreateSession, ValidateSession)
+ * yourself. Every function below fails with AW_EINVAL when a session_id it
+ * needs is empty or not 1..128 printable ASCII characters.
+ */
+
+/* Creates an active session for req->user_id with req->token (both required;
+ * the token at most 4096 bytes) expiring at req->expires_at (required, in the
+ * future). An empty req->session_id has the server generate one (32 hex
+ * digits). AW_EEXIST when req->session_id is taken; AW_EINVAL for a missing or
+ * too long field (user_id 255, ip_address 64, user_agent 1024 bytes), control
+ * characters in user_id or ip_address, or a past expires_at. *out: the stored
+ * session (its session_id is the one to hand out with the token); free with
+ * aniworld__v1__user_session__free_unpacked(). */
+AW_EXTERN int aw_client_session_create(aw_client *client,
+				       const Aniworld__V1__CreateSessionRequest *req,
+				       Aniworld__V1__UserSession **out, aw_err *err);
+
+/* Reads session req->session_id; (*out)->is_expired says whether expires_at
+ * has passed. AW_ENOTFOUND when there is none. */
+AW_EXTERN int aw_client_session_get(aw_client *client, const Aniworld__V1__GetSessionRequest *req,
+				    Aniworld__V1__UserSession **out, aw_err *err);
+
+/* Reads one page of sessions in id order, of one user (req->user_id) or of all
+ * (empty), only the active, unexpired ones when req->active_only; pass
+ * (*out)->next_page_token in the next request, with the same filters, to
+ * continue. AW_EINVAL for a negative page_size or a bad token. Free with
+ * aniworld__v1__list_sessions_response__free_unpacked(). */
+AW_EXTERN int aw_client_session_list(aw_client *client, const Aniworld__V1__ListSessionsRequest *req,
+				     Aniworld__V1__ListSessionsResponse **out, aw_err *err);
+
+/* Checks req->token against session req->session_id (both required). An
+ * invalid session is not an error: the call returns 0 with (*out)->valid false
+ * and (*out)->reason saying why (NOT_FOUND, TOKEN_MISMATCH, then REVOKED or
+ * EXPIRED, checked in that order). When valid, the session's last_activity
+ * moves to now and (*out)->session is the session; otherwise it is NULL. Free
+ * with aniworld__v1__validate_session_response__free_unpacked(). */
+AW_EXTERN int aw_client_session_validate(aw_client *client,
+					 const Aniworld__V1__ValidateSessionRequest *req,
+					 Aniworld__V1__ValidateSessionResponse **out, aw_err *err);
+
+/* Sets the expiry of session req->session_id to req->expires_at (required, in
+ * the future). AW_ENOTFOUND; AW_EPRECOND when the session is revoked. *out:
+ * the session after. */
+AW_EXTERN int aw_client_session_extend(aw_client *client,
+				       const Aniworld__V1__ExtendSessionRequest *req,
+				       Aniworld__V1__UserSession **out, aw_err *err);
+
+/* Revokes session req->session_id; revoking a revoked session succeeds and
+ * changes nothing. AW_ENOTFOUND when there is none. *out: the session after. */
+AW_EXTERN int aw_client_session_revoke(aw_client *client,
+				       const Aniworld__V1__RevokeSessionRequest *req,
+				       Aniworld__V1__UserSession **out, aw_err *err);
+
+/* Revokes every active session of req->user_id (required); (*out)->revoked_count
+ * says how many (0 for a user with none). Free with
+ * aniworld__v1__revoke_user_sessions_response__free_unpacked(). */
+AW_EXTERN int aw_client_session_revoke_user(aw_client *client,
+					    const Aniworld__V1__RevokeUserSessionsRequest *req,
+					    Aniworld__V1__RevokeUserSessionsResponse **out,
+					    aw_err *err);
+
+/* Deletes every session whose expires_at has passed, revoked or not;
+ * (*out)->deleted_count says how many. Free with
+ * aniworld__v1__purge_expired_sessions_response__free_unpacked(). */
+AW_EXTERN int aw_client_session_purge_expired(aw_client *client,
+					      const Aniworld__V1__PurgeExpiredSessionsRequest *req,
+					      Aniworld__V1__PurgeExpiredSessionsResponse **out,
+					      aw_err *err);
 
 #ifdef __cplusplus
 }

@@ -94,8 +94,12 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL"
 	");"
-	"CREATE INDEX user_sessions_user ON user_sessions(user_id, is_active);"
+	/* A user's sessions in id order: per-user lists page on it (active_only
+	 * filters the rows it yields), RevokeUserSessions finds them with it. */
+	"CREATE INDEX user_sessions_user ON user_sessions(user_id, id);"
+	/* Active sessions in id order (entries end in the rowid). */
 	"CREATE INDEX user_sessions_active ON user_sessions(is_active);"
+	/* PurgeExpiredSessions: a range. */
 	"CREATE INDEX user_sessions_expires ON user_sessions(expires_at);",
 
 	/* 2: row counts kept by triggers, so that an unfiltered list's total_size

@@ -421,6 +421,15 @@ static const aw_repo_methods sqlite_methods = {
 	.downloads_progress = aw__sq_downloads_progress,
 	.downloads_transition = aw__sq_downloads_transition,
 	.downloads_purge = aw__sq_downloads_purge,
+	.session_create = aw__sq_session_create,
+	.session_get = aw__sq_session_get,
+	.session_list = aw__sq_session_list,
+	.session_auth = aw__sq_session_auth,
+	.session_touch = aw__sq_session_touch,
+	.session_extend = aw__sq_session_extend,
+	.session_revoke = aw__sq_session_revoke,
+	.session_revoke_user = aw__sq_session_revoke_user,
+	.session_purge_expired = aw__sq_session_purge_expired,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

@@ -58,7 +58,19 @@ enum aw_sq_stmt {
 	AW_SQ_DL_COUNT_STATUS,
 	AW_SQ_DL_COUNT_SERIES,
 
-	AW_SQ_STMT_COUNT
+	/* session.c */
+	AW_SQ_SESSION_INSERT,
+	AW_SQ_SESSION_GET,         /* on readers, and on the writer to explain a miss */
+	AW_SQ_SESSION_AUTH,
+	AW_SQ_SESSION_TOUCH,
+	AW_SQ_SESSION_EXTEND,
+	AW_SQ_SESSION_REVOKE,
+	AW_SQ_SESSION_REVOKE_USER,
+	AW_SQ_SESSION_PURGE,
+	AW_SQ_SESSION_PAGE,        /* + filter variant 0..3 */
+	AW_SQ_SESSION_COUNT = AW_SQ_SESSION_PAGE + 4, /* + filter variant 0..3 */
+
+	AW_SQ_STMT_COUNT = AW_SQ_SESSION_COUNT + 4
 };
 
 typedef struct aw_sq_conn {
@@ -179,6 +191,28 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action actio
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			   aw_download_changes *deleted, aw_err *err);
+/* ---- session.c ------------------------------------------------------------------------- */
+
+int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
+			  const uint8_t *token_hash, int64_t now_us, ProtobufCAllocator *mem,
+			  Aniworld__V1__UserSession **out, aw_err *err);
+int aw__sq_session_get(aw_repo *r, const char *session_id, int64_t now_us,
+		       ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
+			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
+			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
+int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
+			int *is_active, int64_t *expires_at_us, aw_err *err);
+int aw__sq_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
+			 ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
+			  aw_err *err);
+int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__sq_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, int64_t *count,
+			       aw_err *err);
+int aw__sq_session_purge_expired(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
 
 /* ---- episode_dict.c ------------------------------------------------------------------ */
 

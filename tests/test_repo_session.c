@@ -1,0 +1,815 @@
+/*
+ * Tests the user session operations of the repository (server/repo/session.c)
+ * over the SQLite backend (server/repo/sqlite/session.c), on real SQLite: an
+ * in-memory database, and temporary files where the test reads the file.
+ *
+ * The repository takes token digests, not tokens; these tests make digests of
+ * their own (any 32 bytes will do) and set expiries in the past directly,
+ * which only the service would refuse.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "repo/page_token.h"
+#include "repo/repo.h"
+#include "repo/sqlite/sqlite_int.h"
+#include "repo_sync.h"
+
+#define HOUR_US INT64_C(3600000000)
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	aw_repo *repo;
+} fixture;
+
+static int setup_file(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/aw-repo-session-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
+	if (aw_repo_open(&f->repo, f->path, NULL, NULL) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int setup_memory(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	if (aw_repo_open(&f->repo, ":memory:", NULL, NULL) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[160];
+
+	aw_repo_close(f->repo);
+	if (f->dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", f->dir);
+	}
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+typedef Aniworld__V1__UserSession session;
+
+static void free_msg(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* A digest that differs for every `seed`. */
+static void make_hash(uint8_t *out, int seed)
+{
+	for (int i = 0; i < AW_SESSION_HASH_BYTES; i++)
+		out[i] = (uint8_t)(seed * 31 + i * 7 + 1);
+}
+
+static int64_t ts_us(const Google__Protobuf__Timestamp *t)
+{
+	return t->seconds * 1000000 + t->nanos / 1000;
+}
+
+/* Creates session `sid` of `user` expiring at `expires_us` with digest seed
+ * `seed`; returns the result, or NULL with *rc and *err set. */
+static session *create(aw_repo *r, const char *sid, const char *user, int64_t expires_us,
+		       int seed, int *rc, aw_err *err)
+{
+	session s = ANIWORLD__V1__USER_SESSION__INIT;
+	Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	aw_session_new in;
+	sync_req sr;
+
+	exp.seconds = expires_us / 1000000;
+	exp.nanos = (int32_t)(expires_us % 1000000) * 1000;
+	s.session_id = (char *)sid;
+	s.user_id = (char *)user;
+	s.ip_address = "192.0.2.7";
+	s.user_agent = "test-agent/1.0";
+	s.expires_at = &exp;
+	in.session = &s;
+	make_hash(in.token_hash, seed);
+	aw_repo_session_create(r, sync_init(&sr), &in);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (session *)sr.result;
+}
+
+static session *must_create(aw_repo *r, const char *sid, const char *user, int64_t expires_us,
+			    int seed)
+{
+	aw_err err;
+	int rc;
+	session *s = create(r, sid, user, expires_us, seed, &rc, &err);
+
+	if (rc != 0)
+		fail_msg("create %s: %s", sid, err.msg);
+	return s;
+}
+
+/* An active session expiring in an hour. */
+static void add(aw_repo *r, const char *sid, const char *user, int seed)
+{
+	free_msg(must_create(r, sid, user, aw__repo_now_us() + HOUR_US, seed));
+}
+
+static session *get(aw_repo *r, const char *sid, int *rc)
+{
+	sync_req sr;
+
+	aw_repo_session_get(r, sync_init(&sr), sid);
+	*rc = sync_wait(&sr);
+	return (session *)sr.result;
+}
+
+static session *must_get(aw_repo *r, const char *sid)
+{
+	int rc;
+	session *s = get(r, sid, &rc);
+
+	assert_int_equal(rc, 0);
+	return s;
+}
+
+static Aniworld__V1__ValidateSessionResponse *validate(aw_repo *r, const char *sid, int seed)
+{
+	aw_session_proof proof;
+	sync_req sr;
+
+	proof.session_id = sid;
+	make_hash(proof.token_hash, seed);
+	aw_repo_session_validate(r, sync_init(&sr), &proof);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_non_null(sr.result);
+	return (Aniworld__V1__ValidateSessionResponse *)sr.result;
+}
+
+/* Validates and checks the verdict; returns nothing to free. */
+static void expect_verdict(aw_repo *r, const char *sid, int seed,
+			   Aniworld__V1__SessionInvalidReason reason)
+{
+	Aniworld__V1__ValidateSessionResponse *v = validate(r, sid, seed);
+
+	if (v->reason != reason)
+		fail_msg("validate %s: reason %d, expected %d", sid, v->reason, reason);
+	assert_int_equal(v->valid, reason == 0);
+	if (reason == 0)
+		assert_non_null(v->session);
+	else
+		assert_null(v->session);
+	free_msg(v);
+}
+
+static session *revoke_one(aw_repo *r, const char *sid, int *rc, aw_err *err)
+{
+	sync_req sr;
+
+	aw_repo_session_revoke(r, sync_init(&sr), sid);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (session *)sr.result;
+}
+
+static void must_revoke(aw_repo *r, const char *sid)
+{
+	int rc;
+
+	free_msg(revoke_one(r, sid, &rc, NULL));
+	assert_int_equal(rc, 0);
+}
+
+static session *extend(aw_repo *r, const char *sid, int64_t expires_us, int *rc, aw_err *err)
+{
+	Aniworld__V1__ExtendSessionRequest in = ANIWORLD__V1__EXTEND_SESSION_REQUEST__INIT;
+	Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	sync_req sr;
+
+	exp.seconds = expires_us / 1000000;
+	exp.nanos = (int32_t)(expires_us % 1000000) * 1000;
+	in.session_id = (char *)sid;
+	in.expires_at = &exp;
+	aw_repo_session_extend(r, sync_init(&sr), &in);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (session *)sr.result;
+}
+
+static int64_t revoke_user(aw_repo *r, const char *user)
+{
+	sync_req sr;
+	int64_t n;
+
+	aw_repo_session_revoke_user(r, sync_init(&sr), user);
+	assert_int_equal(sync_wait(&sr), 0);
+	n = ((Aniworld__V1__RevokeUserSessionsResponse *)sr.result)->revoked_count;
+	free_msg(sr.result);
+	return n;
+}
+
+static int64_t purge(aw_repo *r)
+{
+	sync_req sr;
+	int64_t n;
+
+	aw_repo_session_purge_expired(r, sync_init(&sr));
+	assert_int_equal(sync_wait(&sr), 0);
+	n = ((Aniworld__V1__PurgeExpiredSessionsResponse *)sr.result)->deleted_count;
+	free_msg(sr.result);
+	return n;
+}
+
+static Aniworld__V1__ListSessionsResponse *list(aw_repo *r, int page_size, const char *token,
+						const char *user, int active_only, int *rc)
+{
+	Aniworld__V1__ListSessionsRequest in = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
+	sync_req sr;
+
+	in.page_size = page_size;
+	in.page_token = (char *)(token != NULL ? token : "");
+	in.user_id = (char *)(user != NULL ? user : "");
+	in.active_only = active_only;
+	aw_repo_session_list(r, sync_init(&sr), &in, page_size);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__ListSessionsResponse *)sr.result;
+}
+
+/* Waits (bounded) until the clock has passed `us`, so that a later write
+ * records a later time. */
+static void wait_clock_past(int64_t us)
+{
+	for (int i = 0; i < 1000000 && aw__repo_now_us() <= us; i++)
+		;
+	assert_true(aw__repo_now_us() > us);
+}
+
+/* Runs a query returning one text value on the fixture's file with a connection
+ * of the test's own; the result is malloc'd. */
+static char *side_text(const char *path, const char *sql, const char *arg)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *out = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/* ---- create and read ------------------------------------------------------------------ */
+
+static void test_repo_session_create_and_get(void **state)
+{
+	fixture *f = *state;
+	int64_t before = aw__repo_now_us(), expires = before + HOUR_US;
+	session *c = must_create(f->repo, "sess-1", "user-1", expires, 1);
+
+	assert_true(c->id > 0);
+	assert_string_equal(c->session_id, "sess-1");
+	assert_string_equal(c->user_id, "user-1");
+	assert_string_equal(c->ip_address, "192.0.2.7");
+	assert_string_equal(c->user_agent, "test-agent/1.0");
+	assert_int_equal(ts_us(c->expires_at), expires);
+	assert_true(c->is_active);
+	assert_false(c->is_expired);
+	assert_true(ts_us(c->created_at) >= before);
+	assert_int_equal(ts_us(c->last_activity), ts_us(c->created_at));
+	assert_int_equal(ts_us(c->updated_at), ts_us(c->created_at));
+
+	session *g = must_get(f->repo, "sess-1");
+	assert_int_equal(g->id, c->id);
+	assert_string_equal(g->user_agent, "test-agent/1.0");
+	assert_int_equal(ts_us(g->expires_at), expires);
+	assert_int_equal(ts_us(g->created_at), ts_us(c->created_at));
+	free_msg(g);
+	free_msg(c);
+
+	/* The stored digest is the one given, as a 32-byte BLOB. */
+	uint8_t hash[AW_SESSION_HASH_BYTES];
+	char hex[2 * AW_SESSION_HASH_BYTES + 1];
+	make_hash(hash, 1);
+	for (int i = 0; i < AW_SESSION_HASH_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02X", hash[i]);
+	char *stored = side_text(f->path, "SELECT hex(token_hash) FROM user_sessions "
+					  "WHERE session_id = ?1 AND typeof(token_hash) = 'blob'",
+				 "sess-1");
+	assert_non_null(stored);
+	assert_string_equal(stored, hex);
+	free(stored);
+}
+
+static void test_repo_session_duplicate_session_id(void **state)
+{
+	fixture *f = *state;
+	aw_err err;
+	int rc;
+
+	add(f->repo, "taken", "user-1", 1);
+	assert_null(create(f->repo, "taken", "user-2", aw__repo_now_us() + HOUR_US, 2, &rc, &err));
+	assert_int_equal(rc, AW_EEXIST);
+	assert_non_null(strstr(err.msg, "\"taken\""));
+	/* The first one is untouched. */
+	session *g = must_get(f->repo, "taken");
+	assert_string_equal(g->user_id, "user-1");
+	free_msg(g);
+}
+
+static void test_repo_session_not_found(void **state)
+{
+	fixture *f = *state;
+	aw_err err;
+	int rc;
+
+	assert_null(get(f->repo, "ghost", &rc));
+	assert_int_equal(rc, AW_ENOTFOUND);
+
+	assert_null(extend(f->repo, "ghost", aw__repo_now_us() + HOUR_US, &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "\"ghost\""));
+
+	assert_null(revoke_one(f->repo, "ghost", &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "\"ghost\""));
+
+	/* ValidateSession answers instead of failing. */
+	expect_verdict(f->repo, "ghost", 1,
+		       ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_NOT_FOUND);
+}
+
+static void test_repo_session_is_expired_computed_at_read(void **state)
+{
+	fixture *f = *state;
+	int64_t now = aw__repo_now_us();
+
+	free_msg(must_create(f->repo, "past", "u", now - 1000, 1));
+	free_msg(must_create(f->repo, "future", "u", now + HOUR_US, 2));
+	session *p = must_get(f->repo, "past");
+	session *q = must_get(f->repo, "future");
+	assert_true(p->is_expired);
+	assert_true(p->is_active); /* expiry is not revocation */
+	assert_false(q->is_expired);
+	free_msg(p);
+	free_msg(q);
+}
+
+/* ---- ValidateSession ------------------------------------------------------------------ */
+
+static void test_repo_session_validate_valid_moves_last_activity(void **state)
+{
+	fixture *f = *state;
+	session *c = must_create(f->repo, "live", "u", aw__repo_now_us() + HOUR_US, 5);
+
+	wait_clock_past(ts_us(c->last_activity));
+	Aniworld__V1__ValidateSessionResponse *v = validate(f->repo, "live", 5);
+	assert_true(v->valid);
+	assert_int_equal(v->reason,
+			 ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_UNSPECIFIED);
+	assert_non_null(v->session);
+	assert_string_equal(v->session->session_id, "live");
+	assert_true(ts_us(v->session->last_activity) > ts_us(c->last_activity));
+	/* Activity is not a change of the record. */
+	assert_int_equal(ts_us(v->session->updated_at), ts_us(c->updated_at));
+
+	session *g = must_get(f->repo, "live");
+	assert_int_equal(ts_us(g->last_activity), ts_us(v->session->last_activity));
+	free_msg(g);
+	free_msg(v);
+	free_msg(c);
+}
+
+/* Not found, then token mismatch, then revoked, then expired: a caller without
+ * the token learns nothing of revocation or expiry, and nothing invalid is
+ * written. */
+static void test_repo_session_validate_reasons_in_order(void **state)
+{
+	fixture *f = *state;
+	int64_t now = aw__repo_now_us();
+	const Aniworld__V1__SessionInvalidReason mismatch =
+		ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_TOKEN_MISMATCH;
+	const Aniworld__V1__SessionInvalidReason revoked =
+		ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_REVOKED;
+	const Aniworld__V1__SessionInvalidReason expired =
+		ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_EXPIRED;
+
+	session *active = must_create(f->repo, "active", "u", now + HOUR_US, 1);
+	free_msg(must_create(f->repo, "expired", "u", now - 1, 2));
+	free_msg(must_create(f->repo, "revoked", "u", now + HOUR_US, 3));
+	free_msg(must_create(f->repo, "both", "u", now - 1, 4));
+	must_revoke(f->repo, "revoked");
+	must_revoke(f->repo, "both");
+
+	wait_clock_past(ts_us(active->last_activity));
+	expect_verdict(f->repo, "active", 99, mismatch);
+	expect_verdict(f->repo, "expired", 99, mismatch);
+	expect_verdict(f->repo, "revoked", 99, mismatch);
+	expect_verdict(f->repo, "both", 99, mismatch);
+	expect_verdict(f->repo, "expired", 2, expired);
+	expect_verdict(f->repo, "revoked", 3, revoked);
+	expect_verdict(f->repo, "both", 4, revoked);
+	/* A token of another session is a mismatch too. */
+	expect_verdict(f->repo, "active", 3, mismatch);
+
+	/* None of that moved last_activity. */
+	session *g = must_get(f->repo, "active");
+	assert_int_equal(ts_us(g->last_activity), ts_us(active->last_activity));
+	assert_int_equal(ts_us(g->updated_at), ts_us(active->updated_at));
+	free_msg(g);
+	free_msg(active);
+}
+
+/* ---- ExtendSession, RevokeSession ---------------------------------------------------------- */
+
+static void test_repo_session_extend(void **state)
+{
+	fixture *f = *state;
+	int64_t now = aw__repo_now_us();
+	session *c = must_create(f->repo, "ext", "u", now + HOUR_US, 1);
+	aw_err err;
+	int rc;
+
+	wait_clock_past(ts_us(c->updated_at));
+	session *e = extend(f->repo, "ext", now + 2 * HOUR_US, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_int_equal(ts_us(e->expires_at), now + 2 * HOUR_US);
+	assert_true(ts_us(e->updated_at) > ts_us(c->updated_at));
+	assert_int_equal(ts_us(e->created_at), ts_us(c->created_at));
+	assert_int_equal(ts_us(e->last_activity), ts_us(c->last_activity));
+	free_msg(e);
+
+	/* An expired session that was not revoked can be extended, and is valid again. */
+	free_msg(must_create(f->repo, "lapsed", "u", now - 1, 2));
+	e = extend(f->repo, "lapsed", now + HOUR_US, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_false(e->is_expired);
+	free_msg(e);
+	expect_verdict(f->repo, "lapsed", 2, 0);
+
+	/* A revoked one cannot. */
+	must_revoke(f->repo, "ext");
+	assert_null(extend(f->repo, "ext", now + 3 * HOUR_US, &rc, &err));
+	assert_int_equal(rc, AW_EPRECOND);
+	assert_non_null(strstr(err.msg, "\"ext\""));
+	assert_non_null(strstr(err.msg, "revoked"));
+	session *g = must_get(f->repo, "ext");
+	assert_int_equal(ts_us(g->expires_at), now + 2 * HOUR_US);
+	free_msg(g);
+	free_msg(c);
+}
+
+static void test_repo_session_revoke_is_idempotent(void **state)
+{
+	fixture *f = *state;
+	session *c = must_create(f->repo, "rev", "u", aw__repo_now_us() + HOUR_US, 1);
+	int rc;
+
+	wait_clock_past(ts_us(c->updated_at));
+	session *r1 = revoke_one(f->repo, "rev", &rc, NULL);
+	assert_int_equal(rc, 0);
+	assert_false(r1->is_active);
+	assert_true(ts_us(r1->updated_at) > ts_us(c->updated_at));
+
+	wait_clock_past(ts_us(r1->updated_at));
+	session *r2 = revoke_one(f->repo, "rev", &rc, NULL);
+	assert_int_equal(rc, 0);
+	assert_false(r2->is_active);
+	assert_int_equal(ts_us(r2->updated_at), ts_us(r1->updated_at)); /* unchanged */
+	free_msg(r1);
+	free_msg(r2);
+	free_msg(c);
+}
+
+/* ---- RevokeUserSessions, PurgeExpiredSessions ------------------------------------------------ */
+
+static void test_repo_session_revoke_user(void **state)
+{
+	fixture *f = *state;
+
+	add(f->repo, "a1", "alice", 1);
+	add(f->repo, "a2", "alice", 2);
+	add(f->repo, "a3", "alice", 3);
+	add(f->repo, "b1", "bob", 4);
+	must_revoke(f->repo, "a3");
+
+	assert_int_equal(revoke_user(f->repo, "alice"), 2); /* a3 was revoked already */
+	assert_int_equal(revoke_user(f->repo, "alice"), 0);
+	assert_int_equal(revoke_user(f->repo, "nobody"), 0);
+	expect_verdict(f->repo, "a1", 1,
+		       ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_REVOKED);
+	expect_verdict(f->repo, "b1", 4, 0);
+	session *b = must_get(f->repo, "b1");
+	assert_true(b->is_active);
+	free_msg(b);
+}
+
+static void test_repo_session_purge_expired(void **state)
+{
+	fixture *f = *state;
+	int64_t now = aw__repo_now_us();
+	int rc;
+
+	free_msg(must_create(f->repo, "old-active", "u", now - 10, 1));
+	free_msg(must_create(f->repo, "old-revoked", "u", now - 10, 2));
+	free_msg(must_create(f->repo, "new-active", "u", now + HOUR_US, 3));
+	free_msg(must_create(f->repo, "new-revoked", "u", now + HOUR_US, 4));
+	must_revoke(f->repo, "old-revoked");
+	must_revoke(f->repo, "new-revoked");
+
+	assert_int_equal(purge(f->repo), 2);
+	assert_null(get(f->repo, "old-active", &rc));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_null(get(f->repo, "old-revoked", &rc));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	free_msg(must_get(f->repo, "new-active"));
+	free_msg(must_get(f->repo, "new-revoked"));
+	assert_int_equal(purge(f->repo), 0);
+	/* A purged session's id is free again. */
+	add(f->repo, "old-active", "u", 9);
+}
+
+/* ---- ListSessions ------------------------------------------------------------------------ */
+
+static void test_repo_session_list_filters(void **state)
+{
+	fixture *f = *state;
+	int64_t now = aw__repo_now_us();
+	Aniworld__V1__ListSessionsResponse *res;
+	int rc;
+
+	add(f->repo, "a-live", "alice", 1);
+	add(f->repo, "a-revoked", "alice", 2);
+	free_msg(must_create(f->repo, "a-expired", "alice", now - 1, 3));
+	add(f->repo, "b-live", "bob", 4);
+	free_msg(must_create(f->repo, "b-expired", "bob", now - 1, 5));
+	must_revoke(f->repo, "a-revoked");
+
+	res = list(f->repo, 50, NULL, NULL, 0, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->n_sessions, 5);
+	assert_int_equal(res->total_size, 5);
+	for (size_t i = 1; i < res->n_sessions; i++)
+		assert_true(res->sessions[i]->id > res->sessions[i - 1]->id);
+	assert_true(res->sessions[2]->is_expired);
+	free_msg(res);
+
+	res = list(f->repo, 50, NULL, NULL, 1, &rc);
+	assert_int_equal(res->n_sessions, 2);
+	assert_int_equal(res->total_size, 2);
+	assert_string_equal(res->sessions[0]->session_id, "a-live");
+	assert_string_equal(res->sessions[1]->session_id, "b-live");
+	free_msg(res);
+
+	res = list(f->repo, 50, NULL, "alice", 0, &rc);
+	assert_int_equal(res->n_sessions, 3);
+	assert_int_equal(res->total_size, 3);
+	free_msg(res);
+
+	res = list(f->repo, 50, NULL, "alice", 1, &rc);
+	assert_int_equal(res->n_sessions, 1);
+	assert_int_equal(res->total_size, 1);
+	assert_string_equal(res->sessions[0]->session_id, "a-live");
+	free_msg(res);
+
+	res = list(f->repo, 50, NULL, "carol", 0, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->n_sessions, 0);
+	assert_int_equal(res->total_size, 0);
+	assert_string_equal(res->next_page_token, "");
+	free_msg(res);
+}
+
+static void test_repo_session_list_pages_with_inserts_between(void **state)
+{
+	fixture *f = *state;
+	char sid[32], token[128] = "";
+	int64_t seen[64];
+	int n_seen = 0, rc;
+
+	/* Alice's active sessions interleaved with others' and with revoked ones. */
+	for (int i = 0; i < 25; i++) {
+		snprintf(sid, sizeof(sid), "alice-%02d", i);
+		add(f->repo, sid, "alice", i);
+		snprintf(sid, sizeof(sid), "bob-%02d", i);
+		add(f->repo, sid, "bob", 100 + i);
+		if (i % 5 == 0) {
+			snprintf(sid, sizeof(sid), "alice-gone-%02d", i);
+			add(f->repo, sid, "alice", 200 + i);
+			must_revoke(f->repo, sid);
+		}
+	}
+	for (int page = 0;; page++) {
+		Aniworld__V1__ListSessionsResponse *res = list(f->repo, 10, token, "alice", 1, &rc);
+		assert_int_equal(rc, 0);
+		for (size_t i = 0; i < res->n_sessions; i++) {
+			assert_string_equal(res->sessions[i]->user_id, "alice");
+			assert_true(res->sessions[i]->is_active);
+			for (int j = 0; j < n_seen; j++)
+				assert_true(seen[j] != res->sessions[i]->id); /* no repeats */
+			if (n_seen > 0)
+				assert_true(res->sessions[i]->id > seen[n_seen - 1]); /* id order */
+			seen[n_seen++] = res->sessions[i]->id;
+		}
+		if (page == 0) {
+			assert_int_equal(res->n_sessions, 10);
+			assert_int_equal(res->total_size, 25);
+			/* Rows inserted between pages land after the cursor. */
+			for (int i = 25; i < 30; i++) {
+				snprintf(sid, sizeof(sid), "alice-%02d", i);
+				add(f->repo, sid, "alice", i);
+				snprintf(sid, sizeof(sid), "bob-%02d", i);
+				add(f->repo, sid, "bob", 100 + i);
+			}
+		}
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		int last = res->next_page_token[0] == '\0';
+		if (last)
+			assert_int_equal(res->total_size, 30);
+		free_msg(res);
+		if (last)
+			break;
+		assert_true(page < 10);
+	}
+	assert_int_equal(n_seen, 30); /* nothing skipped */
+}
+
+static void test_repo_session_list_exact_last_page_has_no_token(void **state)
+{
+	fixture *f = *state;
+	char sid[16];
+	int rc;
+
+	for (int i = 0; i < 4; i++) {
+		snprintf(sid, sizeof(sid), "s%d", i);
+		add(f->repo, sid, "u", i);
+	}
+	Aniworld__V1__ListSessionsResponse *res = list(f->repo, 4, NULL, "u", 0, &rc);
+	assert_int_equal(res->n_sessions, 4);
+	assert_string_equal(res->next_page_token, "");
+	free_msg(res);
+	res = list(f->repo, 3, NULL, "u", 0, &rc);
+	assert_int_equal(res->n_sessions, 3);
+	assert_string_not_equal(res->next_page_token, "");
+	free_msg(res);
+}
+
+static void test_repo_session_list_rejects_foreign_token(void **state)
+{
+	fixture *f = *state;
+	char token[128];
+	int rc;
+
+	add(f->repo, "x1", "alice", 1);
+	add(f->repo, "x2", "alice", 2);
+	Aniworld__V1__ListSessionsResponse *res = list(f->repo, 1, NULL, "alice", 0, &rc);
+	snprintf(token, sizeof(token), "%s", res->next_page_token);
+	free_msg(res);
+
+	assert_null(list(f->repo, 1, token, "bob", 0, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+	assert_null(list(f->repo, 1, token, "alice", 1, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+	assert_null(list(f->repo, 1, "garbage!", "alice", 0, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+
+	/* A series list's token is not a session list's. */
+	aw_cursor c = {.valid = 1, .k = {1, 0, 0}};
+	char series_token[AW_PAGE_TOKEN_MAX];
+	aw_page_token_encode(&c, AW_LIST_SERIES, AW_FILTER_HASH_INIT, series_token);
+	assert_null(list(f->repo, 1, series_token, "alice", 0, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+
+	res = list(f->repo, 1, token, "alice", 0, &rc);
+	assert_int_equal(rc, 0);
+	assert_string_equal(res->sessions[0]->session_id, "x2");
+	free_msg(res);
+}
+
+/* The query plan of `st`'s SQL on the fixture's file, one line per step. */
+static void query_plan(const char *path, sqlite3_stmt *st, char *out, size_t size)
+{
+	char sql[2048];
+	sqlite3 *db;
+	sqlite3_stmt *plan;
+	size_t o = 0;
+
+	assert_non_null(st);
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(st));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &plan, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(plan) == SQLITE_ROW && o < size)
+		o += (size_t)snprintf(out + o, size - o, "%s\n", sqlite3_column_text(plan, 3));
+	sqlite3_finalize(plan);
+	sqlite3_close(db);
+}
+
+/* The statement in `slot` of whichever of the repository's connections
+ * prepared it. */
+static sqlite3_stmt *prepared(aw_repo *r, int slot)
+{
+	aw_sq_repo *sq = (aw_sq_repo *)r;
+
+	if (sq->writer->stmts[slot] != NULL)
+		return sq->writer->stmts[slot];
+	for (size_t i = 0; i < sq->n_readers; i++) {
+		if (sq->readers[i]->stmts[slot] != NULL)
+			return sq->readers[i]->stmts[slot];
+	}
+	return NULL;
+}
+
+/* Every list variant and the bulk writes use an index for their filter and
+ * yield id order without sorting; the checked SQL is the backend's own. */
+static void test_repo_session_queries_use_indexes(void **state)
+{
+	fixture *f = *state;
+	char plan[1024];
+	int rc;
+
+	add(f->repo, "p1", "alice", 1);
+	for (int v = 0; v < 4; v++) {
+		free_msg(list(f->repo, 10, NULL, (v & 2) ? "alice" : NULL, v & 1, &rc));
+		assert_int_equal(rc, 0);
+
+		query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_PAGE + v), plan, sizeof(plan));
+		if (strstr(plan, "TEMP B-TREE") != NULL || strstr(plan, "SEARCH") == NULL)
+			fail_msg("page variant %d: %s", v, plan);
+		if ((v & 2) && strstr(plan, "user_sessions_user") == NULL)
+			fail_msg("page variant %d does not use the user index: %s", v, plan);
+		if (v == 1 && strstr(plan, "user_sessions_active") == NULL)
+			fail_msg("page variant 1 does not use the active index: %s", plan);
+
+		query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_COUNT + v), plan, sizeof(plan));
+		if (v != 0 && strstr(plan, "SEARCH") == NULL)
+			fail_msg("count variant %d scans: %s", v, plan);
+	}
+	assert_int_equal(revoke_user(f->repo, "alice"), 1);
+	query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_REVOKE_USER), plan, sizeof(plan));
+	if (strstr(plan, "user_sessions_user") == NULL)
+		fail_msg("RevokeUserSessions: %s", plan);
+	assert_int_equal(purge(f->repo), 0);
+	query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_PURGE), plan, sizeof(plan));
+	if (strstr(plan, "user_sessions_expires") == NULL)
+		fail_msg("PurgeExpiredSessions: %s", plan);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_repo_session_create_and_get, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_duplicate_session_id, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_not_found, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_is_expired_computed_at_read,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_validate_valid_moves_last_activity,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_validate_reasons_in_order, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_extend, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_revoke_is_idempotent, setup_memory,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_revoke_user, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_purge_expired, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_list_filters, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_list_pages_with_inserts_between,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_list_exact_last_page_has_no_token,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_list_rejects_foreign_token,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_queries_use_indexes, setup_file,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
