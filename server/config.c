@@ -48,6 +48,24 @@ static const opt options[] = {
 	 "bearer tokens, one per line, reloaded on SIGHUP: every call but health must carry one"},
 	{"auth-reflection", "ANIWORLD_AUTH_REFLECTION", OPT_BOOL, F(auth_reflection),
 	 "with --auth-tokens-file, reflection needs a token too (true/false)"},
+	{"max-calls", "ANIWORLD_MAX_CALLS", OPT_I64, F(max_calls),
+	 "calls in progress at once (streams included, health excluded); more get RESOURCE_EXHAUSTED"},
+	{"max-queued-writes", "ANIWORLD_MAX_QUEUED_WRITES", OPT_I64, F(max_queued_writes),
+	 "writes waiting for their transaction; more get RESOURCE_EXHAUSTED at once"},
+	{"max-streams-per-connection", "ANIWORLD_MAX_STREAMS_PER_CONNECTION", OPT_I64,
+	 F(max_streams_per_conn), "HTTP/2 streams one connection may have open at once"},
+	{"max-memory", "ANIWORLD_MAX_MEMORY", OPT_I64, F(max_memory_bytes),
+	 "bytes gRPC may use for the buffers of all connections together"},
+	{"keepalive-time", "ANIWORLD_KEEPALIVE_TIME", OPT_MS, F(keepalive_time_ms),
+	 "ping a connection after this long without activity"},
+	{"keepalive-timeout", "ANIWORLD_KEEPALIVE_TIMEOUT", OPT_MS, F(keepalive_timeout_ms),
+	 "close a connection whose keepalive ping is not answered within this"},
+	{"max-connection-idle", "ANIWORLD_MAX_CONNECTION_IDLE", OPT_MS, F(max_connection_idle_ms),
+	 "close connections without calls for this long; 0 = never"},
+	{"max-connection-age", "ANIWORLD_MAX_CONNECTION_AGE", OPT_MS, F(max_connection_age_ms),
+	 "close connections this old, so clients reconnect and rebalance; 0 = never"},
+	{"max-connection-age-grace", "ANIWORLD_MAX_CONNECTION_AGE_GRACE", OPT_MS,
+	 F(max_connection_age_grace_ms), "how long calls on an aged connection may still finish"},
 };
 
 #undef F
@@ -68,6 +86,15 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->tls_client_ca = (char *)"";
 	cfg->auth_tokens_file = (char *)"";
 	cfg->auth_reflection = 0;
+	cfg->max_calls = 4096;
+	cfg->max_queued_writes = 4096;
+	cfg->max_streams_per_conn = 1024;
+	cfg->max_memory_bytes = 256 * 1024 * 1024;
+	cfg->keepalive_time_ms = 2 * 3600 * 1000; /* gRPC's default */
+	cfg->keepalive_timeout_ms = 20 * 1000;
+	cfg->max_connection_idle_ms = 0;
+	cfg->max_connection_age_ms = 0;
+	cfg->max_connection_age_grace_ms = 30 * 1000;
 }
 
 /* Parses true/false, yes/no, on/off, 1/0. */

@@ -27,6 +27,15 @@ typedef struct aw_config {
 	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */
 	char *auth_tokens_file;       /* bearer tokens, one per line; "" = no token needed */
 	int auth_reflection;          /* reflection needs a token too */
+	int64_t max_calls;            /* calls in progress at once; more get RESOURCE_EXHAUSTED */
+	int64_t max_queued_writes;    /* writes waiting for the writer; more get RESOURCE_EXHAUSTED */
+	int64_t max_streams_per_conn; /* HTTP/2 streams one connection may have open */
+	int64_t max_memory_bytes;     /* grpc's buffers for all connections together */
+	int64_t keepalive_time_ms;    /* ping an idle connection this often */
+	int64_t keepalive_timeout_ms; /* and drop it if the ping is not answered in time */
+	int64_t max_connection_idle_ms;  /* close connections idle this long; 0 = never */
+	int64_t max_connection_age_ms;   /* close connections this old (rebalancing); 0 = never */
+	int64_t max_connection_age_grace_ms; /* calls on an aged connection get this long */
 	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
 } aw_config;
 

@@ -109,6 +109,8 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 
 	aw_repo_options_defaults(&ropts);
 	ropts.busy_timeout_ms = cfg->busy_timeout_ms;
+	if (cfg->max_queued_writes > 0)
+		ropts.max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX : (int)cfg->max_queued_writes;
 	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
 	if (rc == 0)
 		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
@@ -123,6 +125,14 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	aw_transport_config_defaults(&tcfg);
 	tcfg.threads = resolve_threads(cfg->threads);
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
+	tcfg.max_calls = cfg->max_calls;
+	tcfg.max_streams_per_conn = cfg->max_streams_per_conn;
+	tcfg.max_memory_bytes = cfg->max_memory_bytes;
+	tcfg.keepalive_time_ms = cfg->keepalive_time_ms;
+	tcfg.keepalive_timeout_ms = cfg->keepalive_timeout_ms;
+	tcfg.max_connection_idle_ms = cfg->max_connection_idle_ms;
+	tcfg.max_connection_age_ms = cfg->max_connection_age_ms;
+	tcfg.max_connection_age_grace_ms = cfg->max_connection_age_grace_ms;
 	tcfg.descriptors = s->descriptors;
 	tcfg.thread_start = hook_thread_start;
 	tcfg.has_deferred = hook_has_deferred;

@@ -128,6 +128,10 @@ void aw__call_recycle(aw_call *c)
 		c->q_len--;
 	}
 	aw_arena_reset(&c->arena);
+	if (c->counted) {
+		atomic_fetch_sub(&w->t->active, 1);
+		c->counted = 0;
+	}
 	c->method = NULL;
 	c->close_cancelled = 0;
 	atomic_store(&c->cancelled, 0);
@@ -332,6 +336,24 @@ static void on_call(aw_call *c)
 	}
 	if (m->shape != AW_SHAPE_UNARY)
 		aw__call_arm_close(c);
+	if (!(m->flags & AW_SERVICE_PUBLIC)) {
+		aw_transport *t = c->worker->t;
+		long long now_active = atomic_fetch_add(&t->active, 1) + 1;
+
+		c->counted = 1;
+		if (t->cfg.max_calls > 0 && now_active > t->cfg.max_calls) {
+			char text[AW_ERR_MSG_MAX];
+			snprintf(text, sizeof(text), "server overloaded: %lld calls in progress (limit %lld)",
+				 now_active - 1, (long long)t->cfg.max_calls);
+			aw__call_reject(c, GRPC_STATUS_RESOURCE_EXHAUSTED, text);
+			return;
+		}
+	}
+	if (c->deadline_us < c->start_us) {
+		/* It waited in grpc's queues past its deadline: nobody wants the work. */
+		aw__call_reject(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
+		return;
+	}
 	if (needs_token(c->worker->t, m)) {
 		aw_err err;
 		if (aw_auth_check(c->worker->t->auth, &c->metadata, &err) != 0) {
@@ -445,10 +467,25 @@ static void *worker_main(void *arg)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
+/* Appends an integer channel argument, clamped to int. */
+static void add_int_arg(grpc_channel_args *a, const char *key, int64_t value)
+{
+	grpc_arg *arg = &a->args[a->num_args++];
+
+	arg->type = GRPC_ARG_INTEGER;
+	arg->key = (char *)key;
+	arg->value.integer = value > INT32_MAX ? INT32_MAX : value < INT32_MIN ? INT32_MIN : (int)value;
+}
+
+int64_t aw_transport_active_calls(aw_transport *t)
+{
+	return atomic_load(&t->active);
+}
+
 int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err *err)
 {
 	aw_transport *t;
-	grpc_arg args[2];
+	grpc_arg args[12];
 	grpc_channel_args chargs;
 
 	*out = NULL;
@@ -463,14 +500,32 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	grpc_init();
 	t->grpc_initialised = 1;
 
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = (int)cfg->max_receive_bytes;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-	args[1].value.integer = -1;
-	chargs.num_args = 2;
+	chargs.num_args = 0;
 	chargs.args = args;
+	add_int_arg(&chargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_receive_bytes);
+	add_int_arg(&chargs, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
+	if (cfg->max_streams_per_conn > 0)
+		add_int_arg(&chargs, GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams_per_conn);
+	if (cfg->keepalive_time_ms > 0) {
+		add_int_arg(&chargs, GRPC_ARG_KEEPALIVE_TIME_MS, cfg->keepalive_time_ms);
+		add_int_arg(&chargs, GRPC_ARG_KEEPALIVE_TIMEOUT_MS, cfg->keepalive_timeout_ms);
+	}
+	if (cfg->max_connection_idle_ms > 0)
+		add_int_arg(&chargs, GRPC_ARG_MAX_CONNECTION_IDLE_MS, cfg->max_connection_idle_ms);
+	if (cfg->max_connection_age_ms > 0) {
+		add_int_arg(&chargs, GRPC_ARG_MAX_CONNECTION_AGE_MS, cfg->max_connection_age_ms);
+		add_int_arg(&chargs, GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+			    cfg->max_connection_age_grace_ms);
+	}
+	if (cfg->max_memory_bytes > 0) {
+		t->quota = grpc_resource_quota_create("aniworld-server");
+		grpc_resource_quota_resize(t->quota, (size_t)cfg->max_memory_bytes);
+		args[chargs.num_args].type = GRPC_ARG_POINTER;
+		args[chargs.num_args].key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+		args[chargs.num_args].value.pointer.p = t->quota;
+		args[chargs.num_args].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+		chargs.num_args++;
+	}
 	t->server = grpc_server_create(&chargs, NULL);
 	t->workers = calloc((size_t)cfg->threads, sizeof(*t->workers));
 	if (t->server == NULL || t->workers == NULL) {
@@ -682,6 +737,8 @@ void aw_transport_free(aw_transport *t)
 	for (size_t j = 0; j < t->n_methods; j++)
 		free(t->methods[j].path);
 	free(t->methods);
+	if (t->quota != NULL)
+		grpc_resource_quota_unref(t->quota);
 	if (t->grpc_initialised)
 		grpc_shutdown();
 	free(t);

@@ -37,6 +37,15 @@ typedef struct aw_transport_config {
 	int requests_per_method;         /* accepts kept outstanding per method and thread; >= 1 */
 	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
 	int stream_backlog;              /* messages queued on one stream before sends fail */
+	int64_t max_calls;               /* calls in progress at once (public services not
+					  * counted); 0 = no limit. More: RESOURCE_EXHAUSTED */
+	int64_t max_streams_per_conn;    /* HTTP/2 streams per connection; 0 = grpc's default */
+	int64_t max_memory_bytes;        /* grpc's buffer memory, all connections; 0 = no cap */
+	int64_t keepalive_time_ms;       /* 0 = grpc's defaults for the keepalive settings */
+	int64_t keepalive_timeout_ms;
+	int64_t max_connection_idle_ms;  /* 0 = never */
+	int64_t max_connection_age_ms;   /* 0 = never */
+	int64_t max_connection_age_grace_ms;
 	const aw_descpool *descriptors;  /* borrowed; must outlive the transport */
 
 	/* Optional hooks, all given hook_arg, all run on the transport's threads:
@@ -50,7 +59,8 @@ typedef struct aw_transport_config {
 	void *hook_arg;
 } aw_transport_config;
 
-/* Fills `cfg` with defaults: 1 thread, 2 requests per method, 4 MiB, 1024. */
+/* Fills `cfg` with defaults: 1 thread, 2 requests per method, 4 MiB, 1024, no
+ * limits, grpc's keepalive defaults. */
 void aw_transport_config_defaults(aw_transport_config *cfg);
 
 /* Creates a transport (and initialises grpc). The caller frees it with
@@ -83,6 +93,9 @@ int aw_transport_start(aw_transport *t, aw_err *err);
  * own: their services should finish them before calling this. Idempotent.
  */
 void aw_transport_shutdown(aw_transport *t, int64_t grace_ms);
+
+/* Calls in progress now (those counted against max_calls). */
+int64_t aw_transport_active_calls(aw_transport *t);
 
 /* Shuts down if still running and frees everything; NULL is a no-op. */
 void aw_transport_free(aw_transport *t);

@@ -73,6 +73,7 @@ struct aw_call {
 	aw_op op_request, op_close, op_send, op_recv;
 	int close_cancelled;         /* written by RECV_CLOSE_ON_SERVER */
 	atomic_int close_armed;      /* RECV_CLOSE_ON_SERVER started (alone or in the reply) */
+	int counted;                 /* counted in t->active until recycled */
 	atomic_int cancelled;        /* close reported a cancel */
 	int64_t start_us;            /* CLOCK_MONOTONIC at arrival */
 	int64_t deadline_us;         /* CLOCK_MONOTONIC; INT64_MAX = none */
@@ -116,6 +117,8 @@ struct aw_transport {
 	aw_method *methods;
 	size_t n_methods, cap_methods;
 	struct aw_auth *auth;            /* NULL: no token needed */
+	grpc_resource_quota *quota;      /* NULL: no memory cap */
+	atomic_llong active;             /* calls counted against cfg.max_calls */
 	int auth_introspection;          /* reflection needs a token too */
 	int listening;
 	int started;

@@ -341,6 +341,85 @@ static void test_transport_graceful_shutdown_loses_nothing_acknowledged(void **s
 	aw_client_free(c);
 }
 
+/* ---- overload ---------------------------------------------------------------------------- */
+
+static void limit_calls(aw_config *cfg, void *arg)
+{
+	cfg->max_calls = *(int64_t *)arg;
+}
+
+/* Past --max-calls, calls are refused at once with RESOURCE_EXHAUSTED instead of
+ * queueing; health stays answered; capacity comes back as calls end. */
+static void test_transport_overload_refuses_past_max_calls(void **state)
+{
+	int64_t limit = 50;
+	harness h = {.configure = limit_calls, .configure_arg = &limit};
+	aw_client *c;
+	aw_client_options o;
+	aw_watch *w[200];
+	int accepted = 0, refused = 0;
+	aw_err err;
+	char details[256];
+	const unsigned char health_all[] = {0};
+
+	(void)state;
+	assert_int_equal(harness_start(&h), 0);
+	aw_client_options_init(&o);
+	o.deadline_ms = 5000;
+	assert_int_equal(aw_client_new(&c, h.target, &o, &err), 0);
+	/* Watch streams stay open: each holds a call until it is cancelled. */
+	for (int i = 0; i < 200; i++) {
+		Aniworld__V1__WatchDownloadsRequest req = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
+		w[i] = NULL;
+		int rc = aw_client_downloads_watch(c, &req, &w[i], &err);
+		if (rc != 0) {
+			assert_int_equal(aw_err_grpc_status(rc), GRPC_STATUS_RESOURCE_EXHAUSTED);
+			assert_non_null(strstr(err.msg, "overloaded"));
+			refused++;
+		}
+	}
+	/* A refusal can also arrive just after the headers: the newest streams are
+	 * the refused ones, so look at them first (each refusal ends its stream). */
+	for (int i = 199; i >= 0 && refused < 150; i--) {
+		Aniworld__V1__DownloadEvent *ev = NULL;
+		if (w[i] == NULL)
+			continue;
+		int rc = aw_watch_next(w[i], &ev, 2000, &err);
+		assert_int_not_equal(rc, 0);
+		assert_int_equal(aw_err_grpc_status(rc), GRPC_STATUS_RESOURCE_EXHAUSTED);
+		refused++;
+	}
+	for (int i = 0; i < 50; i++) {
+		Aniworld__V1__DownloadEvent *ev = NULL;
+		if (w[i] != NULL && aw_watch_next(w[i], &ev, 0, &err) == AW_ETIMEDOUT)
+			accepted++;
+	}
+	assert_int_equal(accepted, 50);
+	assert_int_equal(refused, 150);
+	/* Probes still get through. */
+	assert_int_equal(harness_raw_call(h.target, "/grpc.health.v1.Health/Check", health_all, 0,
+					  details, sizeof(details), NULL),
+			 GRPC_STATUS_OK);
+	/* Unary calls are refused too while the streams hold every slot... */
+	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
+	Aniworld__V1__AnimeSeries *out = NULL;
+	get.id = 1;
+	assert_int_equal(aw_err_grpc_status(aw_client_series_get(c, &get, &out, &err)),
+			 GRPC_STATUS_RESOURCE_EXHAUSTED);
+	/* ...and served again once they end. */
+	for (int i = 0; i < 200; i++)
+		aw_watch_free(w[i]);
+	int rc = AW_EOVERLOAD;
+	for (int tries = 0; tries < 500 && aw_err_grpc_status(rc) == GRPC_STATUS_RESOURCE_EXHAUSTED; tries++) {
+		rc = aw_client_series_get(c, &get, &out, &err);
+		if (aw_err_grpc_status(rc) == GRPC_STATUS_RESOURCE_EXHAUSTED)
+			usleep(10000);
+	}
+	assert_int_equal(rc, AW_ENOTFOUND);
+	aw_client_free(c);
+	harness_cleanup(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +431,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_health_watch_sees_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_graceful_shutdown_loses_nothing_acknowledged,
 						setup, teardown),
+		cmocka_unit_test(test_transport_overload_refuses_past_max_calls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
