@@ -15,19 +15,23 @@
 #include <grpc/support/time.h>
 
 /* Every service this library calls. */
-static const ProtobufCServiceDescriptor *const api_services[] = {
+const ProtobufCServiceDescriptor *const aw__client_api_services[] = {
 	&aniworld__v1__anime_series_service__descriptor,
 	&aniworld__v1__download_queue_service__descriptor,
 	&aniworld__v1__user_session_service__descriptor,
 };
 
-#define N_API_SERVICES (sizeof(api_services) / sizeof(api_services[0]))
+#define N_API_SERVICES (sizeof(aw__client_api_services) / sizeof(aw__client_api_services[0]))
+const size_t aw__client_n_api_services = N_API_SERVICES;
 
 void aw_client_options_init(aw_client_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->deadline_ms = 10000;
 	opts->max_receive_bytes = 64 * 1024 * 1024;
+	opts->max_attempts = 3;
+	opts->retry_initial_backoff_ms = 100;
+	opts->retry_max_backoff_ms = 1000;
 }
 
 void aw_client_free(aw_client *c)
@@ -103,7 +107,8 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 {
 	aw_client *c;
 	grpc_channel_credentials *creds = NULL;
-	grpc_arg args[4];
+	grpc_arg args[10];
+	char *service_config = NULL;
 	grpc_channel_args chargs;
 	int rc;
 
@@ -118,7 +123,9 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	else
 		aw_client_options_init(&c->opts);
 	if (c->opts.deadline_ms < 0 || c->opts.max_receive_bytes < 0 ||
-	    c->opts.max_receive_bytes > INT32_MAX) {
+	    c->opts.max_receive_bytes > INT32_MAX || c->opts.max_attempts < 1 ||
+	    c->opts.max_attempts > 5 || c->opts.retry_initial_backoff_ms < 1 ||
+	    c->opts.retry_max_backoff_ms < c->opts.retry_initial_backoff_ms) {
 		free(c);
 		return aw_err_set(err, AW_EINVAL, "invalid client options");
 	}
@@ -134,8 +141,11 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	pthread_mutex_init(&c->cq_mu, NULL);
 	rc = make_auth_metadata(c, c->opts.bearer_token, err);
 	if (rc == 0)
+		rc = aw__client_service_config(&c->opts, &service_config, err);
+	if (rc == 0)
 		rc = make_credentials(&c->opts, &creds, err);
 	if (rc != 0) {
+		free(service_config);
 		aw_client_free(c);
 		return rc;
 	}
@@ -150,13 +160,27 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	args[chargs.num_args].value.integer =
 		c->opts.max_receive_bytes > 0 ? (int)c->opts.max_receive_bytes : -1;
 	chargs.num_args++;
-	if (c->opts.load_balancing != NULL && strcmp(c->opts.load_balancing, "round_robin") == 0) {
-		args[chargs.num_args].type = GRPC_ARG_STRING;
-		args[chargs.num_args].key = (char *)GRPC_ARG_SERVICE_CONFIG;
-		args[chargs.num_args].value.string =
-			(char *)"{\"loadBalancingConfig\": [{\"round_robin\": {}}]}";
-		chargs.num_args++;
-	}
+	args[chargs.num_args].type = GRPC_ARG_STRING;
+	args[chargs.num_args].key = (char *)GRPC_ARG_SERVICE_CONFIG;
+	args[chargs.num_args].value.string = service_config;
+	chargs.num_args++;
+	args[chargs.num_args].type = GRPC_ARG_INTEGER;
+	args[chargs.num_args].key = (char *)GRPC_ARG_ENABLE_RETRIES;
+	args[chargs.num_args].value.integer = 1;
+	chargs.num_args++;
+	/* Come back quickly to a server that restarts (gRPC waits 1 s at first). */
+	args[chargs.num_args].type = GRPC_ARG_INTEGER;
+	args[chargs.num_args].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+	args[chargs.num_args].value.integer = 100;
+	chargs.num_args++;
+	args[chargs.num_args].type = GRPC_ARG_INTEGER;
+	args[chargs.num_args].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
+	args[chargs.num_args].value.integer = 100;
+	chargs.num_args++;
+	args[chargs.num_args].type = GRPC_ARG_INTEGER;
+	args[chargs.num_args].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+	args[chargs.num_args].value.integer = 5000;
+	chargs.num_args++;
 	if (c->opts.dedicated_connection) {
 		args[chargs.num_args].type = GRPC_ARG_INTEGER;
 		args[chargs.num_args].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
@@ -171,6 +195,7 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	}
 	c->channel = grpc_channel_create(target, creds, &chargs);
 	grpc_channel_credentials_release(creds);
+	free(service_config);
 	c->opts.tls_server_name = NULL;
 	c->opts.load_balancing = NULL;
 	c->services = calloc(N_API_SERVICES, sizeof(*c->services));
@@ -179,7 +204,7 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the client");
 	}
 	for (size_t s = 0; s < N_API_SERVICES; s++) {
-		const ProtobufCServiceDescriptor *d = api_services[s];
+		const ProtobufCServiceDescriptor *d = aw__client_api_services[s];
 		aw__client_service *cs = &c->services[c->n_services++];
 
 		cs->desc = d;

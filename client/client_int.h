@@ -29,6 +29,16 @@ struct aw_client {
 	size_t n_free_cqs, cap_free_cqs;
 };
 
+/* client.c: every service this library calls. */
+extern const ProtobufCServiceDescriptor *const aw__client_api_services[];
+extern const size_t aw__client_n_api_services;
+
+/*
+ * retry.c: the default service config for the options: load balancing and the
+ * retry policy of the idempotent methods. *json is malloc'd; the caller frees it.
+ */
+int aw__client_service_config(const aw_client_options *opts, char **json, aw_err *err);
+
 /*
  * Calls unary method `method` of service `svc` with `req` and unpacks the reply
  * into *out (NULL allowed: the reply is discarded). Returns 0 or an AW_E* code,

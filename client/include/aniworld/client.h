@@ -78,6 +78,23 @@ typedef struct aw_client_options {
 	 * them with other clients of the process to the same target (gRPC shares by
 	 * default). Load generators use it to spread calls over connections. */
 	int dedicated_connection;
+
+	/*
+	 * Retries. A call is retried only when that is safe: reads (every Get* and
+	 * List* method) whose attempt ended UNAVAILABLE (the server was unreachable,
+	 * restarting or shedding a connection), and, whatever the method, an attempt
+	 * that gRPC knows never reached the server. Writes are never sent twice:
+	 * their UNAVAILABLE is returned, since the write may or may not have
+	 * happened. Attempts back off exponentially (doubling from
+	 * retry_initial_backoff_ms up to retry_max_backoff_ms, with gRPC's random
+	 * jitter) and all of them together stay within deadline_ms.
+	 * max_attempts: 1 disables retries; at most 5 (gRPC's cap). Default 3,
+	 * 100 ms, 1000 ms. Reconnecting to a server that went away starts after
+	 * 100 ms and backs off to 5 s.
+	 */
+	int max_attempts;
+	int64_t retry_initial_backoff_ms;
+	int64_t retry_max_backoff_ms;
 } aw_client_options;
 
 /* Fills `opts` with the defaults. */
