@@ -15,7 +15,7 @@ CTEST_ARGS ?=
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan run test test-plain test-asan clean
+.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind clean
 
 all: build
 
@@ -40,6 +40,11 @@ test-plain: build
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && $(ASAN_ENV) ctest --output-on-failure $(CTEST_ARGS)
+
+# Every C test under valgrind memcheck (a few minutes): no memory errors, no leaks.
+test-valgrind: build
+	tools/install-deps.sh --valgrind
+	tests/valgrind.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

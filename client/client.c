@@ -173,10 +173,8 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	args[chargs.num_args].key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
 	args[chargs.num_args].value.integer = 100;
 	chargs.num_args++;
-	args[chargs.num_args].type = GRPC_ARG_INTEGER;
-	args[chargs.num_args].key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS;
-	args[chargs.num_args].value.integer = 100;
-	chargs.num_args++;
+	/* (Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: grpc uses it as the connect
+	 * timeout, 20 s by default, which a TLS handshake on a slow host needs.) */
 	args[chargs.num_args].type = GRPC_ARG_INTEGER;
 	args[chargs.num_args].key = (char *)GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
 	args[chargs.num_args].value.integer = 5000;

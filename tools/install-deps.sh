@@ -11,6 +11,10 @@ libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-
 libsqlite3-dev sqlite3 libcmocka-dev grpc-proto libssl-dev
 python3 python3-grpcio python3-protobuf openssl"
 
+case "${1:-}" in
+--valgrind) PACKAGES="valgrind"; shift ;;
+esac
+
 missing=""
 for p in $PACKAGES; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

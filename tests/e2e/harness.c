@@ -33,7 +33,14 @@ static int start_on(harness *h)
 	}
 	h->port = aw_server_port(h->server);
 	snprintf(h->target, sizeof(h->target), "127.0.0.1:%d", h->port);
-	return 0;
+	/* Ready when health answers: under valgrind the first handshake is slow. */
+	for (int tries = 0; tries < 300; tries++) {
+		if (cfg.tls_cert[0] != '\0' ||
+		    harness_raw_call(h->target, "/grpc.health.v1.Health/Check", "", 0, NULL, 0, NULL) == 0)
+			return 0;
+	}
+	fprintf(stderr, "harness: server on %s never answered health\n", h->target);
+	return -1;
 }
 
 int harness_start(harness *h)
