@@ -17,6 +17,8 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 out=${AW_DEPLOY_CHECK_DIR:-$src/build/deploy-check}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
 
 fail() {
 	echo "manifests: $*" >&2
