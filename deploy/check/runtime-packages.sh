@@ -21,14 +21,21 @@ fi
 # "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" and the loader's own
 # "/lib64/ld-linux-x86-64.so.2 (0x...)"; linux-vdso has no file.
 paths=$(printf '%s\n' "$libs" | awk '$2 == "=>" { print $3; next } $1 ~ /^\// { print $1 }')
+# With merged /usr a file is registered under /lib or /usr/lib, so ask dpkg once
+# about every spelling of every library and its target, then take the first
+# spelling it knows for each.
+variants() { # lib
+	real=$(readlink -f "$1")
+	printf '%s\n' "$1" "$real" "/usr$1" "/usr$real" "${1#/usr}" "${real#/usr}"
+}
+candidates=$(for lib in $paths; do variants "$lib"; done | sort -u)
+# shellcheck disable=SC2086 # one argument per path
+owners=$(dpkg -S $candidates 2>/dev/null | grep -v '^diversion') || true
 pkgs=""
 for lib in $paths; do
-	# With merged /usr a file is registered under /lib or /usr/lib, so try the
-	# path, its target, and both spellings of each.
-	real=$(readlink -f "$lib")
 	pkg=""
-	for p in "$lib" "$real" "/usr$lib" "/usr$real" "${lib#/usr}" "${real#/usr}"; do
-		pkg=$(dpkg -S "$p" 2>/dev/null | grep -v '^diversion' | head -n1 | cut -d: -f1) || true
+	for v in $(variants "$lib"); do
+		pkg=$(printf '%s\n' "$owners" | awk -v f="$v" '{ p = $0; sub(/^[^ ]*: /, "", p) } p == f { split($1, a, ":"); print a[1]; exit }')
 		[ -n "$pkg" ] && break
 	done
 	if [ -z "$pkg" ]; then
