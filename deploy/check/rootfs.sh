@@ -47,7 +47,9 @@ note() {
 [ "$(id -u)" -eq 0 ] || fail "needs root (mmdebstrap, chroot and mount namespaces)"
 [ -x "$server" ] || fail "no server at $server (make build)"
 server=$(realpath "$server")
-[ -x "$py" ] && "$py" -c 'import grpc' 2>/dev/null || fail "$py cannot import grpc (tools/install-deps.sh)"
+if ! "$py" -c 'import grpc' 2>/dev/null; then
+	fail "$py cannot import grpc (tools/install-deps.sh)"
+fi
 if ! command -v mmdebstrap >/dev/null 2>&1; then
 	note "installing mmdebstrap"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null ||
@@ -99,7 +101,7 @@ else
 	rm -f "$out"/rootfs-*.tar
 	note "building the root file system with mmdebstrap ($release, minbase + runtime packages)"
 	t0=$(date +%s)
-	# shellcheck disable=SC2086 # mmopts is a list of options
+	# shellcheck disable=SC2086,SC2016 # mmopts is a list of options; hooks expand $1 themselves
 	mmdebstrap --mode=root --format=tar $mmopts \
 		--include="$(printf '%s' "$packages" | paste -sd, -)" \
 		--customize-hook="copy-in $setup /tmp" \
@@ -126,6 +128,7 @@ if grep -q 'not found' "$run/ldd.txt"; then
 	fail "libraries missing from the root file system"
 fi
 note "ldd inside the root: $(grep -c '=>' "$run/ldd.txt") libraries, none missing"
+# shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
 dev=$(chroot "$root" dpkg-query -W -f='${Package}\n' |
 	grep -E -e '-dev$' -e '^(gcc|g\+\+|cpp|clang|binutils|make|cmake|libc-dev-bin)(-[0-9.]+)?$' || true)
 [ -z "$dev" ] || fail "build tools or -dev packages in the runtime root: $dev"
@@ -177,8 +180,8 @@ exec env -i "$@" chroot --userspec="$user" --groups="${user#*:}" "$root" \
 server_pid=""
 unshare_pid=""
 cleanup() {
-	[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null || true
-	[ -n "$unshare_pid" ] && wait "$unshare_pid" 2>/dev/null || true
+	if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
+	if [ -n "$unshare_pid" ]; then wait "$unshare_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -212,7 +215,7 @@ start() {
 	i=0
 	server_pid=""
 	while [ -z "$server_pid" ] && [ $i -lt 100 ]; do
-		server_pid=$(cat "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null | tr -d ' ') || true
+		server_pid=$(tr -d ' ' 2>/dev/null <"/proc/$unshare_pid/task/$unshare_pid/children") || true
 		[ -n "$server_pid" ] || { kill -0 "$unshare_pid" 2>/dev/null || break; sleep 0.05; }
 		i=$((i + 1))
 	done

@@ -44,4 +44,5 @@ for lib in $paths; do
 	fi
 	pkgs="$pkgs $pkg"
 done
+# shellcheck disable=SC2086 # one package a word
 printf '%s\n' $pkgs | sort -u
