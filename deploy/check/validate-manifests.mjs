@@ -20,6 +20,10 @@
  * deliberately broken copies of the first set), so a validator that silently
  * accepts everything cannot pass.
  *
+ * Both npm packages, at the versions package-lock.json pins, are generated from
+ * the Kubernetes 1.33 OpenAPI document; everything the manifests use is GA or
+ * on by default since 1.27.
+ *
  * Usage (deploy/check/manifests.sh runs it from the npm install directory):
  *   node validate-manifests.mjs --dockerfile deploy/Dockerfile \
  *       --config-c server/config.c NAME=RENDERED.yaml...
