@@ -26,14 +26,14 @@ step() { # name script
 	t0=$(date +%s.%N)
 	if "$here/$2"; then
 		passed=$((passed + 1))
-		echo "deploy check: $1 passed in $(since "$t0")s"
+		echo "deploy-check: $1 passed in $(since "$t0")s"
 	else
 		failed=$((failed + 1))
-		echo "deploy check: $1 FAILED after $(since "$t0")s" >&2
+		echo "deploy-check: $1 FAILED after $(since "$t0")s" >&2
 	fi
 }
 step manifests manifests.sh
 step image-build image-build.sh
 step rootfs rootfs.sh
-echo "deploy check: $passed passed, $failed failed"
+echo "deploy-check: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
