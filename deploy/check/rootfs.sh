@@ -73,10 +73,10 @@ packages=$(grep -v '^#' "$pkglist" | sed '/^[[:space:]]*$/d' | sort -u)
 # ---- the package list is what the binary links ------------------------------------
 derived=$("$here/runtime-packages.sh" "$server")
 if [ "$derived" != "$packages" ]; then
-	printf '%s\n' "$packages" >"$out.listed.tmp" 2>/dev/null || true
+	printf '%s\n' "$packages" >"$out/listed.tmp"
 	echo "deploy/runtime-packages.txt (-) versus what $server links (+):" >&2
-	printf '%s\n' "$derived" | diff "$out.listed.tmp" - >&2 || true
-	rm -f "$out.listed.tmp"
+	printf '%s\n' "$derived" | diff "$out/listed.tmp" - >&2 || true
+	rm -f "$out/listed.tmp"
 	fail "deploy/runtime-packages.txt is not the set of packages the server links"
 fi
 note "package list matches what the server links: $(printf '%s' "$packages" | tr '\n' ' ')"
@@ -91,7 +91,6 @@ mmopts="--variant=minbase --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
 --dpkgopt=path-exclude=/usr/share/doc/* --dpkgopt=path-include=/usr/share/doc/*/copyright
 --dpkgopt=path-exclude=/usr/share/man/* --dpkgopt=path-exclude=/usr/share/info/*
 --dpkgopt=path-exclude=/usr/share/locale/*"
-mkdir -p "$out"
 key=$( (echo "$release" && echo "$mirrors" && echo "$mmopts" && echo "$packages" && cat "$setup") |
 	sha256sum | cut -c1-16)
 tarball=$out/rootfs-$release-$key.tar
