@@ -3,6 +3,8 @@
 #   make test   installs missing Debian packages, builds twice (plain, and with
 #               AddressSanitizer + UndefinedBehaviorSanitizer) and runs every test with ctest
 # Under CI (CI=true) warnings are errors.
+# Also: make deploy-check   the image and Kubernetes checks CI runs after the tests
+#                           (deploy/check/run.sh; needs root, node, kubectl)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -15,7 +17,7 @@ CTEST_ARGS ?=
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind clean
+.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind deploy-check clean
 
 all: build
 
@@ -45,6 +47,9 @@ test-asan: build-asan
 test-valgrind: build
 	tools/install-deps.sh --valgrind
 	tests/valgrind.sh $(BUILD)
+
+deploy-check: build
+	AW_SERVER=$(BUILD)/server/aniworld-server AW_DEPLOY_CHECK_DIR=$(BUILD)/deploy-check deploy/check/run.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

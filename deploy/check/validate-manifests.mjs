@@ -1,0 +1,471 @@
+/*
+ * Validates rendered Kubernetes manifests (the output of `kubectl kustomize`) in
+ * three layers, and fails on the first set with any error:
+ *
+ *   schema   every object against the Kubernetes OpenAPI schemas, with the
+ *            validators kubernetes-models generates from them (types, required
+ *            fields, enums, formats);
+ *   strict   no unknown fields, anywhere: every key of every object must be a
+ *            field of its OpenAPI type, as @kubernetes/client-node's models
+ *            (generated from the same OpenAPI document) list them. This is what
+ *            the API server's strict field validation would reject;
+ *   policy   what this project's deployment promises: one replica, native gRPC
+ *            probes on the served port, the security context, writable mounts
+ *            only for the database and /tmp, a termination grace period longer
+ *            than the server's, settings the server knows (server/config.c), the
+ *            Dockerfile's user, Services and the PodDisruptionBudget selecting
+ *            the pod, and so on.
+ *
+ * Before that it proves each layer rejects what it should (known-bad objects and
+ * deliberately broken copies of the first set), so a validator that silently
+ * accepts everything cannot pass.
+ *
+ * Both npm packages, at the versions package-lock.json pins, are generated from
+ * the Kubernetes 1.33 OpenAPI document; everything the manifests use is GA or
+ * on by default since 1.27.
+ *
+ * Usage (deploy/check/manifests.sh runs it from the npm install directory):
+ *   node validate-manifests.mjs --dockerfile deploy/Dockerfile \
+ *       --config-c server/config.c NAME=RENDERED.yaml...
+ */
+import fs from 'node:fs';
+import process from 'node:process';
+
+import * as k8s from '@kubernetes/client-node';
+import YAML from 'yaml';
+
+/* ---- inputs ------------------------------------------------------------------- */
+
+function parseArgs(argv) {
+	const args = { sets: [] };
+	for (let i = 0; i < argv.length; i++) {
+		const a = argv[i];
+		if (a === '--dockerfile' || a === '--config-c') {
+			args[a.slice(2)] = argv[++i];
+		} else if (/^[\w-]+=/.test(a)) {
+			const eq = a.indexOf('=');
+			args.sets.push({ name: a.slice(0, eq), file: a.slice(eq + 1) });
+		} else {
+			throw new Error(`unexpected argument ${a}`);
+		}
+	}
+	if (!args.dockerfile || !args['config-c'] || args.sets.length === 0)
+		throw new Error('usage: validate-manifests.mjs --dockerfile F --config-c F NAME=FILE...');
+	return args;
+}
+
+/* Every document of a multi-document YAML file; duplicate keys are errors. */
+function loadDocuments(file) {
+	const docs = YAML.parseAllDocuments(fs.readFileSync(file, 'utf8'), { uniqueKeys: true });
+	const objs = [];
+	for (const d of docs) {
+		if (d.errors.length > 0)
+			throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`);
+		const o = d.toJS();
+		if (o !== null && o !== undefined)
+			objs.push(o);
+	}
+	return objs;
+}
+
+/* The USER of the Dockerfile's last stage, as numbers. */
+function dockerfileUser(file) {
+	const users = fs.readFileSync(file, 'utf8').split('\n')
+		.map((l) => /^USER\s+(\d+):(\d+)\s*$/.exec(l)).filter(Boolean);
+	if (users.length === 0)
+		throw new Error(`${file}: no numeric "USER uid:gid" line`);
+	const m = users[users.length - 1];
+	return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+/* The ANIWORLD_* variables the server reads: its settings table (server/config.c). */
+function knownSettings(file) {
+	const names = new Set(fs.readFileSync(file, 'utf8').match(/"ANIWORLD_[A-Z0-9_]+"/g)
+		.map((s) => s.slice(1, -1)));
+	if (names.size === 0)
+		throw new Error(`${file}: no ANIWORLD_* settings found`);
+	return names;
+}
+
+/* A duration as server/config.c reads it: a number with ms, s, m or h (default ms). */
+function durationMs(s) {
+	const m = /^(\d+)(ms|s|m|h)?$/.exec(s);
+	if (!m)
+		return NaN;
+	return Number(m[1]) * { ms: 1, s: 1000, m: 60000, h: 3600000 }[m[2] || 'ms'];
+}
+
+/* ---- layer 1: schema ------------------------------------------------------------ */
+
+function describe(o) {
+	const ns = o?.metadata?.namespace ? `${o.metadata.namespace}/` : '';
+	return `${o?.kind ?? '?'} ${ns}${o?.metadata?.name ?? '?'}`;
+}
+
+async function schemaErrors(o) {
+	if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string')
+		return ['apiVersion and kind are required'];
+	const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+	let mod;
+	try {
+		mod = await import(`kubernetes-models/${group ? `${group}/` : ''}${version}`);
+	} catch {
+		return [`no schema for apiVersion ${o.apiVersion}`];
+	}
+	const Model = mod[o.kind];
+	if (typeof Model !== 'function')
+		return [`no schema for kind ${o.kind} in ${o.apiVersion}`];
+	try {
+		new Model(o).validate();
+		return [];
+	} catch (e) {
+		const list = e.errors ?? e.details; // ajv's error objects
+		if (!Array.isArray(list))
+			throw e;
+		return list.map((d) => {
+			const allowed = d.params?.allowedValues ? ` (${d.params.allowedValues.join(', ')})` : '';
+			return `${d.instancePath || '/'}: ${d.message}${allowed}`;
+		});
+	}
+}
+
+/* ---- layer 2: strict (unknown fields) ------------------------------------------- */
+
+function isObject(v) {
+	return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/* The client-node model class of a top-level kind, e.g. apps/v1 StatefulSet ->
+ * V1StatefulSet (a group prefix first, for kinds that exist in several groups). */
+function modelOf(o) {
+	const parts = o.apiVersion.split('/');
+	const version = parts[parts.length - 1];
+	const ver = version[0].toUpperCase() + version.slice(1);
+	const candidates = [];
+	if (parts.length === 2) {
+		const g = parts[0].split('.')[0];
+		candidates.push(`${g[0].toUpperCase()}${g.slice(1)}${ver}${o.kind}`);
+	}
+	candidates.push(`${ver}${o.kind}`);
+	return candidates.find((c) => typeof k8s[c]?.getAttributeTypeMap === 'function');
+}
+
+/* Walks `value` as OpenAPI type `type` (client-node's notation) and reports every
+ * key that is not a field of its type. Wrong value types are the schema's job. */
+function unknownFields(value, type, path, errs) {
+	if (value === null || value === undefined)
+		return;
+	let m = /^Array<(.+)>$/.exec(type);
+	if (m) {
+		if (Array.isArray(value))
+			value.forEach((v, i) => unknownFields(v, m[1], `${path}[${i}]`, errs));
+		return;
+	}
+	m = /^\{ \[key: string\]: (.+); \}$/.exec(type);
+	if (m) {
+		if (isObject(value))
+			for (const [k, v] of Object.entries(value))
+				unknownFields(v, m[1], `${path}[${JSON.stringify(k)}]`, errs);
+		return;
+	}
+	const cls = k8s[type];
+	if (typeof cls?.getAttributeTypeMap !== 'function' || !isObject(value))
+		return;
+	const fields = new Map(cls.getAttributeTypeMap().map((a) => [a.baseName, a.type]));
+	for (const [k, v] of Object.entries(value)) {
+		if (!fields.has(k))
+			errs.push(`${path}.${k}: unknown field (${type} has no such field)`);
+		else
+			unknownFields(v, fields.get(k), `${path}.${k}`, errs);
+	}
+}
+
+function strictErrors(o) {
+	const model = modelOf(o);
+	if (!model)
+		return [`no OpenAPI model for ${o.apiVersion} ${o.kind}`];
+	const errs = [];
+	unknownFields(o, model, '', errs);
+	return errs.map((e) => e.replace(/^\./, ''));
+}
+
+/* ---- layer 3: policy ------------------------------------------------------------ */
+
+function labelsMatch(selector, labels) {
+	const entries = Object.entries(selector ?? {});
+	return entries.length > 0 && entries.every(([k, v]) => labels?.[k] === v);
+}
+
+/* Rules an operator relies on, for one rendered set. Returns error strings. */
+function policyErrors(objs, ctx) {
+	const errs = [];
+	const err = (s) => errs.push(s);
+	const ofKind = (k) => objs.filter((o) => o.kind === k);
+
+	const sets = ofKind('StatefulSet');
+	if (sets.length !== 1) {
+		err(`expected exactly one StatefulSet, found ${sets.length}`);
+		return errs;
+	}
+	const sts = sets[0];
+	const spec = sts.spec ?? {};
+	const tpl = spec.template ?? {};
+	const pod = tpl.spec ?? {};
+	const podLabels = tpl.metadata?.labels ?? {};
+	const where = `StatefulSet ${sts.metadata?.name}`;
+
+	// One writer: SQLite.
+	if (spec.replicas !== 1)
+		err(`${where}: replicas must be 1 (SQLite has one writer), is ${spec.replicas}`);
+	if (!labelsMatch(spec.selector?.matchLabels, podLabels))
+		err(`${where}: selector does not match the pod template's labels`);
+	for (const t of spec.volumeClaimTemplates ?? [])
+		for (const mode of t.spec?.accessModes ?? [])
+			if (mode !== 'ReadWriteOnce' && mode !== 'ReadWriteOncePod')
+				err(`${where}: volume claim ${t.metadata?.name} has access mode ${mode}; SQLite needs one node`);
+
+	const containers = pod.containers ?? [];
+	if (containers.length !== 1) {
+		err(`${where}: expected one container, found ${containers.length}`);
+		return errs;
+	}
+	const c = containers[0];
+	const cw = `${where} container ${c.name}`;
+
+	// Settings: the ConfigMap(s) in envFrom plus literal env values.
+	const settings = {};
+	for (const ef of c.envFrom ?? []) {
+		if (!ef.configMapRef) {
+			err(`${cw}: envFrom other than a ConfigMap`);
+			continue;
+		}
+		const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === ef.configMapRef.name);
+		if (!cm) {
+			err(`${cw}: envFrom names ConfigMap ${ef.configMapRef.name}, which is not in the set`);
+			continue;
+		}
+		Object.assign(settings, cm.data ?? {});
+	}
+	for (const e of c.env ?? [])
+		if (typeof e.value === 'string')
+			settings[e.name] = e.value;
+	for (const k of Object.keys(settings))
+		if (!ctx.settings.has(k))
+			err(`${cw}: setting ${k} is not one the server reads (server/config.c)`);
+
+	const listen = settings.ANIWORLD_LISTEN ?? '0.0.0.0:50051';
+	const lm = /^(.*):(\d+)$/.exec(listen);
+	const port = lm ? Number(lm[2]) : NaN;
+	if (!lm || (lm[1] !== '0.0.0.0' && lm[1] !== '[::]'))
+		err(`${cw}: ANIWORLD_LISTEN=${listen} must be all interfaces (probes and Services come to the pod IP)`);
+	const grpcPort = (c.ports ?? []).find((p) => p.name === 'grpc');
+	if (!grpcPort || grpcPort.containerPort !== port)
+		err(`${cw}: needs a port named grpc with containerPort ${port} (ANIWORLD_LISTEN)`);
+	const tls = (settings.ANIWORLD_TLS_CERT ?? '') !== '';
+
+	// Probes: native gRPC health checks, unless TLS makes them impossible.
+	for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+		const p = c[kind];
+		if (!p) {
+			err(`${cw}: no ${kind}`);
+		} else if (!tls && (!p.grpc || p.grpc.port !== port || (p.grpc.service ?? '') !== '')) {
+			err(`${cw}: ${kind} must be a native gRPC probe (grpc.health.v1) on port ${port}`);
+		} else if (tls && p.grpc) {
+			err(`${cw}: ${kind} is a gRPC probe, but kubelet's gRPC probes speak plaintext and the port serves TLS`);
+		}
+	}
+
+	// Resources.
+	for (const r of ['requests', 'limits'])
+		for (const k of ['cpu', 'memory'])
+			if (!c.resources?.[r]?.[k])
+				err(`${cw}: resources.${r}.${k} is not set`);
+
+	// Security context: pod level, overridden by the container's.
+	const sc = (k) => c.securityContext?.[k] ?? pod.securityContext?.[k];
+	if (sc('runAsNonRoot') !== true)
+		err(`${cw}: runAsNonRoot must be true`);
+	if (sc('runAsUser') !== ctx.uid || sc('runAsGroup') !== ctx.gid)
+		err(`${cw}: must run as ${ctx.uid}:${ctx.gid}, the Dockerfile's USER`);
+	if (c.securityContext?.readOnlyRootFilesystem !== true)
+		err(`${cw}: readOnlyRootFilesystem must be true`);
+	if (c.securityContext?.allowPrivilegeEscalation !== false)
+		err(`${cw}: allowPrivilegeEscalation must be false`);
+	if (c.securityContext?.privileged === true)
+		err(`${cw}: must not be privileged`);
+	if (!(c.securityContext?.capabilities?.drop ?? []).includes('ALL'))
+		err(`${cw}: capabilities.drop must include ALL`);
+	if ((c.securityContext?.capabilities?.add ?? []).length > 0)
+		err(`${cw}: adds capabilities`);
+	if (sc('seccompProfile')?.type !== 'RuntimeDefault')
+		err(`${cw}: seccompProfile must be RuntimeDefault`);
+	for (const h of ['hostNetwork', 'hostPID', 'hostIPC'])
+		if (pod[h] === true)
+			err(`${where}: ${h} is on`);
+	if (pod.automountServiceAccountToken !== false)
+		err(`${where}: automountServiceAccountToken must be false (the server never calls the API)`);
+
+	// Shutdown: kubelet must wait longer than the server's own grace period.
+	const graceMs = durationMs(settings.ANIWORLD_SHUTDOWN_GRACE ?? '10s');
+	const tgps = pod.terminationGracePeriodSeconds ?? 30;
+	if (!(tgps * 1000 > graceMs))
+		err(`${where}: terminationGracePeriodSeconds ${tgps}s must be longer than ANIWORLD_SHUTDOWN_GRACE (${graceMs} ms)`);
+
+	// Mounts: writable only where the server writes; files it reads are mounted.
+	const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+	const claims = new Set((spec.volumeClaimTemplates ?? []).map((t) => t.metadata?.name));
+	const mounts = c.volumeMounts ?? [];
+	const dbDir = (settings.ANIWORLD_DB ?? '').replace(/\/[^/]*$/, '');
+	const writable = [];
+	for (const m of mounts) {
+		if (!volumes.has(m.name) && !claims.has(m.name))
+			err(`${cw}: mount ${m.mountPath} names no volume (${m.name})`);
+		if (m.readOnly !== true)
+			writable.push(m.mountPath);
+	}
+	const dbMount = mounts.find((m) => m.mountPath === dbDir);
+	if (!dbMount || !claims.has(dbMount.name))
+		err(`${cw}: the database directory ${dbDir || '(ANIWORLD_DB unset)'} must be a mount of a volume claim template`);
+	const tmpMount = mounts.find((m) => m.mountPath === '/tmp');
+	if (!tmpMount || !volumes.get(tmpMount.name)?.emptyDir)
+		err(`${cw}: /tmp must be an emptyDir mount (the root file system is read-only)`);
+	const expected = [dbDir, '/tmp'].sort().join(', ');
+	if (writable.sort().join(', ') !== expected)
+		err(`${cw}: writable mounts are ${writable.join(', ') || 'none'}; expected ${expected}`);
+	for (const key of ['ANIWORLD_TLS_CERT', 'ANIWORLD_TLS_KEY', 'ANIWORLD_TLS_CLIENT_CA', 'ANIWORLD_AUTH_TOKENS_FILE']) {
+		const file = settings[key] ?? '';
+		if (file === '')
+			continue;
+		const m = mounts.find((mm) => file.startsWith(`${mm.mountPath}/`));
+		const v = m && volumes.get(m.name);
+		if (!v?.secret)
+			err(`${cw}: ${key}=${file} is not in a mounted Secret`);
+		else if (v.secret.optional !== false)
+			err(`${cw}: ${key} needs Secret ${v.secret.secretName}, but its volume is optional`);
+		else if (m.readOnly !== true)
+			err(`${cw}: the Secret mount ${m.mountPath} must be read-only`);
+	}
+	for (const [name, v] of volumes)
+		if (v.hostPath)
+			err(`${where}: volume ${name} is a hostPath`);
+
+	// Services: select the pod, reach the grpc port, declare the protocol.
+	const services = ofKind('Service');
+	const headless = services.filter((s) => s.spec?.clusterIP === 'None');
+	if (services.length - headless.length < 1)
+		err('no ClusterIP Service');
+	if (headless.length < 1)
+		err('no headless Service (clusterIP: None) for per-call balancing');
+	else if (!headless.some((s) => s.metadata?.name === spec.serviceName))
+		err(`${where}: serviceName ${spec.serviceName} is not the headless Service`);
+	for (const s of services) {
+		const sw = `Service ${s.metadata?.name}`;
+		if (!labelsMatch(s.spec?.selector, podLabels))
+			err(`${sw}: selector does not match the pod's labels`);
+		for (const p of s.spec?.ports ?? []) {
+			if (p.targetPort !== 'grpc' && p.targetPort !== port)
+				err(`${sw}: port ${p.name} targets ${p.targetPort}, not the grpc port`);
+			if (!tls && p.appProtocol !== 'kubernetes.io/h2c')
+				err(`${sw}: port ${p.name} must declare appProtocol kubernetes.io/h2c (plaintext gRPC)`);
+			if (tls && p.appProtocol === 'kubernetes.io/h2c')
+				err(`${sw}: port ${p.name} declares h2c, but the server serves TLS`);
+		}
+	}
+
+	// Disruption budget.
+	const pdbs = ofKind('PodDisruptionBudget').filter((p) => labelsMatch(p.spec?.selector?.matchLabels, podLabels));
+	if (pdbs.length !== 1)
+		err(`expected one PodDisruptionBudget selecting the pod, found ${pdbs.length}`);
+
+	// A Namespace in the set holds every namespaced object of it.
+	const namespaces = ofKind('Namespace');
+	if (namespaces.length > 1)
+		err('more than one Namespace');
+	if (namespaces.length === 1) {
+		const ns = namespaces[0].metadata?.name;
+		for (const o of objs)
+			if (o.kind !== 'Namespace' && o.metadata?.namespace !== ns)
+				err(`${describe(o)} is not in namespace ${ns}`);
+	}
+	return errs;
+}
+
+/* ---- driver --------------------------------------------------------------------- */
+
+async function objectErrors(o) {
+	const errs = (await schemaErrors(o)).map((e) => `schema: ${e}`);
+	return errs.concat(strictErrors(o).map((e) => `strict: ${e}`));
+}
+
+/* Proves every layer rejects what it must, before any real set is trusted. */
+async function selfTest(first, ctx) {
+	const fails = [];
+	const badObjects = [
+		['unknown top-level spec field', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ port: 1 }], bogus: true } }],
+		['misspelled field deep in a pod template', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { selector: {}, serviceName: 'x', template: { spec: { containers: [{ name: 'c', readinessprobe: {} }] } } } }],
+		['string where an integer belongs', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { replicas: 'one', selector: {}, serviceName: 'x', template: { spec: { containers: [] } } } }],
+		['value outside an enum', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ port: 1, protocol: 'TCPX' }] } }],
+		['missing required field', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { serviceName: 'x' } }],
+		['unknown kind', { apiVersion: 'v1', kind: 'Servise', metadata: { name: 'x' } }],
+	];
+	for (const [what, o] of badObjects)
+		if ((await objectErrors(o)).length === 0)
+			fails.push(`accepted an object with ${what}`);
+
+	const mutate = (what, fn) => {
+		const copy = structuredClone(first);
+		fn(copy, copy.find((o) => o.kind === 'StatefulSet'));
+		if (policyErrors(copy, ctx).length === 0)
+			fails.push(`policy accepted a set with ${what}`);
+	};
+	const server = (sts) => sts.spec.template.spec.containers[0];
+	mutate('two replicas', (_, sts) => { sts.spec.replicas = 2; });
+	mutate('a writable root file system', (_, sts) => { server(sts).securityContext.readOnlyRootFilesystem = false; });
+	mutate('a short termination grace period', (_, sts) => { sts.spec.template.spec.terminationGracePeriodSeconds = 5; });
+	mutate('no readiness probe', (_, sts) => { delete server(sts).readinessProbe; });
+	mutate('an extra writable mount', (_, sts) => { server(sts).volumeMounts.find((m) => m.readOnly).readOnly = false; });
+	mutate('a misspelled setting', (objs) => { objs.find((o) => o.kind === 'ConfigMap').data.ANIWORLD_LOGLEVEL = 'info'; });
+	mutate('a Service without appProtocol', (objs) => { delete objs.find((o) => o.kind === 'Service').spec.ports[0].appProtocol; });
+	mutate('another user than the image', (_, sts) => { sts.spec.template.spec.securityContext.runAsUser = 1000; });
+	return fails;
+}
+
+async function main() {
+	const args = parseArgs(process.argv.slice(2));
+	const ctx = { ...dockerfileUser(args.dockerfile), settings: knownSettings(args['config-c']) };
+	const loaded = args.sets.map((s) => ({ ...s, objs: loadDocuments(s.file) }));
+
+	const selfFails = await selfTest(loaded[0].objs, ctx);
+	for (const f of selfFails)
+		console.error(`FAIL self-test: the validator ${f}`);
+	if (selfFails.length === 0)
+		console.log('self-test: each layer rejects known-bad objects and broken copies');
+
+	let failed = selfFails.length;
+	let objects = 0;
+	for (const set of loaded) {
+		const errs = [];
+		for (const o of set.objs) {
+			objects++;
+			for (const e of await objectErrors(o))
+				errs.push(`${describe(o)}: ${e}`);
+		}
+		for (const e of policyErrors(set.objs, ctx))
+			errs.push(`policy: ${e}`);
+		const kinds = set.objs.map((o) => o.kind).join(', ');
+		if (errs.length === 0) {
+			console.log(`${set.name}: ${set.objs.length} objects valid (${kinds})`);
+		} else {
+			failed++;
+			for (const e of errs)
+				console.error(`FAIL ${set.name}: ${e}`);
+		}
+	}
+	console.log(`manifests: ${objects} objects in ${loaded.length} sets, ${failed === 0 ? 'all valid' : `${failed} failing`}`);
+	return failed === 0 ? 0 : 1;
+}
+
+main().then((rc) => process.exit(rc), (e) => {
+	console.error(`validate-manifests: ${e.message}`);
+	process.exit(2);
+});
