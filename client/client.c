@@ -17,6 +17,7 @@
 /* Every service this library calls. */
 const ProtobufCServiceDescriptor *const aw__client_api_services[] = {
 	&aniworld__v1__anime_series_service__descriptor,
+	&aniworld__v1__episode_service__descriptor,
 	&aniworld__v1__download_queue_service__descriptor,
 	&aniworld__v1__user_session_service__descriptor,
 };

@@ -29,6 +29,7 @@ static const struct {
 	aw_service_shutdown_fn *shutdown;
 } entity_services[] = {
 	{aw_series_service_new, NULL},
+	{aw_episode_service_new, NULL},
 	{aw_downloads_service_new, aw_downloads_service_shutdown},
 	{aw_session_service_new, NULL},
 };

@@ -514,6 +514,7 @@ static void test_repo_sqlite_upgrades_an_older_schema(void **state)
 	aw_repo_close(f->repo);
 	f->repo = NULL;
 	side_exec(f->path, "DROP TRIGGER anime_series_counted; DROP TRIGGER anime_series_uncounted;"
+			   "DROP TRIGGER episodes_counted; DROP TRIGGER episodes_uncounted;"
 			   "DROP TABLE row_counts; PRAGMA user_version = 1;");
 
 	assert_int_equal(aw_repo_open(&f->repo, f->path, NULL, NULL), 0);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "google/protobuf/empty.pb-c.h"
+#include "google/protobuf/timestamp.pb-c.h"
 
 int64_t aw__repo_now_us(void)
 {
@@ -109,4 +110,39 @@ char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s)
 	if (copy != NULL)
 		memcpy(copy, s, n);
 	return copy;
+}
+
+void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size)
+{
+	return mem != NULL ? mem->alloc(mem->allocator_data, size) : malloc(size);
+}
+
+void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc)
+{
+	void *m = aw__pb_alloc(mem, desc->sizeof_message);
+
+	if (m != NULL)
+		desc->message_init(m);
+	return m;
+}
+
+Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us)
+{
+	Google__Protobuf__Timestamp *ts = aw__pb_new(mem, &google__protobuf__timestamp__descriptor);
+
+	if (ts != NULL) {
+		int64_t sec = us / 1000000, rem = us % 1000000;
+		if (rem < 0) {
+			rem += 1000000;
+			sec--;
+		}
+		ts->seconds = sec;
+		ts->nanos = (int32_t)(rem * 1000);
+	}
+	return ts;
+}
+
+int64_t aw__pb_timestamp_us(const Google__Protobuf__Timestamp *ts)
+{
+	return ts->seconds * 1000000 + ts->nanos / 1000;
 }

@@ -43,6 +43,7 @@
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
 #include "aniworld/v1/download_queue.pb-c.h"
+#include "aniworld/v1/episode.pb-c.h"
 #include "aniworld/v1/user_session.pb-c.h"
 
 typedef struct aw_repo aw_repo;
@@ -116,6 +117,21 @@ enum {
 	AW_DOWNLOAD_FILE_DESTINATION = 1u << 2,
 	AW_DOWNLOAD_ALL = (1u << 3) - 1,
 };
+
+/* Mutable fields of Episode, as bits of an update mask. */
+enum {
+	AW_EPISODE_SEASON = 1u << 0,
+	AW_EPISODE_NUMBER = 1u << 1,
+	AW_EPISODE_TITLE = 1u << 2,
+	AW_EPISODE_FILE_PATH = 1u << 3,
+	AW_EPISODE_FILE_SIZE = 1u << 4,
+	AW_EPISODE_IS_DOWNLOADED = 1u << 5,
+	AW_EPISODE_DOWNLOAD_DATE = 1u << 6,
+	AW_EPISODE_ALL = (1u << 7) - 1,
+};
+
+/* Most episodes one BatchCreateEpisodes may carry. */
+#define AW_EPISODE_BATCH_MAX 1000
 
 /* ---- download queue ------------------------------------------------------------------ */
 
@@ -320,6 +336,33 @@ struct aw_repo_methods {
 	/* [write] Deletes every session with expires_at <= now_us; *count says how
 	 * many. */
 	int (*session_purge_expired)(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
+
+	/* ---- episodes ---- */
+
+	/* [write] Inserts `in` (id and timestamps ignored; download_date kept only
+	 * when is_downloaded). AW_ENOTFOUND when the series does not exist,
+	 * AW_EEXIST when it has that season and episode number. */
+	int (*episodes_create)(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
+			       ProtobufCAllocator *mem, Aniworld__V1__Episode **out, aw_err *err);
+	/* [read] */
+	int (*episodes_get)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			    Aniworld__V1__Episode **out, aw_err *err);
+	/* [read] Up to `limit` episodes after `after` (keys series_id, season,
+	 * episode_number) matching the request's filters, in that order, with the
+	 * count of all matches; *more says whether rows remain. */
+	int (*episodes_list)(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
+			     const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			     Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
+	/* [write] Replaces the fields in `mask` of episode in->id. */
+	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+			       int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
+			       aw_err *err);
+	/* [write] AW_ENOTFOUND. */
+	int (*episodes_delete)(aw_repo *r, int64_t id, aw_err *err);
+	/* [write] Sets is_downloaded, download_date = now, file_path, file_size. */
+	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+					int64_t now_us, ProtobufCAllocator *mem,
+					Aniworld__V1__Episode **out, aw_err *err);
 };
 
 /* What every backend's struct begins with. */
@@ -489,6 +532,37 @@ void aw_repo_session_revoke_user(aw_repo *r, aw_repo_req *req, const char *user_
 /* Result: PurgeExpiredSessionsResponse. */
 void aw_repo_session_purge_expired(aw_repo *r, aw_repo_req *req);
 
+/* ---- episodes (episodes.c) ---- */
+
+/* Result: Episode. Errors: AW_ENOTFOUND (series), AW_EEXIST (season and episode
+ * taken). */
+void aw_repo_episodes_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Episode *in);
+
+/* Result: BatchCreateEpisodesResponse. Every episode of `in` already carries
+ * in->series_id; one write, so all of them are stored or none. Errors: those of
+ * create, the message naming the episode. */
+void aw_repo_episodes_batch_create(aw_repo *r, aw_repo_req *req,
+				   const Aniworld__V1__BatchCreateEpisodesRequest *in);
+
+/* Result: Episode. Errors: AW_ENOTFOUND. */
+void aw_repo_episodes_get(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* Result: ListEpisodesResponse. page_size must already be in 1..1000; the page
+ * token is decoded and checked here. Errors: AW_EINVAL (bad token). */
+void aw_repo_episodes_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListEpisodesRequest *in,
+			   int page_size);
+
+/* Result: Episode. Errors: AW_ENOTFOUND, AW_EEXIST (season and episode taken). */
+void aw_repo_episodes_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Episode *in,
+			     uint64_t mask);
+
+/* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. */
+void aw_repo_episodes_delete(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* Result: Episode. Errors: AW_ENOTFOUND. */
+void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
+				      const Aniworld__V1__MarkEpisodeDownloadedRequest *in);
+
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 
 /* Reports a read's outcome through req->done; frees `result` when rc != 0. */
@@ -499,6 +573,18 @@ void aw__repo_invalid(aw_repo_req *req, const char *what);
 
 /* Makes a google.protobuf.Empty with req->mem, as a write's result. */
 int aw__repo_empty(aw_repo_req *req, ProtobufCMessage **result, aw_err *err);
+
+/* Memory from `mem`, or malloc when `mem` is NULL. */
+void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size);
+
+/* A message of type `desc`, initialised, from `mem`; NULL when out of memory. */
+void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc);
+
+/* A Timestamp for `us` microseconds since the epoch, from `mem`. */
+struct Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us);
+
+/* Microseconds since the epoch of a Timestamp. */
+int64_t aw__pb_timestamp_us(const struct Google__Protobuf__Timestamp *ts);
 
 /* Copies `s` into memory from `mem` (NULL: malloc); NULL when out of memory. */
 char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s);

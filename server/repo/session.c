@@ -14,23 +14,6 @@
 #include "page_token.h"
 #include "repo.h"
 
-/* A message of type `desc`, initialised, from `mem` (NULL: malloc). */
-static void *new_message(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc)
-{
-	void *m = mem != NULL ? mem->alloc(mem->allocator_data, desc->sizeof_message)
-			      : malloc(desc->sizeof_message);
-
-	if (m != NULL)
-		desc->message_init(m);
-	return m;
-}
-
-/* Microseconds since the epoch; the service has checked the range. */
-static int64_t timestamp_us(const Google__Protobuf__Timestamp *ts)
-{
-	return ts->seconds * 1000000 + ts->nanos / 1000;
-}
-
 static void set_session_result(Aniworld__V1__UserSession *out, ProtobufCMessage **result)
 {
 	*result = out != NULL ? &out->base : NULL;
@@ -134,7 +117,7 @@ static int write_session_validate(aw_repo *r, aw_repo_req *req, ProtobufCMessage
 	int64_t now_us = aw__repo_now_us(), expires_at_us = 0;
 	int active = 0, rc;
 
-	res = new_message(req->mem, &aniworld__v1__validate_session_response__descriptor);
+	res = aw__pb_new(req->mem, &aniworld__v1__validate_session_response__descriptor);
 	if (res == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory validating a session");
 	rc = r->methods->session_auth(r, in->session_id, stored, &active, &expires_at_us, err);
@@ -178,7 +161,7 @@ static int write_session_extend(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 {
 	const Aniworld__V1__ExtendSessionRequest *in = req->arg;
 	Aniworld__V1__UserSession *out = NULL;
-	int rc = r->methods->session_extend(r, in->session_id, timestamp_us(in->expires_at),
+	int rc = r->methods->session_extend(r, in->session_id, aw__pb_timestamp_us(in->expires_at),
 					    aw__repo_now_us(), req->mem, &out, err);
 
 	set_session_result(out, result);
@@ -225,7 +208,7 @@ static int write_session_revoke_user(aw_repo *r, aw_repo_req *req, ProtobufCMess
 	int rc;
 
 	/* The reply first: nothing may fail after the write. */
-	res = new_message(req->mem, &aniworld__v1__revoke_user_sessions_response__descriptor);
+	res = aw__pb_new(req->mem, &aniworld__v1__revoke_user_sessions_response__descriptor);
 	if (res == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory revoking sessions");
 	rc = r->methods->session_revoke_user(r, req->arg, aw__repo_now_us(), &res->revoked_count,
@@ -255,7 +238,7 @@ static int write_session_purge_expired(aw_repo *r, aw_repo_req *req, ProtobufCMe
 	int rc;
 
 	/* The reply first: nothing may fail after the write. */
-	res = new_message(req->mem, &aniworld__v1__purge_expired_sessions_response__descriptor);
+	res = aw__pb_new(req->mem, &aniworld__v1__purge_expired_sessions_response__descriptor);
 	if (res == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory purging sessions");
 	rc = r->methods->session_purge_expired(r, aw__repo_now_us(), &res->deleted_count, err);

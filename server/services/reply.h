@@ -39,4 +39,10 @@ int aw__invalid(aw_call *call, const char *fmt, ...)
 #endif
 	;
 
+/* Checks that `ts` (NULL allows) is a valid Timestamp within years 1..9999, as
+ * google.protobuf.Timestamp defines it; else sets INVALID_ARGUMENT naming
+ * `field` and returns -1. */
+struct Google__Protobuf__Timestamp;
+int aw__check_timestamp(aw_call *call, const char *field, const struct Google__Protobuf__Timestamp *ts);
+
 #endif /* AW_REPLY_H */

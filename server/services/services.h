@@ -37,6 +37,9 @@ aw_service_new_fn aw_series_service_new;
 /* ---- download_queue.c: aniworld.v1.DownloadQueueService ---- */
 aw_service_new_fn aw_downloads_service_new;
 aw_service_shutdown_fn aw_downloads_service_shutdown;
+/* ---- episode.c: aniworld.v1.EpisodeService ---- */
+aw_service_new_fn aw_episode_service_new;
+
 /* ---- user_session.c: aniworld.v1.UserSessionService ---- */
 aw_service_new_fn aw_session_service_new;
 

@@ -25,11 +25,6 @@
 #define MAX_IP_ADDRESS_BYTES 64
 #define MAX_USER_AGENT_BYTES 1024
 
-/* Timestamps accepted: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (the
- * range of google.protobuf.Timestamp), so microseconds never overflow. */
-#define MIN_SECONDS INT64_C(-62135596800)
-#define MAX_SECONDS INT64_C(253402300799)
-
 typedef struct session_service {
 	Aniworld__V1__UserSessionService_Service base; /* first: the transport's view */
 	aw_repo *repo;                                 /* borrowed */
@@ -122,12 +117,9 @@ static int check_future(aw_call *call, const char *field, const Google__Protobuf
 
 	if (ts == NULL)
 		return aw__invalid(call, "%s is required", field);
-	if (ts->nanos < 0 || ts->nanos > 999999999)
-		return aw__invalid(call, "%s.nanos must be in 0..999999999, got %d", field, ts->nanos);
-	if (ts->seconds < MIN_SECONDS || ts->seconds > MAX_SECONDS)
-		return aw__invalid(call, "%s.seconds must be within years 1..9999, got %lld", field,
-				   (long long)ts->seconds);
-	if (ts->seconds * 1000000 + ts->nanos / 1000 <= aw__repo_now_us())
+	if (aw__check_timestamp(call, field, ts) != 0)
+		return -1;
+	if (aw__pb_timestamp_us(ts) <= aw__repo_now_us())
 		return aw__invalid(call, "%s must be in the future, got %s", field,
 				   format_time(ts, text, sizeof(text)));
 	return 0;

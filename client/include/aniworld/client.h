@@ -38,6 +38,7 @@
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
 #include "aniworld/v1/download_queue.pb-c.h"
+#include "aniworld/v1/episode.pb-c.h"
 #include "aniworld/v1/user_session.pb-c.h"
 
 #ifdef __cplusplus
@@ -151,6 +152,66 @@ AW_EXTERN int aw_client_series_update(aw_client *client,
  * AW_ENOTFOUND when there is none. Nothing to free on success. */
 AW_EXTERN int aw_client_series_delete(aw_client *client,
 				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err);
+
+/* ---- aniworld.v1.EpisodeService ------------------------------------------------------ */
+/*
+ * Episodes of a series, identified within it by season (>= 0; 0 holds
+ * specials) and episode number (>= 1). Replies are Episodes, freed with
+ * aniworld__v1__episode__free_unpacked(out, NULL). An id that names no
+ * episode is AW_ENOTFOUND; an id <= 0 is AW_EINVAL.
+ */
+
+/* Creates req->episode in series req->episode->series_id. AW_ENOTFOUND when the
+ * series does not exist, AW_EEXIST when it already has that season and episode
+ * number, AW_EINVAL for an invalid field (the message names it). A downloaded
+ * episode without download_date gets now. *out: the stored episode. */
+AW_EXTERN int aw_client_episodes_create(aw_client *client,
+					const Aniworld__V1__CreateEpisodeRequest *req,
+					Aniworld__V1__Episode **out, aw_err *err);
+
+/* Creates req->episodes (1..1000, each with series_id 0 or req->series_id) in
+ * series req->series_id, all in one transaction: either every episode is
+ * stored or none is. Errors as for create, the message naming the episode
+ * (episodes[i]); AW_EEXIST also for a season and episode given twice. Free with
+ * aniworld__v1__batch_create_episodes_response__free_unpacked(). */
+AW_EXTERN int aw_client_episodes_batch_create(aw_client *client,
+					      const Aniworld__V1__BatchCreateEpisodesRequest *req,
+					      Aniworld__V1__BatchCreateEpisodesResponse **out,
+					      aw_err *err);
+
+/* Reads episode req->id. */
+AW_EXTERN int aw_client_episodes_get(aw_client *client, const Aniworld__V1__GetEpisodeRequest *req,
+				     Aniworld__V1__Episode **out, aw_err *err);
+
+/* Changes the fields of episode req->episode->id named in req->update_mask
+ * (season, episode_number, title, file_path, file_size, is_downloaded,
+ * download_date; all of them when empty). series_id cannot change. AW_EEXIST
+ * when the new season and episode number are taken; AW_EINVAL for an unknown,
+ * immutable or output-only path or an invalid value. *out: the episode after. */
+AW_EXTERN int aw_client_episodes_update(aw_client *client,
+					const Aniworld__V1__UpdateEpisodeRequest *req,
+					Aniworld__V1__Episode **out, aw_err *err);
+
+/* Deletes episode req->id. Nothing to free on success. */
+AW_EXTERN int aw_client_episodes_delete(aw_client *client,
+					const Aniworld__V1__DeleteEpisodeRequest *req, aw_err *err);
+
+/* Reads one page of episodes: of series req->series_id ordered by season and
+ * episode number (0: every series, ordered by series first), only
+ * req->seasons when given, only downloaded or missing ones per req->downloaded;
+ * pass (*out)->next_page_token in the next request, with the same filters, to
+ * continue. AW_EINVAL for a negative page_size, series_id or season, or a bad
+ * token. Free with aniworld__v1__list_episodes_response__free_unpacked(). */
+AW_EXTERN int aw_client_episodes_list(aw_client *client,
+				      const Aniworld__V1__ListEpisodesRequest *req,
+				      Aniworld__V1__ListEpisodesResponse **out, aw_err *err);
+
+/* Records that episode req->id was downloaded to req->file_path (required),
+ * req->file_size bytes (>= 0): is_downloaded set, download_date now. *out: the
+ * episode after. */
+AW_EXTERN int aw_client_episodes_mark_downloaded(aw_client *client,
+						 const Aniworld__V1__MarkEpisodeDownloadedRequest *req,
+						 Aniworld__V1__Episode **out, aw_err *err);
 
 /* ---- aniworld.v1.DownloadQueueService ------------------------------------------------ */
 /*

@@ -112,6 +112,16 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER anime_series_uncounted AFTER DELETE ON anime_series BEGIN"
 	"  UPDATE row_counts SET n = n - 1 WHERE name = 'anime_series';"
 	"END;",
+
+	/* 3: the same counts for episodes (a cascade from a deleted series fires
+	 * the delete trigger for each of its episodes). */
+	"INSERT INTO row_counts VALUES ('episodes', (SELECT COUNT(*) FROM episodes));"
+	"CREATE TRIGGER episodes_counted AFTER INSERT ON episodes BEGIN"
+	"  UPDATE row_counts SET n = n + 1 WHERE name = 'episodes';"
+	"END;"
+	"CREATE TRIGGER episodes_uncounted AFTER DELETE ON episodes BEGIN"
+	"  UPDATE row_counts SET n = n - 1 WHERE name = 'episodes';"
+	"END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -23,11 +23,6 @@ static aw_sq_repo *sq(aw_repo *r)
 	return (aw_sq_repo *)r;
 }
 
-static int64_t timestamp_us(const Google__Protobuf__Timestamp *ts)
-{
-	return ts->seconds * 1000000 + ts->nanos / 1000;
-}
-
 /* Builds a UserSession from a row of SESSION_COLUMNS (starting at column 0),
  * expired when expires_at <= now_us. */
 static int session_from_row(sqlite3_stmt *st, int64_t now_us, ProtobufCAllocator *mem,
@@ -127,7 +122,7 @@ int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 	bind_static(st, 3, in->user_id);
 	bind_static(st, 4, in->ip_address);
 	bind_static(st, 5, in->user_agent);
-	sqlite3_bind_int64(st, 6, timestamp_us(in->expires_at));
+	sqlite3_bind_int64(st, 6, aw__pb_timestamp_us(in->expires_at));
 	sqlite3_bind_int64(st, 7, now_us);
 	rc = step_one(c, st, "creating a session", now_us, mem, out, err);
 	if (rc == AW_EEXIST)

@@ -113,20 +113,6 @@ int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
 
 /* ---- messages ------------------------------------------------------------------------- */
 
-void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size)
-{
-	return mem != NULL ? mem->alloc(mem->allocator_data, size) : malloc(size);
-}
-
-void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc)
-{
-	void *m = aw__pb_alloc(mem, desc->sizeof_message);
-
-	if (m != NULL)
-		desc->message_init(m);
-	return m;
-}
-
 char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
@@ -141,22 +127,6 @@ char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem)
 		s[n] = '\0';
 	}
 	return s;
-}
-
-Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us)
-{
-	Google__Protobuf__Timestamp *ts = aw__pb_new(mem, &google__protobuf__timestamp__descriptor);
-
-	if (ts != NULL) {
-		int64_t sec = us / 1000000, rem = us % 1000000;
-		if (rem < 0) {
-			rem += 1000000;
-			sec--;
-		}
-		ts->seconds = sec;
-		ts->nanos = (int32_t)(rem * 1000);
-	}
-	return ts;
 }
 
 /* ---- connections ------------------------------------------------------------------------ */
@@ -430,6 +400,12 @@ static const aw_repo_methods sqlite_methods = {
 	.session_revoke = aw__sq_session_revoke,
 	.session_revoke_user = aw__sq_session_revoke_user,
 	.session_purge_expired = aw__sq_session_purge_expired,
+	.episodes_create = aw__sq_episodes_create,
+	.episodes_get = aw__sq_episodes_get,
+	.episodes_list = aw__sq_episodes_list,
+	.episodes_update = aw__sq_episodes_update,
+	.episodes_delete = aw__sq_episodes_delete,
+	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

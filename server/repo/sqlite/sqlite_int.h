@@ -70,7 +70,16 @@ enum aw_sq_stmt {
 	AW_SQ_SESSION_PAGE,        /* + filter variant 0..3 */
 	AW_SQ_SESSION_COUNT = AW_SQ_SESSION_PAGE + 4, /* + filter variant 0..3 */
 
-	AW_SQ_STMT_COUNT = AW_SQ_SESSION_COUNT + 4
+	/* episodes.c */
+	AW_SQ_EPISODE_INSERT = AW_SQ_SESSION_COUNT + 4,
+	AW_SQ_EPISODE_GET,
+	AW_SQ_EPISODE_UPDATE,
+	AW_SQ_EPISODE_DELETE,
+	AW_SQ_EPISODE_MARK,
+	AW_SQ_EPISODE_PAGE,                          /* + 0 all series, 1 one series */
+	AW_SQ_EPISODE_COUNT = AW_SQ_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
+
+	AW_SQ_STMT_COUNT = AW_SQ_EPISODE_COUNT + 3
 };
 
 typedef struct aw_sq_conn {
@@ -127,17 +136,9 @@ int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
 
 /* ---- building messages (sqlite.c) ---------------------------------------------------- */
 
-/* Memory from `mem`, or malloc when `mem` is NULL. */
-void *aw__pb_alloc(ProtobufCAllocator *mem, size_t size);
-
-/* A message of type `desc`, initialised, from `mem`; NULL when out of memory. */
-void *aw__pb_new(ProtobufCAllocator *mem, const ProtobufCMessageDescriptor *desc);
-
 /* Copies column `col` as a NUL-terminated string from `mem`; "" is shared. */
 char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem);
 
-/* A Timestamp for `us` microseconds since the epoch, from `mem`. */
-struct Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t us);
 
 /* ---- schema.c ------------------------------------------------------------------------- */
 
@@ -213,6 +214,23 @@ int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
 int aw__sq_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, int64_t *count,
 			       aw_err *err);
 int aw__sq_session_purge_expired(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
+
+/* ---- episodes.c ----------------------------------------------------------------------- */
+
+int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
+			   ProtobufCAllocator *mem, Aniworld__V1__Episode **out, aw_err *err);
+int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			Aniworld__V1__Episode **out, aw_err *err);
+int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
+			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
+int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
+			   aw_err *err);
+int aw__sq_episodes_delete(aw_repo *r, int64_t id, aw_err *err);
+int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+				    int64_t now_us, ProtobufCAllocator *mem,
+				    Aniworld__V1__Episode **out, aw_err *err);
 
 /* ---- episode_dict.c ------------------------------------------------------------------ */
 

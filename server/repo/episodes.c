@@ -1,0 +1,183 @@
+/*
+ * Episode wrappers: checks and packaging around the backend's episode methods.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "page_token.h"
+#include "repo.h"
+
+static int write_episode_create(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+				aw_err *err)
+{
+	Aniworld__V1__Episode *out = NULL;
+	int rc = r->methods->episodes_create(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_episodes_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Episode *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "episode is required");
+	req->write = write_episode_create;
+	req->single_statement = 1; /* INSERT ... RETURNING */
+	req->arg = in;
+	aw__writer_submit(r, req);
+}
+
+/* Inserts every episode of the batch; the writer's savepoint (or, alone, the
+ * transaction) undoes them all if one fails, so the batch is all or nothing. */
+static int write_episode_batch(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			       aw_err *err)
+{
+	const Aniworld__V1__BatchCreateEpisodesRequest *in = req->arg;
+	ProtobufCAllocator *mem = req->mem;
+	Aniworld__V1__BatchCreateEpisodesResponse *res;
+	int64_t now = aw__repo_now_us();
+	int rc = 0;
+
+	res = aw__pb_new(mem, &aniworld__v1__batch_create_episodes_response__descriptor);
+	if (res == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory creating episodes");
+	*result = &res->base;
+	if (in->n_episodes > 0) {
+		res->episodes = aw__pb_alloc(mem, in->n_episodes * sizeof(*res->episodes));
+		if (res->episodes == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory creating episodes");
+	}
+	for (size_t i = 0; i < in->n_episodes && rc == 0; i++) {
+		aw_err one;
+
+		rc = r->methods->episodes_create(r, in->episodes[i], now, mem,
+						 &res->episodes[res->n_episodes], &one);
+		if (rc == 0)
+			res->n_episodes++;
+		else
+			aw_err_set(err, rc, "episodes[%zu]: %s", i, one.msg);
+	}
+	return rc;
+}
+
+void aw_repo_episodes_batch_create(aw_repo *r, aw_repo_req *req,
+				   const Aniworld__V1__BatchCreateEpisodesRequest *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "request is required");
+	req->write = write_episode_batch;
+	req->arg = in;
+	aw__writer_submit(r, req);
+}
+
+void aw_repo_episodes_get(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	Aniworld__V1__Episode *out = NULL;
+	aw_err err;
+	int rc;
+
+	aw_err_clear(&err);
+	rc = r->methods->episodes_get(r, id, req->mem, &out, &err);
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+static uint64_t episodes_filter_hash(const Aniworld__V1__ListEpisodesRequest *in)
+{
+	uint64_t h = AW_FILTER_HASH_INIT;
+
+	h = aw_filter_hash_i64(h, in->series_id);
+	h = aw_filter_hash_i64(h, (int64_t)in->downloaded);
+	h = aw_filter_hash_i64(h, (int64_t)in->n_seasons);
+	for (size_t i = 0; i < in->n_seasons; i++)
+		h = aw_filter_hash_i64(h, in->seasons[i]);
+	return h;
+}
+
+void aw_repo_episodes_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListEpisodesRequest *in,
+			   int page_size)
+{
+	Aniworld__V1__ListEpisodesResponse *out = NULL;
+	uint64_t filter = episodes_filter_hash(in);
+	aw_cursor after;
+	aw_err err;
+	int more = 0, rc;
+
+	aw_err_clear(&err);
+	rc = aw_page_token_decode(in->page_token, AW_LIST_EPISODES, filter, &after, &err);
+	if (rc == 0)
+		rc = r->methods->episodes_list(r, in, &after, page_size, req->mem, &out, &more, &err);
+	if (rc == 0 && more && out->n_episodes > 0) {
+		const Aniworld__V1__Episode *last = out->episodes[out->n_episodes - 1];
+		aw_cursor next = {.valid = 1, .k = {last->series_id, last->season, last->episode_number}};
+		char token[AW_PAGE_TOKEN_MAX];
+
+		aw_page_token_encode(&next, AW_LIST_EPISODES, filter, token);
+		out->next_page_token = aw__repo_strdup(req->mem, token);
+		if (out->next_page_token == NULL) {
+			out->next_page_token = (char *)protobuf_c_empty_string;
+			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
+		}
+	}
+	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+static int write_episode_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+				aw_err *err)
+{
+	Aniworld__V1__Episode *out = NULL;
+	int rc = r->methods->episodes_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+					     &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_episodes_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Episode *in,
+			     uint64_t mask)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "episode is required");
+	req->write = write_episode_update;
+	req->single_statement = 1; /* UPDATE ... RETURNING */
+	req->arg = in;
+	req->mask = mask;
+	aw__writer_submit(r, req);
+}
+
+static int write_episode_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+				aw_err *err)
+{
+	int rc = r->methods->episodes_delete(r, req->id, err);
+
+	return rc != 0 ? rc : aw__repo_empty(req, result, err);
+}
+
+void aw_repo_episodes_delete(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	req->write = write_episode_delete;
+	req->single_statement = 1;
+	req->id = id;
+	aw__writer_submit(r, req);
+}
+
+static int write_episode_mark(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			      aw_err *err)
+{
+	Aniworld__V1__Episode *out = NULL;
+	int rc = r->methods->episodes_mark_downloaded(r, req->arg, aw__repo_now_us(), req->mem,
+						      &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
+				      const Aniworld__V1__MarkEpisodeDownloadedRequest *in)
+{
+	if (in == NULL)
+		return aw__repo_invalid(req, "request is required");
+	req->write = write_episode_mark;
+	req->single_statement = 1; /* UPDATE ... RETURNING */
+	req->arg = in;
+	aw__writer_submit(r, req);
+}

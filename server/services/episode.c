@@ -1,0 +1,317 @@
+/*
+ * aniworld.v1.EpisodeService: validation and status mapping; storage is the
+ * repository's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/status.h>
+
+#include "field_mask.h"
+#include "reply.h"
+#include "services.h"
+
+typedef struct episode_service {
+	Aniworld__V1__EpisodeService_Service base; /* first: the transport's view */
+	aw_repo *repo;                             /* borrowed */
+} episode_service;
+
+static const aw_mask_field mutable_fields[] = {
+	{"season", AW_EPISODE_SEASON},
+	{"episode_number", AW_EPISODE_NUMBER},
+	{"title", AW_EPISODE_TITLE},
+	{"file_path", AW_EPISODE_FILE_PATH},
+	{"file_size", AW_EPISODE_FILE_SIZE},
+	{"is_downloaded", AW_EPISODE_IS_DOWNLOADED},
+	{"download_date", AW_EPISODE_DOWNLOAD_DATE},
+};
+
+/* series_id is named here so that a caller trying to move an episode hears why. */
+static const char *const output_only[] = {"id", "series_id", "created_at", "updated_at", NULL};
+
+static aw_repo *repo_of(Aniworld__V1__EpisodeService_Service *svc)
+{
+	return ((episode_service *)svc)->repo;
+}
+
+static int check_id(aw_call *call, const char *field, const char *what, int64_t id)
+{
+	if (id <= 0)
+		return aw__invalid(call, "%s must be a positive %s id, got %lld", field, what,
+				   (long long)id);
+	return 0;
+}
+
+/* Checks the fields of episode `e` that `mask` says will be stored; `field` is
+ * its path in the request ("episode", "episodes[3]"). Returns 0, or -1 with
+ * INVALID_ARGUMENT set. */
+static int check_episode(aw_call *call, const char *field, const Aniworld__V1__Episode *e,
+			 uint64_t mask)
+{
+	char name[64];
+
+	if ((mask & AW_EPISODE_SEASON) && e->season < 0)
+		return aw__invalid(call, "%s.season must be >= 0, got %d", field, e->season);
+	if ((mask & AW_EPISODE_NUMBER) && e->episode_number < 1)
+		return aw__invalid(call, "%s.episode_number must be >= 1, got %d", field,
+				   e->episode_number);
+	if ((mask & AW_EPISODE_FILE_SIZE) && e->file_size < 0)
+		return aw__invalid(call, "%s.file_size must be >= 0, got %lld", field,
+				   (long long)e->file_size);
+	snprintf(name, sizeof(name), "%s.download_date", field);
+	if ((mask & AW_EPISODE_DOWNLOAD_DATE) && aw__check_timestamp(call, name, e->download_date) != 0)
+		return -1;
+	return 0;
+}
+
+static void create_episode(Aniworld__V1__EpisodeService_Service *svc,
+			   const Aniworld__V1__CreateEpisodeRequest *in,
+			   Aniworld__V1__Episode_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->episode == NULL) {
+		aw__invalid(call, "episode is required");
+		closure(NULL, call);
+		return;
+	}
+	if (check_id(call, "episode.series_id", "series", in->episode->series_id) != 0 ||
+	    check_episode(call, "episode", in->episode, AW_EPISODE_ALL) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_create(repo_of(svc), req, in->episode);
+}
+
+/* The batch checked whole before anything is stored: every episode valid, of
+ * the request's series, no season and episode number twice. */
+static int check_batch(aw_call *call, const Aniworld__V1__BatchCreateEpisodesRequest *in)
+{
+	char field[32];
+
+	if (check_id(call, "series_id", "series", in->series_id) != 0)
+		return -1;
+	if (in->n_episodes == 0)
+		return aw__invalid(call, "episodes must hold at least one episode");
+	if (in->n_episodes > AW_EPISODE_BATCH_MAX)
+		return aw__invalid(call, "episodes holds %zu episodes, at most %d are allowed",
+				   in->n_episodes, AW_EPISODE_BATCH_MAX);
+	for (size_t i = 0; i < in->n_episodes; i++) {
+		const Aniworld__V1__Episode *e = in->episodes[i];
+
+		snprintf(field, sizeof(field), "episodes[%zu]", i);
+		if (e->series_id != 0 && e->series_id != in->series_id)
+			return aw__invalid(call, "%s.series_id is %lld, not the request's series_id %lld",
+					   field, (long long)e->series_id, (long long)in->series_id);
+		if (check_episode(call, field, e, AW_EPISODE_ALL) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A duplicate within the batch, found before the database would: the message
+ * names both positions. Sorting a copy keeps this O(n log n) for 1000. */
+typedef struct key {
+	int32_t season, number;
+	size_t index;
+} key;
+
+static int key_cmp(const void *a, const void *b)
+{
+	const key *x = a, *y = b;
+
+	if (x->season != y->season)
+		return x->season < y->season ? -1 : 1;
+	if (x->number != y->number)
+		return x->number < y->number ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int check_batch_duplicates(aw_call *call, const Aniworld__V1__BatchCreateEpisodesRequest *in)
+{
+	key *keys = aw_call_alloc(call, in->n_episodes * sizeof(*keys));
+
+	if (keys == NULL) {
+		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < in->n_episodes; i++)
+		keys[i] = (key){in->episodes[i]->season, in->episodes[i]->episode_number, i};
+	qsort(keys, in->n_episodes, sizeof(*keys), key_cmp);
+	for (size_t i = 1; i < in->n_episodes; i++) {
+		if (keys[i].season == keys[i - 1].season && keys[i].number == keys[i - 1].number) {
+			aw_call_set_status(call, GRPC_STATUS_ALREADY_EXISTS,
+					   "episodes[%zu] and episodes[%zu] are both season %d episode %d",
+					   keys[i - 1].index, keys[i].index, keys[i].season, keys[i].number);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void batch_create_episodes(Aniworld__V1__EpisodeService_Service *svc,
+				  const Aniworld__V1__BatchCreateEpisodesRequest *in,
+				  Aniworld__V1__BatchCreateEpisodesResponse_Closure closure,
+				  void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_batch(call, in) != 0 || check_batch_duplicates(call, in) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	/* The repository stores each episode under the request's series. */
+	for (size_t i = 0; i < in->n_episodes; i++)
+		in->episodes[i]->series_id = in->series_id;
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_batch_create(repo_of(svc), req, in);
+}
+
+static void get_episode(Aniworld__V1__EpisodeService_Service *svc,
+			const Aniworld__V1__GetEpisodeRequest *in,
+			Aniworld__V1__Episode_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", "episode", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_get(repo_of(svc), req, in->id);
+}
+
+static void update_episode(Aniworld__V1__EpisodeService_Service *svc,
+			   const Aniworld__V1__UpdateEpisodeRequest *in,
+			   Aniworld__V1__Episode_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	uint64_t mask;
+
+	if (in->episode == NULL) {
+		aw__invalid(call, "episode is required");
+		closure(NULL, call);
+		return;
+	}
+	if (check_id(call, "episode.id", "episode", in->episode->id) != 0 ||
+	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
+				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
+				&mask) != 0 ||
+	    check_episode(call, "episode", in->episode, mask) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_update(repo_of(svc), req, in->episode, mask);
+}
+
+static void delete_episode(Aniworld__V1__EpisodeService_Service *svc,
+			   const Aniworld__V1__DeleteEpisodeRequest *in,
+			   Google__Protobuf__Empty_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", "episode", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_delete(repo_of(svc), req, in->id);
+}
+
+static void list_episodes(Aniworld__V1__EpisodeService_Service *svc,
+			  const Aniworld__V1__ListEpisodesRequest *in,
+			  Aniworld__V1__ListEpisodesResponse_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	int page_size = in->page_size;
+	int rc = 0;
+
+	if (in->series_id < 0)
+		rc = aw__invalid(call, "series_id must be >= 0 (0: every series), got %lld",
+				 (long long)in->series_id);
+	else if (page_size < 0)
+		rc = aw__invalid(call, "page_size must be >= 0, got %d", page_size);
+	else if (in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY &&
+		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED &&
+		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
+		rc = aw__invalid(call, "downloaded is not a DownloadFilter: %d", (int)in->downloaded);
+	else if (in->n_seasons > 1000)
+		rc = aw__invalid(call, "seasons holds %zu values, at most 1000 are allowed",
+				 in->n_seasons);
+	for (size_t i = 0; rc == 0 && i < in->n_seasons; i++) {
+		if (in->seasons[i] < 0)
+			rc = aw__invalid(call, "seasons[%zu] must be >= 0, got %d", i, in->seasons[i]);
+	}
+	if (rc != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if (page_size == 0)
+		page_size = 50;
+	if (page_size > 1000)
+		page_size = 1000;
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_list(repo_of(svc), req, in, page_size);
+}
+
+static int check_mark(aw_call *call, const Aniworld__V1__MarkEpisodeDownloadedRequest *in)
+{
+	if (check_id(call, "id", "episode", in->id) != 0)
+		return -1;
+	if (in->file_path[0] == '\0')
+		return aw__invalid(call, "file_path is required");
+	if (in->file_size < 0)
+		return aw__invalid(call, "file_size must be >= 0, got %lld", (long long)in->file_size);
+	return 0;
+}
+
+static void mark_episode_downloaded(Aniworld__V1__EpisodeService_Service *svc,
+				    const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+				    Aniworld__V1__Episode_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_mark(call, in) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_episodes_mark_downloaded(repo_of(svc), req, in);
+}
+
+static void destroy(Aniworld__V1__EpisodeService_Service *svc)
+{
+	free(svc);
+}
+
+int aw_episode_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
+			   aw_err *err)
+{
+	episode_service *s = calloc(1, sizeof(*s));
+
+	(void)cfg;
+	*out = NULL;
+	if (s == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for EpisodeService");
+	aniworld__v1__episode_service__init(&s->base, destroy);
+	s->base.create_episode = create_episode;
+	s->base.batch_create_episodes = batch_create_episodes;
+	s->base.get_episode = get_episode;
+	s->base.update_episode = update_episode;
+	s->base.delete_episode = delete_episode;
+	s->base.list_episodes = list_episodes;
+	s->base.mark_episode_downloaded = mark_episode_downloaded;
+	s->repo = repo;
+	*out = &s->base.base;
+	return 0;
+}
