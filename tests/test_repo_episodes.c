@@ -1,0 +1,477 @@
+/*
+ * Tests the episode repository (server/repo/episodes.c,
+ * server/repo/sqlite/episodes.c) on real SQLite in a temporary file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "repo/repo.h"
+#include "repo_sync.h"
+
+typedef struct fixture {
+	char dir[64];
+	char path[128];
+	aw_repo *repo;
+	int64_t series[3]; /* three series to hang episodes on */
+} fixture;
+
+static int64_t make_series(aw_repo *r, const char *key)
+{
+	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
+	sync_req sr;
+	int64_t id;
+
+	s.key = (char *)key;
+	s.name = (char *)key;
+	aw_repo_series_create(r, sync_init(&sr), &s);
+	if (sync_wait(&sr) != 0)
+		return -1;
+	id = ((Aniworld__V1__AnimeSeries *)sr.result)->id;
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	return id;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/aw-episodes-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/e.db", f->dir);
+	if (aw_repo_open(&f->repo, f->path, NULL, NULL) != 0)
+		return -1;
+	f->series[0] = make_series(f->repo, "one");
+	f->series[1] = make_series(f->repo, "two");
+	f->series[2] = make_series(f->repo, "three");
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	char cmd[128];
+
+	aw_repo_close(f->repo);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static int create(aw_repo *r, int64_t series, int season, int number, Aniworld__V1__Episode **out,
+		  aw_err *err)
+{
+	Aniworld__V1__Episode e = ANIWORLD__V1__EPISODE__INIT;
+	sync_req sr;
+	int rc;
+
+	e.series_id = series;
+	e.season = season;
+	e.episode_number = number;
+	e.title = "An episode";
+	aw_repo_episodes_create(r, sync_init(&sr), &e);
+	rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	if (out != NULL)
+		*out = (Aniworld__V1__Episode *)sr.result;
+	else
+		protobuf_c_message_free_unpacked(sr.result, NULL);
+	return rc;
+}
+
+static void must_create(aw_repo *r, int64_t series, int season, int number)
+{
+	aw_err err;
+
+	if (create(r, series, season, number, NULL, &err) != 0)
+		fail_msg("create %lld S%dE%d: %s", (long long)series, season, number, err.msg);
+}
+
+static Aniworld__V1__ListEpisodesResponse *list(aw_repo *r, Aniworld__V1__ListEpisodesRequest *in,
+						int page_size, int *rc)
+{
+	sync_req sr;
+
+	aw_repo_episodes_list(r, sync_init(&sr), in, page_size);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__ListEpisodesResponse *)sr.result;
+}
+
+static int side_count(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void test_repo_episodes_create_and_get(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode *e = NULL;
+	sync_req sr;
+	aw_err err;
+
+	assert_int_equal(create(f->repo, f->series[0], 0, 1, &e, &err), 0);
+	assert_true(e->id > 0);
+	assert_int_equal(e->series_id, f->series[0]);
+	assert_int_equal(e->season, 0);
+	assert_string_equal(e->title, "An episode");
+	assert_false(e->is_downloaded);
+	assert_null(e->download_date);
+	assert_non_null(e->created_at);
+
+	aw_repo_episodes_get(f->repo, sync_init(&sr), e->id);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__Episode *g = (Aniworld__V1__Episode *)sr.result;
+	assert_int_equal(g->episode_number, 1);
+	assert_int_equal(g->created_at->seconds, e->created_at->seconds);
+	protobuf_c_message_free_unpacked(&g->base, NULL);
+
+	aw_repo_episodes_get(f->repo, sync_init(&sr), 99999);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_non_null(strstr(sr.err.msg, "episode 99999"));
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+static void test_repo_episodes_create_errors(void **state)
+{
+	fixture *f = *state;
+	aw_err err;
+
+	must_create(f->repo, f->series[0], 1, 1);
+	assert_int_equal(create(f->repo, f->series[0], 1, 1, NULL, &err), AW_EEXIST);
+	assert_non_null(strstr(err.msg, "season 1 episode 1"));
+	/* The same numbers in another series are fine. */
+	must_create(f->repo, f->series[1], 1, 1);
+	assert_int_equal(create(f->repo, 424242, 1, 1, NULL, &err), AW_ENOTFOUND);
+	assert_non_null(strstr(err.msg, "series 424242"));
+}
+
+static void test_repo_episodes_downloaded_on_create_gets_a_date(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode e = ANIWORLD__V1__EPISODE__INIT, *out;
+	sync_req sr;
+
+	e.series_id = f->series[0];
+	e.season = 1;
+	e.episode_number = 5;
+	e.is_downloaded = 1;
+	aw_repo_episodes_create(f->repo, sync_init(&sr), &e);
+	assert_int_equal(sync_wait(&sr), 0);
+	out = (Aniworld__V1__Episode *)sr.result;
+	assert_true(out->is_downloaded);
+	assert_non_null(out->download_date);
+	assert_int_equal(out->download_date->seconds, out->created_at->seconds);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+}
+
+static Aniworld__V1__BatchCreateEpisodesRequest *batch_of(int64_t series, int n, int dup_at)
+{
+	Aniworld__V1__BatchCreateEpisodesRequest *b = calloc(1, sizeof(*b));
+	Aniworld__V1__BatchCreateEpisodesRequest init = ANIWORLD__V1__BATCH_CREATE_EPISODES_REQUEST__INIT;
+
+	*b = init;
+	b->series_id = series;
+	b->n_episodes = (size_t)n;
+	b->episodes = calloc((size_t)n, sizeof(*b->episodes));
+	for (int i = 0; i < n; i++) {
+		Aniworld__V1__Episode *e = malloc(sizeof(*e));
+		Aniworld__V1__Episode ei = ANIWORLD__V1__EPISODE__INIT;
+		*e = ei;
+		e->series_id = series;
+		e->season = 2;
+		e->episode_number = i == dup_at ? 1 : i + 1;
+		b->episodes[i] = e;
+	}
+	return b;
+}
+
+static void batch_free(Aniworld__V1__BatchCreateEpisodesRequest *b)
+{
+	for (size_t i = 0; i < b->n_episodes; i++)
+		free(b->episodes[i]);
+	free(b->episodes);
+	free(b);
+}
+
+static void test_repo_episodes_batch_is_all_or_nothing(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__BatchCreateEpisodesRequest *b = batch_of(f->series[2], 20, -1);
+	sync_req sr;
+
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), b);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__BatchCreateEpisodesResponse *res =
+		(Aniworld__V1__BatchCreateEpisodesResponse *)sr.result;
+	assert_int_equal(res->n_episodes, 20);
+	for (size_t i = 0; i < 20; i++)
+		assert_int_equal(res->episodes[i]->episode_number, (int)i + 1);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	batch_free(b);
+
+	/* A batch whose last episode clashes with a stored one stores nothing. */
+	b = batch_of(f->series[1], 10, -1);
+	b->episodes[9]->season = 7;
+	b->episodes[9]->episode_number = 7;
+	must_create(f->repo, f->series[1], 7, 7);
+	int before = side_count(f->path, "SELECT COUNT(*) FROM episodes");
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), b);
+	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	assert_non_null(strstr(sr.err.msg, "episodes[9]"));
+	assert_null(sr.result);
+	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), before);
+	batch_free(b);
+}
+
+static void test_repo_episodes_list_order_filters_and_counts(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	Aniworld__V1__ListEpisodesResponse *res;
+	Aniworld__V1__MarkEpisodeDownloadedRequest mark =
+		ANIWORLD__V1__MARK_EPISODE_DOWNLOADED_REQUEST__INIT;
+	int32_t seasons[] = {2, 0};
+	sync_req sr;
+	int rc;
+
+	/* Out of order on purpose. */
+	must_create(f->repo, f->series[1], 2, 1);
+	must_create(f->repo, f->series[0], 1, 2);
+	must_create(f->repo, f->series[0], 0, 1);
+	must_create(f->repo, f->series[0], 1, 1);
+	must_create(f->repo, f->series[0], 2, 3);
+
+	in.series_id = f->series[0];
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->n_episodes, 4);
+	assert_int_equal(res->total_size, 4);
+	int want[4][2] = {{0, 1}, {1, 1}, {1, 2}, {2, 3}};
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(res->episodes[i]->season, want[i][0]);
+		assert_int_equal(res->episodes[i]->episode_number, want[i][1]);
+	}
+	mark.id = res->episodes[1]->id;
+	mark.file_path = "/anime/one/s1e1.mkv";
+	mark.file_size = 1234;
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+
+	aw_repo_episodes_mark_downloaded(f->repo, sync_init(&sr), &mark);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_true(((Aniworld__V1__Episode *)sr.result)->is_downloaded);
+	assert_non_null(((Aniworld__V1__Episode *)sr.result)->download_date);
+	assert_string_equal(((Aniworld__V1__Episode *)sr.result)->file_path, "/anime/one/s1e1.mkv");
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	in.seasons = seasons;
+	in.n_seasons = 2;
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(res->total_size, 2);
+	assert_int_equal(res->episodes[0]->season, 0);
+	assert_int_equal(res->episodes[1]->season, 2);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+
+	in.n_seasons = 0;
+	in.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED;
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(res->total_size, 1);
+	assert_int_equal(res->episodes[0]->id, mark.id);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	in.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING;
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(res->total_size, 3);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+
+	/* Every series: series first. */
+	Aniworld__V1__ListEpisodesRequest all = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	res = list(f->repo, &all, 50, &rc);
+	assert_int_equal(res->total_size, 5);
+	assert_int_equal(res->episodes[4]->series_id, f->series[1]);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+
+	/* Deleting a series deletes its episodes, and the counts follow. */
+	aw_repo_series_delete(f->repo, sync_init(&sr), f->series[0]);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	res = list(f->repo, &all, 50, &rc);
+	assert_int_equal(res->total_size, 1);
+	assert_int_equal(res->n_episodes, 1);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	aw_repo_episodes_get(f->repo, sync_init(&sr), mark.id);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+}
+
+static void test_repo_episodes_pages_with_inserts_between(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	char token[128] = "";
+	int seen = 0, rc;
+	int64_t last_key = -1;
+
+	for (int s = 0; s < 3; s++)
+		for (int e = 1; e <= 7; e++)
+			must_create(f->repo, f->series[s], e % 3, e);
+	for (int page = 0; page < 20; page++) {
+		in.page_token = token;
+		Aniworld__V1__ListEpisodesResponse *res = list(f->repo, &in, 4, &rc);
+		assert_int_equal(rc, 0);
+		for (size_t i = 0; i < res->n_episodes; i++) {
+			const Aniworld__V1__Episode *e = res->episodes[i];
+			int64_t k = e->series_id * 1000000 + e->season * 1000 + e->episode_number;
+			assert_true(k > last_key);
+			last_key = k;
+			seen++;
+		}
+		if (page == 1) {
+			/* Behind the cursor (not seen), and ahead of it (seen). */
+			must_create(f->repo, f->series[0], 0, 100);
+			must_create(f->repo, f->series[2], 9, 1);
+		}
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+		if (token[0] == '\0')
+			break;
+	}
+	assert_int_equal(seen, 22);
+
+	/* A token is only good for the filters it was issued with. */
+	Aniworld__V1__ListEpisodesRequest first = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	Aniworld__V1__ListEpisodesResponse *res = list(f->repo, &first, 2, &rc);
+	snprintf(token, sizeof(token), "%s", res->next_page_token);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	first.page_token = token;
+	first.series_id = f->series[1];
+	assert_null(list(f->repo, &first, 2, &rc));
+	assert_int_equal(rc, AW_EINVAL);
+}
+
+static void test_repo_episodes_update_mask(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode *e = NULL, in = ANIWORLD__V1__EPISODE__INIT;
+	Google__Protobuf__Timestamp when = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	sync_req sr;
+
+	assert_int_equal(create(f->repo, f->series[0], 1, 1, &e, NULL), 0);
+	must_create(f->repo, f->series[0], 1, 2);
+	usleep(1000);
+	in.id = e->id;
+	in.title = "Renamed";
+	in.is_downloaded = 1;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_TITLE | AW_EPISODE_IS_DOWNLOADED);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__Episode *u = (Aniworld__V1__Episode *)sr.result;
+	assert_string_equal(u->title, "Renamed");
+	assert_true(u->is_downloaded);
+	assert_non_null(u->download_date); /* becoming downloaded dates it */
+	assert_true(aw__pb_timestamp_us(u->updated_at) > aw__pb_timestamp_us(e->updated_at));
+	assert_int_equal(aw__pb_timestamp_us(u->created_at), aw__pb_timestamp_us(e->created_at));
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* An explicit date wins; going back to missing clears it. */
+	when.seconds = 1700000000;
+	in.download_date = &when;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_DOWNLOAD_DATE);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->download_date->seconds, 1700000000);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	in.is_downloaded = 0;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_IS_DOWNLOADED);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_null(((Aniworld__V1__Episode *)sr.result)->download_date);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* Moving onto a taken season and episode number. */
+	in.season = 1;
+	in.episode_number = 2;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_NUMBER);
+	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	in.id = 777777;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_TITLE);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+
+	aw_repo_episodes_delete(f->repo, sync_init(&sr), e->id);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	aw_repo_episodes_delete(f->repo, sync_init(&sr), e->id);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+/* The list statements walk the unique index: no scan, no sort. */
+static void test_repo_episodes_queries_use_the_index(void **state)
+{
+	fixture *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	static const char *const queries[] = {
+		"EXPLAIN QUERY PLAN SELECT id FROM episodes WHERE series_id = ?1 AND "
+		"(season, episode_number) > (?2, ?3) AND (?5 = 0 OR season IN (SELECT value FROM "
+		"json_each(?6))) AND (?7 < 0 OR is_downloaded = ?7) ORDER BY season, episode_number "
+		"LIMIT ?4",
+		"EXPLAIN QUERY PLAN SELECT id FROM episodes WHERE (series_id, season, episode_number) > "
+		"(?1, ?2, ?3) AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) AND "
+		"(?7 < 0 OR is_downloaded = ?7) ORDER BY series_id, season, episode_number LIMIT ?4",
+	};
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (size_t q = 0; q < 2; q++) {
+		char plan[1024] = "";
+		assert_int_equal(sqlite3_prepare_v2(db, queries[q], -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof(plan) - strlen(plan) - 2);
+			strncat(plan, "\n", sizeof(plan) - strlen(plan) - 1);
+		}
+		sqlite3_finalize(st);
+		if (strstr(plan, "SEARCH episodes USING INDEX sqlite_autoindex_episodes_1") == NULL ||
+		    strstr(plan, "TEMP B-TREE") != NULL)
+			fail_msg("query %zu plan:\n%s", q, plan);
+	}
+	sqlite3_close(db);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_repo_episodes_create_and_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_downloaded_on_create_gets_a_date, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_batch_is_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_list_order_filters_and_counts, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_pages_with_inserts_between, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_update_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_queries_use_the_index, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
