@@ -278,7 +278,7 @@ static void sq_rollback_to(aw_repo *r)
 
 /*
  * SQLite's automatic checkpoint runs inside the COMMIT that crosses the WAL
- * threshold, so one unlucky batch pays for copying 1000 pages back into the
+ * threshold (1000 pages), so one unlucky batch pays for copying them back into the
  * database and for the fsyncs. Here the writer's WAL hook wakes a thread of
  * our own instead, which checkpoints PASSIVE (never blocking readers or the
  * writer) on a connection of its own, every CHECKPOINT_PAGES new frames.
@@ -292,8 +292,8 @@ static void sq_rollback_to(aw_repo *r)
  * Durability is unchanged: commits are already in the WAL; a checkpoint only
  * moves them into the database file.
  */
-#define CHECKPOINT_PAGES 1000 /* SQLite's own default threshold */
-#define WAL_LIMIT_PAGES 4000  /* about 16 MB of WAL with 4 KiB pages */
+#define CHECKPOINT_PAGES 4000 /* pages written again between checkpoints are copied once */
+#define WAL_LIMIT_PAGES 16000 /* about 64 MB of WAL with 4 KiB pages */
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
