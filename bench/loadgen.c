@@ -17,7 +17,11 @@
  * non-OK status by code. A run with any error or wrong reply is reported as
  * FAILED and exits 1: its figures are not a result.
  *
- * Methods: get, get_by_key, list, create, update.
+ * Methods: get, get_by_key, list, create, update, claim (ClaimNextDownload and
+ * CompleteDownload of the item; every item must be claimed once only).
+ * --seed-downloads N queues N items first; --ids LO:HI makes get read random
+ * ids of an existing table; --list-tail makes list page through the table's
+ * last 1000 rows; --watchers N holds N WatchDownloads streams open meanwhile.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,8 +35,9 @@
 
 #include "aniworld/client.h"
 
-enum { M_GET, M_GET_BY_KEY, M_LIST, M_CREATE, M_UPDATE, M_COUNT };
-static const char *const method_names[M_COUNT] = {"get", "get_by_key", "list", "create", "update"};
+enum { M_GET, M_GET_BY_KEY, M_LIST, M_CREATE, M_UPDATE, M_CLAIM, M_COUNT };
+static const char *const method_names[M_COUNT] = {"get",    "get_by_key", "list",
+						  "create", "update",     "claim"};
 
 /* Latency histogram: exact below 64 us, then 64 buckets per power of two (~1.5%). */
 #define HIST_BUCKETS (64 + 40 * 64)
@@ -85,7 +90,11 @@ static long o_requests = 0;
 static const char *o_prefix = "bench";
 static const char *o_token = NULL;
 static const char *o_json = NULL;
-static int o_weights[M_COUNT] = {60, 20, 10, 10, 0};
+static int o_weights[M_COUNT] = {60, 20, 10, 10, 0, 0};
+static int o_seed_downloads = 0;     /* queue items enqueued before the run */
+static int64_t o_ids_lo = 0, o_ids_hi = 0; /* get: ids of an existing table instead of --seed */
+static int o_list_tail = 0;          /* list: page from the last full page of the table */
+static int o_watchers = 0;           /* WatchDownloads streams held open through the run */
 
 /* ---- shared state ------------------------------------------------------------------------ */
 
@@ -98,6 +107,10 @@ static seeded *g_seeded;
 static int g_n_seeded;
 static aw_client **g_clients;
 static atomic_int g_phase;   /* 0 warm-up, 1 measuring, 2 stop */
+static char g_tail_token[128]; /* --list-tail: where every list starts */
+static atomic_uchar *g_claimed; /* --seed-downloads: claims per item id */
+static int64_t g_claimed_max;
+static atomic_long g_claims_empty; /* claims that found the queue empty */
 static atomic_long g_issued; /* measured calls started (for --requests) */
 
 typedef struct worker {
@@ -139,14 +152,20 @@ static void bad(worker *w, int m, const char *what)
 
 static int call_get(worker *w, aw_err *err)
 {
-	const seeded *s = &g_seeded[next_rand(&w->rng) % (unsigned)g_n_seeded];
 	Aniworld__V1__GetSeriesRequest req = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	Aniworld__V1__AnimeSeries *out = NULL;
+	const seeded *s = NULL;
 	int rc;
 
-	req.id = s->id;
+	if (o_ids_hi > 0) {
+		uint64_t r = ((uint64_t)next_rand(&w->rng) << 24) ^ next_rand(&w->rng);
+		req.id = o_ids_lo + (int64_t)(r % (uint64_t)(o_ids_hi - o_ids_lo + 1));
+	} else {
+		s = &g_seeded[next_rand(&w->rng) % (unsigned)g_n_seeded];
+		req.id = s->id;
+	}
 	rc = aw_client_series_get(w->client, &req, &out, err);
-	if (rc == 0 && (out->id != s->id || strcmp(out->key, s->key) != 0))
+	if (rc == 0 && (out->id != req.id || (s != NULL && strcmp(out->key, s->key) != 0)))
 		bad(w, M_GET, "reply is not the series asked for");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	return rc;
@@ -177,7 +196,8 @@ static int call_list(worker *w, aw_err *err)
 	req.page_token = w->page_token;
 	rc = aw_client_series_list(w->client, &req, &out, err);
 	if (rc == 0) {
-		if (out->n_series > (size_t)o_page_size || out->total_size < g_n_seeded)
+		if (out->n_series > (size_t)o_page_size || out->total_size < g_n_seeded ||
+		    out->n_series == 0)
 			bad(w, M_LIST, "page larger than asked or total_size too small");
 		for (size_t i = 0; i < out->n_series; i++) {
 			if (out->series[i]->id <= w->last_page_id)
@@ -187,7 +207,8 @@ static int call_list(worker *w, aw_err *err)
 		if (out->next_page_token[0] != '\0' && out->n_series != (size_t)o_page_size)
 			bad(w, M_LIST, "a short page with a next_page_token");
 		if (out->next_page_token[0] == '\0') {
-			w->page_token[0] = '\0'; /* the end: start again */
+			/* The end: start again (from the tail with --list-tail). */
+			snprintf(w->page_token, sizeof(w->page_token), "%s", g_tail_token);
 			w->last_page_id = 0;
 		} else {
 			snprintf(w->page_token, sizeof(w->page_token), "%s", out->next_page_token);
@@ -259,8 +280,38 @@ static int call_update(worker *w, aw_err *err)
 	return rc;
 }
 
+/* ClaimNextDownload, then CompleteDownload of what it got. Every item must be
+ * claimed once only (g_claimed counts claims per id). */
+static int call_claim(worker *w, aw_err *err)
+{
+	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
+	Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
+	int rc = aw_client_downloads_claim(w->client, &req, &out, err);
+
+	if (rc == 0 && out->item == NULL) {
+		atomic_fetch_add(&g_claims_empty, 1);
+	} else if (rc == 0) {
+		Aniworld__V1__CompleteDownloadRequest done = ANIWORLD__V1__COMPLETE_DOWNLOAD_REQUEST__INIT;
+		Aniworld__V1__DownloadQueueItem *item = NULL;
+		int64_t id = out->item->id;
+
+		if (out->item->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_DOWNLOADING)
+			bad(w, M_CLAIM, "a claimed item is not DOWNLOADING");
+		if (g_claimed != NULL && id > 0 && id <= g_claimed_max &&
+		    atomic_fetch_add(&g_claimed[id], 1) != 0)
+			bad(w, M_CLAIM, "an item was claimed twice");
+		done.id = id;
+		rc = aw_client_downloads_complete(w->client, &done, &item, err);
+		if (rc == 0 && item->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED)
+			bad(w, M_CLAIM, "a completed item is not COMPLETED");
+		aniworld__v1__download_queue_item__free_unpacked(item, NULL);
+	}
+	aniworld__v1__claim_next_download_response__free_unpacked(out, NULL);
+	return rc;
+}
+
 static int (*const calls[M_COUNT])(worker *, aw_err *) = {
-	call_get, call_get_by_key, call_list, call_create, call_update,
+	call_get, call_get_by_key, call_list, call_create, call_update, call_claim,
 };
 
 static int pick(worker *w)
@@ -358,6 +409,111 @@ static int seed(void)
 	return failed ? -1 : 0;
 }
 
+/* Enqueues --seed-downloads items, 1000 episodes to a series, from one thread
+ * per connection. */
+typedef struct dl_seeder {
+	pthread_t thread;
+	int from, to;
+	aw_client *client;
+	int failed;
+} dl_seeder;
+
+static void *seed_downloads_main(void *arg)
+{
+	dl_seeder *s = arg;
+	aw_err err;
+	int64_t series = 0;
+
+	for (int i = s->from; i < s->to; i++) {
+		if (series == 0 || i % 1000 == 0) {
+			char key[64];
+			int64_t id;
+			int ok;
+			snprintf(key, sizeof(key), "%s-dl-%d-%u", o_prefix, i / 1000, (unsigned)getpid());
+			if (create_series(s->client, key, 0, &id, &err, &ok) != 0) {
+				fprintf(stderr, "aw-loadgen: series for downloads: %s\n", err.msg);
+				s->failed = 1;
+				return NULL;
+			}
+			series = id;
+		}
+		Aniworld__V1__DownloadQueueItem item = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+		Aniworld__V1__EnqueueDownloadRequest req = ANIWORLD__V1__ENQUEUE_DOWNLOAD_REQUEST__INIT;
+		Aniworld__V1__DownloadQueueItem *out = NULL;
+		item.series_id = series;
+		item.season = 1;
+		item.episode_number = i % 1000 + 1;
+		item.priority = (Aniworld__V1__DownloadPriority)(i % 3 + 1);
+		req.item = &item;
+		if (aw_client_downloads_enqueue(s->client, &req, &out, &err) != 0) {
+			fprintf(stderr, "aw-loadgen: enqueue: %s\n", err.msg);
+			s->failed = 1;
+			return NULL;
+		}
+		if (out->id > g_claimed_max)
+			fprintf(stderr, "aw-loadgen: item id %lld beyond the expected range\n",
+				(long long)out->id);
+		aniworld__v1__download_queue_item__free_unpacked(out, NULL);
+	}
+	return NULL;
+}
+
+static int seed_downloads(void)
+{
+	int n = o_connections, per, failed = 0;
+	dl_seeder *s = calloc((size_t)n, sizeof(*s));
+	uint64_t t0 = now_us();
+
+	/* Item ids start after whatever the queue held: leave room. */
+	g_claimed_max = (int64_t)o_seed_downloads * 4 + 1000000;
+	g_claimed = calloc((size_t)g_claimed_max + 1, sizeof(*g_claimed));
+	/* Whole series per thread, so that episode numbers never collide. */
+	per = ((o_seed_downloads + n - 1) / n + 999) / 1000 * 1000;
+	for (int t = 0; t < n; t++) {
+		s[t].from = t * per < o_seed_downloads ? t * per : o_seed_downloads;
+		s[t].to = (t + 1) * per < o_seed_downloads ? (t + 1) * per : o_seed_downloads;
+		s[t].client = g_clients[t];
+		pthread_create(&s[t].thread, NULL, seed_downloads_main, &s[t]);
+	}
+	for (int t = 0; t < n; t++) {
+		pthread_join(s[t].thread, NULL);
+		failed |= s[t].failed;
+	}
+	free(s);
+	fprintf(stderr, "aw-loadgen: queued %d downloads in %.2f s\n", o_seed_downloads,
+		(double)(now_us() - t0) / 1e6);
+	return failed ? -1 : 0;
+}
+
+/* --list-tail: pages through the table 1000 at a time and keeps the token that
+ * leads to its last o_page_size rows, so that list calls read the table's end. */
+static int find_tail_token(void)
+{
+	char token[128] = "", prev[128] = "";
+	aw_err err;
+
+	for (;;) {
+		Aniworld__V1__ListSeriesRequest req = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
+		Aniworld__V1__ListSeriesResponse *out = NULL;
+		req.page_size = 1000;
+		req.page_token = token;
+		if (aw_client_series_list(g_clients[0], &req, &out, &err) != 0) {
+			fprintf(stderr, "aw-loadgen: --list-tail: %s\n", err.msg);
+			return -1;
+		}
+		int last = out->next_page_token[0] == '\0';
+		snprintf(prev, sizeof(prev), "%s", token);
+		snprintf(token, sizeof(token), "%s", out->next_page_token);
+		aniworld__v1__list_series_response__free_unpacked(out, NULL);
+		if (last)
+			break;
+	}
+	/* `prev` leads to the last page of 1000; pages of o_page_size from there
+	 * cover the table's last 1000 rows. */
+	snprintf(g_tail_token, sizeof(g_tail_token), "%s", prev);
+	return 0;
+}
+
 /* ---- options and report --------------------------------------------------------------------- */
 
 static void usage(void)
@@ -366,7 +522,9 @@ static void usage(void)
 		"usage: aw-loadgen --target HOST:PORT [--concurrency N] [--connections N]\n"
 		"                  [--seconds S | --requests N] [--warmup S] [--seed N] [--prefix P]\n"
 		"                  [--mix get=60,get_by_key=20,list=10,create=10,update=0]\n"
-		"                  [--page-size N] [--token T] [--json FILE]\n");
+		"                  [--page-size N] [--token T] [--json FILE]\n"
+		"                  [--seed-downloads N] [--ids LO:HI] [--list-tail] [--watchers N]\n"
+		"methods: get get_by_key list create update claim (claim + complete)\n");
 	exit(2);
 }
 
@@ -399,6 +557,10 @@ static void parse(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--list-tail") == 0) {
+			o_list_tail = 1;
+			continue;
+		}
 		if (v == NULL)
 			usage();
 		if (strcmp(a, "--target") == 0)
@@ -425,6 +587,15 @@ static void parse(int argc, char **argv)
 			o_token = v;
 		else if (strcmp(a, "--json") == 0)
 			o_json = v;
+		else if (strcmp(a, "--watchers") == 0)
+			o_watchers = (int)strtol(v, NULL, 10);
+		else if (strcmp(a, "--seed-downloads") == 0)
+			o_seed_downloads = (int)strtol(v, NULL, 10);
+		else if (strcmp(a, "--ids") == 0) {
+			if (sscanf(v, "%" SCNd64 ":%" SCNd64, &o_ids_lo, &o_ids_hi) != 2 || o_ids_lo < 1 ||
+			    o_ids_hi < o_ids_lo)
+				usage();
+		}
 		else
 			usage();
 		i++;
@@ -433,8 +604,9 @@ static void parse(int argc, char **argv)
 		usage();
 	if (o_connections > o_concurrency)
 		o_connections = o_concurrency;
-	if (o_seed == 0 && (o_weights[M_GET] || o_weights[M_GET_BY_KEY] || o_weights[M_UPDATE])) {
-		fprintf(stderr, "aw-loadgen: get, get_by_key and update need --seed N\n");
+	if (o_seed == 0 && ((o_weights[M_GET] && o_ids_hi == 0) || o_weights[M_GET_BY_KEY] ||
+			    o_weights[M_UPDATE])) {
+		fprintf(stderr, "aw-loadgen: get (without --ids), get_by_key and update need --seed N\n");
 		exit(2);
 	}
 }
@@ -465,12 +637,30 @@ int main(int argc, char **argv)
 	}
 	if (o_seed > 0 && seed() != 0)
 		return 1;
+	if (o_seed_downloads > 0 && seed_downloads() != 0)
+		return 1;
+	if (o_list_tail && find_tail_token() != 0)
+		return 1;
+	aw_watch **watches = NULL;
+	if (o_watchers > 0) {
+		watches = calloc((size_t)o_watchers, sizeof(*watches));
+		for (int i = 0; i < o_watchers; i++) {
+			Aniworld__V1__WatchDownloadsRequest wr = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
+			aw_err err;
+			if (aw_client_downloads_watch(g_clients[i % o_connections], &wr, &watches[i], &err) != 0) {
+				fprintf(stderr, "aw-loadgen: watch %d: %s\n", i, err.msg);
+				return 1;
+			}
+		}
+		fprintf(stderr, "aw-loadgen: %d watch streams open\n", o_watchers);
+	}
 
 	w = calloc((size_t)o_concurrency, sizeof(*w));
 	for (int t = 0; t < o_concurrency; t++) {
 		w[t].id = t;
 		w[t].rng = 12345u + 7919u * (unsigned)t;
 		w[t].client = g_clients[t % o_connections];
+		snprintf(w[t].page_token, sizeof(w[t].page_token), "%s", g_tail_token);
 		pthread_create(&w[t].thread, NULL, worker_main, &w[t]);
 	}
 	if (o_warmup > 0)
@@ -555,11 +745,17 @@ int main(int argc, char **argv)
 			all_errors == 0 && all_bad == 0 ? "true" : "false");
 		fclose(json);
 	}
+	for (int i = 0; i < o_watchers; i++)
+		aw_watch_free(watches[i]);
+	free(watches);
 	for (int c = 0; c < o_connections; c++)
 		aw_client_free(g_clients[c]);
 	free(g_clients);
 	free(g_seeded);
+	free(g_claimed);
 	free(w);
+	if (o_weights[M_CLAIM] > 0)
+		printf("claims that found the queue empty: %ld\n", atomic_load(&g_claims_empty));
 	if (all_errors > 0 || all_bad > 0) {
 		printf("FAILED: %" PRIu64 " errors, %" PRIu64 " wrong replies (first: %s): not a result\n",
 		       all_errors, all_bad, first_bad != NULL ? first_bad : "?");
