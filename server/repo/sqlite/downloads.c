@@ -80,21 +80,19 @@ static int item_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
 	return 0;
 }
 
+static int item_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem,
+		    ProtobufCMessage **out, aw_err *err)
+{
+	(void)ctx;
+	return item_from_row(st, mem, (Aniworld__V1__DownloadQueueItem **)out, err);
+}
+
 /* Steps a statement expected to return at most one item; AW_ENOTFOUND when it
- * returns none. Resets the statement. */
+ * returns none. Resets the statement and clears its bindings. */
 static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
 		    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		rc = item_from_row(st, mem, out, err);
-	else if (rc == SQLITE_DONE)
-		rc = AW_ENOTFOUND;
-	else
-		rc = aw__sq_error(c->db, rc, what, err);
-	sqlite3_reset(st);
-	return rc;
+	return aw__sq_step_one(c, st, what, item_row, NULL, mem, (ProtobufCMessage **)out, err);
 }
 
 /* Steps a statement that returns any number of items, recording each in
@@ -174,7 +172,6 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	aw__sq_bind_text(st, 6, in->file_destination);
 	sqlite3_bind_int64(st, 7, now_us);
 	rc = step_one(c, st, "queueing a download", mem, out, err);
-	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
 		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
 				  (long long)in->series_id);
@@ -229,7 +226,6 @@ int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 	sqlite3_bind_int64(st, 5, now_us);
 	sqlite3_bind_int64(st, 6, in->id);
 	rc = step_one(c, st, "updating a download", mem, out, err);
-	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND)
 		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)in->id);
 	return rc;
@@ -388,7 +384,6 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action actio
 	if (action == AW_DL_FAIL)
 		aw__sq_bind_text(st, 3, error_message);
 	rc = step_one(c, st, "changing a download's status", mem, out, err);
-	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND)
 		return refused(c, id, aw__download_action_method(action),
 			       aw__download_action_needs(action), err);

@@ -23,11 +23,12 @@ static aw_sq_repo *sq(aw_repo *r)
 }
 
 /* Builds an Episode from a row of EPISODE_COLUMNS (starting at column 0). */
-static int episode_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
-			    aw_err *err)
+static int episode_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem,
+		       ProtobufCMessage **out, aw_err *err)
 {
 	Aniworld__V1__Episode *e = aw__pb_new(mem, &aniworld__v1__episode__descriptor);
 
+	(void)ctx;
 	*out = NULL;
 	if (e == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading an episode");
@@ -46,7 +47,7 @@ static int episode_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem, Aniworld_
 		protobuf_c_message_free_unpacked(&e->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading an episode");
 	}
-	*out = e;
+	*out = &e->base;
 	return 0;
 }
 
@@ -54,17 +55,7 @@ static int episode_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem, Aniworld_
 static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
 		    Aniworld__V1__Episode **out, aw_err *err)
 {
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		rc = episode_from_row(st, mem, out, err);
-	else if (rc == SQLITE_DONE)
-		rc = AW_ENOTFOUND;
-	else
-		rc = aw__sq_error(c->db, rc, what, err);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
+	return aw__sq_step_one(c, st, what, episode_row, NULL, mem, (ProtobufCMessage **)out, err);
 }
 
 int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
@@ -197,7 +188,7 @@ int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 	sqlite3_stmt *count_st = NULL, *page_st = NULL;
 	char *seasons = seasons_json(f);
 	aw_sq_conn *c;
-	int rc, step;
+	int rc;
 
 	*out = NULL;
 	*more = 0;
@@ -210,65 +201,27 @@ int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 	}
 	res = aw__pb_new(mem, &aniworld__v1__list_episodes_response__descriptor);
 	if (res == NULL ||
-	    (res->episodes = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->episodes))) == NULL) {
+	    (res->episodes = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->episodes))) == NULL)
 		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing episodes");
-		goto done;
-	}
-	/* The count and the page come from one snapshot. */
-	rc = aw__sq_read_begin(c, err);
-	if (rc != 0)
-		goto done;
-	rc = aw__sq_stmt(c, AW_SQ_EPISODE_COUNT + count_variant, count_sql[count_variant], &count_st,
-			 err);
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_EPISODE_COUNT + count_variant, count_sql[count_variant],
+				 &count_st, err);
 	if (rc == 0)
 		rc = aw__sq_stmt(c, AW_SQ_EPISODE_PAGE + one_series, page_sql[one_series], &page_st, err);
-	if (rc != 0)
-		goto done_txn;
-	if (count_variant != 2)
-		bind_filters(count_st, f, seasons);
-	step = sqlite3_step(count_st);
-	if (step != SQLITE_ROW) {
-		rc = aw__sq_error(c->db, step, "counting episodes", err);
-		goto done_txn;
-	}
-	int64_t total = sqlite3_column_int64(count_st, 0);
-	res->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
-
-	bind_filters(page_st, f, seasons);
-	/* The cursor: after the last row returned, or before every row. */
-	if (one_series) {
+	if (rc == 0) {
+		if (count_variant != 2)
+			bind_filters(count_st, f, seasons);
+		bind_filters(page_st, f, seasons);
+		/* The cursor: after the last row returned, or before every row. */
+		if (!one_series)
+			sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : INT64_MIN);
 		sqlite3_bind_int64(page_st, 2, after->valid ? after->k[1] : INT64_MIN);
 		sqlite3_bind_int64(page_st, 3, after->valid ? after->k[2] : INT64_MIN);
-	} else {
-		sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : INT64_MIN);
-		sqlite3_bind_int64(page_st, 2, after->valid ? after->k[1] : INT64_MIN);
-		sqlite3_bind_int64(page_st, 3, after->valid ? after->k[2] : INT64_MIN);
+		sqlite3_bind_int(page_st, 4, limit + 1);
+		rc = aw__sq_page(c, count_st, page_st, limit, episode_row, NULL, mem,
+				 (void **)res->episodes, &res->n_episodes, &res->total_size, more,
+				 "listing episodes", err);
 	}
-	sqlite3_bind_int(page_st, 4, limit + 1);
-	while ((step = sqlite3_step(page_st)) == SQLITE_ROW) {
-		if ((int)res->n_episodes == limit) {
-			*more = 1;
-			break;
-		}
-		rc = episode_from_row(page_st, mem, &res->episodes[res->n_episodes], err);
-		if (rc != 0)
-			goto done_txn;
-		res->n_episodes++;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = aw__sq_error(c->db, step, "listing episodes", err);
-
-done_txn:
-	if (count_st != NULL) {
-		sqlite3_reset(count_st);
-		sqlite3_clear_bindings(count_st);
-	}
-	if (page_st != NULL) {
-		sqlite3_reset(page_st);
-		sqlite3_clear_bindings(page_st);
-	}
-	aw__sq_read_end(c);
-done:
 	aw__sq_reader_put(sq(r), c);
 	free(seasons);
 	if (rc != 0) {

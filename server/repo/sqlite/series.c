@@ -16,12 +16,13 @@
 	"episode_dict, created_at, updated_at"
 
 /* Builds an AnimeSeries from a row of SERIES_COLUMNS (starting at column 0). */
-static int series_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
-			   Aniworld__V1__AnimeSeries **out, aw_err *err)
+static int series_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem,
+		      ProtobufCMessage **out, aw_err *err)
 {
 	Aniworld__V1__AnimeSeries *s = aw__pb_new(mem, &aniworld__v1__anime_series__descriptor);
 	int rc;
 
+	(void)ctx;
 	*out = NULL;
 	if (s == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
@@ -45,7 +46,7 @@ static int series_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return rc;
 	}
-	*out = s;
+	*out = &s->base;
 	return 0;
 }
 
@@ -53,16 +54,7 @@ static int series_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
 static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, ProtobufCAllocator *mem,
 		    Aniworld__V1__AnimeSeries **out, aw_err *err)
 {
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		rc = series_from_row(st, mem, out, err);
-	else if (rc == SQLITE_DONE)
-		rc = AW_ENOTFOUND;
-	else
-		rc = aw__sq_error(c->db, rc, what, err);
-	sqlite3_reset(st);
-	return rc;
+	return aw__sq_step_one(c, st, what, series_row, NULL, mem, (ProtobufCMessage **)out, err);
 }
 
 static aw_sq_repo *sq(aw_repo *r)
@@ -221,7 +213,7 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 	sqlite3_stmt *count_st = NULL, *page_st = NULL;
 	char *pattern = NULL;
 	aw_sq_conn *c;
-	int rc, step;
+	int rc;
 
 	*out = NULL;
 	*more = 0;
@@ -236,55 +228,20 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		return rc;
 	}
 	res = aw__pb_new(mem, &aniworld__v1__list_series_response__descriptor);
-	if (res == NULL || (res->series = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->series))) == NULL) {
+	if (res == NULL || (res->series = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->series))) == NULL)
 		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing series");
-		goto done;
-	}
-	/* The count and the page come from one snapshot. */
-	rc = aw__sq_read_begin(c, err);
-	if (rc != 0)
-		goto done;
-	rc = aw__sq_stmt(c, AW_SQ_SERIES_COUNT + variant, count_sql[variant], &count_st, err);
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_SERIES_COUNT + variant, count_sql[variant], &count_st, err);
 	if (rc == 0)
 		rc = aw__sq_stmt(c, AW_SQ_SERIES_PAGE + variant, page_sql[variant], &page_st, err);
-	if (rc != 0)
-		goto done_txn;
-	bind_filters(count_st, variant, pattern, f);
-	step = sqlite3_step(count_st);
-	if (step != SQLITE_ROW) {
-		rc = aw__sq_error(c->db, step, "counting series", err);
-		goto done_txn;
+	if (rc == 0) {
+		bind_filters(count_st, variant, pattern, f);
+		bind_filters(page_st, variant, pattern, f);
+		sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
+		sqlite3_bind_int(page_st, 2, limit + 1);
+		rc = aw__sq_page(c, count_st, page_st, limit, series_row, NULL, mem, (void **)res->series,
+				 &res->n_series, &res->total_size, more, "listing series", err);
 	}
-	int64_t total = sqlite3_column_int64(count_st, 0);
-	res->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
-
-	bind_filters(page_st, variant, pattern, f);
-	sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
-	sqlite3_bind_int(page_st, 2, limit + 1);
-	while ((step = sqlite3_step(page_st)) == SQLITE_ROW) {
-		if ((int)res->n_series == limit) {
-			*more = 1;
-			break;
-		}
-		rc = series_from_row(page_st, mem, &res->series[res->n_series], err);
-		if (rc != 0)
-			goto done_txn;
-		res->n_series++;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = aw__sq_error(c->db, step, "listing series", err);
-
-done_txn:
-	if (count_st != NULL) {
-		sqlite3_reset(count_st);
-		sqlite3_clear_bindings(count_st);
-	}
-	if (page_st != NULL) {
-		sqlite3_reset(page_st);
-		sqlite3_clear_bindings(page_st);
-	}
-	aw__sq_read_end(c);
-done:
 	aw__sq_reader_put(sq(r), c);
 	free(pattern);
 	if (rc != 0) {

@@ -24,9 +24,9 @@ static aw_sq_repo *sq(aw_repo *r)
 }
 
 /* Builds a UserSession from a row of SESSION_COLUMNS (starting at column 0),
- * expired when expires_at <= now_us. */
-static int session_from_row(sqlite3_stmt *st, int64_t now_us, ProtobufCAllocator *mem,
-			    Aniworld__V1__UserSession **out, aw_err *err)
+ * expired when expires_at <= *(const int64_t *)now_us. */
+static int session_row(sqlite3_stmt *st, const void *now_us, ProtobufCAllocator *mem,
+		       ProtobufCMessage **out, aw_err *err)
 {
 	Aniworld__V1__UserSession *s = aw__pb_new(mem, &aniworld__v1__user_session__descriptor);
 	int64_t expires_at;
@@ -48,8 +48,8 @@ static int session_from_row(sqlite3_stmt *st, int64_t now_us, ProtobufCAllocator
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a session");
 	}
 	s->is_active = sqlite3_column_int(st, 6) != 0;
-	s->is_expired = expires_at <= now_us;
-	*out = s;
+	s->is_expired = expires_at <= *(const int64_t *)now_us;
+	*out = &s->base;
 	return 0;
 }
 
@@ -58,17 +58,7 @@ static int session_from_row(sqlite3_stmt *st, int64_t now_us, ProtobufCAllocator
 static int step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, int64_t now_us,
 		    ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err)
 {
-	int rc = sqlite3_step(st);
-
-	if (rc == SQLITE_ROW)
-		rc = session_from_row(st, now_us, mem, out, err);
-	else if (rc == SQLITE_DONE)
-		rc = AW_ENOTFOUND;
-	else
-		rc = aw__sq_error(c->db, rc, what, err);
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return rc;
+	return aw__sq_step_one(c, st, what, session_row, &now_us, mem, (ProtobufCMessage **)out, err);
 }
 
 /* Binds text the caller keeps until the statement has been stepped, reset and
@@ -182,14 +172,6 @@ static void bind_filters(sqlite3_stmt *st, int variant, int64_t now_us,
 		bind_static(st, 4, f->user_id);
 }
 
-static void finish(sqlite3_stmt *st)
-{
-	if (st != NULL) {
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
-	}
-}
-
 int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
 			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
 			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err)
@@ -198,7 +180,7 @@ int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
 	Aniworld__V1__ListSessionsResponse *res = NULL;
 	sqlite3_stmt *count_st = NULL, *page_st = NULL;
 	aw_sq_conn *c;
-	int rc, step;
+	int rc;
 
 	*out = NULL;
 	*more = 0;
@@ -207,49 +189,21 @@ int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
 		return rc;
 	res = aw__pb_new(mem, &aniworld__v1__list_sessions_response__descriptor);
 	if (res == NULL ||
-	    (res->sessions = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->sessions))) == NULL) {
+	    (res->sessions = aw__pb_alloc(mem, (size_t)limit * sizeof(*res->sessions))) == NULL)
 		rc = aw_err_set(err, AW_ENOMEM, "out of memory listing sessions");
-		goto done;
-	}
-	/* The count and the page come from one snapshot. */
-	rc = aw__sq_read_begin(c, err);
-	if (rc != 0)
-		goto done;
-	rc = aw__sq_stmt(c, AW_SQ_SESSION_COUNT + variant, count_sql[variant], &count_st, err);
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_SESSION_COUNT + variant, count_sql[variant], &count_st, err);
 	if (rc == 0)
 		rc = aw__sq_stmt(c, AW_SQ_SESSION_PAGE + variant, page_sql[variant], &page_st, err);
-	if (rc != 0)
-		goto done_txn;
-	bind_filters(count_st, variant, now_us, f);
-	step = sqlite3_step(count_st);
-	if (step != SQLITE_ROW) {
-		rc = aw__sq_error(c->db, step, "counting sessions", err);
-		goto done_txn;
+	if (rc == 0) {
+		bind_filters(count_st, variant, now_us, f);
+		bind_filters(page_st, variant, now_us, f);
+		sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
+		sqlite3_bind_int(page_st, 2, limit + 1);
+		rc = aw__sq_page(c, count_st, page_st, limit, session_row, &now_us, mem,
+				 (void **)res->sessions, &res->n_sessions, &res->total_size, more,
+				 "listing sessions", err);
 	}
-	int64_t total = sqlite3_column_int64(count_st, 0);
-	res->total_size = total > INT32_MAX ? INT32_MAX : (int32_t)total;
-
-	bind_filters(page_st, variant, now_us, f);
-	sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
-	sqlite3_bind_int(page_st, 2, limit + 1);
-	while ((step = sqlite3_step(page_st)) == SQLITE_ROW) {
-		if ((int)res->n_sessions == limit) {
-			*more = 1;
-			break;
-		}
-		rc = session_from_row(page_st, now_us, mem, &res->sessions[res->n_sessions], err);
-		if (rc != 0)
-			goto done_txn;
-		res->n_sessions++;
-	}
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		rc = aw__sq_error(c->db, step, "listing sessions", err);
-
-done_txn:
-	finish(count_st);
-	finish(page_st);
-	aw__sq_read_end(c);
-done:
 	aw__sq_reader_put(sq(r), c);
 	if (rc != 0) {
 		if (res != NULL)
@@ -292,7 +246,7 @@ int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 	} else {
 		rc = aw__sq_error(c->db, rc, "reading a session", err);
 	}
-	finish(st);
+	aw__sq_finish(st);
 	return rc;
 }
 
@@ -373,7 +327,7 @@ static int run_counted(aw_sq_conn *c, sqlite3_stmt *st, const char *what, int64_
 {
 	int rc = sqlite3_step(st);
 
-	finish(st);
+	aw__sq_finish(st);
 	if (rc != SQLITE_DONE)
 		return aw__sq_error(c->db, rc, what, err);
 	*count = sqlite3_changes64(c->db);

@@ -104,6 +104,66 @@ void aw__sq_read_end(aw_sq_conn *c)
 		aw__sq_exec_slot(c, AW_SQ_END_READ, "COMMIT", NULL);
 }
 
+void aw__sq_finish(sqlite3_stmt *st)
+{
+	if (st != NULL) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+}
+
+int aw__sq_step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, aw_sq_row_fn *row,
+		    const void *ctx, ProtobufCAllocator *mem, ProtobufCMessage **out, aw_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	*out = NULL;
+	if (rc == SQLITE_ROW)
+		rc = row(st, ctx, mem, out, err);
+	else if (rc == SQLITE_DONE)
+		rc = AW_ENOTFOUND;
+	else
+		rc = aw__sq_error(c->db, rc, what, err);
+	aw__sq_finish(st);
+	return rc;
+}
+
+int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, int limit,
+		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
+		size_t *n, int32_t *total, int *more, const char *what, aw_err *err)
+{
+	int rc = aw__sq_read_begin(c, err), step;
+
+	*n = 0;
+	*more = 0;
+	if (rc != 0)
+		goto done;
+	step = sqlite3_step(count_st);
+	if (step != SQLITE_ROW) {
+		rc = aw__sq_error(c->db, step, what, err);
+		goto done;
+	}
+	int64_t t = sqlite3_column_int64(count_st, 0);
+	*total = t > INT32_MAX ? INT32_MAX : (int32_t)t;
+	while ((step = sqlite3_step(page_st)) == SQLITE_ROW) {
+		if ((int)*n == limit) {
+			*more = 1;
+			break;
+		}
+		rc = row(page_st, ctx, mem, (ProtobufCMessage **)&items[*n], err);
+		if (rc != 0)
+			goto done;
+		(*n)++;
+	}
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = aw__sq_error(c->db, step, what, err);
+done:
+	aw__sq_finish(count_st);
+	aw__sq_finish(page_st);
+	aw__sq_read_end(c);
+	return rc;
+}
+
 int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
 	if (s == NULL)

@@ -130,6 +130,32 @@ int aw__sq_exec_slot(aw_sq_conn *c, int slot, const char *sql, aw_err *err);
 int aw__sq_read_begin(aw_sq_conn *c, aw_err *err);
 void aw__sq_read_end(aw_sq_conn *c);
 
+/* Builds a message from the current row of `st`; `ctx` is the caller's. */
+typedef int aw_sq_row_fn(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem,
+			 ProtobufCMessage **out, aw_err *err);
+
+/* Resets a statement and clears its bindings; NULL is a no-op. */
+void aw__sq_finish(sqlite3_stmt *st);
+
+/*
+ * Steps `st`, expected to return at most one row, and builds *out from it with
+ * `row`. AW_ENOTFOUND when there is no row (the caller names the record). The
+ * statement is reset and unbound whatever happens.
+ */
+int aw__sq_step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, aw_sq_row_fn *row,
+		    const void *ctx, ProtobufCAllocator *mem, ProtobufCMessage **out, aw_err *err);
+
+/*
+ * One page of a list, from one snapshot: in a read transaction, steps `count_st`
+ * (bound; its first column is the total, stored in *total clamped to int32) and
+ * `page_st` (bound; asked for limit + 1 rows), building up to `limit` messages
+ * into items[] (room for `limit`) with `row`; *more says whether a row beyond
+ * them exists. Both statements are reset and unbound whatever happens.
+ */
+int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, int limit,
+		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
+		size_t *n, int32_t *total, int *more, const char *what, aw_err *err);
+
 /* Binds text with an explicit length; SQLITE_TRANSIENT unless the caller proves
  * the string outlives the statement's step (then SQLITE_STATIC). */
 int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
