@@ -255,10 +255,9 @@ static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 {
 	aw_call *call = closure_data;
 	aw_repo_req *req;
-	int page_size = in->page_size;
+	int page_size;
 
-	if (page_size < 0) {
-		aw__invalid(call, "page_size must be >= 0, got %d", page_size);
+	if (aw__page_size(call, in->page_size, &page_size) != 0) {
 		closure(NULL, call);
 		return;
 	}
@@ -272,10 +271,6 @@ static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (page_size == 0)
-		page_size = 50;
-	if (page_size > 1000)
-		page_size = 1000;
 	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
 		aw_repo_downloads_list(of(svc)->repo, req, in, page_size);
 }

@@ -232,14 +232,14 @@ static void list_episodes(Aniworld__V1__EpisodeService_Service *svc,
 {
 	aw_call *call = closure_data;
 	aw_repo_req *req;
-	int page_size = in->page_size;
+	int page_size = 0;
 	int rc = 0;
 
 	if (in->series_id < 0)
 		rc = aw__invalid(call, "series_id must be >= 0 (0: every series), got %lld",
 				 (long long)in->series_id);
-	else if (page_size < 0)
-		rc = aw__invalid(call, "page_size must be >= 0, got %d", page_size);
+	else if (aw__page_size(call, in->page_size, &page_size) != 0)
+		rc = -1;
 	else if (in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY &&
 		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED &&
 		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
@@ -255,10 +255,6 @@ static void list_episodes(Aniworld__V1__EpisodeService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (page_size == 0)
-		page_size = 50;
-	if (page_size > 1000)
-		page_size = 1000;
 	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
 		aw_repo_episodes_list(repo_of(svc), req, in, page_size);
 }

@@ -95,3 +95,11 @@ int aw__check_timestamp(aw_call *call, const char *field, const Google__Protobuf
 				   (long long)ts->seconds);
 	return 0;
 }
+
+int aw__page_size(aw_call *call, int32_t requested, int *page_size)
+{
+	if (requested < 0)
+		return aw__invalid(call, "page_size must be >= 0, got %d", requested);
+	*page_size = requested == 0 ? 50 : requested > 1000 ? 1000 : requested;
+	return 0;
+}

@@ -5,6 +5,8 @@
 #ifndef AW_REPLY_H
 #define AW_REPLY_H
 
+#include <stdint.h>
+
 #include <protobuf-c/protobuf-c.h>
 
 #include "../repo/repo.h"
@@ -38,6 +40,10 @@ int aw__invalid(aw_call *call, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)))
 #endif
 	;
+
+/* The page size a list method uses for `requested`: 0 means 50, more than
+ * 1000 means 1000. A negative size sets INVALID_ARGUMENT and returns -1. */
+int aw__page_size(aw_call *call, int32_t requested, int *page_size);
 
 /* Checks that `ts` (NULL allows) is a valid Timestamp within years 1..9999, as
  * google.protobuf.Timestamp defines it; else sets INVALID_ARGUMENT naming
