@@ -112,6 +112,16 @@ static Aniworld__V1__ListEpisodesResponse *list(aw_repo *r, Aniworld__V1__ListEp
 	return (Aniworld__V1__ListEpisodesResponse *)sr.result;
 }
 
+/* Waits (bounded, about a second) until the repository's clock is past `us`,
+ * so that the next write's timestamps are later than a stored one. */
+static void clock_past(int64_t us)
+{
+	for (long spins = 0; aw__repo_now_us() <= us; spins++) {
+		if (spins > 100000000L)
+			fail_msg("the clock did not move past %lld", (long long)us);
+	}
+}
+
 static int side_count(const char *path, const char *sql)
 {
 	sqlite3 *db;
@@ -144,6 +154,8 @@ static void test_repo_episodes_create_and_get(void **state)
 	assert_false(e->is_downloaded);
 	assert_null(e->download_date);
 	assert_non_null(e->created_at);
+	assert_int_equal(aw__pb_timestamp_us(e->updated_at), aw__pb_timestamp_us(e->created_at));
+	assert_true(aw__pb_timestamp_us(e->created_at) <= aw__repo_now_us());
 
 	aw_repo_episodes_get(f->repo, sync_init(&sr), e->id);
 	assert_int_equal(sync_wait(&sr), 0);
@@ -247,6 +259,28 @@ static void test_repo_episodes_batch_is_all_or_nothing(void **state)
 	assert_non_null(strstr(sr.err.msg, "episodes[9]"));
 	assert_null(sr.result);
 	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), before);
+	batch_free(b);
+
+	/* The same season and episode twice within the batch: the second insert
+	 * fails and takes the first (and the rest) with it. */
+	b = batch_of(f->series[0], 8, 5);
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), b);
+	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	assert_non_null(strstr(sr.err.msg, "episodes[5]"));
+	assert_non_null(strstr(sr.err.msg, "season 2 episode 1"));
+	assert_null(sr.result);
+	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), before);
+	batch_free(b);
+
+	/* A series that does not exist: named as such, nothing stored. */
+	b = batch_of(4242, 3, -1);
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), b);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_string_equal(sr.err.msg, "series 4242 not found");
+	assert_null(sr.result);
+	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), before);
+	assert_int_equal(side_count(f->path, "SELECT n FROM row_counts WHERE name = 'episodes'"),
+			 before);
 	batch_free(b);
 }
 
@@ -382,7 +416,7 @@ static void test_repo_episodes_update_mask(void **state)
 
 	assert_int_equal(create(f->repo, f->series[0], 1, 1, &e, NULL), 0);
 	must_create(f->repo, f->series[0], 1, 2);
-	usleep(1000);
+	clock_past(aw__pb_timestamp_us(e->updated_at));
 	in.id = e->id;
 	in.title = "Renamed";
 	in.is_downloaded = 1;
@@ -406,14 +440,45 @@ static void test_repo_episodes_update_mask(void **state)
 	in.is_downloaded = 0;
 	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_IS_DOWNLOADED);
 	assert_int_equal(sync_wait(&sr), 0);
+	assert_false(((Aniworld__V1__Episode *)sr.result)->is_downloaded);
 	assert_null(((Aniworld__V1__Episode *)sr.result)->download_date);
 	protobuf_c_message_free_unpacked(sr.result, NULL);
 
-	/* Moving onto a taken season and episode number. */
-	in.season = 1;
+	/* Missing, with download_date in the mask too: the date given is kept. */
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in,
+				AW_EPISODE_IS_DOWNLOADED | AW_EPISODE_DOWNLOAD_DATE);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_false(((Aniworld__V1__Episode *)sr.result)->is_downloaded);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->download_date->seconds, 1700000000);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* Downloaded again without a date in the mask: the stored date stays. */
+	in.is_downloaded = 1;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_IS_DOWNLOADED);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_true(((Aniworld__V1__Episode *)sr.result)->is_downloaded);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->download_date->seconds, 1700000000);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* Moving onto a taken season and episode number. Only episode_number is in
+	 * the mask, so the taken key is the stored season 1 with episode 2, not the
+	 * season 9 this request happens to carry. */
+	in.season = 9;
 	in.episode_number = 2;
 	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_NUMBER);
 	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	assert_non_null(strstr(sr.err.msg, "season 1 episode 2"));
+	in.season = 1;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_SEASON | AW_EPISODE_NUMBER);
+	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	assert_non_null(strstr(sr.err.msg, "season 1 episode 2"));
+	/* Onto a free one, in season 0 (specials). */
+	in.season = 0;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_SEASON | AW_EPISODE_NUMBER);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->season, 0);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->episode_number, 2);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
 	in.id = 777777;
 	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_TITLE);
 	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
@@ -424,6 +489,203 @@ static void test_repo_episodes_update_mask(void **state)
 	aw_repo_episodes_delete(f->repo, sync_init(&sr), e->id);
 	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
 	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+static Aniworld__V1__Episode *get(aw_repo *r, int64_t id)
+{
+	sync_req sr;
+
+	aw_repo_episodes_get(r, sync_init(&sr), id);
+	if (sync_wait(&sr) != 0)
+		fail_msg("get %lld: %s", (long long)id, sr.err.msg);
+	return (Aniworld__V1__Episode *)sr.result;
+}
+
+static void test_repo_episodes_mark_downloaded(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__MarkEpisodeDownloadedRequest mark =
+		ANIWORLD__V1__MARK_EPISODE_DOWNLOADED_REQUEST__INIT;
+	Aniworld__V1__Episode *e = NULL, *m, *g;
+	sync_req sr;
+
+	assert_int_equal(create(f->repo, f->series[1], 3, 4, &e, NULL), 0);
+	clock_past(aw__pb_timestamp_us(e->updated_at));
+	mark.id = e->id;
+	mark.file_path = "/anime/two/s03e04.mkv";
+	mark.file_size = 0; /* an empty file is a size like any other */
+	aw_repo_episodes_mark_downloaded(f->repo, sync_init(&sr), &mark);
+	assert_int_equal(sync_wait(&sr), 0);
+	m = (Aniworld__V1__Episode *)sr.result;
+	assert_true(m->is_downloaded);
+	assert_string_equal(m->file_path, "/anime/two/s03e04.mkv");
+	assert_int_equal(m->file_size, 0);
+	/* download_date is now, and so is updated_at: one instant. */
+	assert_non_null(m->download_date);
+	assert_int_equal(aw__pb_timestamp_us(m->download_date), aw__pb_timestamp_us(m->updated_at));
+	assert_true(aw__pb_timestamp_us(m->updated_at) > aw__pb_timestamp_us(e->updated_at));
+	assert_int_equal(aw__pb_timestamp_us(m->created_at), aw__pb_timestamp_us(e->created_at));
+	assert_string_equal(m->title, "An episode"); /* untouched */
+
+	/* What was returned is what was stored. */
+	g = get(f->repo, e->id);
+	assert_true(g->is_downloaded);
+	assert_int_equal(aw__pb_timestamp_us(g->download_date), aw__pb_timestamp_us(m->download_date));
+	assert_string_equal(g->file_path, m->file_path);
+	protobuf_c_message_free_unpacked(&g->base, NULL);
+
+	/* Marking again moves the date: a new download. */
+	clock_past(aw__pb_timestamp_us(m->updated_at));
+	mark.file_size = 99;
+	aw_repo_episodes_mark_downloaded(f->repo, sync_init(&sr), &mark);
+	assert_int_equal(sync_wait(&sr), 0);
+	g = (Aniworld__V1__Episode *)sr.result;
+	assert_int_equal(g->file_size, 99);
+	assert_true(aw__pb_timestamp_us(g->download_date) > aw__pb_timestamp_us(m->download_date));
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+
+	mark.id = 987654;
+	aw_repo_episodes_mark_downloaded(f->repo, sync_init(&sr), &mark);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_string_equal(sr.err.msg, "episode 987654 not found");
+	assert_null(sr.result);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+static void mark_downloaded(aw_repo *r, int64_t series, int season, int number)
+{
+	Aniworld__V1__MarkEpisodeDownloadedRequest mark =
+		ANIWORLD__V1__MARK_EPISODE_DOWNLOADED_REQUEST__INIT;
+	Aniworld__V1__Episode *e = NULL;
+	sync_req sr;
+
+	assert_int_equal(create(r, series, season, number, &e, NULL), 0);
+	mark.id = e->id;
+	mark.file_path = "/anime/file.mkv";
+	aw_repo_episodes_mark_downloaded(r, sync_init(&sr), &mark);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
+/* Paging one series with both filters while rows are added between pages:
+ * each page continues after the last row returned, so rows added ahead of the
+ * cursor that match are seen, and those behind it or not matching are not;
+ * total_size is the count at the time of each page. */
+static void test_repo_episodes_filtered_pages_with_inserts_between(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	int32_t seasons[] = {3, 1}; /* any order */
+	char token[128] = "";
+	int got[32][2], n = 0, rc;
+
+	/* Seasons 1..3: episode 1 downloaded, episodes 2, 4, 6, 8 missing. */
+	for (int season = 1; season <= 3; season++) {
+		mark_downloaded(f->repo, f->series[0], season, 1);
+		for (int e = 2; e <= 8; e += 2)
+			must_create(f->repo, f->series[0], season, e);
+	}
+	must_create(f->repo, f->series[1], 1, 3); /* another series: never listed */
+	in.series_id = f->series[0];
+	in.seasons = seasons;
+	in.n_seasons = 2;
+	in.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING;
+	for (int page = 0; page < 10; page++) {
+		in.page_token = token;
+		Aniworld__V1__ListEpisodesResponse *res = list(f->repo, &in, 3, &rc);
+		assert_int_equal(rc, 0);
+		assert_true(res->n_episodes <= 3);
+		assert_int_equal(res->total_size, page == 0 ? 8 : 11);
+		for (size_t i = 0; i < res->n_episodes; i++) {
+			assert_int_equal(res->episodes[i]->series_id, f->series[0]);
+			assert_false(res->episodes[i]->is_downloaded);
+			assert_true(n < 32);
+			got[n][0] = res->episodes[i]->season;
+			got[n][1] = res->episodes[i]->episode_number;
+			n++;
+		}
+		if (page == 0) { /* the cursor is at S1E6 */
+			must_create(f->repo, f->series[0], 1, 3);      /* behind: not seen */
+			must_create(f->repo, f->series[0], 1, 7);      /* ahead: seen */
+			must_create(f->repo, f->series[0], 0, 5);      /* season 0 not asked */
+			must_create(f->repo, f->series[0], 2, 5);      /* season 2 not asked */
+			mark_downloaded(f->repo, f->series[0], 3, 5);  /* ahead, but downloaded */
+			must_create(f->repo, f->series[0], 3, 9);      /* ahead: seen */
+		}
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+		if (token[0] == '\0')
+			break;
+	}
+	static const int want[][2] = {{1, 2}, {1, 4}, {1, 6}, {1, 7}, {1, 8},
+				      {3, 2}, {3, 4}, {3, 6}, {3, 8}, {3, 9}};
+	assert_int_equal(n, 10);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(got[i][0], want[i][0]);
+		assert_int_equal(got[i][1], want[i][1]);
+	}
+}
+
+/* Every series at once, with the filters: series first, then season and
+ * episode; the count covers every series. */
+static void test_repo_episodes_list_every_series_filtered(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	Aniworld__V1__ListEpisodesResponse *res;
+	int32_t seasons[] = {0};
+	char token[128] = "";
+	int64_t last_series = 0;
+	int seen = 0, rc;
+
+	for (int s = 2; s >= 0; s--) {
+		must_create(f->repo, f->series[s], 1, 1);
+		mark_downloaded(f->repo, f->series[s], 0, 2);
+		must_create(f->repo, f->series[s], 0, 1);
+	}
+	in.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED;
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->total_size, 3);
+	assert_int_equal(res->n_episodes, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(res->episodes[i]->series_id, f->series[i]);
+		assert_int_equal(res->episodes[i]->episode_number, 2);
+	}
+	assert_string_equal(res->next_page_token, "");
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+
+	/* Season 0 of every series, a page at a time. */
+	in.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
+	in.seasons = seasons;
+	in.n_seasons = 1;
+	do {
+		in.page_token = token;
+		res = list(f->repo, &in, 1, &rc);
+		assert_int_equal(rc, 0);
+		assert_int_equal(res->total_size, 6);
+		for (size_t i = 0; i < res->n_episodes; i++) {
+			assert_int_equal(res->episodes[i]->season, 0);
+			assert_true(res->episodes[i]->series_id >= last_series);
+			last_series = res->episodes[i]->series_id;
+			seen++;
+		}
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+	} while (token[0] != '\0');
+	assert_int_equal(seen, 6);
+
+	/* A season nobody has: an empty page, no token, a count of 0. */
+	seasons[0] = 77;
+	in.page_token = "";
+	res = list(f->repo, &in, 50, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->n_episodes, 0);
+	assert_int_equal(res->total_size, 0);
+	assert_string_equal(res->next_page_token, "");
+	protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
 /* The list statements walk the unique index: no scan, no sort. */
@@ -440,10 +702,14 @@ static void test_repo_episodes_queries_use_the_index(void **state)
 		"EXPLAIN QUERY PLAN SELECT id FROM episodes WHERE (series_id, season, episode_number) > "
 		"(?1, ?2, ?3) AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) AND "
 		"(?7 < 0 OR is_downloaded = ?7) ORDER BY series_id, season, episode_number LIMIT ?4",
+		/* total_size of one series counts within the series' index range. */
+		"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM episodes WHERE series_id = ?1 "
+		"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
+		"AND (?7 < 0 OR is_downloaded = ?7)",
 	};
 
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	for (size_t q = 0; q < 2; q++) {
+	for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
 		char plan[1024] = "";
 		assert_int_equal(sqlite3_prepare_v2(db, queries[q], -1, &st, NULL), SQLITE_OK);
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -471,6 +737,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_episodes_pages_with_inserts_between, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_episodes_update_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_mark_downloaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_filtered_pages_with_inserts_between,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_list_every_series_filtered, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_episodes_queries_use_the_index, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,8 @@ static int write_episode_batch(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 						 &res->episodes[res->n_episodes], &one);
 		if (rc == 0)
 			res->n_episodes++;
+		else if (rc == AW_ENOTFOUND) /* the request's series, not this episode */
+			aw_err_set(err, rc, "series %lld not found", (long long)in->series_id);
 		else
 			aw_err_set(err, rc, "episodes[%zu]: %s", i, one.msg);
 	}

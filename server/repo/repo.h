@@ -539,8 +539,9 @@ void aw_repo_session_purge_expired(aw_repo *r, aw_repo_req *req);
 void aw_repo_episodes_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Episode *in);
 
 /* Result: BatchCreateEpisodesResponse. Every episode of `in` already carries
- * in->series_id; one write, so all of them are stored or none. Errors: those of
- * create, the message naming the episode. */
+ * in->series_id; one write, so all of them are stored or none. Errors:
+ * AW_ENOTFOUND ("series 7 not found"), AW_EEXIST with the message naming the
+ * episode (episodes[i]). */
 void aw_repo_episodes_batch_create(aw_repo *r, aw_repo_req *req,
 				   const Aniworld__V1__BatchCreateEpisodesRequest *in);
 

@@ -27,12 +27,24 @@ static const aw_mask_field mutable_fields[] = {
 	{"download_date", AW_EPISODE_DOWNLOAD_DATE},
 };
 
-/* series_id is named here so that a caller trying to move an episode hears why. */
-static const char *const output_only[] = {"id", "series_id", "created_at", "updated_at", NULL};
+static const char *const output_only[] = {"id", "created_at", "updated_at", NULL};
 
 static aw_repo *repo_of(Aniworld__V1__EpisodeService_Service *svc)
 {
 	return ((episode_service *)svc)->repo;
+}
+
+/* series_id is set on creation and is the episode's parent: it is not output
+ * only, and an episode never moves to another series. Naming it in a mask is
+ * refused with that reason rather than the generic "unknown or immutable". */
+static int check_mask_immutable(aw_call *call, const Google__Protobuf__FieldMask *mask)
+{
+	for (size_t p = 0; mask != NULL && p < mask->n_paths; p++) {
+		if (strcmp(mask->paths[p], "series_id") == 0)
+			return aw__invalid(call, "update_mask.paths[%zu]: \"series_id\" is immutable: "
+					   "an episode cannot move to another series", p);
+	}
+	return 0;
 }
 
 static int check_id(aw_call *call, const char *field, const char *what, int64_t id)
@@ -200,6 +212,7 @@ static void update_episode(Aniworld__V1__EpisodeService_Service *svc,
 		return;
 	}
 	if (check_id(call, "episode.id", "episode", in->episode->id) != 0 ||
+	    check_mask_immutable(call, in->update_mask) != 0 ||
 	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
 				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
 				&mask) != 0 ||

@@ -17,6 +17,9 @@
 	"id, series_id, season, episode_number, title, file_path, file_size, "       \
 	"is_downloaded, download_date, created_at, updated_at"
 
+/* Slot AW_SQ_EPISODE_GET, prepared on a reader or the writer's connection. */
+#define EPISODE_GET_SQL "SELECT " EPISODE_COLUMNS " FROM episodes WHERE id = ?1"
+
 static aw_sq_repo *sq(aw_repo *r)
 {
 	return (aw_sq_repo *)r;
@@ -103,8 +106,7 @@ int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 
 	if (rc != 0)
 		return rc;
-	rc = aw__sq_stmt(c, AW_SQ_EPISODE_GET,
-			 "SELECT " EPISODE_COLUMNS " FROM episodes WHERE id = ?1", &st, err);
+	rc = aw__sq_stmt(c, AW_SQ_EPISODE_GET, EPISODE_GET_SQL, &st, err);
 	if (rc == 0) {
 		sqlite3_bind_int64(st, 1, id);
 		rc = step_one(c, st, "reading an episode", mem, out, err);
@@ -233,6 +235,35 @@ int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 	return 0;
 }
 
+/*
+ * The message of an update refused by the unique index: it names the key that
+ * is taken, which is the stored season and episode number overlaid with the
+ * ones in the mask (a mask naming only episode_number leaves in->season at
+ * whatever the caller sent). Reads the row on the writer's connection, in the
+ * write under way; returns AW_EEXIST.
+ */
+static int taken_message(aw_sq_conn *c, const Aniworld__V1__Episode *in, uint64_t mask,
+			 aw_err *err)
+{
+	long long series = 0;
+	int season = in->season, number = in->episode_number;
+	sqlite3_stmt *st;
+
+	if (aw__sq_stmt(c, AW_SQ_EPISODE_GET, EPISODE_GET_SQL, &st, err) == 0) {
+		sqlite3_bind_int64(st, 1, in->id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			series = sqlite3_column_int64(st, 1);
+			if (!(mask & AW_EPISODE_SEASON))
+				season = sqlite3_column_int(st, 2);
+			if (!(mask & AW_EPISODE_NUMBER))
+				number = sqlite3_column_int(st, 3);
+		}
+		aw__sq_finish(st);
+	}
+	return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d", series,
+			  season, number);
+}
+
 int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			   aw_err *err)
@@ -276,9 +307,7 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 	if (rc == AW_ENOTFOUND)
 		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)in->id);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST,
-				  "another episode of its series already has season %d episode %d",
-				  in->season, in->episode_number);
+		return taken_message(c, in, mask, err);
 	return rc;
 }
 
