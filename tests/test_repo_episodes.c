@@ -724,6 +724,49 @@ static void test_repo_episodes_queries_use_the_index(void **state)
 	sqlite3_close(db);
 }
 
+/* A downloaded episode always has a download date, also after an update of
+ * every field (an empty mask) that does not give one. */
+static void test_repo_episodes_downloaded_keeps_a_date(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode *e = NULL, in = ANIWORLD__V1__EPISODE__INIT;
+	Google__Protobuf__Timestamp when = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	sync_req sr;
+
+	assert_int_equal(create(f->repo, f->series[0], 1, 1, &e, NULL), 0);
+	in.id = e->id;
+	in.season = 1;
+	in.episode_number = 1;
+	in.is_downloaded = 1;
+	/* Not downloaded before, no date given: now. */
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_ALL);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__Episode *u = (Aniworld__V1__Episode *)sr.result;
+	assert_non_null(u->download_date);
+	assert_int_equal(aw__pb_timestamp_us(u->download_date), aw__pb_timestamp_us(u->updated_at));
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* A date given, then every field again without one: the date stays. */
+	when.seconds = 1600000000;
+	in.download_date = &when;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_ALL);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	in.download_date = NULL;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_ALL);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__Episode *)sr.result)->download_date->seconds, 1600000000);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+
+	/* Not downloaded: no date. */
+	in.is_downloaded = 0;
+	aw_repo_episodes_update(f->repo, sync_init(&sr), &in, AW_EPISODE_ALL);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_null(((Aniworld__V1__Episode *)sr.result)->download_date);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	protobuf_c_message_free_unpacked(&e->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -737,6 +780,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_episodes_pages_with_inserts_between, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_episodes_update_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episodes_downloaded_keeps_a_date, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_episodes_mark_downloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repo_episodes_filtered_pages_with_inserts_between,
 						setup, teardown),

@@ -273,8 +273,9 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 	int rc;
 
 	/* One statement: each column keeps its value unless its mask bit (?9) is
-	 * set. download_date follows is_downloaded unless it is in the mask itself:
-	 * cleared when is_downloaded goes false, now when it goes true without one. */
+	 * set. download_date: a date given in the mask wins; otherwise a downloaded
+	 * episode keeps its date or gets now (it always has one), and an episode
+	 * that is not downloaded has none once either field is in the mask. */
 	rc = aw__sq_stmt(c, AW_SQ_EPISODE_UPDATE,
 			 "UPDATE episodes SET "
 			 "season = CASE WHEN ?9 & 1 THEN ?1 ELSE season END, "
@@ -282,9 +283,10 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 			 "title = CASE WHEN ?9 & 4 THEN ?3 ELSE title END, "
 			 "file_path = CASE WHEN ?9 & 8 THEN ?4 ELSE file_path END, "
 			 "file_size = CASE WHEN ?9 & 16 THEN ?5 ELSE file_size END, "
-			 "download_date = CASE WHEN ?9 & 64 THEN ?7 "
-			 "  WHEN ?9 & 32 AND NOT ?6 THEN NULL "
-			 "  WHEN ?9 & 32 AND ?6 AND download_date IS NULL THEN ?8 "
+			 "download_date = CASE WHEN ?9 & 64 AND ?7 IS NOT NULL THEN ?7 "
+			 "  WHEN (CASE WHEN ?9 & 32 THEN ?6 ELSE is_downloaded END) "
+			 "    THEN coalesce(download_date, ?8) "
+			 "  WHEN ?9 & 96 THEN NULL "
 			 "  ELSE download_date END, "
 			 "is_downloaded = CASE WHEN ?9 & 32 THEN ?6 ELSE is_downloaded END, "
 			 "updated_at = ?8 "
