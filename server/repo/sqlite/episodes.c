@@ -315,21 +315,8 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 
 int aw__sq_episodes_delete(aw_repo *r, int64_t id, aw_err *err)
 {
-	aw_sq_conn *c = sq(r)->writer;
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = aw__sq_stmt(c, AW_SQ_EPISODE_DELETE, "DELETE FROM episodes WHERE id = ?1", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return aw__sq_error(c->db, rc, "deleting an episode", err);
-	if (sqlite3_changes(c->db) == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)id);
-	return 0;
+	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_EPISODE_DELETE, "DELETE FROM episodes WHERE id = ?1", id,
+				   "episode", err);
 }
 
 int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,

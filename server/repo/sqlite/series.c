@@ -295,19 +295,6 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 
 int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err)
 {
-	aw_sq_conn *c = sq(r)->writer;
-	sqlite3_stmt *st;
-	int rc;
-
-	rc = aw__sq_stmt(c, AW_SQ_SERIES_DELETE, "DELETE FROM anime_series WHERE id = ?1", &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, id);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return aw__sq_error(c->db, rc, "deleting a series", err);
-	if (sqlite3_changes(c->db) == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
-	return 0;
+	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_SERIES_DELETE, "DELETE FROM anime_series WHERE id = ?1", id,
+				   "series", err);
 }

@@ -164,6 +164,27 @@ done:
 	return rc;
 }
 
+int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
+			aw_err *err)
+{
+	sqlite3_stmt *st;
+	char what[64];
+	int rc = aw__sq_stmt(c, slot, sql, &st, err);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	aw__sq_finish(st);
+	if (rc != SQLITE_DONE) {
+		snprintf(what, sizeof(what), "deleting %s %lld", thing, (long long)id);
+		return aw__sq_error(c->db, rc, what, err);
+	}
+	if (sqlite3_changes(c->db) == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	return 0;
+}
+
 int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
 	if (s == NULL)

@@ -156,6 +156,11 @@ int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, in
 		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
 		size_t *n, int32_t *total, int *more, const char *what, aw_err *err);
 
+/* Runs DELETE statement `sql` (slot `slot`, on the writer) with ?1 = id.
+ * AW_ENOTFOUND, "<thing> <id> not found", when it deleted nothing. */
+int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
+			aw_err *err);
+
 /* Binds text with an explicit length; SQLITE_TRANSIENT unless the caller proves
  * the string outlives the statement's step (then SQLITE_STATIC). */
 int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
