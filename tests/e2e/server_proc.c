@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -75,7 +76,12 @@ static int spawn(server_proc *p, const char *db, const char *const *extra)
 		return -1;
 	p->pid = fork();
 	if (p->pid == 0) {
+		/* Only the soft limit: the test may raise it again, unprivileged. */
+		struct rlimit fsize = {(rlim_t)p->fsize_limit, RLIM_INFINITY};
+
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (p->fsize_limit > 0)
+			setrlimit(RLIMIT_FSIZE, &fsize);
 		dup2(fd, STDERR_FILENO);
 		execv(AW_SERVER_BINARY, (char *const *)argv);
 		_exit(127);

@@ -17,6 +17,7 @@ typedef struct server_proc {
 	pid_t pid;          /* 0 while not running */
 	char target[64];    /* "127.0.0.1:<port>" of the last start */
 	char log[256];      /* its stderr, appended across starts; set before starting */
+	long long fsize_limit; /* RLIMIT_FSIZE of the server in bytes; 0: none */
 } server_proc;
 
 /*

@@ -10,6 +10,8 @@
  * the process, whatever happens):
  *   - disk full: a 2 MiB tmpfs holding the database, filled up by a file;
  *     freeing it is deleting that file. A real ENOSPC, as a full volume gives.
+ *     Also a file size limit on the server (RLIMIT_FSIZE, EFBIG), raised
+ *     while it runs: no privilege needed.
  *   - read-only: read-only bind mounts, of the file alone and of its
  *     directory, as a read-only volume or file system gives; root ignores
  *     permission bits, so chmod would prove nothing.
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -375,6 +378,44 @@ static void test_storage_disk_full(void **state)
 	unmount(fs);
 }
 
+/*
+ * A file size limit (ulimit -f, RLIMIT_FSIZE) is a full disk too: the server
+ * ignores SIGXFSZ, and the write fails with EFBIG. Needs no privilege; raising
+ * the limit of the running server (prlimit) is freeing space.
+ */
+static void test_storage_file_size_limit(void **state)
+{
+	fixture *f = *state;
+	const char *const args[] = {"--log-level", "warn", NULL}; /* the log is a file too */
+	struct rlimit none = {RLIM_INFINITY, RLIM_INFINITY};
+	char key[48];
+	int failed = -1;
+	aw_err err;
+
+	f->srv.fsize_limit = 256 * 1024;
+	start(f, args);
+	for (int i = 0; i < 400 && failed < 0; i++) {
+		snprintf(key, sizeof(key), "limited-%d", i);
+		int rc = create(f->client, key, 3000, &err);
+		if (rc != 0) {
+			expect_fault(rc, &err, GRPC_STATUS_RESOURCE_EXHAUSTED, "disk full: ");
+			assert_non_null(strstr(err.msg, "(File too large)"));
+			failed = i;
+		}
+	}
+	assert_true(failed > 0);
+	assert_int_equal(get(f->client, "limited-0", NULL, &err), 0);
+	assert_true(server_proc_log_wait(&f->srv, "ERROR storage: writes failing (AW_EFULL): disk full: ",
+					 1, 5000));
+
+	if (prlimit(f->srv.pid, RLIMIT_FSIZE, &none, NULL) != 0)
+		fail_msg("prlimit: %s", strerror(errno));
+	assert_int_equal(create(f->client, key, 3000, &err), 0);
+	assert_true(server_proc_log_wait(&f->srv, "WARN  storage: writes work again", 1, 5000));
+	stop(f);
+	assert_true(database_sound(f->db));
+}
+
 /* ---- read-only ---------------------------------------------------------------------------- */
 
 /* Checks a server on a read-only database: reads of what `keys` name work,
@@ -706,6 +747,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_storage_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_storage_file_size_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_read_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_storage_corrupt_page, setup, teardown),

@@ -30,24 +30,37 @@ static int busy_timeout_ms(sqlite3 *db)
 	return ms;
 }
 
+/* Whether errno `e` says why a write failed in a way the mapping tells apart. */
+static int telling_errno(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EFBIG || e == EROFS;
+}
+
 /*
  * Storage faults get a message that begins with what happened ("disk full:",
  * "database is read-only:", ...): it reaches callers and the log as it is.
  * SQLite reports some of them as I/O errors, with the system's errno beside:
  * a write refused for want of space (ENOSPC, EDQUOT, or EFBIG past a file size
  * limit) is a full disk, one refused by a read-only file system (EROFS) a
- * read-only database.
+ * read-only database. SQLite keeps no errno for a failed COMMIT
+ * (sqlite3_system_errno() is 0 then), so the thread's errno, left by the
+ * failed write a moment ago, is taken instead, but only when it is one of
+ * those: any other value may be stale.
  */
 int aw__sq_error(sqlite3 *db, int rc, const char *what, aw_err *err)
 {
+	int thread_errno = errno;
 	char text[160], sys_buf[64], sys_text[80] = "";
 	int sys = 0;
 
 	/* Copied: busy_timeout_ms() replaces SQLite's message. */
 	snprintf(text, sizeof(text), "%s", db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 	/* SQLite records errno only with these two; otherwise it is stale. */
-	if (db != NULL && ((rc & 0xFF) == SQLITE_IOERR || (rc & 0xFF) == SQLITE_CANTOPEN))
+	if (db != NULL && ((rc & 0xFF) == SQLITE_IOERR || (rc & 0xFF) == SQLITE_CANTOPEN)) {
 		sys = sqlite3_system_errno(db);
+		if (sys == 0 && telling_errno(thread_errno))
+			sys = thread_errno;
+	}
 	if (sys != 0)
 		snprintf(sys_text, sizeof(sys_text), " (%s)", strerror_r(sys, sys_buf, sizeof(sys_buf)));
 
