@@ -48,6 +48,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit (ulimit -f) a write fails with EFBIG, which the
+	 * repository reports as a full disk, instead of killing the process. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	if (aw_server_start(&server, &cfg, &err) != 0) {
 		aw_log(AW_LOG_ERROR, "cannot start: %s (%s)", err.msg, aw_err_name(err.code));

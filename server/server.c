@@ -67,6 +67,40 @@ static void hook_run_deferred(void *arg)
 	aw_repo_flush(((aw_server *)arg)->repo);
 }
 
+/*
+ * The repository's storage fault reports, logged here at the edge: a fault
+ * once when it starts or changes, its end once, and failed reads at most once
+ * a minute per kind, instead of a line per failing call at ERROR.
+ */
+static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *err,
+			 uint64_t count)
+{
+	(void)arg;
+	switch (event) {
+	case AW_REPO_READ_ONLY:
+		aw_log(AW_LOG_WARN, "storage: %s; serving reads only (%s)", err->msg,
+		       aw_err_name(err->code));
+		break;
+	case AW_REPO_WRITES_FAILING:
+		aw_log(AW_LOG_ERROR, "storage: writes failing (%s): %s; reads go on",
+		       aw_err_name(err->code), err->msg);
+		break;
+	case AW_REPO_WRITES_RECOVERED:
+		aw_log(AW_LOG_WARN, "storage: writes work again, after %llu failed transaction%s",
+		       (unsigned long long)count, count == 1 ? "" : "s");
+		break;
+	case AW_REPO_READ_FAILED:
+		if (count > 0)
+			aw_log(AW_LOG_ERROR, "storage: a read failed (%s): %s (%llu more read failures "
+			       "since the last report)", aw_err_name(err->code), err->msg,
+			       (unsigned long long)count);
+		else
+			aw_log(AW_LOG_ERROR, "storage: a read failed (%s): %s", aw_err_name(err->code),
+			       err->msg);
+		break;
+	}
+}
+
 /* 0 means one thread per core this process may run on (its CPU affinity, which
  * containers and taskset narrow), not per core of the machine. */
 static int resolve_threads(int configured)
@@ -110,6 +144,8 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 
 	aw_repo_options_defaults(&ropts);
 	ropts.busy_timeout_ms = cfg->busy_timeout_ms;
+	ropts.on_storage = hook_storage;
+	ropts.storage_arg = s;
 	if (cfg->max_queued_writes > 0)
 		ropts.max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX : (int)cfg->max_queued_writes;
 	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);

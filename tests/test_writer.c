@@ -251,6 +251,218 @@ static void test_writer_close_commits_what_is_queued(void **state)
 	free(p);
 }
 
+/* ---- storage faults ------------------------------------------------------------------ */
+
+/* What the repository told its owner (aw_repo_options.on_storage). */
+typedef struct heard {
+	pthread_mutex_t mu;
+	int failing, recovered, read_failed;
+	int code;                /* of the last failing */
+	char msg[AW_ERR_MSG_MAX];
+	uint64_t failed_batches; /* count of the last recovered */
+} heard;
+
+static void hear(void *arg, aw_repo_storage_event event, const aw_err *err, uint64_t count)
+{
+	heard *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	switch (event) {
+	case AW_REPO_WRITES_FAILING:
+		h->failing++;
+		h->code = err->code;
+		snprintf(h->msg, sizeof(h->msg), "%s", err->msg);
+		break;
+	case AW_REPO_WRITES_RECOVERED:
+		h->recovered++;
+		h->failed_batches = count;
+		break;
+	case AW_REPO_READ_FAILED:
+		h->read_failed++;
+		break;
+	case AW_REPO_READ_ONLY:
+		break;
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+static aw_repo *open_hearing(const char *path, heard *h, int64_t busy_ms)
+{
+	aw_repo_options opts;
+	aw_repo *r;
+
+	memset(h, 0, sizeof(*h));
+	pthread_mutex_init(&h->mu, NULL);
+	aw_repo_options_defaults(&opts);
+	opts.busy_timeout_ms = busy_ms;
+	opts.on_storage = hear;
+	opts.storage_arg = h;
+	assert_int_equal(aw_repo_open(&r, path, &opts, NULL), 0);
+	return r;
+}
+
+static void test_writer_storage_fault_fails_writes_and_is_told_once(void **state)
+{
+	fixture *f = *state;
+	heard h;
+	aw_repo *r = open_hearing(f->path, &h, 50);
+	pthread_t threads[8];
+	thread_arg args[8];
+	sqlite3 *blocker;
+	pending p;
+
+	submit(r, &p, "before");
+	assert_int_equal(sync_wait(&p.sr), 0);
+	protobuf_c_message_free_unpacked(p.sr.result, NULL);
+
+	/* Another connection holds the write lock past the busy timeout. */
+	assert_int_equal(sqlite3_open(f->path, &blocker), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(blocker, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+	for (int i = 0; i < 3; i++) {
+		submit(r, &p, "locked");
+		assert_int_equal(sync_wait(&p.sr), AW_EBUSY);
+		assert_null(p.sr.result);
+		assert_non_null(strstr(p.sr.err.msg,
+				       "database locked by another process (busy timeout 50 ms)"));
+	}
+	for (int t = 0; t < 8; t++) {
+		args[t] = (thread_arg){.r = r, .id = t, .n = 4};
+		pthread_create(&threads[t], NULL, writer_thread, &args[t]);
+	}
+	for (int t = 0; t < 8; t++) {
+		pthread_join(threads[t], NULL);
+		assert_int_equal(args[t].failures + args[t].duplicates, 4);
+	}
+	pthread_mutex_lock(&h.mu);
+	assert_int_equal(h.failing, 1); /* however many writes and batches failed */
+	assert_int_equal(h.code, AW_EBUSY);
+	assert_int_equal(h.recovered, 0);
+	pthread_mutex_unlock(&h.mu);
+
+	assert_int_equal(sqlite3_exec(blocker, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(blocker);
+	submit(r, &p, "after");
+	assert_int_equal(sync_wait(&p.sr), 0);
+	protobuf_c_message_free_unpacked(p.sr.result, NULL);
+	pthread_mutex_lock(&h.mu);
+	assert_int_equal(h.recovered, 1);
+	assert_true(h.failed_batches >= 4 && h.failed_batches <= 3 + 32);
+	pthread_mutex_unlock(&h.mu);
+	aw_repo_close(r);
+	pthread_mutex_destroy(&h.mu);
+	assert_int_equal(count_rows(f->path), 2);
+}
+
+/* Writes `page` of `path` over with garbage. */
+static void spoil_page(const char *path, int page)
+{
+	char junk[4096];
+	FILE *fp = fopen(path, "r+b");
+
+	assert_non_null(fp);
+	memset(junk, 0xA5, sizeof(junk));
+	assert_int_equal(fseek(fp, (long)(page - 1) * 4096, SEEK_SET), 0);
+	assert_int_equal(fwrite(junk, 1, sizeof(junk), fp), sizeof(junk));
+	fclose(fp);
+}
+
+/* A leaf page of the series table, from the middle of it. */
+static int series_leaf(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int pages[64], n = 0;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT pageno FROM dbstat WHERE name = 'anime_series'"
+					    " AND pagetype = 'leaf' ORDER BY path",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW && n < 64)
+		pages[n++] = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_true(n >= 3);
+	return pages[n / 2];
+}
+
+/*
+ * A batch whose later write meets a storage fault takes the earlier ones down
+ * with it: they are reported failed and nothing of them is stored, though
+ * each had succeeded on its own (writer.c: storage errors fail the batch).
+ */
+static void test_writer_storage_fault_fails_the_whole_batch(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__AnimeSeries change = ANIWORLD__V1__ANIME_SERIES__INIT;
+	char desc[1800], key[32];
+	int64_t bad = 0;
+	heard h;
+	aw_repo *r = open_hearing(f->path, &h, 1000);
+	pending p, first, second;
+	sync_req get, upd;
+
+	memset(desc, 'd', sizeof(desc) - 1);
+	desc[sizeof(desc) - 1] = '\0';
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "row-%d", i);
+		p.s = (Aniworld__V1__AnimeSeries)ANIWORLD__V1__ANIME_SERIES__INIT;
+		p.s.key = key;
+		p.s.name = key;
+		p.s.description = desc; /* two rows a page */
+		aw_repo_series_create(r, sync_init(&p.sr), &p.s);
+		assert_int_equal(sync_wait(&p.sr), 0);
+		protobuf_c_message_free_unpacked(p.sr.result, NULL);
+	}
+	aw_repo_close(r);
+	pthread_mutex_destroy(&h.mu);
+	spoil_page(f->path, series_leaf(f->path));
+
+	r = open_hearing(f->path, &h, 1000);
+	for (int64_t id = 1; id <= 40 && bad == 0; id++) {
+		aw_repo_series_get(r, sync_init(&get), id);
+		if (sync_wait(&get) == AW_ECORRUPT)
+			bad = id;
+		protobuf_c_message_free_unpacked(get.result, NULL);
+	}
+	assert_true(bad > 0);
+	pthread_mutex_lock(&h.mu);
+	assert_int_equal(h.read_failed, 1);
+	pthread_mutex_unlock(&h.mu);
+
+	/* Two writes in one transaction: a new row, then a change to the spoilt one. */
+	aw_repo_defer_writes(r);
+	submit(r, &first, "fine-alone");
+	submit(r, &second, "fine-alone-2");
+	change.id = bad;
+	change.name = "changed";
+	aw_repo_series_update(r, sync_init(&upd), &change, AW_SERIES_NAME);
+	aw_repo_flush(r);
+	assert_int_equal(sync_wait(&first.sr), AW_ECORRUPT);
+	assert_int_equal(sync_wait(&second.sr), AW_ECORRUPT);
+	assert_int_equal(sync_wait(&upd), AW_ECORRUPT);
+	assert_non_null(strstr(upd.err.msg, "database file is corrupt: "));
+	assert_null(first.sr.result);
+	assert_null(upd.result);
+
+	/* Nothing of it is stored; alone, the same write works. */
+	aw_repo_series_get_by_key(r, sync_init(&get), "fine-alone");
+	assert_int_equal(sync_wait(&get), AW_ENOTFOUND);
+	submit(r, &first, "fine-alone");
+	aw_repo_flush(r);
+	assert_int_equal(sync_wait(&first.sr), 0);
+	protobuf_c_message_free_unpacked(first.sr.result, NULL);
+	aw_repo_defer_writes(NULL);
+	pthread_mutex_lock(&h.mu);
+	assert_int_equal(h.failing, 1);
+	assert_int_equal(h.code, AW_ECORRUPT);
+	assert_int_equal(h.recovered, 1);
+	pthread_mutex_unlock(&h.mu);
+	aw_repo_close(r);
+	pthread_mutex_destroy(&h.mu);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +472,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_bounded_queue_refuses_overflow, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_writer_close_commits_what_is_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_storage_fault_fails_writes_and_is_told_once,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_storage_fault_fails_the_whole_batch, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,7 +146,7 @@ void aw_repo_downloads_get(aw_repo *r, aw_repo_req *req, int64_t id)
 
 	aw_err_clear(&err);
 	rc = r->methods->downloads_get(r, id, req->mem, &out, &err);
-	aw__repo_report(req, rc, &err, as_message(out));
+	aw__repo_report(r, req, rc, &err, as_message(out));
 }
 
 /* The set of statuses a list asks for; every status when none is named. */
@@ -193,7 +193,7 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
 		}
 	}
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static int write_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)

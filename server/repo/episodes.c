@@ -80,7 +80,7 @@ void aw_repo_episodes_get(aw_repo *r, aw_repo_req *req, int64_t id)
 
 	aw_err_clear(&err);
 	rc = r->methods->episodes_get(r, id, req->mem, &out, &err);
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static uint64_t episodes_filter_hash(const Aniworld__V1__ListEpisodesRequest *in)
@@ -120,7 +120,7 @@ void aw_repo_episodes_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Lis
 			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
 		}
 	}
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static int write_episode_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,

@@ -27,6 +27,60 @@ void aw_repo_options_defaults(aw_repo_options *opts)
 	opts->busy_timeout_ms = 5000;
 	opts->max_batch = 256;
 	opts->max_queue = 65536;
+	opts->on_storage = NULL;
+	opts->storage_arg = NULL;
+}
+
+int aw__repo_storage_fault(int rc)
+{
+	switch (rc) {
+	case 0:
+	case AW_EINVAL:
+	case AW_ENOTFOUND:
+	case AW_EEXIST:
+	case AW_EPRECOND:
+	case AW_ERANGE:
+	case AW_ECANCELED:
+	case AW_ETIMEDOUT:
+	case AW_EOVERLOAD:
+	case AW_EUNAVAIL:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* A read fault of the same kind as the last one reported is reported again
+ * after this long, with the count of those in between. */
+#define READ_FAULT_REPORT_US INT64_C(60000000)
+
+/*
+ * Tells the owner that a read failed for a storage reason. A damaged page
+ * fails every read that touches it and no other, so failures and successes
+ * interleave for as long as the damage lasts: there is no "recovered" to
+ * report, only a rate to keep low.
+ */
+static void read_failed(aw_repo *r, int rc, const aw_err *err)
+{
+	int64_t now = aw__repo_now_us();
+	uint64_t missed = 0;
+	int report;
+
+	if (r->on_storage == NULL)
+		return;
+	pthread_mutex_lock(&r->read_fault_mu);
+	report = rc != r->read_fault || now - r->read_fault_us >= READ_FAULT_REPORT_US;
+	if (report) {
+		missed = r->read_faults_unreported;
+		r->read_fault = rc;
+		r->read_fault_us = now;
+		r->read_faults_unreported = 0;
+	} else {
+		r->read_faults_unreported++;
+	}
+	pthread_mutex_unlock(&r->read_fault_mu);
+	if (report)
+		r->on_storage(r->storage_arg, AW_REPO_READ_FAILED, err, missed);
 }
 
 int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts, aw_err *err)
@@ -50,11 +104,17 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	rc = aw__sqlite_open(&r, location, opts, err);
 	if (rc != 0)
 		return rc;
+	r->on_storage = opts->on_storage;
+	r->storage_arg = opts->storage_arg;
+	pthread_mutex_init(&r->read_fault_mu, NULL);
 	rc = aw__writer_start(r, opts, err);
 	if (rc != 0) {
+		pthread_mutex_destroy(&r->read_fault_mu);
 		r->methods->close(r);
 		return rc;
 	}
+	if (r->read_only.code != 0 && r->on_storage != NULL)
+		r->on_storage(r->storage_arg, AW_REPO_READ_ONLY, &r->read_only, 0);
 	*out = r;
 	return 0;
 }
@@ -69,15 +129,19 @@ void aw_repo_close(aw_repo *r)
 	if (r == NULL)
 		return;
 	aw__writer_stop(r);
+	pthread_mutex_destroy(&r->read_fault_mu);
 	r->methods->close(r);
 }
 
-void aw__repo_report(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result)
+void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
+		     ProtobufCMessage *result)
 {
 	if (rc != 0 && result != NULL) {
 		protobuf_c_message_free_unpacked(result, req->mem);
 		result = NULL;
 	}
+	if (aw__repo_storage_fault(rc))
+		read_failed(r, rc, err);
 	req->done(req, rc, err, result);
 }
 

@@ -36,6 +36,7 @@
 #ifndef AW_REPO_H
 #define AW_REPO_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -365,10 +366,44 @@ struct aw_repo_methods {
 					Aniworld__V1__Episode **out, aw_err *err);
 };
 
+/* ---- storage faults ---------------------------------------------------------------- */
+
+/*
+ * What the repository tells its owner about the storage, through
+ * aw_repo_options.on_storage, so that the server can log a fault once rather
+ * than once per call. A storage fault is any failure that is not about the
+ * request itself: a full disk, a read-only or locked or corrupt file, an I/O
+ * error (AW_EFULL, AW_EREADONLY, AW_EBUSY, AW_ECORRUPT, AW_EIO, ...).
+ */
+typedef enum aw_repo_storage_event {
+	AW_REPO_READ_ONLY,        /* opened read-only (err says why): every write will fail */
+	AW_REPO_WRITES_FAILING,   /* a write transaction failed (err): the first after one
+				     that committed, or with another error than the last */
+	AW_REPO_WRITES_RECOVERED, /* a write transaction committed again; count: how many
+				     failed since AW_REPO_WRITES_FAILING */
+	AW_REPO_READ_FAILED,      /* a read failed (err); reported at most once a minute for
+				     the same error; count: how many more since the last report */
+} aw_repo_storage_event;
+
+/* The hook: called from whatever thread saw the event, with no lock of the
+ * repository held; it must not call into the repository. `err` is borrowed. */
+typedef void aw_repo_storage_fn(void *arg, aw_repo_storage_event event, const aw_err *err,
+				uint64_t count);
+
 /* What every backend's struct begins with. */
 struct aw_repo {
 	const aw_repo_methods *methods;
 	aw_writer *writer;  /* the group-commit writer, started by aw_repo_open */
+	aw_err read_only;   /* set by the backend when it could open the storage only
+			       read-only (code AW_EREADONLY, the reason); else code 0 */
+
+	/* Storage fault reports (repo.c), set up by aw_repo_open. */
+	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
+	void *storage_arg;
+	pthread_mutex_t read_fault_mu;  /* guards the three below */
+	int read_fault;                 /* code of the last read failure reported, or 0 */
+	int64_t read_fault_us;          /* when it was reported */
+	uint64_t read_faults_unreported; /* read failures since then */
 };
 
 /* ---- opening ------------------------------------------------------------------------ */
@@ -377,17 +412,23 @@ typedef struct aw_repo_options {
 	int64_t busy_timeout_ms;  /* how long to wait for locks held by other processes */
 	int max_batch;            /* most writes gathered into one transaction */
 	int max_queue;            /* most writes waiting; more fail with AW_EOVERLOAD */
+	aw_repo_storage_fn *on_storage; /* storage faults, see above; NULL: not told */
+	void *storage_arg;        /* passed to on_storage */
 } aw_repo_options;
 
-/* Defaults: 5000 ms, 256 writes a batch, 65536 queued. */
+/* Defaults: 5000 ms, 256 writes a batch, 65536 queued, no storage hook. */
 void aw_repo_options_defaults(aw_repo_options *opts);
 
 /*
  * Opens the repository at `location`: a SQLite file path (created if missing)
  * or ":memory:". Migrates the schema to the current version; a database from a
- * newer version is refused with AW_EVERSION. The
- * caller closes it with aw_repo_close(). Errors: AW_EIO, AW_ECORRUPT,
- * AW_EREADONLY, AW_EBUSY, AW_EVERSION, AW_ENOMEM, AW_EINVAL (options).
+ * newer version is refused with AW_EVERSION. A database that exists but cannot
+ * be written (a read-only file or file system) is opened read-only: reads
+ * work, writes fail with AW_EREADONLY, and on_storage hears AW_REPO_READ_ONLY
+ * before this returns. The caller closes it with aw_repo_close(). Errors:
+ * AW_EIO, AW_ECORRUPT (also a file that is not a database), AW_EREADONLY (a
+ * read-only database that needs a migration), AW_EBUSY, AW_EVERSION,
+ * AW_ENOMEM, AW_EINVAL (options).
  */
 int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts,
 		 aw_err *err);
@@ -566,8 +607,13 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 
-/* Reports a read's outcome through req->done; frees `result` when rc != 0. */
-void aw__repo_report(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result);
+/* Reports a read's outcome through req->done; frees `result` when rc != 0. A
+ * storage fault also goes to r's on_storage hook (rate-limited). */
+void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
+		     ProtobufCMessage *result);
+
+/* Whether `rc` is a storage fault rather than an answer about the request. */
+int aw__repo_storage_fault(int rc);
 
 /* Reports AW_EINVAL with `what` as the message. */
 void aw__repo_invalid(aw_repo_req *req, const char *what);

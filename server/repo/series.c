@@ -35,7 +35,7 @@ void aw_repo_series_get(aw_repo *r, aw_repo_req *req, int64_t id)
 
 	aw_err_clear(&err);
 	rc = r->methods->series_get(r, id, req->mem, &out, &err);
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 void aw_repo_series_get_by_key(aw_repo *r, aw_repo_req *req, const char *key)
@@ -48,7 +48,7 @@ void aw_repo_series_get_by_key(aw_repo *r, aw_repo_req *req, const char *key)
 		return aw__repo_invalid(req, "key is required");
 	aw_err_clear(&err);
 	rc = r->methods->series_get_by_key(r, key, req->mem, &out, &err);
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static uint64_t series_filter_hash(const Aniworld__V1__ListSeriesRequest *in)
@@ -84,7 +84,7 @@ void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListS
 			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
 		}
 	}
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static int write_series_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,

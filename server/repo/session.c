@@ -55,7 +55,7 @@ void aw_repo_session_get(aw_repo *r, aw_repo_req *req, const char *session_id)
 		return aw__repo_invalid(req, "session_id is required");
 	aw_err_clear(&err);
 	rc = r->methods->session_get(r, session_id, aw__repo_now_us(), req->mem, &out, &err);
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 static uint64_t session_filter_hash(const Aniworld__V1__ListSessionsRequest *in)
@@ -92,7 +92,7 @@ void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__List
 			rc = aw_err_set(&err, AW_ENOMEM, "out of memory");
 		}
 	}
-	aw__repo_report(req, rc, &err, out != NULL ? &out->base : NULL);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
 /*

@@ -25,6 +25,10 @@
  * by itself). A storage error (I/O, full, busy, corrupt) can end SQLite's
  * transaction behind our back, so it fails the whole batch: nothing in it was
  * acknowledged, nothing is lost.
+ *
+ * Storage faults are told to the repository's owner (aw_repo_options.on_storage)
+ * when they start, change or end, not once per write: the leader keeps the
+ * condition of the last transaction.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,6 +51,9 @@ struct aw_writer {
 	int stopping;
 	int max_batch, max_queue;
 	uint64_t batches, writes;  /* totals so far, for aw__writer_stats */
+	/* The storage's condition as the last transaction found it; leader only. */
+	int fault;                /* 0, or the error of the last failed transaction */
+	uint64_t failed_batches;  /* transactions failed since the fault began */
 	/* The batch being run, used only by the leader. */
 	aw_repo_req **batch;
 	int *rc;
@@ -73,6 +80,27 @@ static void drop_result(aw_repo_req *req, ProtobufCMessage **result)
 	if (*result != NULL) {
 		protobuf_c_message_free_unpacked(*result, req->mem);
 		*result = NULL;
+	}
+}
+
+/* Tells the owner when the outcome of a transaction changes the storage's
+ * condition: failing (with a new error) or working again. */
+static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
+{
+	if (rc != 0) {
+		int changed = rc != w->fault;
+
+		w->fault = rc;
+		w->failed_batches++;
+		if (changed && r->on_storage != NULL)
+			r->on_storage(r->storage_arg, AW_REPO_WRITES_FAILING, err, 0);
+	} else if (w->fault != 0) {
+		uint64_t failed = w->failed_batches;
+
+		w->fault = 0;
+		w->failed_batches = 0;
+		if (r->on_storage != NULL)
+			r->on_storage(r->storage_arg, AW_REPO_WRITES_RECOVERED, NULL, failed);
 	}
 }
 
@@ -130,11 +158,15 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 			txn_err = w->errs[i];
 		}
 	}
-	if (rc == 0 && stored > 0)
+	if (rc == 0 && stored > 0) {
 		rc = m->commit(r, &txn_err);
-	else if (rc == 0)
+		if (rc == 0)
+			note_outcome(r, w, 0, NULL);
+	} else if (rc == 0) {
 		m->rollback(r); /* every write failed on its own: nothing to keep */
+	}
 	if (rc != 0) {
+		note_outcome(r, w, rc, &txn_err);
 		m->rollback(r);
 		/* Nothing of this batch is stored: every write that had succeeded, or
 		 * had not run yet, fails with the transaction's error. */
@@ -216,6 +248,8 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->idle, NULL);
+	/* A read-only storage is a fault from the start, told once by aw_repo_open. */
+	w->fault = r->read_only.code;
 	r->writer = w;
 	return 0;
 }

@@ -2,63 +2,110 @@
  * The SQLite backend: opening, connections, transactions, error mapping and the
  * method table. Entity operations live in their own files (series.c, ...).
  */
+#define _GNU_SOURCE /* strerror_r returning the text */
 #include "sqlite_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
 
 /* ---- errors -------------------------------------------------------------------------- */
 
+/* The busy timeout `db` was given, for messages (SQLite has no getter but the pragma). */
+static int busy_timeout_ms(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int ms = -1;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA busy_timeout", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ms = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return ms;
+}
+
+/* Whether errno `e` says why a write failed in a way the mapping tells apart. */
+static int telling_errno(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EFBIG || e == EROFS;
+}
+
+/*
+ * Storage faults get a message that begins with what happened ("disk full:",
+ * "database is read-only:", ...): it reaches callers and the log as it is.
+ * SQLite reports some of them as I/O errors, with the system's errno beside:
+ * a write refused for want of space (ENOSPC, EDQUOT, or EFBIG past a file size
+ * limit) is a full disk, one refused by a read-only file system (EROFS) a
+ * read-only database. SQLite keeps no errno for a failed COMMIT
+ * (sqlite3_system_errno() is 0 then), so the thread's errno, left by the
+ * failed write a moment ago, is taken instead, but only when it is one of
+ * those: any other value may be stale.
+ */
 int aw__sq_error(sqlite3 *db, int rc, const char *what, aw_err *err)
 {
-	const char *text = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-	int code;
+	int thread_errno = errno;
+	char text[160], sys_buf[64], sys_text[80] = "";
+	int sys = 0;
+
+	/* Copied: busy_timeout_ms() replaces SQLite's message. */
+	snprintf(text, sizeof(text), "%s", db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	/* SQLite records errno only with these two; otherwise it is stale. */
+	if (db != NULL && ((rc & 0xFF) == SQLITE_IOERR || (rc & 0xFF) == SQLITE_CANTOPEN)) {
+		sys = sqlite3_system_errno(db);
+		if (sys == 0 && telling_errno(thread_errno))
+			sys = thread_errno;
+	}
+	if (sys != 0)
+		snprintf(sys_text, sizeof(sys_text), " (%s)", strerror_r(sys, sys_buf, sizeof(sys_buf)));
 
 	switch (rc & 0xFF) {
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-			code = AW_EEXIST;
-		else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-			code = AW_ENOTFOUND;
-		else
-			code = AW_EINVAL;
-		break;
+			return aw_err_set(err, AW_EEXIST, "%s: %s", what, text);
+		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return aw_err_set(err, AW_ENOTFOUND, "%s: %s", what, text);
+		return aw_err_set(err, AW_EINVAL, "%s: %s", what, text);
 	case SQLITE_BUSY:
+		return aw_err_set(err, AW_EBUSY,
+				  "database locked by another process (busy timeout %d ms): %s: %s",
+				  db != NULL ? busy_timeout_ms(db) : -1, what, text);
 	case SQLITE_LOCKED:
-		code = AW_EBUSY;
-		break;
+		return aw_err_set(err, AW_EBUSY, "database table locked: %s: %s", what, text);
 	case SQLITE_FULL:
-		code = AW_EFULL;
-		break;
+		return aw_err_set(err, AW_EFULL, "disk full: %s: %s", what, text);
 	case SQLITE_READONLY:
-		code = AW_EREADONLY;
-		break;
+		return aw_err_set(err, AW_EREADONLY, "database is read-only: %s: %s", what, text);
 	case SQLITE_CORRUPT:
+		return aw_err_set(err, AW_ECORRUPT, "database file is corrupt: %s: %s", what, text);
 	case SQLITE_NOTADB:
-		code = AW_ECORRUPT;
-		break;
+		return aw_err_set(err, AW_ECORRUPT, "not a SQLite database file: %s: %s", what, text);
 	case SQLITE_IOERR:
+		if (sys == ENOSPC || sys == EDQUOT || sys == EFBIG)
+			return aw_err_set(err, AW_EFULL, "disk full: %s: %s%s", what, text, sys_text);
+		if (sys == EROFS)
+			return aw_err_set(err, AW_EREADONLY, "database is read-only: %s: %s%s", what,
+					  text, sys_text);
+		return aw_err_set(err, AW_EIO, "storage I/O error: %s: %s%s", what, text, sys_text);
 	case SQLITE_CANTOPEN:
+		return aw_err_set(err, AW_EIO, "cannot open the database file: %s: %s%s", what, text,
+				  sys_text);
 	case SQLITE_PROTOCOL:
-		code = AW_EIO;
-		break;
+		return aw_err_set(err, AW_EIO, "storage I/O error: %s: %s", what, text);
 	case SQLITE_NOMEM:
-		code = AW_ENOMEM;
-		break;
+		return aw_err_set(err, AW_ENOMEM, "%s: %s", what, text);
 	case SQLITE_INTERRUPT:
-		code = AW_ECANCELED;
-		break;
+		return aw_err_set(err, AW_ECANCELED, "%s: %s", what, text);
 	case SQLITE_TOOBIG:
-		code = AW_EINVAL;
-		break;
+		return aw_err_set(err, AW_EINVAL, "%s: %s", what, text);
 	default:
-		code = AW_EINTERNAL;
-		break;
+		return aw_err_set(err, AW_EINTERNAL, "%s: %s", what, text);
 	}
-	return aw_err_set(err, code, "%s: %s", what, text);
 }
 
 /* ---- statements ------------------------------------------------------------------------ */
@@ -506,10 +553,11 @@ static int checkpointer_start(aw_sq_repo *r, aw_err *err)
 
 /* Builds the URI for `path`: ":memory:" becomes a private in-memory database that
  * all of this repository's connections share (the memdb VFS); files are given
- * as URIs so that names with '?' or '#' mean themselves. */
-static char *make_uri(const void *self, const char *path)
+ * as URIs so that names with '?' or '#' mean themselves. `params` ("" for
+ * none) is appended as the URI's query. */
+static char *make_uri(const void *self, const char *path, const char *params)
 {
-	size_t n = strlen(path) * 3 + 64;
+	size_t n = strlen(path) * 3 + strlen(params) + 64;
 	char *uri = malloc(n);
 	size_t o;
 
@@ -527,8 +575,84 @@ static char *make_uri(const void *self, const char *path)
 		else
 			uri[o++] = (char)ch;
 	}
-	uri[o] = '\0';
+	snprintf(uri + o, n - o, "%s%s", params[0] != '\0' ? "?" : "", params);
 	return uri;
+}
+
+/* errno of access(`path`, W_OK) made in the directory holding `path`, or 0. */
+static int dir_unwritable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	return access(dir, W_OK) == 0 ? 0 : errno;
+}
+
+/* Whether a file named `path` exists (lstat); with `nonempty`, and is not empty. */
+static int exists(const char *path, int nonempty)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && (!nonempty || st.st_size > 0);
+}
+
+/*
+ * Opens the writer connection, and when the database can only be read, opens
+ * it read-only and records why in r->base.read_only.
+ *
+ * A file that cannot be opened for writing (its mode, a read-only bind mount
+ * of the file, the immutable attribute) SQLite opens read-only by itself. A
+ * database in a directory that cannot be written is harder: WAL mode needs
+ * the -wal and -shm files beside it, and SQLite cannot create them. With no
+ * -wal file there (or an empty one), the database file holds every committed
+ * transaction, so it is opened "immutable" (no locks, no WAL): right as long
+ * as nothing else writes it, which a read-only file system promises for this
+ * mount. With a -wal file there that SQLite cannot read (its -shm is missing),
+ * ignoring it would lose transactions: refused.
+ */
+static int writer_open(aw_sq_repo *r, const char *path, aw_err *err)
+{
+	char wal[4200];
+	int rc = conn_open(r, 1, &r->writer, err), why;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (rc == AW_EIO && strcmp(path, ":memory:") != 0 && exists(path, 0) &&
+	    (why = dir_unwritable(path)) != 0) {
+		char *uri;
+		aw_err first = *err;
+
+		if (exists(wal, 1))
+			return aw_err_set(err, AW_EREADONLY,
+					  "database is read-only: %s cannot be read without its -shm "
+					  "file, which cannot be made in a directory that cannot be "
+					  "written (%s)", wal, strerror(why));
+		uri = make_uri(r, path, "immutable=1");
+		if (uri == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
+		free(r->uri);
+		r->uri = uri;
+		rc = conn_open(r, 1, &r->writer, err);
+		if (rc != 0) {
+			*err = first;
+			return AW_EIO;
+		}
+		aw_err_set(&r->base.read_only, AW_EREADONLY,
+			   "database is read-only: the directory of %s cannot be written (%s): "
+			   "opened immutable, changes by other processes are not seen", path,
+			   strerror(why));
+		return 0;
+	}
+	if (rc == 0 && sqlite3_db_readonly(r->writer->db, "main") == 1)
+		aw_err_set(&r->base.read_only, AW_EREADONLY,
+			   "database is read-only: %s cannot be opened for writing (%s)", path,
+			   access(path, W_OK) != 0 ? strerror(errno) : "unknown reason");
+	return rc;
 }
 
 int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts, aw_err *err)
@@ -544,17 +668,24 @@ int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts
 	pthread_mutex_init(&r->pool_mu, NULL);
 	pthread_mutex_init(&r->ckpt_mu, NULL);
 	pthread_cond_init(&r->ckpt_cv, NULL);
-	r->uri = make_uri(r, path);
+	r->uri = make_uri(r, path, "");
 	if (r->uri == NULL) {
 		sq_close(&r->base);
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
 	}
-	rc = conn_open(r, 1, &r->writer, err);
+	rc = writer_open(r, path, err);
 	if (rc == 0)
 		rc = aw__sq_migrate(r->writer->db, err);
 	if (rc == 0)
 		rc = checkpointer_start(r, err);
 	if (rc != 0) {
+		char msg[AW_ERR_MSG_MAX];
+
+		/* Start-up errors are read by people: say which file. */
+		if (err != NULL && strstr(err->msg, path) == NULL) {
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			aw_err_set(err, rc, "%s (database %s)", msg, path);
+		}
 		sq_close(&r->base);
 		return rc;
 	}

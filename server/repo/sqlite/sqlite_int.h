@@ -111,8 +111,11 @@ typedef struct aw_sq_repo {
 
 /* ---- sqlite.c ----------------------------------------------------------------------- */
 
-/* Maps a SQLite result to an AW_E* code with a message "<what>: <sqlite's text>".
- * This is the only place SQLITE_* codes become AW_E* codes. */
+/* Maps a SQLite result to an AW_E* code with a message "<what>: <sqlite's text>",
+ * storage faults led by what happened ("disk full: ", "database is read-only: ",
+ * "database locked by another process (busy timeout N ms): ", "database file is
+ * corrupt: ", "storage I/O error: "). This is the only place SQLITE_* codes
+ * become AW_E* codes. */
 int aw__sq_error(sqlite3 *db, int rc, const char *what, aw_err *err);
 
 /* The statement in `slot`, prepared from `sql` on first use, reset and unbound. */
