@@ -148,6 +148,45 @@ static void test_loopback_transport_refusals(void **state)
 	aw_server_free(s);
 }
 
+/* Found by fuzz_requests (regressions/fuzz_requests/field-number-zero-echoed):
+ * protobuf-c accepted field number 0 as an unknown field, and reflection
+ * echoed it in original_request, a reply no client could parse. The
+ * transport refuses such requests, however the 0 is encoded and however deep. */
+static void test_loopback_field_number_zero_refused(void **state)
+{
+	aw_server *s = open_server();
+	aw_transport *t = aw_server_transport(s);
+	static const uint8_t short_zero[] = {0x00, 0x03};
+	static const uint8_t long_zero[] = {0x80, 0x00, 0x03};
+	/* CreateSeriesRequest.series holding field 0. */
+	static const uint8_t nested_zero[] = {0x0a, 0x03, 0x80, 0x00, 0x03};
+	static const struct {
+		const char *path;
+		const uint8_t *data;
+		size_t len;
+	} cases[] = {
+		{"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", long_zero,
+		 sizeof(long_zero)},
+		{"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", short_zero,
+		 sizeof(short_zero)},
+		{SERIES "GetSeries", long_zero, sizeof(long_zero)},
+		{SERIES "CreateSeries", nested_zero, sizeof(nested_zero)},
+	};
+	aw_loopback_reply out;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(aw__transport_invoke_bytes(t, cases[i].path, cases[i].data,
+							    cases[i].len, &out),
+				 0);
+		assert_int_equal(out.status, GRPC_STATUS_INVALID_ARGUMENT);
+		assert_non_null(strstr(out.message, "is not a valid"));
+		assert_int_equal(out.n_messages, 0);
+		aw__loopback_reply_clear(&out);
+	}
+	aw_server_free(s);
+}
+
 static void test_loopback_methods_listed(void **state)
 {
 	aw_server *s = open_server();
@@ -303,6 +342,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loopback_unary_reply),
 		cmocka_unit_test(test_loopback_transport_refusals),
+		cmocka_unit_test(test_loopback_field_number_zero_refused),
 		cmocka_unit_test(test_loopback_methods_listed),
 		cmocka_unit_test(test_loopback_stream_hung_up),
 		cmocka_unit_test(test_loopback_bidirectional),

@@ -262,9 +262,51 @@ static int request_bytes(aw_call *c, const uint8_t **data, size_t *len)
 }
 
 /*
+ * Whether `msg`, or a message inside it, holds an unknown field numbered 0.
+ * No encoder writes one (field numbers start at 1) and other implementations
+ * refuse it on parse, but protobuf-c keeps it as an unknown field, and packs
+ * it again where a request is echoed (reflection's original_request), making
+ * a reply no client can parse. Found by fuzz_requests.
+ */
+static int has_field_zero(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	const char *base = (const char *)msg;
+
+	for (unsigned i = 0; i < msg->n_unknown_fields; i++) {
+		if (msg->unknown_fields[i].tag == 0)
+			return 1;
+	}
+	for (unsigned f = 0; f < d->n_fields; f++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[f];
+
+		if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+			continue;
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + fd->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + fd->offset);
+
+			for (size_t k = 0; k < n; k++) {
+				if (has_field_zero(arr[k]))
+					return 1;
+			}
+		} else {
+			const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + fd->offset);
+
+			if (sub != NULL && has_field_zero(sub))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Unpacks the payload into the call's arena and checks what protobuf-c does
- * not (proto3 strings must be UTF-8). On failure the call has been rejected
- * and NULL is returned.
+ * not (field numbers start at 1; proto3 strings must be UTF-8). On failure the
+ * call has been rejected and NULL is returned.
  */
 static ProtobufCMessage *unpack_request(aw_call *c)
 {
@@ -287,7 +329,7 @@ static ProtobufCMessage *unpack_request(aw_call *c)
 	}
 	grpc_byte_buffer_destroy(c->payload);
 	c->payload = NULL;
-	if (msg == NULL) {
+	if (msg == NULL || has_field_zero(msg)) {
 		char text[AW_ERR_MSG_MAX];
 		snprintf(text, sizeof(text), "request is not a valid %s message", m->input->name);
 		aw__call_reject(c, rc == AW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
