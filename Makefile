@@ -5,6 +5,8 @@
 # Under CI (CI=true) warnings are errors.
 # Also: make deploy-check   the image and Kubernetes checks CI runs after the tests
 #                           (deploy/check/run.sh; needs root, node, kubectl)
+#       make fuzz           every libFuzzer target for FUZZ_SECONDS (default 30) in
+#                           build-fuzz/ with clang (tests/fuzz/README.md)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -12,12 +14,13 @@ JOBS       ?= $(shell nproc)
 WERROR     ?= $(if $(filter true 1 yes,$(CI)),ON,OFF)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
+FUZZ_SECONDS ?= 30
 
 # Environment for sanitized test runs: fail on the first report, detect leaks.
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind deploy-check clean
+.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind fuzz deploy-check clean
 
 all: build
 
@@ -48,8 +51,11 @@ test-valgrind: build
 	tools/install-deps.sh --valgrind
 	tests/valgrind.sh $(BUILD)
 
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 deploy-check: build
 	AW_SERVER=$(BUILD)/server/aniworld-server AW_DEPLOY_CHECK_DIR=$(BUILD)/deploy-check deploy/check/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -129,12 +129,11 @@ static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *er
 	return rc;
 }
 
-int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
+int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s = calloc(1, sizeof(*s));
 	aw_repo_options ropts;
 	aw_transport_config tcfg;
-	grpc_server_credentials *creds = NULL;
 	int rc;
 
 	*out = NULL;
@@ -181,9 +180,6 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		if (rc == 0)
 			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
 	}
-	if (rc == 0)
-		rc = aw_tls_server_credentials(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &creds,
-					       &s->tls, err);
 	if (rc != 0)
 		goto fail;
 
@@ -199,23 +195,45 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (rc == 0)
 		rc = serve(s, aw_reflection_service_v1alpha(s->reflection), AW_SERVICE_INTROSPECTION,
 			   err);
-	if (rc == 0)
-		rc = aw_transport_listen(s->transport, cfg->listen, creds, &s->port, err);
-	if (rc == 0)
-		rc = aw_transport_start(s->transport, err);
 	if (rc != 0)
 		goto fail;
-	if (creds != NULL)
-		grpc_server_credentials_release(creds);
-	aw_health_set_serving(s->health, 1);
 	*out = s;
 	return 0;
 
 fail:
-	if (creds != NULL)
-		grpc_server_credentials_release(creds);
 	aw_server_free(s);
 	return rc;
+}
+
+int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
+{
+	aw_server *s;
+	grpc_server_credentials *creds = NULL;
+	int rc = aw_server_open(&s, cfg, err);
+
+	*out = NULL;
+	if (rc != 0)
+		return rc;
+	rc = aw_tls_server_credentials(cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, &creds,
+				       &s->tls, err);
+	if (rc == 0)
+		rc = aw_transport_listen(s->transport, cfg->listen, creds, &s->port, err);
+	if (creds != NULL)
+		grpc_server_credentials_release(creds);
+	if (rc == 0)
+		rc = aw_transport_start(s->transport, err);
+	if (rc != 0) {
+		aw_server_free(s);
+		return rc;
+	}
+	aw_health_set_serving(s->health, 1);
+	*out = s;
+	return 0;
+}
+
+aw_transport *aw_server_transport(aw_server *s)
+{
+	return s->transport;
 }
 
 const char *aw_server_security(const aw_server *s)

@@ -23,6 +23,19 @@ typedef struct aw_server aw_server;
  */
 int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err);
 
+/*
+ * Builds a server from `cfg` (borrowed for the call only) as aw_server_start()
+ * does, every service included, but does not listen or serve: calls reach it
+ * only through the loopback (transport/loopback.h) on aw_server_transport().
+ * For fuzzers and tests. Health reports NOT_SERVING. Free it with
+ * aw_server_free(). Errors are those of aw_server_start() but AW_EUNAVAIL.
+ */
+int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err);
+
+/* The server's transport (borrowed; lives as long as the server). */
+struct aw_transport;
+struct aw_transport *aw_server_transport(aw_server *s);
+
 /* The port the server listens on (useful with port 0). */
 int aw_server_port(const aw_server *s);
 

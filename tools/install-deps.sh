@@ -4,6 +4,8 @@
 #
 #   tools/install-deps.sh            build, run and test dependencies
 #   tools/install-deps.sh --check    only report what is missing (exit 1 if anything is)
+#   tools/install-deps.sh --valgrind for make test-valgrind
+#   tools/install-deps.sh --fuzz     for tests/fuzz/run.sh (clang and its libFuzzer runtime)
 set -eu
 
 PACKAGES="build-essential cmake pkg-config
@@ -13,6 +15,7 @@ python3 python3-grpcio python3-protobuf openssl"
 
 case "${1:-}" in
 --valgrind) PACKAGES="valgrind"; shift ;;
+--fuzz) PACKAGES="clang libclang-rt-14-dev"; shift ;;
 esac
 
 missing=""

@@ -129,7 +129,9 @@ int aw_page_token_decode(const char *token, int list, uint64_t filter, aw_cursor
 			raw[n++] = (unsigned char)(acc >> bits);
 		}
 	}
-	if (n != RAW_LEN || raw[0] != TOKEN_VERSION)
+	/* Only the form encode writes: the bits past the last byte must be 0, or
+	 * several tokens would stand for one cursor. */
+	if (n != RAW_LEN || (acc & ((1u << bits) - 1)) != 0 || raw[0] != TOKEN_VERSION)
 		return aw_err_set(err, AW_EINVAL, "page_token: malformed token");
 	sum = (uint32_t)raw[34] << 24 | (uint32_t)raw[35] << 16 | (uint32_t)raw[36] << 8 | raw[37];
 	if (sum != checksum(raw))

@@ -182,7 +182,7 @@ static void unary_reply(aw_call *c, const ProtobufCMessage *msg)
 	}
 
 	aw_call_ref(c); /* for the batch */
-	if (grpc_call_start_batch(c->call, ops, n, &c->op_send, NULL) != GRPC_CALL_OK) {
+	if (aw__call_start_batch(c, ops, n, &c->op_send) != GRPC_CALL_OK) {
 		aw_log(AW_LOG_ERROR, "call %s: cannot send the reply", aw_call_method(c));
 		aw_call_unref(c);
 	}
@@ -210,7 +210,7 @@ void aw__call_reject(aw_call *c, int code, const char *message)
 		ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 		ops[2].data.recv_close_on_server.cancelled = &c->close_cancelled;
 		/* The request reference carries over to this batch. */
-		if (grpc_call_start_batch(c->call, ops, 3, &c->op_send, NULL) != GRPC_CALL_OK)
+		if (aw__call_start_batch(c, ops, 3, &c->op_send) != GRPC_CALL_OK)
 			aw_call_unref(c);
 		return;
 	}
@@ -261,7 +261,7 @@ static void stream_pump(aw_call *c)
 	}
 	c->sending = 1;
 	aw_call_ref(c);
-	if (grpc_call_start_batch(c->call, ops, n, &c->op_send, NULL) != GRPC_CALL_OK) {
+	if (aw__call_start_batch(c, ops, n, &c->op_send) != GRPC_CALL_OK) {
 		c->sending = 0;
 		atomic_fetch_sub(&c->refs, 1); /* cannot reach zero: the stream reference */
 	}

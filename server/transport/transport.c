@@ -85,7 +85,7 @@ static void slot_destroy(aw_call *c)
 	free(c);
 }
 
-static aw_call *slot_get(aw_worker *w)
+aw_call *aw__call_slot_get(aw_worker *w)
 {
 	aw_call *c;
 
@@ -102,6 +102,7 @@ static aw_call *slot_get(aw_worker *w)
 void aw__call_recycle(aw_call *c)
 {
 	aw_worker *w = c->worker;
+	aw_loopback *lb = c->loopback;
 
 	if (c->call != NULL) {
 		grpc_call_unref(c->call);
@@ -142,11 +143,22 @@ void aw__call_recycle(aw_call *c)
 	c->sending = c->md_sent = c->md_wanted = c->finishing = c->status_sent = c->ended = 0;
 	c->on_done = NULL;
 	c->on_done_arg = NULL;
+	c->loopback = NULL;
 
 	pthread_mutex_lock(&w->mu);
 	c->next_free = w->free_calls;
 	w->free_calls = c;
 	pthread_mutex_unlock(&w->mu);
+	/* Last: the slot may already serve another call. */
+	if (lb != NULL)
+		aw__loopback_recycled(lb);
+}
+
+grpc_call_error aw__call_start_batch(aw_call *c, const grpc_op *ops, size_t n, aw_op *tag)
+{
+	if (c->loopback != NULL)
+		return aw__loopback_batch(c->loopback, ops, n, tag);
+	return grpc_call_start_batch(c->call, ops, n, tag, NULL);
 }
 
 /* ---- requesting calls ----------------------------------------------------- */
@@ -155,7 +167,7 @@ void aw__call_recycle(aw_call *c)
 static int request_one(aw_worker *w, const aw_method *m)
 {
 	aw_transport *t = w->t;
-	aw_call *c = slot_get(w);
+	aw_call *c = aw__call_slot_get(w);
 	grpc_call_error e;
 
 	if (c == NULL) {
@@ -202,7 +214,7 @@ void aw__call_arm_close(aw_call *c)
 	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op.data.recv_close_on_server.cancelled = &c->close_cancelled;
 	atomic_fetch_add(&c->refs, 1);
-	if (grpc_call_start_batch(c->call, &op, 1, &c->op_close, NULL) != GRPC_CALL_OK) {
+	if (aw__call_start_batch(c, &op, 1, &c->op_close) != GRPC_CALL_OK) {
 		atomic_fetch_sub(&c->refs, 1);
 		atomic_store(&c->cancelled, 1);
 	}
@@ -250,9 +262,51 @@ static int request_bytes(aw_call *c, const uint8_t **data, size_t *len)
 }
 
 /*
+ * Whether `msg`, or a message inside it, holds an unknown field numbered 0.
+ * No encoder writes one (field numbers start at 1) and other implementations
+ * refuse it on parse, but protobuf-c keeps it as an unknown field, and packs
+ * it again where a request is echoed (reflection's original_request), making
+ * a reply no client can parse. Found by fuzz_requests.
+ */
+static int has_field_zero(const ProtobufCMessage *msg)
+{
+	const ProtobufCMessageDescriptor *d = msg->descriptor;
+	const char *base = (const char *)msg;
+
+	for (unsigned i = 0; i < msg->n_unknown_fields; i++) {
+		if (msg->unknown_fields[i].tag == 0)
+			return 1;
+	}
+	for (unsigned f = 0; f < d->n_fields; f++) {
+		const ProtobufCFieldDescriptor *fd = &d->fields[f];
+
+		if (fd->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if ((fd->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+		    *(const uint32_t *)(base + fd->quantifier_offset) != fd->id)
+			continue;
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *)(base + fd->quantifier_offset);
+			ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + fd->offset);
+
+			for (size_t k = 0; k < n; k++) {
+				if (has_field_zero(arr[k]))
+					return 1;
+			}
+		} else {
+			const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + fd->offset);
+
+			if (sub != NULL && has_field_zero(sub))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Unpacks the payload into the call's arena and checks what protobuf-c does
- * not (proto3 strings must be UTF-8). On failure the call has been rejected
- * and NULL is returned.
+ * not (field numbers start at 1; proto3 strings must be UTF-8). On failure the
+ * call has been rejected and NULL is returned.
  */
 static ProtobufCMessage *unpack_request(aw_call *c)
 {
@@ -275,7 +329,7 @@ static ProtobufCMessage *unpack_request(aw_call *c)
 	}
 	grpc_byte_buffer_destroy(c->payload);
 	c->payload = NULL;
-	if (msg == NULL) {
+	if (msg == NULL || has_field_zero(msg)) {
 		char text[AW_ERR_MSG_MAX];
 		snprintf(text, sizeof(text), "request is not a valid %s message", m->input->name);
 		aw__call_reject(c, rc == AW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
@@ -306,9 +360,7 @@ static int needs_token(const aw_transport *t, const aw_method *m)
 	return !(m->flags & AW_SERVICE_INTROSPECTION) || t->auth_introspection;
 }
 
-/* A call arrived for `c->method`. The request reference becomes the dispatch
- * (unary) or stream (streaming) reference. */
-static void on_call(aw_call *c)
+void aw__call_arrived(aw_call *c)
 {
 	const aw_method *m = c->method;
 	ProtobufCMessage *msg;
@@ -378,7 +430,7 @@ void aw__call_post_recv(aw_call *c)
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &c->payload;
 	atomic_fetch_add(&c->refs, 1);
-	if (grpc_call_start_batch(c->call, &op, 1, &c->op_recv, NULL) != GRPC_CALL_OK) {
+	if (aw__call_start_batch(c, &op, 1, &c->op_recv) != GRPC_CALL_OK) {
 		atomic_fetch_sub(&c->refs, 1);
 		aw_call_finish(c, GRPC_STATUS_INTERNAL, "cannot read the next request");
 	}
@@ -420,7 +472,25 @@ static void on_request(aw_worker *w, aw_call *c, int success)
 	}
 	/* Replace the request before handling the call, so accepts never wait. */
 	request_one(w, c->method);
-	on_call(c);
+	aw__call_arrived(c);
+}
+
+void aw__call_event(aw_op *op, int success)
+{
+	switch (op->kind) {
+	case AW_OP_REQUEST:
+		on_request(op->call->worker, op->call, success);
+		break;
+	case AW_OP_CLOSE:
+		aw__call_on_close(op->call);
+		break;
+	case AW_OP_SEND:
+		aw__call_on_send(op->call, success);
+		break;
+	case AW_OP_RECV:
+		on_recv(op->call, success);
+		break;
+	}
 }
 
 static void *worker_main(void *arg)
@@ -444,23 +514,8 @@ static void *worker_main(void *arg)
 		}
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
-		if (ev.type != GRPC_OP_COMPLETE)
-			continue;
-		aw_op *op = ev.tag;
-		switch (op->kind) {
-		case AW_OP_REQUEST:
-			on_request(w, op->call, ev.success);
-			break;
-		case AW_OP_CLOSE:
-			aw__call_on_close(op->call);
-			break;
-		case AW_OP_SEND:
-			aw__call_on_send(op->call, ev.success);
-			break;
-		case AW_OP_RECV:
-			on_recv(op->call, ev.success);
-			break;
-		}
+		if (ev.type == GRPC_OP_COMPLETE)
+			aw__call_event(ev.tag, ev.success);
 	}
 	return NULL;
 }

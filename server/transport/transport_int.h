@@ -26,6 +26,7 @@
 #include "transport.h"
 
 typedef struct aw_worker aw_worker;
+typedef struct aw_loopback aw_loopback;
 
 typedef enum aw_shape {
 	AW_SHAPE_UNARY,
@@ -63,8 +64,9 @@ struct aw_call {
 	aw_call *next_all;           /* worker's list of every slot */
 	atomic_int refs;
 
-	/* Filled by grpc when the call arrives. */
-	grpc_call *call;
+	/* Filled by grpc when the call arrives (or by a loopback, see loopback.h). */
+	aw_loopback *loopback;       /* NULL: a network call; else who takes its batches */
+	grpc_call *call;             /* NULL for a loopback call */
 	gpr_timespec deadline;
 	grpc_metadata_array metadata;
 	grpc_byte_buffer *payload;
@@ -142,6 +144,36 @@ void aw__call_reject(aw_call *call, int code, const char *message);
 
 /* transport.c: returns the slot to its worker (refs reached zero). */
 void aw__call_recycle(aw_call *call);
+
+/* transport.c: a free slot of worker `w` (made when none is free), or NULL when
+ * out of memory. Its refs are 0 and everything else is as recycling left it. */
+aw_call *aw__call_slot_get(aw_worker *w);
+
+/*
+ * transport.c: a call arrived (grpc or a loopback filled the slot): records its
+ * deadline, applies the overload, deadline and token checks, then unpacks and
+ * checks the request and invokes the stub (bidirectional calls: posts the first
+ * RECV_MESSAGE). The request reference becomes the dispatch (unary) or stream
+ * (streaming) reference.
+ */
+void aw__call_arrived(aw_call *call);
+
+/* transport.c: handles one completion-queue event of a call, as a worker does. */
+void aw__call_event(aw_op *op, int success);
+
+/*
+ * transport.c: starts a batch of `n` operations on the call, reported with
+ * `tag`: on its grpc_call, or handed to its loopback. Returns what
+ * grpc_call_start_batch returns. Every batch the transport starts goes
+ * through here.
+ */
+grpc_call_error aw__call_start_batch(aw_call *call, const grpc_op *ops, size_t n, aw_op *tag);
+
+/* loopback.c: the batch of a loopback call (see aw__call_start_batch). */
+grpc_call_error aw__loopback_batch(aw_loopback *lb, const grpc_op *ops, size_t n, aw_op *tag);
+
+/* loopback.c: the slot of a loopback call was recycled; the call is over. */
+void aw__loopback_recycled(aw_loopback *lb);
 
 /* transport.c: starts RECV_CLOSE_ON_SERVER in a batch of its own, unless it was. */
 void aw__call_arm_close(aw_call *call);
