@@ -17,7 +17,7 @@ CTEST_ARGS ?=
 FUZZ_SECONDS ?= 30
 
 # Environment for sanitized test runs: fail on the first report, detect leaks.
-ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 .PHONY: all deps build build-asan run test test-plain test-asan test-valgrind fuzz deploy-check clean

@@ -234,9 +234,12 @@ static int request_bytes(aw_call *c, const uint8_t **data, size_t *len)
 
 	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
 	    bb->data.raw.slice_buffer.count == 1) {
-		s = bb->data.raw.slice_buffer.slices[0];
-		*data = GRPC_SLICE_START_PTR(s);
-		*len = GRPC_SLICE_LENGTH(s);
+		/* Through a pointer, never a copy: a short slice holds its bytes
+		 * inside the grpc_slice itself (inlined), so a copy's start pointer
+		 * would point into this stack frame. */
+		const grpc_slice *only = &bb->data.raw.slice_buffer.slices[0];
+		*data = GRPC_SLICE_START_PTR(*only);
+		*len = GRPC_SLICE_LENGTH(*only);
 		return 0;
 	}
 	if (!grpc_byte_buffer_reader_init(&reader, bb))
