@@ -22,16 +22,12 @@
 #include "transport/transport.h"
 
 /* The entity services, in the order they are registered. Health reports each
- * under its full name. `shutdown`, when set, ends the service's open streams
- * before the transport shuts down. */
-static const struct {
-	aw_service_new_fn *create;
-	aw_service_shutdown_fn *shutdown;
-} entity_services[] = {
-	{aw_series_service_new, NULL},
-	{aw_episode_service_new, NULL},
-	{aw_downloads_service_new, aw_downloads_service_shutdown},
-	{aw_session_service_new, NULL},
+ * under its full name. */
+static aw_service_new_fn *const entity_services[] = {
+	aw_series_service_new,
+	aw_episode_service_new,
+	aw_downloads_service_new,
+	aw_session_service_new,
 };
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
@@ -41,6 +37,7 @@ struct aw_server {
 	aw_descpool *descriptors;
 	aw_health *health;
 	aw_reflection *reflection;
+	aw_download_events *download_events; /* shared by the services that change the queue */
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
 	aw_auth *auth;            /* NULL: no token needed */
@@ -180,11 +177,15 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		if (rc == 0)
 			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
 	}
+	if (rc == 0)
+		rc = aw_download_events_new(&s->download_events, err);
 	if (rc != 0)
 		goto fail;
 
 	for (size_t i = 0; i < N_SERVICES && rc == 0; i++) {
-		rc = entity_services[i].create(&s->services[i], s->repo, cfg, err);
+		const aw_service_env env = {s->repo, cfg, s->download_events};
+
+		rc = entity_services[i](&s->services[i], &env, err);
 		if (rc == 0)
 			rc = serve(s, s->services[i], 0, err);
 	}
@@ -267,10 +268,9 @@ void aw_server_stop(aw_server *s)
 		aw_health_set_serving(s->health, 0);
 		aw_health_shutdown(s->health);
 	}
-	for (size_t i = 0; i < N_SERVICES; i++) {
-		if (s->services[i] != NULL && entity_services[i].shutdown != NULL)
-			entity_services[i].shutdown(s->services[i]);
-	}
+	/* Open WatchDownloads streams end before the transport waits for calls. */
+	if (s->download_events != NULL)
+		aw_download_events_shutdown(s->download_events);
 	if (s->transport != NULL)
 		aw_transport_shutdown(s->transport, s->grace_ms);
 	/* Every call has ended, so no write is under way any more. */
@@ -295,6 +295,7 @@ void aw_server_free(aw_server *s)
 		if (s->services[i] != NULL)
 			protobuf_c_service_destroy(s->services[i]);
 	}
+	aw_download_events_free(s->download_events);
 	aw_health_free(s->health);
 	aw_reflection_free(s->reflection);
 	aw_auth_free(s->auth);

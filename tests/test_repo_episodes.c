@@ -351,8 +351,10 @@ static void test_repo_episodes_list_order_filters_and_counts(void **state)
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 
 	/* Deleting a series deletes its episodes, and the counts follow. */
-	aw_repo_series_delete(f->repo, sync_init(&sr), f->series[0]);
+	aw_download_changes gone = {0};
+	aw_repo_series_delete(f->repo, sync_init(&sr), f->series[0], &gone);
 	assert_int_equal(sync_wait(&sr), 0);
+	aw_download_changes_clear(&gone, NULL);
 	protobuf_c_message_free_unpacked(sr.result, NULL);
 	res = list(f->repo, &all, 50, &rc);
 	assert_int_equal(res->total_size, 1);

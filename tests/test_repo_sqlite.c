@@ -216,8 +216,10 @@ static void test_repo_sqlite_not_found(void **state)
 	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
 	assert_non_null(strstr(sr.err.msg, "4242"));
 
-	aw_repo_series_delete(f->repo, sync_init(&sr), 4242);
+	aw_download_changes gone = {0};
+	aw_repo_series_delete(f->repo, sync_init(&sr), 4242, &gone);
 	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	aw_download_changes_clear(&gone, NULL);
 }
 
 static void test_repo_sqlite_update_applies_mask(void **state)
@@ -266,10 +268,13 @@ static void test_repo_sqlite_delete(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "to-delete", "Gone Soon");
+	aw_download_changes gone = {0};
 	sync_req sr;
 
-	aw_repo_series_delete(f->repo, sync_init(&sr), a->id);
+	aw_repo_series_delete(f->repo, sync_init(&sr), a->id, &gone);
 	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(gone.n_events, 0); /* it had no queue items */
+	aw_download_changes_clear(&gone, NULL);
 	assert_non_null(sr.result); /* google.protobuf.Empty */
 	protobuf_c_message_free_unpacked(sr.result, NULL);
 	aw_repo_series_get(f->repo, sync_init(&sr), a->id);
@@ -443,6 +448,7 @@ static void test_repo_sqlite_delete_cascades_to_children(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "parent", "Parent");
+	aw_download_changes gone = {0};
 	char sql[512];
 	sync_req sr;
 
@@ -456,11 +462,18 @@ static void test_repo_sqlite_delete_cascades_to_children(void **state)
 	side_exec(f->path, sql);
 	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), 2);
 
-	aw_repo_series_delete(f->repo, sync_init(&sr), a->id);
+	aw_repo_series_delete(f->repo, sync_init(&sr), a->id, &gone);
 	assert_int_equal(sync_wait(&sr), 0);
 	protobuf_c_message_free_unpacked(sr.result, NULL);
 	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), 0);
 	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM download_queue"), 0);
+	/* The queue item that went with it is reported, as it was stored. */
+	assert_int_equal(gone.n_events, 1);
+	assert_int_equal(gone.events[0]->type,
+			 ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED);
+	assert_int_equal(gone.events[0]->item->series_id, a->id);
+	assert_int_equal(gone.events[0]->item->episode_number, 1);
+	aw_download_changes_clear(&gone, NULL);
 	protobuf_c_message_free_unpacked(&a->base, NULL);
 }
 

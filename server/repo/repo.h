@@ -244,8 +244,10 @@ struct aw_repo_methods {
 	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
 			     int64_t now_us, ProtobufCAllocator *mem,
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
-	/* [write] Deletes series `id` with its episodes and queue items. */
-	int (*series_delete)(aw_repo *r, int64_t id, aw_err *err);
+	/* [write] Deletes series `id` with its episodes and queue items; each
+	 * queue item deleted is recorded in `deleted` (allocated with `mem`). */
+	int (*series_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			     aw_download_changes *deleted, aw_err *err);
 
 	/* ---- downloads ---- */
 
@@ -481,8 +483,11 @@ void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListS
 void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__AnimeSeries *in,
 			   uint64_t mask);
 
-/* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. */
-void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id);
+/* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. The series' queue
+ * items go with it, each recorded in `deleted` (required; see
+ * aw_download_changes), so that their watchers hear of it. */
+void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
+			   aw_download_changes *deleted);
 
 /* ---- download queue operations (downloads.c) ---- */
 /*

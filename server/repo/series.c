@@ -113,15 +113,21 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			       aw_err *err)
 {
-	int rc = r->methods->series_delete(r, req->id, err);
+	int rc = r->methods->series_delete(r, req->id, req->mem, req->out, err);
 
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
 
-void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id)
+void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
+			   aw_download_changes *deleted)
 {
+	if (deleted == NULL)
+		return aw__repo_invalid(req, "deleted is required");
 	req->write = write_series_delete;
-	req->single_statement = 1; /* one DELETE; the cascade is part of it */
+	/* A read of the queue items, then one DELETE (the cascade is part of it):
+	 * one statement changes rows. */
+	req->single_statement = 1;
 	req->id = id;
+	req->out = deleted;
 	aw__writer_submit(r, req);
 }

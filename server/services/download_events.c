@@ -17,6 +17,8 @@
 #include <grpc/slice.h>
 #include <grpc/status.h>
 
+#include "reply.h"
+
 #define TOO_SLOW "the watcher reads too slowly: its backlog of events is full"
 
 typedef struct watcher {
@@ -139,6 +141,54 @@ void aw_download_events_publish(aw_download_events *ev,
 	}
 	pthread_mutex_unlock(&ev->mu);
 	grpc_slice_unref(packed);
+}
+
+/* ---- publishing from a write's outcome ------------------------------------------------- */
+
+/* What a write publishes once stored: its recorded changes, then its reply's item. */
+typedef struct publication {
+	aw_download_events *ev;
+	Aniworld__V1__DownloadEventType type; /* for the reply's item; UNSPECIFIED: none */
+	aw_download_changes changes;          /* filled by the write */
+} publication;
+
+/* The reply hook: publishes in the order the write made the changes. */
+static void publish_outcome(aw_call *call, ProtobufCMessage *result, void *arg)
+{
+	publication *p = arg;
+	const Aniworld__V1__DownloadQueueItem *item = NULL;
+
+	(void)call;
+	for (size_t i = 0; i < p->changes.n_events; i++) {
+		const Aniworld__V1__DownloadEvent *e = p->changes.events[i];
+		aw_download_events_publish(p->ev, e->item, e->type);
+	}
+	if (p->type == ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED)
+		return;
+	if (result->descriptor == &aniworld__v1__download_queue_item__descriptor)
+		item = (const Aniworld__V1__DownloadQueueItem *)result;
+	else if (result->descriptor == &aniworld__v1__claim_next_download_response__descriptor)
+		item = ((const Aniworld__V1__ClaimNextDownloadResponse *)result)->item;
+	if (item != NULL)
+		aw_download_events_publish(p->ev, item, p->type);
+}
+
+aw_repo_req *aw_download_events_req(aw_download_events *ev, aw_call *call,
+				    ProtobufCClosure closure,
+				    Aniworld__V1__DownloadEventType type,
+				    aw_download_changes **changes)
+{
+	publication *p = aw_call_alloc(call, sizeof(*p));
+
+	if (p == NULL) {
+		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		closure(NULL, call);
+		return NULL;
+	}
+	*p = (publication){.ev = ev, .type = type};
+	if (changes != NULL)
+		*changes = &p->changes;
+	return aw__reply_req_hook(call, closure, publish_outcome, p);
 }
 
 void aw_download_events_shutdown(aw_download_events *ev)

@@ -14,6 +14,7 @@
 
 #include <stdint.h>
 
+#include "../repo/repo.h"
 #include "../transport/call.h"
 #include "aniworld/error.h"
 #include "aniworld/v1/download_queue.pb-c.h"
@@ -47,6 +48,20 @@ int aw_download_events_watched(aw_download_events *ev);
 void aw_download_events_publish(aw_download_events *ev,
 				const Aniworld__V1__DownloadQueueItem *item,
 				Aniworld__V1__DownloadEventType type);
+
+/*
+ * A repository request (see reply.h) for a write that changes queue items:
+ * on success, before the reply, it publishes what the write recorded in
+ * **changes (when `changes` is not NULL it receives that list, for the write
+ * to fill), then the item the reply carries (a DownloadQueueItem, or the item
+ * of a ClaimNextDownloadResponse) as an event of `type`, unless `type` is
+ * UNSPECIFIED. Writes report in commit order, so this publishes in that
+ * order. NULL (RESOURCE_EXHAUSTED replied) when memory is exhausted.
+ */
+aw_repo_req *aw_download_events_req(aw_download_events *ev, aw_call *call,
+				    ProtobufCClosure closure,
+				    Aniworld__V1__DownloadEventType type,
+				    aw_download_changes **changes);
 
 /* Ends every watch stream with UNAVAILABLE "server is shutting down" (after
  * the events already queued) and refuses new ones. Call before the transport

@@ -28,7 +28,7 @@
 typedef struct downloads_service {
 	Aniworld__V1__DownloadQueueService_Service base; /* first: the transport's view */
 	aw_repo *repo;                                   /* borrowed */
-	aw_download_events *events;                      /* WatchDownloads' watchers */
+	aw_download_events *events;                      /* borrowed: WatchDownloads' watchers */
 	int64_t stale_claim_ms;                          /* claims silent this long expire */
 } downloads_service;
 
@@ -47,59 +47,6 @@ static const char *const output_only[] = {
 static downloads_service *of(Aniworld__V1__DownloadQueueService_Service *svc)
 {
 	return (downloads_service *)svc;
-}
-
-/* ---- publishing ------------------------------------------------------------------------- */
-
-/* What a write publishes once stored: its other changes, then its reply's item. */
-typedef struct publication {
-	downloads_service *svc;
-	Aniworld__V1__DownloadEventType type; /* event for the reply's item; EV_NONE: none */
-	aw_download_changes changes;          /* filled by the write */
-} publication;
-
-/* The reply hook: publishes in the order the write made the changes. */
-static void publish(aw_call *call, ProtobufCMessage *result, void *arg)
-{
-	publication *p = arg;
-	const Aniworld__V1__DownloadQueueItem *item = NULL;
-
-	(void)call;
-	for (size_t i = 0; i < p->changes.n_events; i++) {
-		const Aniworld__V1__DownloadEvent *e = p->changes.events[i];
-		aw_download_events_publish(p->svc->events, e->item, e->type);
-	}
-	if (result->descriptor == &aniworld__v1__download_queue_item__descriptor)
-		item = (const Aniworld__V1__DownloadQueueItem *)result;
-	else if (result->descriptor == &aniworld__v1__claim_next_download_response__descriptor)
-		item = ((const Aniworld__V1__ClaimNextDownloadResponse *)result)->item;
-	if (item != NULL && p->type != EV_NONE)
-		aw_download_events_publish(p->svc->events, item, p->type);
-}
-
-/*
- * A repository request whose outcome is published and then replied (see
- * reply.h). *changes (may be NULL) receives the list the write fills. NULL
- * (with RESOURCE_EXHAUSTED replied) when memory is exhausted.
- */
-static aw_repo_req *publishing_req(aw_call *call, ProtobufCClosure closure,
-				   Aniworld__V1__DownloadQueueService_Service *svc,
-				   Aniworld__V1__DownloadEventType type,
-				   aw_download_changes **changes)
-{
-	publication *p = aw_call_alloc(call, sizeof(*p));
-
-	if (p == NULL) {
-		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		closure(NULL, call);
-		return NULL;
-	}
-	memset(p, 0, sizeof(*p));
-	p->svc = of(svc);
-	p->type = type;
-	if (changes != NULL)
-		*changes = &p->changes;
-	return aw__reply_req_hook(call, closure, publish, p);
 }
 
 /* ---- validation ----------------------------------------------------------------------- */
@@ -186,7 +133,7 @@ static void enqueue_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_CREATED, NULL);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_CREATED, NULL);
 	if (req != NULL)
 		aw_repo_downloads_enqueue(of(svc)->repo, req, in->item);
 }
@@ -227,7 +174,7 @@ static void update_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
 	if (req != NULL)
 		aw_repo_downloads_update(of(svc)->repo, req, in->item, mask);
 }
@@ -244,7 +191,7 @@ static void delete_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_NONE, &deleted);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
 	if (req != NULL)
 		aw_repo_downloads_delete(of(svc)->repo, req, in->id, deleted);
 }
@@ -285,7 +232,7 @@ static void claim_next_download(Aniworld__V1__DownloadQueueService_Service *svc,
 	aw_repo_req *req;
 
 	(void)in;
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, &requeued);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, &requeued);
 	if (req != NULL)
 		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, requeued);
 }
@@ -317,7 +264,7 @@ static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
 	if (req != NULL)
 		aw_repo_downloads_progress(of(svc)->repo, req, in);
 }
@@ -333,7 +280,7 @@ static void transition(Aniworld__V1__DownloadQueueService_Service *svc, int64_t 
 		closure(NULL, call);
 		return;
 	}
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_UPDATED, NULL);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
 	if (req != NULL)
 		aw_repo_downloads_transition(of(svc)->repo, req, id, action, error_message);
 }
@@ -414,7 +361,7 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 	}
 	for (size_t i = 0; i < in->n_statuses; i++)
 		statuses |= AW_DL_BIT(in->statuses[i]);
-	req = publishing_req(call, (ProtobufCClosure)closure, svc, EV_NONE, &deleted);
+	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
 	if (req != NULL)
 		aw_repo_downloads_purge(of(svc)->repo, req, statuses, deleted);
 }
@@ -439,30 +386,20 @@ static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 
 static void destroy(Aniworld__V1__DownloadQueueService_Service *svc)
 {
-	aw_download_events_free(of(svc)->events);
 	free(svc);
 }
 
-int aw_downloads_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
-			     aw_err *err)
+int aw_downloads_service_new(ProtobufCService **out, const aw_service_env *env, aw_err *err)
 {
-	downloads_service *s = calloc(1, sizeof(*s));
-	int rc;
+	downloads_service *s;
 
 	*out = NULL;
-	if (s == NULL)
-		return aw_err_set(err, AW_ENOMEM, "out of memory for DownloadQueueService");
-	if (cfg->stale_claim_ms < 0) {
-		free(s);
+	if (env->cfg->stale_claim_ms < 0)
 		return aw_err_set(err, AW_EINVAL,
 				  "the stale-claim timeout must be >= 0, got %lld ms",
-				  (long long)cfg->stale_claim_ms);
-	}
-	rc = aw_download_events_new(&s->events, err);
-	if (rc != 0) {
-		free(s);
-		return rc;
-	}
+				  (long long)env->cfg->stale_claim_ms);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for DownloadQueueService");
 	aniworld__v1__download_queue_service__init(&s->base, destroy);
 	s->base.enqueue_download = enqueue_download;
 	s->base.get_download = get_download;
@@ -479,13 +416,9 @@ int aw_downloads_service_new(ProtobufCService **out, aw_repo *repo, const aw_con
 	s->base.retry_download = retry_download;
 	s->base.purge_downloads = purge_downloads;
 	s->base.watch_downloads = watch_downloads;
-	s->repo = repo;
-	s->stale_claim_ms = cfg->stale_claim_ms;
+	s->repo = env->repo;
+	s->events = env->download_events;
+	s->stale_claim_ms = env->cfg->stale_claim_ms;
 	*out = &s->base.base;
 	return 0;
-}
-
-void aw_downloads_service_shutdown(ProtobufCService *svc)
-{
-	aw_download_events_shutdown(((downloads_service *)svc)->events);
 }

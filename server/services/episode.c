@@ -303,12 +303,10 @@ static void destroy(Aniworld__V1__EpisodeService_Service *svc)
 	free(svc);
 }
 
-int aw_episode_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
-			   aw_err *err)
+int aw_episode_service_new(ProtobufCService **out, const aw_service_env *env, aw_err *err)
 {
 	episode_service *s = calloc(1, sizeof(*s));
 
-	(void)cfg;
 	*out = NULL;
 	if (s == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for EpisodeService");
@@ -320,7 +318,7 @@ int aw_episode_service_new(ProtobufCService **out, aw_repo *repo, const aw_confi
 	s->base.delete_episode = delete_episode;
 	s->base.list_episodes = list_episodes;
 	s->base.mark_episode_downloaded = mark_episode_downloaded;
-	s->repo = repo;
+	s->repo = env->repo;
 	*out = &s->base.base;
 	return 0;
 }

@@ -3,8 +3,8 @@
  *
  * Each constructor returns the generated protobuf-c service (the stubs filled
  * in), ready for aw_transport_add_service(); the caller frees it with
- * protobuf_c_service_destroy(). A service borrows the repository, which must
- * outlive it. Stubs check their input (INVALID_ARGUMENT naming the field and
+ * protobuf_c_service_destroy(). A service borrows what its environment names
+ * (the repository, the WatchDownloads broker), which must outlive it. Stubs check their input (INVALID_ARGUMENT naming the field and
  * the bad value), then hand the work to the repository, whose outcome becomes
  * the reply (see reply.h).
  */
@@ -16,27 +16,33 @@
 #include "../config.h"
 #include "../repo/repo.h"
 #include "aniworld/error.h"
+#include "download_events.h"
 
 /*
- * Every constructor has this shape: the repository (borrowed), the server's
- * configuration (borrowed for the call only; copy what you keep).
+ * What the services are built on; the server owns it all.
+ *   repo             the repository (borrowed; outlives the services)
+ *   cfg              the configuration (borrowed for the constructor only:
+ *                    copy what you keep)
+ *   download_events  the WatchDownloads broker (borrowed; outlives the
+ *                    services): every write that changes queue items
+ *                    publishes to it, the queue's own and a series delete,
+ *                    which takes the series' items with it
  */
-typedef int aw_service_new_fn(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
-			      aw_err *err);
+typedef struct aw_service_env {
+	aw_repo *repo;
+	const aw_config *cfg;
+	aw_download_events *download_events;
+} aw_service_env;
 
-/*
- * Optional, for services that keep calls open (streams): ends them, and
- * refuses new ones, before the transport shuts down (server.c calls it after
- * health turns NOT_SERVING). `svc` is what the constructor returned.
- */
-typedef void aw_service_shutdown_fn(ProtobufCService *svc);
+/* Every constructor has this shape. */
+typedef int aw_service_new_fn(ProtobufCService **out, const aw_service_env *env, aw_err *err);
 
 /* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
 aw_service_new_fn aw_series_service_new;
 
 /* ---- download_queue.c: aniworld.v1.DownloadQueueService ---- */
 aw_service_new_fn aw_downloads_service_new;
-aw_service_shutdown_fn aw_downloads_service_shutdown;
+
 /* ---- episode.c: aniworld.v1.EpisodeService ---- */
 aw_service_new_fn aw_episode_service_new;
 

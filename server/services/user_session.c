@@ -321,10 +321,8 @@ static void destroy(Aniworld__V1__UserSessionService_Service *svc)
 	free(svc);
 }
 
-int aw_session_service_new(ProtobufCService **out, aw_repo *repo, const aw_config *cfg,
-			   aw_err *err)
+int aw_session_service_new(ProtobufCService **out, const aw_service_env *env, aw_err *err)
 {
-	(void)cfg;
 	session_service *s = calloc(1, sizeof(*s));
 
 	*out = NULL;
@@ -339,7 +337,7 @@ int aw_session_service_new(ProtobufCService **out, aw_repo *repo, const aw_confi
 	s->base.revoke_session = revoke_session;
 	s->base.revoke_user_sessions = revoke_user_sessions;
 	s->base.purge_expired_sessions = purge_expired_sessions;
-	s->repo = repo;
+	s->repo = env->repo;
 	*out = &s->base.base;
 	return 0;
 }

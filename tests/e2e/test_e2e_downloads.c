@@ -1116,19 +1116,31 @@ static void test_e2e_downloads_watch_ends_on_shutdown(void **state)
 	assert_int_equal(harness_restart(&f->h), 0);
 }
 
-/* Deleting a series deletes its queue items. */
+/* Deleting a series deletes its queue items, and their watchers hear of it:
+ * one DELETED event per item, as it was stored, in id order. */
 static void test_e2e_downloads_series_delete_cascades(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->client, f->series2, 1, 1, NORMAL);
 	item *b = must_enqueue(f->client, f->series, 1, 1, NORMAL);
+	item *c = must_enqueue(f->client, f->series2, 1, 2, HIGH);
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	Aniworld__V1__GetDownloadRequest get = ANIWORLD__V1__GET_DOWNLOAD_REQUEST__INIT;
+	aw_watch *all = must_watch(f->client, 0);
+	aw_watch *other = must_watch(f->client, f->series);
 	item *out = NULL;
+	event *e = NULL;
 	aw_err err;
 
 	del.id = f->series2;
 	assert_int_equal(aw_client_series_delete(f->client, &del, &err), 0);
+	expect_event(all, DELETED, a->id, PENDING);
+	expect_event(all, DELETED, c->id, PENDING);
+	assert_int_equal(aw_watch_next(all, &e, 100, &err), AW_ETIMEDOUT);
+	assert_int_equal(aw_watch_next(other, &e, 100, &err), AW_ETIMEDOUT); /* not its series */
+	aw_watch_free(all);
+	aw_watch_free(other);
+	free_item(c);
 	get.id = a->id;
 	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND,
 		      NULL);

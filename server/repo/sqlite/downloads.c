@@ -415,6 +415,21 @@ int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *me
 	return rc;
 }
 
+int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			       aw_download_changes *changes, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_DL_OF_SERIES,
+			     "SELECT " DL_COLUMNS " FROM download_queue WHERE series_id = ?1 ORDER BY id",
+			     &st, err);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, series_id);
+	return step_all(c, st, "reading the downloads of a series", mem, changes, EV_DELETED, err);
+}
+
 /* ---- listing ------------------------------------------------------------------------------ */
 
 /*

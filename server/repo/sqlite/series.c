@@ -293,8 +293,13 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 	return rc;
 }
 
-int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err)
+int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 aw_download_changes *deleted, aw_err *err)
 {
+	int rc = aw__sq_downloads_of_series(r, id, mem, deleted, err);
+
+	if (rc != 0)
+		return rc;
 	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_SERIES_DELETE, "DELETE FROM anime_series WHERE id = ?1", id,
 				   "series", err);
 }

@@ -52,6 +52,7 @@ enum aw_sq_stmt {
 	AW_SQ_DL_CLAIM,
 	AW_SQ_DL_PROGRESS,
 	AW_SQ_DL_PURGE,
+	AW_SQ_DL_OF_SERIES,
 	AW_SQ_DL_TRANSITION,                            /* + aw_download_action */
 	AW_SQ_DL_PAGE_STATUS = AW_SQ_DL_TRANSITION + AW_DL_ACTIONS, /* + stream 0..5 */
 	AW_SQ_DL_PAGE_SERIES = AW_SQ_DL_PAGE_STATUS + AW_DL_STATUS_MAX,
@@ -197,7 +198,8 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter
 int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err);
-int aw__sq_series_delete(aw_repo *r, int64_t id, aw_err *err);
+int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 aw_download_changes *deleted, aw_err *err);
 
 /* ---- downloads.c ---------------------------------------------------------------------- */
 
@@ -226,6 +228,10 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action actio
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			   aw_download_changes *deleted, aw_err *err);
+/* Records every queue item of series `series_id` in `changes` as DELETED, in
+ * id order: what deleting the series takes with it (on the writer). */
+int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			       aw_download_changes *changes, aw_err *err);
 /* ---- session.c ------------------------------------------------------------------------- */
 
 int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
