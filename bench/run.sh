@@ -116,7 +116,7 @@ if [ "$REFERENCE" = 1 ]; then
 			echo "run.sh: bench.sh failed" >&2
 			exit 1
 		}
-		REF_TABLES+=$'\n'"#### Server: \`$cmd\`$( [ -n "$extra" ] && echo ", load shape $extra")"$'\n\n```\n'
+		REF_TABLES+=$'\n'"#### Server: \`$cmd\`${extra:+, load shape $extra}"$'\n\n```\n'
 		REF_TABLES+=$(sed -n '/^bench-reference:/,/^wire checks/p' "$WORK/ref.txt")
 		REF_TABLES+=$'\n```\n'
 	done
