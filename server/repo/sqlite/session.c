@@ -159,8 +159,8 @@ static const char *const count_sql[4] = {
 	"SELECT COUNT(*) FROM user_sessions",
 	"SELECT COUNT(*) FROM user_sessions WHERE is_active = 1 AND +expires_at > ?3",
 	"SELECT COUNT(*) FROM user_sessions WHERE user_id = ?4",
-	"SELECT COUNT(*) FROM user_sessions "
-	"WHERE user_id = ?4 AND +is_active = 1 AND +expires_at > ?3",
+	("SELECT COUNT(*) FROM user_sessions "
+	 "WHERE user_id = ?4 AND +is_active = 1 AND +expires_at > ?3"),
 };
 
 static void bind_filters(sqlite3_stmt *st, int variant, int64_t now_us,
