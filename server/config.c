@@ -66,6 +66,8 @@ static const opt options[] = {
 	 "close connections this old, so clients reconnect and rebalance; 0 = never"},
 	{"max-connection-age-grace", "ANIWORLD_MAX_CONNECTION_AGE_GRACE", OPT_MS,
 	 F(max_connection_age_grace_ms), "how long calls on an aged connection may still finish"},
+	{"metrics-listen", "ANIWORLD_METRICS_LISTEN", OPT_STR, F(metrics_listen),
+	 "serve Prometheus metrics at http://host:port/metrics; empty = no metrics endpoint"},
 };
 
 #undef F
@@ -95,6 +97,7 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->max_connection_idle_ms = 0;
 	cfg->max_connection_age_ms = 0;
 	cfg->max_connection_age_grace_ms = 30 * 1000;
+	cfg->metrics_listen = (char *)"";
 }
 
 /* Parses true/false, yes/no, on/off, 1/0. */

@@ -36,6 +36,7 @@ typedef struct aw_config {
 	int64_t max_connection_idle_ms;  /* close connections idle this long; 0 = never */
 	int64_t max_connection_age_ms;   /* close connections this old (rebalancing); 0 = never */
 	int64_t max_connection_age_grace_ms; /* calls on an aged connection get this long */
+	char *metrics_listen;         /* Prometheus endpoint, "host:port"; "" = none */
 	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
 } aw_config;
 

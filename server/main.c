@@ -63,6 +63,9 @@ int main(int argc, char **argv)
 		aw_log(AW_LOG_WARN, "serving plaintext: traffic is not encrypted (see --tls-cert)");
 	else
 		aw_log(AW_LOG_INFO, "serving %s", aw_server_security(server));
+	if (aw_server_metrics_port(server) > 0)
+		aw_log(AW_LOG_INFO, "metrics on %s (port %d), GET /metrics", cfg.metrics_listen,
+		       aw_server_metrics_port(server));
 	if (aw_server_token_count(server) > 0)
 		aw_log(AW_LOG_INFO, "bearer tokens required (%zu in force)%s",
 		       aw_server_token_count(server),

@@ -6,17 +6,20 @@
 #include "server.h"
 
 #include <sched.h>
+#include <stdatomic.h>
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics_http.h"
 #include "repo/repo.h"
 #include "services/services.h"
 #include "transport/descriptors.h"
 #include "transport/auth.h"
 #include "transport/health.h"
+#include "transport/metrics.h"
 #include "transport/reflection.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
@@ -41,6 +44,9 @@ struct aw_server {
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
 	aw_auth *auth;            /* NULL: no token needed */
+	aw_metrics_http *metrics; /* NULL: no metrics endpoint */
+	atomic_ullong write_faults;   /* for the metrics: write faults begun or changed */
+	atomic_ullong read_failures;  /* and reads failed by storage faults */
 	aw_tls_mode tls;
 	int port;
 	int64_t grace_ms;
@@ -72,13 +78,15 @@ static void hook_run_deferred(void *arg)
 static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *err,
 			 uint64_t count)
 {
-	(void)arg;
+	aw_server *s = arg;
+
 	switch (event) {
 	case AW_REPO_READ_ONLY:
 		aw_log(AW_LOG_WARN, "storage: %s; serving reads only (%s)", err->msg,
 		       aw_err_name(err->code));
 		break;
 	case AW_REPO_WRITES_FAILING:
+		atomic_fetch_add(&s->write_faults, 1);
 		aw_log(AW_LOG_ERROR, "storage: writes failing (%s): %s; reads go on",
 		       aw_err_name(err->code), err->msg);
 		break;
@@ -87,6 +95,7 @@ static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *e
 		       (unsigned long long)count, count == 1 ? "" : "s");
 		break;
 	case AW_REPO_READ_FAILED:
+		atomic_fetch_add(&s->read_failures, 1 + count);
 		if (count > 0)
 			aw_log(AW_LOG_ERROR, "storage: a read failed (%s): %s (%llu more read failures "
 			       "since the last report)", aw_err_name(err->code), err->msg,
@@ -206,6 +215,34 @@ fail:
 	return rc;
 }
 
+/* The metrics endpoint's exposition: the transport's call counts, then the
+ * repository's writes. */
+static int render_metrics(void *arg, FILE *out, aw_err *err)
+{
+	aw_server *s = arg;
+	uint64_t batches, writes;
+
+	aw_repo_stats(s->repo, &batches, &writes);
+	fprintf(out,
+		"# HELP aniworld_store_transactions_total Write transactions committed or failed.\n"
+		"# TYPE aniworld_store_transactions_total counter\n"
+		"aniworld_store_transactions_total %llu\n"
+		"# HELP aniworld_store_writes_total Writes run in those transactions (group commit).\n"
+		"# TYPE aniworld_store_writes_total counter\n"
+		"aniworld_store_writes_total %llu\n"
+		"# HELP aniworld_store_write_faults_total Times writes began failing for a storage "
+		"fault (disk full, locked, corrupt, I/O), or the fault changed.\n"
+		"# TYPE aniworld_store_write_faults_total counter\n"
+		"aniworld_store_write_faults_total %llu\n"
+		"# HELP aniworld_store_read_failures_total Reads failed by a storage fault.\n"
+		"# TYPE aniworld_store_read_failures_total counter\n"
+		"aniworld_store_read_failures_total %llu\n",
+		(unsigned long long)batches, (unsigned long long)writes,
+		(unsigned long long)atomic_load(&s->write_faults),
+		(unsigned long long)atomic_load(&s->read_failures));
+	return aw_transport_write_metrics(s->transport, out, err);
+}
+
 int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s;
@@ -223,6 +260,8 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		grpc_server_credentials_release(creds);
 	if (rc == 0)
 		rc = aw_transport_start(s->transport, err);
+	if (rc == 0 && cfg->metrics_listen[0] != '\0')
+		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen, render_metrics, s, err);
 	if (rc != 0) {
 		aw_server_free(s);
 		return rc;
@@ -259,11 +298,19 @@ int aw_server_port(const aw_server *s)
 	return s->port;
 }
 
+int aw_server_metrics_port(const aw_server *s)
+{
+	return s->metrics != NULL ? aw_metrics_http_port(s->metrics) : 0;
+}
+
 void aw_server_stop(aw_server *s)
 {
 	if (s == NULL || s->stopped)
 		return;
 	s->stopped = 1;
+	/* First: a scrape reads the repository, which closes below. */
+	aw_metrics_http_stop(s->metrics);
+	s->metrics = NULL;
 	if (s->health != NULL) {
 		aw_health_set_serving(s->health, 0);
 		aw_health_shutdown(s->health);

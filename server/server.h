@@ -39,6 +39,9 @@ struct aw_transport *aw_server_transport(aw_server *s);
 /* The port the server listens on (useful with port 0). */
 int aw_server_port(const aw_server *s);
 
+/* The port of the metrics endpoint (--metrics-listen), 0 when there is none. */
+int aw_server_metrics_port(const aw_server *s);
+
 /* How it serves: "plaintext", "TLS" or "mutual TLS". */
 const char *aw_server_security(const aw_server *s);
 

@@ -185,8 +185,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # start NAME SECRETS_DIR SETTINGS_FILE...: starts the server with the image's ENV,
-# then the settings files' KEY=VALUE lines, then ANIWORLD_LISTEN on a free
-# loopback port; sets $target, $server_pid, $runlog, $runstate.
+# then the settings files' KEY=VALUE lines, then ANIWORLD_LISTEN and
+# ANIWORLD_METRICS_LISTEN on free loopback ports; sets $target, $metrics,
+# $server_pid, $runlog, $runstate.
 start() {
 	name=$1 secrets=$2
 	shift 2
@@ -197,12 +198,14 @@ start() {
 	chmod 1777 "$runstate/tmp"
 	port=$(free_port)
 	target=127.0.0.1:$port
+	metrics=127.0.0.1:$(free_port)
 	{
 		echo "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 		echo "HOME=/var/lib/aniworld"
 		printf '%s\n' "$image_env"
 		for f in "$@"; do grep -E '^[A-Z_][A-Z0-9_]*=' "$f" || true; done
 		echo "ANIWORLD_LISTEN=$target"
+		echo "ANIWORLD_METRICS_LISTEN=$metrics"
 	} >"$runstate/env"
 	touch "$runstate/stamp"
 	runlog=$runstate/server.log
@@ -264,6 +267,12 @@ stop() {
 start plaintext "" "$src/deploy/k8s/settings.env"
 probe ready
 probe roundtrip
+# The metrics endpoint the pod annotations point Prometheus at.
+scraped=$("$py" -c 'import sys, urllib.request; print(urllib.request.urlopen("http://" + sys.argv[1] + "/metrics", timeout=5).read().decode())' "$metrics") ||
+	fail "$name: GET /metrics on $metrics failed"
+echo "$scraped" | grep -q '^grpc_server_handled_total{grpc_service="aniworld.v1.AnimeSeriesService",grpc_method="CreateSeries",grpc_type="unary",grpc_code="OK"} [1-9]' ||
+	{ echo "$scraped" | head -20 >&2; fail "$name: /metrics does not count the round trip's create"; }
+note "$name: GET /metrics answered, the round trip's calls counted"
 stop
 
 # The production overlay's settings: TLS with client certificates, bearer tokens,

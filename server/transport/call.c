@@ -108,13 +108,16 @@ void aw_call_unref(aw_call *call)
 		aw__call_recycle(call);
 }
 
-/* ---- logging ---------------------------------------------------------------- */
+/* ---- the end of a call: metrics and log ---------------------------------------- */
 
-static void log_call(const aw_call *c, int code)
+static void call_ended(const aw_call *c, int code)
 {
+	int64_t us = aw__now_us() - c->start_us;
+
+	aw__metrics_count(c->method != NULL ? c->method->stats : &c->worker->t->unknown_stats,
+			  code, us);
 	if (!aw_log_enabled(AW_LOG_INFO))
 		return;
-	int64_t us = aw__now_us() - c->start_us;
 	aw_log(AW_LOG_INFO, "call %s %s %lld.%03lldms%s%s", aw_call_method(c), aw__status_name(code),
 	       (long long)(us / 1000), (long long)(us % 1000), code != 0 ? " " : "",
 	       code != 0 ? c->message : "");
@@ -285,7 +288,7 @@ static int stream_end_locked(aw_call *c)
 /* Runs the hook and drops the stream reference; c->mu not held. */
 static void stream_ended(aw_call *c)
 {
-	log_call(c, c->status);
+	call_ended(c, c->status);
 	if (c->on_done != NULL)
 		c->on_done(c, c->on_done_arg);
 	aw_call_unref(c);
@@ -397,7 +400,7 @@ void aw__call_on_send(aw_call *c, int success)
 
 	if (c->method == NULL || c->method->shape == AW_SHAPE_UNARY) {
 		/* The reply (or rejection) went out: the call is over for us. */
-		log_call(c, success ? c->status : GRPC_STATUS_CANCELLED);
+		call_ended(c, success ? c->status : GRPC_STATUS_CANCELLED);
 		aw_call_unref(c);
 		return;
 	}

@@ -647,6 +647,11 @@ int aw_transport_add_service(aw_transport *t, ProtobufCService *service, unsigne
 		m->input = md->input;
 		m->shape = cs ? AW_SHAPE_BIDI_STREAM : ss ? AW_SHAPE_SERVER_STREAM : AW_SHAPE_UNARY;
 		m->flags = flags;
+		m->stats = calloc(1, sizeof(*m->stats));
+		if (m->stats == NULL) {
+			free(m->path);
+			return aw_err_set(err, AW_ENOMEM, "out of memory adding %s", sd->name);
+		}
 		m->handle = grpc_server_register_method(
 			t->server, m->path, NULL,
 			m->shape == AW_SHAPE_BIDI_STREAM ? GRPC_SRM_PAYLOAD_NONE
@@ -654,6 +659,7 @@ int aw_transport_add_service(aw_transport *t, ProtobufCService *service, unsigne
 			0);
 		if (m->handle == NULL) {
 			free(m->path);
+			free(m->stats);
 			return aw_err_set(err, AW_EINVAL, "grpc refused to register %s", path);
 		}
 		t->n_methods++;
@@ -792,8 +798,10 @@ void aw_transport_free(aw_transport *t)
 	}
 	if (t->shutdown_cq != NULL)
 		grpc_completion_queue_destroy(t->shutdown_cq);
-	for (size_t j = 0; j < t->n_methods; j++)
+	for (size_t j = 0; j < t->n_methods; j++) {
 		free(t->methods[j].path);
+		free(t->methods[j].stats);
+	}
 	free(t->methods);
 	if (t->quota != NULL)
 		grpc_resource_quota_unref(t->quota);

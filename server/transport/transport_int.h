@@ -47,6 +47,21 @@ typedef struct aw_op {
 	aw_call *call;
 } aw_op;
 
+/* The number of gRPC status codes (OK .. UNAUTHENTICATED). */
+#define AW_GRPC_CODES 17
+/* Upper bounds, in microseconds, of the call-duration histogram's buckets;
+ * the last bucket (+Inf) is implied. */
+#define AW_DURATION_BUCKETS_US                                                             \
+	{100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000}
+#define AW_N_DURATION_BUCKETS 12
+
+/* What metrics.c counts for one method (or for unknown paths); see metrics.h. */
+typedef struct aw_call_stats {
+	atomic_ullong handled[AW_GRPC_CODES];               /* calls by final status */
+	atomic_ullong duration[AW_N_DURATION_BUCKETS + 1];  /* by bucket, not cumulative */
+	atomic_ullong duration_sum_us;
+} aw_call_stats;
+
 typedef struct aw_method {
 	char *path;                              /* "/pkg.Service/Method" */
 	ProtobufCService *service;               /* borrowed */
@@ -55,6 +70,7 @@ typedef struct aw_method {
 	aw_shape shape;
 	unsigned flags;                          /* AW_SERVICE_* */
 	void *handle;                            /* from grpc_server_register_method */
+	aw_call_stats *stats;                    /* owned; counted from any thread */
 } aw_method;
 
 struct aw_call {
@@ -121,6 +137,7 @@ struct aw_transport {
 	struct aw_auth *auth;            /* NULL: no token needed */
 	grpc_resource_quota *quota;      /* NULL: no memory cap */
 	atomic_llong active;             /* calls counted against cfg.max_calls */
+	aw_call_stats unknown_stats;     /* calls to paths nobody serves */
 	int auth_introspection;          /* reflection needs a token too */
 	int listening;
 	int started;
@@ -130,6 +147,9 @@ struct aw_transport {
 
 /* Monotonic clock in microseconds. */
 int64_t aw__now_us(void);
+
+/* metrics.c: counts a call that ended with `code` after `us` microseconds. */
+void aw__metrics_count(aw_call_stats *stats, int code, int64_t us);
 
 /* call.c: the closure every stub gets, whatever the method's shape. */
 void aw__call_closure(const ProtobufCMessage *msg, void *closure_data);

@@ -1,0 +1,38 @@
+/*
+ * metrics_http.h: the metrics endpoint, GET /metrics over plain HTTP/1.1 for
+ * Prometheus (libmicrohttpd serves it on a thread of its own).
+ *
+ * It is separate from the gRPC port on purpose: scrapers speak HTTP/1.1, and
+ * the figures hold no stored data (counts and timings only), so it needs
+ * neither TLS nor a token; bind it where only the cluster can reach it.
+ * Any other path is 404, any other method 405.
+ */
+#ifndef AW_METRICS_HTTP_H
+#define AW_METRICS_HTTP_H
+
+#include <stdio.h>
+
+#include "aniworld/error.h"
+
+typedef struct aw_metrics_http aw_metrics_http;
+
+/* Writes the whole exposition to `out`; called for each scrape, on the
+ * endpoint's thread. Returns 0 or an AW_E* code (the scrape gets 500). */
+typedef int aw_metrics_render_fn(void *arg, FILE *out, aw_err *err);
+
+/*
+ * Serves GET /metrics on `listen` ("host:port", a numeric IPv4 or [IPv6]
+ * address or a name; port 0 picks a free one), answering with what `render`
+ * writes. `arg` is passed on. Returns AW_EINVAL for an address that does not
+ * parse, AW_EUNAVAIL when it cannot be bound. Stop with aw_metrics_http_stop().
+ */
+int aw_metrics_http_start(aw_metrics_http **out, const char *listen, aw_metrics_render_fn *render,
+			  void *arg, aw_err *err);
+
+/* The port it listens on. */
+int aw_metrics_http_port(const aw_metrics_http *h);
+
+/* Stops serving (a scrape under way finishes first) and frees; NULL is a no-op. */
+void aw_metrics_http_stop(aw_metrics_http *h);
+
+#endif /* AW_METRICS_HTTP_H */

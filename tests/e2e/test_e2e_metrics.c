@@ -1,0 +1,221 @@
+/*
+ * The metrics endpoint end to end: a real server with --metrics-listen on an
+ * ephemeral loopback port, calls through the real client library, and the
+ * exposition read over a plain HTTP/1.1 socket as a scraper would.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "aniworld/client.h"
+#include "harness.h"
+
+typedef struct fixture {
+	harness h;
+	aw_client *client;
+} fixture;
+
+static void with_metrics(aw_config *cfg, void *arg)
+{
+	(void)arg;
+	cfg->metrics_listen = (char *)"127.0.0.1:0";
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	f->h.configure = with_metrics;
+	if (harness_start(&f->h) != 0 || aw_client_new(&f->client, f->h.target, NULL, NULL) != 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	aw_client_free(f->client);
+	harness_cleanup(&f->h);
+	free(f);
+	return 0;
+}
+
+/* Sends `request` to the metrics port and returns the whole response (status
+ * line, headers, body), NUL-terminated; the caller frees it. */
+static char *http(fixture *f, const char *request)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ssize_t n;
+
+	assert_non_null(buf);
+	assert_true(fd >= 0);
+	a.sin_port = htons((uint16_t)aw_server_metrics_port(f->h.server));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 4096) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+static char *scrape(fixture *f)
+{
+	char *r = http(f, "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_non_null(strstr(r, "Content-Type: text/plain; version=0.0.4"));
+	return r;
+}
+
+/* The value of the sample whose name and labels are `series`; -1 when absent. */
+static long long sample(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = text; (p = strstr(p, series)) != NULL; p += n) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return atoll(p + n + 1);
+	}
+	return -1;
+}
+
+#define SERIES_LABELS "grpc_service=\"aniworld.v1.AnimeSeriesService\",grpc_method="
+
+static void test_e2e_metrics_counts_calls_by_method_and_status(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__CreateSeriesRequest create = ANIWORLD__V1__CREATE_SERIES_REQUEST__INIT;
+	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
+	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT, *out = NULL;
+	aw_err err;
+	char *before = scrape(f), *after;
+
+	/* Every served method is there from the start, at zero. */
+	assert_int_equal(sample(before, "grpc_server_handled_total{" SERIES_LABELS
+				"\"CreateSeries\",grpc_type=\"unary\",grpc_code=\"OK\"}"),
+			 0);
+	assert_int_equal(sample(before, "grpc_server_handled_total{grpc_service=\"aniworld.v1."
+				"DownloadQueueService\",grpc_method=\"WatchDownloads\","
+				"grpc_type=\"server_stream\",grpc_code=\"OK\"}"),
+			 0);
+	assert_int_equal(sample(before, "aniworld_store_writes_total"), 0);
+	free(before);
+
+	char key[32];
+
+	s.name = (char *)"Metrics";
+	create.series = &s;
+	for (int i = 0; i < 3; i++) {
+		snprintf(key, sizeof(key), "metrics-%d", i);
+		s.key = key;
+		assert_int_equal(aw_client_series_create(f->client, &create, &out, &err), 0);
+		aniworld__v1__anime_series__free_unpacked(out, NULL);
+	}
+	/* A duplicate (the last key again), a missing record, an invalid id. */
+	assert_int_equal(aw_client_series_create(f->client, &create, &out, &err), AW_EEXIST);
+	get.id = 987654;
+	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err), AW_ENOTFOUND);
+	get.id = -1;
+	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err), AW_EINVAL);
+
+	after = scrape(f);
+	assert_int_equal(sample(after, "grpc_server_handled_total{" SERIES_LABELS
+				"\"CreateSeries\",grpc_type=\"unary\",grpc_code=\"OK\"}"),
+			 3);
+	assert_int_equal(sample(after, "grpc_server_handled_total{" SERIES_LABELS
+				"\"CreateSeries\",grpc_type=\"unary\",grpc_code=\"AlreadyExists\"}"),
+			 1);
+	assert_int_equal(sample(after, "grpc_server_handled_total{" SERIES_LABELS
+				"\"GetSeries\",grpc_type=\"unary\",grpc_code=\"NotFound\"}"),
+			 1);
+	assert_int_equal(sample(after, "grpc_server_handled_total{" SERIES_LABELS
+				"\"GetSeries\",grpc_type=\"unary\",grpc_code=\"InvalidArgument\"}"),
+			 1);
+	/* The histogram counts every call once, cumulatively up to +Inf. */
+	assert_int_equal(sample(after, "grpc_server_handling_seconds_count{" SERIES_LABELS
+				"\"CreateSeries\",grpc_type=\"unary\"}"),
+			 4);
+	assert_int_equal(sample(after, "grpc_server_handling_seconds_bucket{" SERIES_LABELS
+				"\"CreateSeries\",grpc_type=\"unary\",le=\"+Inf\"}"),
+			 4);
+	assert_true(sample(after, "grpc_server_handling_seconds_bucket{" SERIES_LABELS
+			   "\"GetSeries\",grpc_type=\"unary\",le=\"1\"}") == 2);
+	/* The three stored creates and the refused duplicate went through the writer. */
+	assert_int_equal(sample(after, "aniworld_store_writes_total"), 4);
+	assert_true(sample(after, "aniworld_store_transactions_total") >= 1);
+	assert_int_equal(sample(after, "aniworld_store_write_faults_total"), 0);
+	/* The scrape itself is no gRPC call: nothing in flight. */
+	assert_int_equal(sample(after, "aniworld_calls_in_flight"), 0);
+	free(after);
+}
+
+static void test_e2e_metrics_other_paths_and_methods(void **state)
+{
+	fixture *f = *state;
+	char *r = http(f, "GET /other HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+
+	assert_non_null(strstr(r, "HTTP/1.1 404"));
+	free(r);
+	r = http(f, "POST /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n"
+		    "Connection: close\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 405"));
+	assert_non_null(strstr(r, "Allow: GET, HEAD"));
+	free(r);
+}
+
+/* Without --metrics-listen there is no endpoint; a bad address stops the start. */
+static void test_e2e_metrics_off_by_default_and_bad_address(void **state)
+{
+	aw_config cfg;
+	aw_server *s = NULL;
+	aw_err err;
+	char db[] = ":memory:";
+
+	(void)state;
+	aw_config_defaults(&cfg);
+	cfg.db = db;
+	cfg.listen = (char *)"127.0.0.1:0";
+	cfg.threads = 1;
+	assert_int_equal(aw_server_start(&s, &cfg, &err), 0);
+	assert_int_equal(aw_server_metrics_port(s), 0);
+	aw_server_free(s);
+
+	cfg.metrics_listen = (char *)"no-port-here";
+	assert_int_equal(aw_server_start(&s, &cfg, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--metrics-listen"));
+	assert_null(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_e2e_metrics_counts_calls_by_method_and_status,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_metrics_other_paths_and_methods, setup,
+						teardown),
+		cmocka_unit_test(test_e2e_metrics_off_by_default_and_bad_address),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
