@@ -1,11 +1,13 @@
 /*
  * metrics_http.h: the metrics endpoint, GET /metrics over plain HTTP/1.1 for
- * Prometheus (libmicrohttpd serves it on a thread of its own).
+ * Prometheus, served on a thread of its own, one connection at a time (a
+ * client gets 5 s to send its request).
  *
  * It is separate from the gRPC port on purpose: scrapers speak HTTP/1.1, and
  * the figures hold no stored data (counts and timings only), so it needs
  * neither TLS nor a token; bind it where only the cluster can reach it.
- * Any other path is 404, any other method 405.
+ * Any other path is 404, any other method than GET and HEAD 405, a request
+ * that is not HTTP/1.x 400. Every response closes the connection.
  */
 #ifndef AW_METRICS_HTTP_H
 #define AW_METRICS_HTTP_H

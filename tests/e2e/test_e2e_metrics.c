@@ -67,6 +67,7 @@ static char *http(fixture *f, const char *request)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_int_equal(write(fd, request, strlen(request)), (ssize_t)strlen(request));
+	shutdown(fd, SHUT_WR); /* all sent: a cut-off request ends here */
 	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
 		len += (size_t)n;
 		if (cap - len < 4096) {
@@ -182,6 +183,21 @@ static void test_e2e_metrics_other_paths_and_methods(void **state)
 		    "Connection: close\r\n\r\n");
 	assert_non_null(strstr(r, "HTTP/1.1 405"));
 	assert_non_null(strstr(r, "Allow: GET, HEAD"));
+	free(r);
+	r = http(f, "NONSENSE\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 400"));
+	free(r);
+	/* HEAD: the headers of GET, no body. */
+	r = http(f, "HEAD /metrics HTTP/1.1\r\nHost: test\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_null(strstr(r, "grpc_server_handled_total"));
+	free(r);
+	/* A client that leaves half-way does not stop the next scrape; a query
+	 * string is ignored. */
+	free(http(f, "GET /metr"));
+	r = http(f, "GET /metrics?x=1 HTTP/1.0\r\n\r\n");
+	assert_non_null(strstr(r, "HTTP/1.1 200"));
+	assert_non_null(strstr(r, "grpc_server_handled_total"));
 	free(r);
 }
 
