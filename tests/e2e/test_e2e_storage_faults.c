@@ -551,7 +551,9 @@ static int write_locked(const char *path)
 /* Starts the sqlite3 shell on `path` holding BEGIN EXCLUSIVE until release(). */
 static void hold_lock(holder *h, const char *path)
 {
-	const char cmds[] = "BEGIN EXCLUSIVE;\n";
+	/* With a busy timeout: the server (its checkpointer) or the probe below
+	 * may hold a lock for a moment when the shell asks. */
+	const char cmds[] = ".timeout 5000\nBEGIN EXCLUSIVE;\n";
 	int fds[2], devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	long long until = server_proc_now_ms() + 10000;
 
