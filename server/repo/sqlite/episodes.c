@@ -100,21 +100,8 @@ int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			Aniworld__V1__Episode **out, aw_err *err)
 {
-	aw_sq_conn *c;
-	sqlite3_stmt *st;
-	int rc = aw__sq_reader_get(sq(r), &c, err);
-
-	if (rc != 0)
-		return rc;
-	rc = aw__sq_stmt(c, AW_SQ_EPISODE_GET, EPISODE_GET_SQL, &st, err);
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = step_one(c, st, "reading an episode", mem, out, err);
-	}
-	aw__sq_reader_put(sq(r), c);
-	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)id);
-	return rc;
+	return aw__sq_get_by_id(sq(r), AW_SQ_EPISODE_GET, EPISODE_GET_SQL, id, "episode",
+				episode_row, mem, (ProtobufCMessage **)out, err);
 }
 
 /*

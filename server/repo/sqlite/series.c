@@ -111,22 +111,9 @@ int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_
 int aw__sq_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 		      Aniworld__V1__AnimeSeries **out, aw_err *err)
 {
-	aw_sq_conn *c;
-	sqlite3_stmt *st;
-	int rc = aw__sq_reader_get(sq(r), &c, err);
-
-	if (rc != 0)
-		return rc;
-	rc = aw__sq_stmt(c, AW_SQ_SERIES_GET,
-			 "SELECT " SERIES_COLUMNS " FROM anime_series WHERE id = ?1", &st, err);
-	if (rc == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		rc = step_one(c, st, "reading a series", mem, out, err);
-	}
-	aw__sq_reader_put(sq(r), c);
-	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
-	return rc;
+	return aw__sq_get_by_id(sq(r), AW_SQ_SERIES_GET,
+				"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id = ?1", id, "series",
+				series_row, mem, (ProtobufCMessage **)out, err);
 }
 
 int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,

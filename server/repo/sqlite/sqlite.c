@@ -211,6 +211,29 @@ done:
 	return rc;
 }
 
+int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const char *thing,
+		     aw_sq_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
+		     aw_err *err)
+{
+	aw_sq_conn *c;
+	sqlite3_stmt *st;
+	char what[64];
+	int rc = aw__sq_reader_get(r, &c, err);
+
+	if (rc != 0)
+		return rc;
+	rc = aw__sq_stmt(c, slot, sql, &st, err);
+	if (rc == 0) {
+		snprintf(what, sizeof(what), "reading %s %lld", thing, (long long)id);
+		sqlite3_bind_int64(st, 1, id);
+		rc = aw__sq_step_one(c, st, what, row, NULL, mem, out, err);
+	}
+	aw__sq_reader_put(r, c);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	return rc;
+}
+
 int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
 			aw_err *err)
 {

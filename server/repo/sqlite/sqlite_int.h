@@ -160,6 +160,13 @@ int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, in
 		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
 		size_t *n, int32_t *total, int *more, const char *what, aw_err *err);
 
+/* Reads one record on a reader: SELECT statement `sql` (slot `slot`) with
+ * ?1 = id, its row built into *out with `row`. AW_ENOTFOUND, "<thing> <id> not
+ * found", when there is none. */
+int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const char *thing,
+		     aw_sq_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
+		     aw_err *err);
+
 /* Runs DELETE statement `sql` (slot `slot`, on the writer) with ?1 = id.
  * AW_ENOTFOUND, "<thing> <id> not found", when it deleted nothing. */
 int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
