@@ -9,12 +9,14 @@
 
 #include "config.h"
 #include "log.h"
+#include "repo/repo.h"
 #include "server.h"
 
 int main(int argc, char **argv)
 {
 	aw_config cfg;
 	aw_log_level level;
+	char where[512];
 	aw_server *server = NULL;
 	aw_err err;
 	sigset_t sigs;
@@ -57,8 +59,10 @@ int main(int argc, char **argv)
 		aw_config_close(&cfg);
 		return 1;
 	}
+	/* The location without its secrets (a password in a URI). */
+	aw_repo_location_redact(cfg.db, where, sizeof(where));
 	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s", cfg.listen, aw_server_port(server),
-	       cfg.db);
+	       where);
 	if (strcmp(aw_server_security(server), "plaintext") == 0)
 		aw_log(AW_LOG_WARN, "serving plaintext: traffic is not encrypted (see --tls-cert)");
 	else

@@ -7,6 +7,7 @@
 
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,8 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s = calloc(1, sizeof(*s));
 	aw_repo_options ropts;
+	aw_repo_setting settings[1];
+	char busy_ms[24];
 	aw_transport_config tcfg;
 	int rc;
 
@@ -148,7 +151,11 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	s->grace_ms = cfg->shutdown_grace_ms;
 
 	aw_repo_options_defaults(&ropts);
-	ropts.busy_timeout_ms = cfg->busy_timeout_ms;
+	/* Backend settings: each backend reads its own and ignores the rest. */
+	snprintf(busy_ms, sizeof(busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
+	settings[0] = (aw_repo_setting){"busy_timeout_ms", busy_ms};
+	ropts.settings = settings;
+	ropts.n_settings = 1;
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
 	if (cfg->max_queued_writes > 0)

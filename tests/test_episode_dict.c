@@ -1,4 +1,4 @@
-/* Tests server/repo/sqlite/episode_dict.c: the JSON form of episode_dict. */
+/* Tests server/repo/episode_dict.c: the JSON form of episode_dict. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "repo/sqlite/sqlite_int.h"
+#include "repo/episode_dict.h"
 
 static void test_episode_dict_encode_sorted_last_wins(void **state)
 {

@@ -17,6 +17,7 @@
 
 #include "repo/repo.h"
 #include "repo_sync.h"
+#include "test_clock.h"
 #include "test_db.h"
 
 typedef Aniworld__V1__DownloadQueueItem item;
@@ -32,6 +33,7 @@ typedef struct fixture {
 	aw_repo *repo;
 	int64_t series;   /* a series to queue episodes of */
 	int64_t series2;  /* another one */
+	test_clock clock; /* the repository's time */
 } fixture;
 
 static int64_t make_series(aw_repo *r, const char *key)
@@ -53,12 +55,15 @@ static int64_t make_series(aw_repo *r, const char *key)
 static int setup_with(void **state, int flags)
 {
 	fixture *f = calloc(1, sizeof(*f));
+	aw_repo_options opts;
 	aw_err err;
 
 	*state = f;
 	if (f == NULL || test_db_create(&f->db, flags) != 0)
 		return -1;
-	if (aw_repo_open(&f->repo, f->db.location, NULL, &err) != 0) {
+	aw_repo_options_defaults(&opts);
+	test_clock_use(&f->clock, &opts);
+	if (aw_repo_open(&f->repo, f->db.location, &opts, &err) != 0) {
 		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
 		return -1;
 	}
@@ -230,14 +235,8 @@ static Aniworld__V1__ListDownloadsResponse *list(aw_repo *r, const int *statuses
 	return (Aniworld__V1__ListDownloadsResponse *)sr.result;
 }
 
-/* Runs `sql` on the fixture's database with a connection of the test's own. */
-static void side_exec(const test_db *db, const char *sql)
-{
-	if (test_db_exec(db, sql) != 0)
-		fail_msg("%s failed on %s", sql, test_db_backend());
-}
-
-/* The first value `sql` yields there; -1 for NULL. */
+/* The first value `sql` yields on the fixture's database, read with a
+ * connection of the test's own; -1 for NULL. */
 static int64_t side_value(const test_db *db, const char *sql)
 {
 	int64_t v;
@@ -253,7 +252,7 @@ static void test_repo_downloads_enqueue_and_get(void **state)
 {
 	fixture *f = *state;
 	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
-	int64_t before = aw__repo_now_us();
+	int64_t before = test_clock_now(&f->clock);
 	sync_req sr;
 
 	in.id = 777; /* ignored, like everything the server owns */
@@ -372,7 +371,6 @@ static void test_repo_downloads_update_applies_mask(void **state)
 	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
 	sync_req sr;
 
-	usleep(2000); /* updated_at must be able to move past created_at */
 	in.id = a->id;
 	in.priority = HIGH;
 	in.download_url = "https://mirror.invalid/ep";
@@ -431,7 +429,7 @@ static void test_repo_downloads_claim_takes_queue_order(void **state)
 	item *normal = must_enqueue(f->repo, f->series, 1, 3, NORMAL);
 	item *high2 = must_enqueue(f->repo, f->series, 1, 4, HIGH);
 	item *paused = must_enqueue(f->repo, f->series, 1, 5, HIGH);
-	int64_t before = aw__repo_now_us();
+	int64_t before = test_clock_now(&f->clock);
 	const item *want[] = {high1, high2, normal, low};
 
 	drop(must_transition(f->repo, paused->id, AW_DL_PAUSE)); /* never claimed */
@@ -470,17 +468,17 @@ static void test_repo_downloads_stale_claims_are_requeued(void **state)
 	assert_int_equal(rc, 0);
 
 	/* Silent for 30 s, under a one-minute timeout: not stale yet. */
-	side_exec(&f->db, "UPDATE download_queue SET heartbeat_at = heartbeat_at - 30000000");
+	test_clock_advance(&f->clock, 30000000);
 	assert_null(claim(f->repo, 60000, &requeued));
 	assert_int_equal(requeued.n_events, 0);
 
-	/* Both workers went silent ten minutes ago... */
-	side_exec(&f->db, "UPDATE download_queue SET heartbeat_at = heartbeat_at - 600000000");
+	/* Both workers went silent for ten minutes... */
+	test_clock_advance(&f->clock, 600000000);
 	/* ...but b's worker reports again: its claim lives on. */
 	drop(progress(f->repo, b->id, 5, 10, &rc, NULL));
 	snprintf(sql, sizeof(sql), "SELECT heartbeat_at FROM download_queue WHERE id = %lld",
 		 (long long)b->id);
-	assert_true(side_value(&f->db, sql) >= aw__repo_now_us() - 60000000);
+	assert_true(side_value(&f->db, sql) >= test_clock_now(&f->clock) - 60000000);
 
 	/* A claim with a one-minute timeout requeues a, then takes it again. */
 	item *again = claim(f->repo, 60000, &requeued);
@@ -533,7 +531,6 @@ static void test_repo_downloads_progress(void **state)
 	assert_non_null(strstr(err.msg, "is PENDING; ReportProgress needs DOWNLOADING"));
 
 	drop(claim(f->repo, 60000, NULL));
-	usleep(1000);
 	item *p = progress(f->repo, a->id, 250, 1000, &rc, &err);
 	assert_int_equal(rc, 0);
 	assert_int_equal(p->downloaded_bytes, 250);
@@ -610,7 +607,7 @@ static void test_repo_downloads_every_transition(void **state)
 			assert_int_equal(d->status, s);
 			if (expected[a][s] != 0) {
 				if (rc != 0)
-					fail_msg("%s from %s: %s", aw__download_action_method(a),
+					fail_msg("%s from %s: %s", aw__download_rule(a)->method,
 						 aw__download_status_name(s), err.msg);
 				assert_int_equal(after->status, expected[a][s]);
 				assert_true(ts_us(after->updated_at) >= ts_us(d->updated_at));
@@ -621,8 +618,8 @@ static void test_repo_downloads_every_transition(void **state)
 				assert_null(after);
 				snprintf(want, sizeof(want), "download %lld is %s; %s needs %s",
 					 (long long)d->id, aw__download_status_name(s),
-					 aw__download_action_method(a),
-					 aw__download_action_needs(a));
+					 aw__download_rule(a)->method,
+					 aw__download_rule(a)->needs);
 				assert_string_equal(err.msg, want);
 			}
 			remove_item(f->repo, d->id);
@@ -649,7 +646,7 @@ static void test_repo_downloads_transition_effects(void **state)
 	c = claim(f->repo, 60000, NULL);
 	assert_int_equal(c->id, a->id);
 
-	int64_t before = aw__repo_now_us();
+	int64_t before = test_clock_now(&f->clock);
 	item *done = must_transition(f->repo, a->id, AW_DL_COMPLETE);
 	assert_true(done->progress_percent == 100);
 	assert_non_null(done->completed_at);

@@ -142,7 +142,8 @@ static void test_writer_sqlite_bounded_queue_refuses_overflow(void **state)
 	aw_repo_options_defaults(&opts);
 	opts.max_batch = 1;
 	opts.max_queue = 2;
-	opts.busy_timeout_ms = 20000;
+	opts.settings = &(aw_repo_setting){"busy_timeout_ms", "20000"};
+	opts.n_settings = 1;
 	assert_int_equal(aw_repo_open(&r, f->path, &opts, NULL), 0);
 	/* Another connection holds the write lock: whichever submitter leads stalls
 	 * in BEGIN, and the others queue behind it. */
@@ -221,12 +222,17 @@ static void hear(void *arg, aw_repo_storage_event event, const aw_err *err, uint
 static aw_repo *open_hearing(const char *path, heard *h, int64_t busy_ms)
 {
 	aw_repo_options opts;
+	aw_repo_setting busy = {"busy_timeout_ms", NULL};
+	char busy_text[24];
 	aw_repo *r;
 
 	memset(h, 0, sizeof(*h));
 	pthread_mutex_init(&h->mu, NULL);
 	aw_repo_options_defaults(&opts);
-	opts.busy_timeout_ms = busy_ms;
+	snprintf(busy_text, sizeof(busy_text), "%lld", (long long)busy_ms);
+	busy.value = busy_text;
+	opts.settings = &busy;
+	opts.n_settings = 1;
 	opts.on_storage = hear;
 	opts.storage_arg = h;
 	assert_int_equal(aw_repo_open(&r, path, &opts, NULL), 0);

@@ -24,38 +24,36 @@ const char *aw__download_status_name(int status)
 	return status_names[status];
 }
 
-static const struct {
-	const char *method;  /* the RPC that asks for it */
-	unsigned from;       /* statuses it may start from */
-	const char *needs;   /* the same, for people */
-} actions[AW_DL_ACTIONS] = {
-	[AW_DL_COMPLETE] = {"CompleteDownload", AW_DL_BIT(AW_DL_DOWNLOADING), "DOWNLOADING"},
-	[AW_DL_FAIL] = {"FailDownload", AW_DL_BIT(AW_DL_DOWNLOADING), "DOWNLOADING"},
-	[AW_DL_PAUSE] = {"PauseDownload", AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING),
-			 "PENDING or DOWNLOADING"},
-	[AW_DL_RESUME] = {"ResumeDownload", AW_DL_BIT(AW_DL_PAUSED), "PAUSED"},
-	[AW_DL_CANCEL] = {"CancelDownload",
+/*
+ * The download state machine: the one table every backend's SQL is driven by.
+ * Claiming (PENDING -> DOWNLOADING) and requeueing a stale claim (DOWNLOADING
+ * -> PENDING) are the claim's own; everything a caller can ask for is here.
+ */
+static const aw_download_rule rules[AW_DL_ACTIONS] = {
+	[AW_DL_COMPLETE] = {AW_DL_COMPLETE, AW_DL_BIT(AW_DL_DOWNLOADING), AW_DL_COMPLETED,
+			    AW_DL_EFFECT_COMPLETE, "CompleteDownload", "DOWNLOADING"},
+	[AW_DL_FAIL] = {AW_DL_FAIL, AW_DL_BIT(AW_DL_DOWNLOADING), AW_DL_FAILED,
+			AW_DL_EFFECT_ERROR, "FailDownload", "DOWNLOADING"},
+	[AW_DL_PAUSE] = {AW_DL_PAUSE, AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING),
+			 AW_DL_PAUSED, 0, "PauseDownload", "PENDING or DOWNLOADING"},
+	[AW_DL_RESUME] = {AW_DL_RESUME, AW_DL_BIT(AW_DL_PAUSED), AW_DL_PENDING, 0,
+			  "ResumeDownload", "PAUSED"},
+	[AW_DL_CANCEL] = {AW_DL_CANCEL,
 			  AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) |
 				  AW_DL_BIT(AW_DL_PAUSED),
-			  "PENDING, DOWNLOADING or PAUSED"},
-	[AW_DL_RETRY] = {"RetryDownload", AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED),
-			 "FAILED or CANCELLED"},
+			  AW_DL_CANCELLED, 0, "CancelDownload", "PENDING, DOWNLOADING or PAUSED"},
+	[AW_DL_RETRY] = {AW_DL_RETRY, AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED),
+			 AW_DL_PENDING, AW_DL_EFFECT_RESET, "RetryDownload", "FAILED or CANCELLED"},
 };
 
-int aw__download_action_allowed(aw_download_action action, int status)
+const aw_download_rule *aw__download_rule(aw_download_action action)
 {
-	return status >= 0 && status <= AW_DL_STATUS_MAX &&
-	       (actions[action].from & AW_DL_BIT(status)) != 0;
+	return &rules[action];
 }
 
-const char *aw__download_action_method(aw_download_action action)
+int aw__download_rule_allows(const aw_download_rule *rule, int status)
 {
-	return actions[action].method;
-}
-
-const char *aw__download_action_needs(aw_download_action action)
-{
-	return actions[action].needs;
+	return status >= 0 && status <= AW_DL_STATUS_MAX && (rule->from & AW_DL_BIT(status)) != 0;
 }
 
 /* ---- changes --------------------------------------------------------------------------- */
@@ -121,7 +119,7 @@ static ProtobufCMessage *as_message(Aniworld__V1__DownloadQueueItem *item)
 static int write_enqueue(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_enqueue(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+	int rc = r->methods->downloads_enqueue(r, req->args.downloads_write.in, aw__repo_now(r), req->mem, &out, err);
 
 	*result = as_message(out);
 	return rc;
@@ -133,8 +131,7 @@ void aw_repo_downloads_enqueue(aw_repo *r, aw_repo_req *req,
 	if (in == NULL)
 		return aw__repo_invalid(req, "item is required");
 	req->write = write_enqueue;
-	req->single_statement = 1; /* INSERT ... RETURNING; a conflict is only read after */
-	req->arg = in;
+	req->args.downloads_write.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -199,7 +196,8 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 static int write_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+	int rc = r->methods->downloads_update(r, req->args.downloads_write.in,
+					      req->args.downloads_write.mask, aw__repo_now(r), req->mem,
 					      &out, err);
 
 	*result = as_message(out);
@@ -212,19 +210,18 @@ void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
 	if (in == NULL)
 		return aw__repo_invalid(req, "item is required");
 	req->write = write_update;
-	req->single_statement = 1; /* UPDATE ... RETURNING */
-	req->arg = in;
-	req->mask = mask;
+	req->args.downloads_write.in = in;
+	req->args.downloads_write.mask = mask;
 	aw__writer_submit(r, req);
 }
 
 static int write_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *gone = NULL;
-	int rc = r->methods->downloads_delete(r, req->id, req->mem, &gone, err);
+	int rc = r->methods->downloads_delete(r, req->args.downloads_delete.id, req->mem, &gone, err);
 
 	if (rc == 0)
-		rc = aw__download_changes_add(req->out, req->mem, gone, EV_DELETED, err);
+		rc = aw__download_changes_add(req->args.downloads_delete.deleted, req->mem, gone, EV_DELETED, err);
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
 
@@ -234,9 +231,8 @@ void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	if (deleted == NULL)
 		return aw__repo_invalid(req, "deleted is required");
 	req->write = write_delete;
-	req->single_statement = 1; /* DELETE ... RETURNING */
-	req->id = id;
-	req->out = deleted;
+	req->args.downloads_delete.id = id;
+	req->args.downloads_delete.deleted = deleted;
 	aw__writer_submit(r, req);
 }
 
@@ -244,12 +240,11 @@ static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, 
 {
 	Aniworld__V1__ClaimNextDownloadResponse *res;
 	Aniworld__V1__DownloadQueueItem *item = NULL;
-	int64_t now = aw__repo_now_us();
+	int64_t now = aw__repo_now(r);
 	int rc;
 
-	/* req->num is the stale timeout in milliseconds. */
-	rc = r->methods->downloads_claim(r, now, now - req->num * 1000, req->mem, req->out, &item,
-					 err);
+	rc = r->methods->downloads_claim(r, now, now - req->args.downloads_claim.stale_ms * 1000,
+					 req->mem, req->args.downloads_claim.requeued, &item, err);
 	if (rc != 0)
 		return rc;
 	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
@@ -270,16 +265,15 @@ void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 	if (requeued == NULL || stale_ms < 0)
 		return aw__repo_invalid(req, "a claim needs a change list and a timeout >= 0");
 	req->write = write_claim;
-	req->single_statement = 0; /* requeue, then claim */
-	req->num = stale_ms;
-	req->out = requeued;
+	req->args.downloads_claim.stale_ms = stale_ms;
+	req->args.downloads_claim.requeued = requeued;
 	aw__writer_submit(r, req);
 }
 
 static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_progress(r, req->arg, aw__repo_now_us(), req->mem, &out,
+	int rc = r->methods->downloads_progress(r, req->args.downloads_progress.in, aw__repo_now(r), req->mem, &out,
 						err);
 
 	*result = as_message(out);
@@ -292,8 +286,7 @@ void aw_repo_downloads_progress(aw_repo *r, aw_repo_req *req,
 	if (in == NULL)
 		return aw__repo_invalid(req, "progress is required");
 	req->write = write_progress;
-	req->single_statement = 1; /* UPDATE ... RETURNING; a refusal is only read after */
-	req->arg = in;
+	req->args.downloads_progress.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -301,9 +294,10 @@ static int write_transition(aw_repo *r, aw_repo_req *req, ProtobufCMessage **res
 			    aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	aw_download_action action = (aw_download_action)req->num;
-	int rc = r->methods->downloads_transition(r, req->id, action, req->arg, aw__repo_now_us(),
-						  req->mem, &out, err);
+	int rc = r->methods->downloads_transition(r, req->args.downloads_transition.id,
+						  req->args.downloads_transition.rule,
+						  req->args.downloads_transition.error_message,
+						  aw__repo_now(r), req->mem, &out, err);
 
 	*result = as_message(out);
 	return rc;
@@ -317,19 +311,20 @@ void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
 	if (action == AW_DL_FAIL && error_message == NULL)
 		return aw__repo_invalid(req, "error_message is required");
 	req->write = write_transition;
-	req->single_statement = 1; /* UPDATE ... RETURNING; a refusal is only read after */
-	req->id = id;
-	req->num = action;
-	req->arg = error_message;
+	req->args.downloads_transition.id = id;
+	req->args.downloads_transition.rule = aw__download_rule(action);
+	req->args.downloads_transition.error_message =
+		action == AW_DL_FAIL ? error_message : NULL;
 	aw__writer_submit(r, req);
 }
 
 static int write_purge(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
-	aw_download_changes *deleted = req->out;
+	aw_download_changes *deleted = req->args.downloads_purge.deleted;
 	size_t before = deleted->n_events;
 	Aniworld__V1__PurgeDownloadsResponse *res;
-	int rc = r->methods->downloads_purge(r, (unsigned)req->mask, req->mem, deleted, err);
+	int rc = r->methods->downloads_purge(r, req->args.downloads_purge.statuses, req->mem,
+					     deleted, err);
 
 	if (rc != 0)
 		return rc;
@@ -351,8 +346,7 @@ void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 	if (statuses == 0 || (statuses & ~(unsigned)AW_DL_FINISHED) != 0)
 		return aw__repo_invalid(req, "only finished statuses can be purged");
 	req->write = write_purge;
-	req->single_statement = 0; /* one DELETE per status */
-	req->mask = statuses;
-	req->out = deleted;
+	req->args.downloads_purge.statuses = statuses;
+	req->args.downloads_purge.deleted = deleted;
 	aw__writer_submit(r, req);
 }

@@ -11,7 +11,7 @@ static int write_episode_create(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 				aw_err *err)
 {
 	Aniworld__V1__Episode *out = NULL;
-	int rc = r->methods->episodes_create(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+	int rc = r->methods->episodes_create(r, req->args.episodes_write.in, aw__repo_now(r), req->mem, &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
 	return rc;
@@ -22,8 +22,7 @@ void aw_repo_episodes_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__E
 	if (in == NULL)
 		return aw__repo_invalid(req, "episode is required");
 	req->write = write_episode_create;
-	req->single_statement = 1; /* INSERT ... RETURNING */
-	req->arg = in;
+	req->args.episodes_write.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -32,10 +31,10 @@ void aw_repo_episodes_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__E
 static int write_episode_batch(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			       aw_err *err)
 {
-	const Aniworld__V1__BatchCreateEpisodesRequest *in = req->arg;
+	const Aniworld__V1__BatchCreateEpisodesRequest *in = req->args.episodes_batch.in;
 	ProtobufCAllocator *mem = req->mem;
 	Aniworld__V1__BatchCreateEpisodesResponse *res;
-	int64_t now = aw__repo_now_us();
+	int64_t now = aw__repo_now(r);
 	int rc = 0;
 
 	res = aw__pb_new(mem, &aniworld__v1__batch_create_episodes_response__descriptor);
@@ -68,7 +67,7 @@ void aw_repo_episodes_batch_create(aw_repo *r, aw_repo_req *req,
 	if (in == NULL)
 		return aw__repo_invalid(req, "request is required");
 	req->write = write_episode_batch;
-	req->arg = in;
+	req->args.episodes_batch.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -127,7 +126,7 @@ static int write_episode_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 				aw_err *err)
 {
 	Aniworld__V1__Episode *out = NULL;
-	int rc = r->methods->episodes_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+	int rc = r->methods->episodes_update(r, req->args.episodes_write.in, req->args.episodes_write.mask, aw__repo_now(r), req->mem,
 					     &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
@@ -140,16 +139,15 @@ void aw_repo_episodes_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__E
 	if (in == NULL)
 		return aw__repo_invalid(req, "episode is required");
 	req->write = write_episode_update;
-	req->single_statement = 1; /* UPDATE ... RETURNING */
-	req->arg = in;
-	req->mask = mask;
+	req->args.episodes_write.in = in;
+	req->args.episodes_write.mask = mask;
 	aw__writer_submit(r, req);
 }
 
 static int write_episode_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 				aw_err *err)
 {
-	int rc = r->methods->episodes_delete(r, req->id, err);
+	int rc = r->methods->episodes_delete(r, req->args.episodes_delete.id, err);
 
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
@@ -157,8 +155,7 @@ static int write_episode_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 void aw_repo_episodes_delete(aw_repo *r, aw_repo_req *req, int64_t id)
 {
 	req->write = write_episode_delete;
-	req->single_statement = 1;
-	req->id = id;
+	req->args.episodes_delete.id = id;
 	aw__writer_submit(r, req);
 }
 
@@ -166,7 +163,7 @@ static int write_episode_mark(aw_repo *r, aw_repo_req *req, ProtobufCMessage **r
 			      aw_err *err)
 {
 	Aniworld__V1__Episode *out = NULL;
-	int rc = r->methods->episodes_mark_downloaded(r, req->arg, aw__repo_now_us(), req->mem,
+	int rc = r->methods->episodes_mark_downloaded(r, req->args.episodes_mark.in, aw__repo_now(r), req->mem,
 						      &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
@@ -179,7 +176,6 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 	if (in == NULL)
 		return aw__repo_invalid(req, "request is required");
 	req->write = write_episode_mark;
-	req->single_statement = 1; /* UPDATE ... RETURNING */
-	req->arg = in;
+	req->args.episodes_mark.in = in;
 	aw__writer_submit(r, req);
 }

@@ -22,13 +22,50 @@ int64_t aw__repo_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int64_t aw__repo_now(aw_repo *r)
+{
+	return r->clock != NULL ? r->clock(r->clock_arg) : aw__repo_now_us();
+}
+
 void aw_repo_options_defaults(aw_repo_options *opts)
 {
-	opts->busy_timeout_ms = 5000;
+	memset(opts, 0, sizeof(*opts));
 	opts->max_batch = 256;
 	opts->max_queue = 65536;
-	opts->on_storage = NULL;
-	opts->storage_arg = NULL;
+}
+
+const char *aw_repo_setting_get(const aw_repo_options *opts, const char *name)
+{
+	const char *value = NULL;
+
+	for (size_t i = 0; opts != NULL && i < opts->n_settings; i++) {
+		if (opts->settings[i].name != NULL && strcmp(opts->settings[i].name, name) == 0)
+			value = opts->settings[i].value;
+	}
+	return value;
+}
+
+const aw_repo_backend *aw_repo_backend_find(const char *location)
+{
+	if (location == NULL)
+		return NULL;
+	for (size_t i = 0; aw__repo_backends[i] != NULL; i++) {
+		if (aw__repo_backends[i]->matches(location))
+			return aw__repo_backends[i];
+	}
+	return NULL;
+}
+
+void aw_repo_location_redact(const char *location, char *buf, size_t n)
+{
+	const aw_repo_backend *b = aw_repo_backend_find(location);
+
+	if (n == 0)
+		return;
+	if (b != NULL)
+		b->redact(location, buf, n);
+	else
+		snprintf(buf, n, "(no backend)");
 }
 
 int aw__repo_storage_fault(int rc)
@@ -85,6 +122,7 @@ static void read_failed(aw_repo *r, int rc, const aw_err *err)
 
 int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts, aw_err *err)
 {
+	const aw_repo_backend *backend;
 	aw_repo_options defaults;
 	aw_repo *r;
 	int rc;
@@ -94,16 +132,18 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 		aw_repo_options_defaults(&defaults);
 		opts = &defaults;
 	}
-	if (opts->max_batch < 1 || opts->max_queue < 1 || opts->busy_timeout_ms < 0)
+	if (opts->max_batch < 1 || opts->max_queue < 1)
 		return aw_err_set(err, AW_EINVAL, "invalid repository options");
 	if (location == NULL || location[0] == '\0')
 		return aw_err_set(err, AW_EINVAL, "no database location given");
-	/* Backends by location: only SQLite so far ("sqlite:" prefix optional). */
-	if (strncmp(location, "sqlite:", 7) == 0)
-		location += 7;
-	rc = aw__sqlite_open(&r, location, opts, err);
+	backend = aw_repo_backend_find(location);
+	if (backend == NULL)
+		return aw_err_set(err, AW_EINVAL, "no storage backend takes this database location");
+	rc = backend->open(&r, location, opts, err);
 	if (rc != 0)
 		return rc;
+	r->clock = opts->clock;
+	r->clock_arg = opts->clock_arg;
 	r->on_storage = opts->on_storage;
 	r->storage_arg = opts->storage_arg;
 	pthread_mutex_init(&r->read_fault_mu, NULL);

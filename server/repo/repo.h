@@ -52,6 +52,9 @@ typedef struct aw_repo_methods aw_repo_methods;
 typedef struct aw_repo_req aw_repo_req;
 typedef struct aw_writer aw_writer;
 
+/* The repository's clock: microseconds since the Unix epoch, UTC. */
+typedef int64_t aw_repo_clock_fn(void *arg);
+
 /* ---- requests ------------------------------------------------------------------ */
 
 /*
@@ -75,25 +78,6 @@ typedef void aw_repo_waiting_fn(aw_repo_req *req);
 /* What a write does; see repo.c. */
 typedef int aw_repo_write_fn(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			     aw_err *err);
-
-struct aw_repo_req {
-	/* Set by the caller. */
-	aw_repo_done_fn *done;
-	aw_repo_abandoned_fn *abandoned; /* NULL: never abandoned */
-	aw_repo_waiting_fn *waiting;     /* NULL: not told */
-	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
-	void *data;                      /* the caller's, untouched */
-
-	/* Private to the repository. */
-	aw_repo_req *next;               /* writer queue */
-	aw_repo_write_fn *write;         /* what to run in the write transaction */
-	int single_statement;            /* write is one SQL statement: no savepoint needed */
-	const void *arg;                 /* its input message (borrowed) */
-	uint64_t mask;                   /* its update mask, if any */
-	int64_t id;                      /* its record id, if any */
-	int64_t num;                     /* another number it takes, if any */
-	void *out;                       /* a second output it fills, if any */
-};
 
 /* ---- update masks ------------------------------------------------------------------ */
 
@@ -152,6 +136,8 @@ enum {
 #define AW_DL_ALL_STATUSES                                                            \
 	(AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) | AW_DL_BIT(AW_DL_PAUSED) | \
 	 AW_DL_BIT(AW_DL_COMPLETED) | AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED))
+#define AW_DL_UNFINISHED \
+	(AW_DL_BIT(AW_DL_PENDING) | AW_DL_BIT(AW_DL_DOWNLOADING) | AW_DL_BIT(AW_DL_PAUSED))
 #define AW_DL_FINISHED \
 	(AW_DL_BIT(AW_DL_COMPLETED) | AW_DL_BIT(AW_DL_FAILED) | AW_DL_BIT(AW_DL_CANCELLED))
 
@@ -165,6 +151,32 @@ typedef enum aw_download_action {
 	AW_DL_RETRY,    /* FAILED, CANCELLED -> PENDING */
 	AW_DL_ACTIONS
 } aw_download_action;
+
+/* What a transition does besides setting its status (aw_download_rule.effects).
+ * Every transition also clears the heartbeat and moves updated_at. */
+enum {
+	AW_DL_EFFECT_COMPLETE = 1u << 0, /* progress_percent 100, completed_at now */
+	AW_DL_EFFECT_ERROR = 1u << 1,    /* error_message = the caller's reason */
+	AW_DL_EFFECT_RESET = 1u << 2,    /* retry_count + 1; error, progress, bytes, speed,
+					    started_at and completed_at cleared */
+};
+
+/*
+ * One row of the download state machine (downloads.c holds the table): the
+ * only copy of which status an action may start from and what it sets. The
+ * backends' SQL takes `from`, `to` and `effects` as bound parameters.
+ */
+typedef struct aw_download_rule {
+	aw_download_action action;
+	unsigned from;          /* AW_DL_BIT set of the statuses it may start from */
+	int to;                 /* the status it sets */
+	unsigned effects;       /* AW_DL_EFFECT_* */
+	const char *method;     /* the RPC that asks for it ("PauseDownload") */
+	const char *needs;      /* `from` for people ("PENDING or DOWNLOADING") */
+} aw_download_rule;
+
+/* The rule of `action` (a valid aw_download_action). */
+const aw_download_rule *aw__download_rule(aw_download_action action);
 
 /*
  * What a download write changed besides the item it returns, in the order it
@@ -196,6 +208,49 @@ typedef struct aw_session_proof {
 	uint8_t token_hash[AW_SESSION_HASH_BYTES];
 } aw_session_proof;
 
+/*
+ * What each write takes, one member per operation (the wrapper that packages
+ * the write fills its own; the write function reads only that one). Inputs are
+ * borrowed until req->done runs.
+ */
+typedef union aw_repo_args {
+	struct { const Aniworld__V1__AnimeSeries *in; uint64_t mask; } series_write;
+	struct { int64_t id; aw_download_changes *deleted; } series_delete;
+	struct { const Aniworld__V1__DownloadQueueItem *in; uint64_t mask; } downloads_write;
+	struct { int64_t id; aw_download_changes *deleted; } downloads_delete;
+	struct { int64_t stale_ms; aw_download_changes *requeued; } downloads_claim;
+	struct { const Aniworld__V1__ReportProgressRequest *in; } downloads_progress;
+	struct {
+		int64_t id;
+		const aw_download_rule *rule;
+		const char *error_message;  /* FAIL's reason, else NULL */
+	} downloads_transition;
+	struct { unsigned statuses; aw_download_changes *deleted; } downloads_purge;
+	struct { const aw_session_new *in; } session_create;
+	struct { const aw_session_proof *in; } session_validate;
+	struct { const Aniworld__V1__ExtendSessionRequest *in; } session_extend;
+	struct { const char *session_id; } session_revoke;
+	struct { const char *user_id; } session_revoke_user;
+	struct { const Aniworld__V1__Episode *in; uint64_t mask; } episodes_write;
+	struct { const Aniworld__V1__BatchCreateEpisodesRequest *in; } episodes_batch;
+	struct { int64_t id; } episodes_delete;
+	struct { const Aniworld__V1__MarkEpisodeDownloadedRequest *in; } episodes_mark;
+} aw_repo_args;
+
+struct aw_repo_req {
+	/* Set by the caller. */
+	aw_repo_done_fn *done;
+	aw_repo_abandoned_fn *abandoned; /* NULL: never abandoned */
+	aw_repo_waiting_fn *waiting;     /* NULL: not told */
+	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
+	void *data;                      /* the caller's, untouched */
+
+	/* Private to the repository. */
+	aw_repo_req *next;               /* writer queue */
+	aw_repo_write_fn *write;         /* what to run in the write transaction */
+	aw_repo_args args;               /* its input, typed per operation */
+};
+
 /* ---- page cursors --------------------------------------------------------------------- */
 
 /* Where a list continues: the sort key of the last row returned. */
@@ -214,7 +269,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 1 */
+	int version; /* 2 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -223,9 +278,18 @@ struct aw_repo_methods {
 	int (*begin)(aw_repo *r, aw_err *err);
 	int (*commit)(aw_repo *r, aw_err *err);
 	void (*rollback)(aw_repo *r);
-	int (*savepoint)(aw_repo *r, aw_err *err);
-	int (*release)(aw_repo *r, aw_err *err);
-	void (*rollback_to)(aw_repo *r);
+	/*
+	 * [write] Bracket each write of a transaction. `alone` says the write is
+	 * the only one in it (if it fails the writer rolls the whole transaction
+	 * back). write_end gets the write's outcome: when rc is a logical error
+	 * (AW_EINVAL, AW_ENOTFOUND, AW_EEXIST, AW_EPRECOND, AW_ERANGE) the backend
+	 * undoes whatever the write changed and leaves the transaction usable for
+	 * the writes after it. How (a savepoint, or nothing where the engine
+	 * already undoes a failed statement) is the backend's business. Both
+	 * return 0 or a storage error, which fails the whole batch.
+	 */
+	int (*write_begin)(aw_repo *r, int alone, aw_err *err);
+	int (*write_end)(aw_repo *r, int rc, aw_err *err);
 
 	/* [write] Inserts `in` (id and timestamps ignored). */
 	int (*series_create)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
@@ -284,9 +348,10 @@ struct aw_repo_methods {
 	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
 				  int64_t now_us, ProtobufCAllocator *mem,
 				  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-	/* [write] Applies `action` to item `id` if its current status allows it;
-	 * `error_message` is FAIL's reason. AW_EPRECOND names the status. */
-	int (*downloads_transition)(aw_repo *r, int64_t id, aw_download_action action,
+	/* [write] Applies `rule` to item `id` if its current status is in
+	 * rule->from; `error_message` is the reason for AW_DL_EFFECT_ERROR.
+	 * AW_EPRECOND names the status, rule->method and rule->needs. */
+	int (*downloads_transition)(aw_repo *r, int64_t id, const aw_download_rule *rule,
 				    const char *error_message, int64_t now_us,
 				    ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
 				    aw_err *err);
@@ -398,6 +463,8 @@ struct aw_repo {
 	aw_writer *writer;  /* the group-commit writer, started by aw_repo_open */
 	aw_err read_only;   /* set by the backend when it could open the storage only
 			       read-only (code AW_EREADONLY, the reason); else code 0 */
+	aw_repo_clock_fn *clock; /* set by aw_repo_open; read through aw__repo_now() */
+	void *clock_arg;
 
 	/* Storage fault reports (repo.c), set up by aw_repo_open. */
 	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
@@ -410,27 +477,68 @@ struct aw_repo {
 
 /* ---- opening ------------------------------------------------------------------------ */
 
+/* A setting that only one backend understands ("busy_timeout_ms" for SQLite,
+ * "pool_size" for PostgreSQL), as text; each backend reads its own and
+ * ignores the others'. */
+typedef struct aw_repo_setting {
+	const char *name;
+	const char *value;
+} aw_repo_setting;
+
 typedef struct aw_repo_options {
-	int64_t busy_timeout_ms;  /* how long to wait for locks held by other processes */
 	int max_batch;            /* most writes gathered into one transaction */
 	int max_queue;            /* most writes waiting; more fail with AW_EOVERLOAD */
 	aw_repo_storage_fn *on_storage; /* storage faults, see above; NULL: not told */
 	void *storage_arg;        /* passed to on_storage */
+	aw_repo_clock_fn *clock;  /* every time the repository records or compares
+				     (timestamps, expiry, stale claims); NULL: real time */
+	void *clock_arg;          /* passed to clock */
+	const aw_repo_setting *settings; /* backend settings (borrowed during open) */
+	size_t n_settings;
 } aw_repo_options;
 
-/* Defaults: 5000 ms, 256 writes a batch, 65536 queued, no storage hook. */
+/* Defaults: 256 writes a batch, 65536 queued, no storage hook, real time, no
+ * backend settings. */
 void aw_repo_options_defaults(aw_repo_options *opts);
 
+/* The value of backend setting `name`, or NULL when it is not set (the last
+ * one wins when it is given twice). */
+const char *aw_repo_setting_get(const aw_repo_options *opts, const char *name);
+
 /*
- * Opens the repository at `location`: a SQLite file path (created if missing)
- * or ":memory:". Migrates the schema to the current version; a database from a
- * newer version is refused with AW_EVERSION. A database that exists but cannot
- * be written (a read-only file or file system) is opened read-only: reads
- * work, writes fail with AW_EREADONLY, and on_storage hears AW_REPO_READ_ONLY
- * before this returns. The caller closes it with aw_repo_close(). Errors:
- * AW_EIO, AW_ECORRUPT (also a file that is not a database), AW_EREADONLY (a
- * read-only database that needs a migration), AW_EBUSY, AW_EVERSION,
- * AW_ENOMEM, AW_EINVAL (options).
+ * A storage engine, found by the location it is given, the way SQLite finds a
+ * VFS by name. backends.c lists them; the generic code names none of them.
+ */
+typedef struct aw_repo_backend {
+	const char *name;                        /* "sqlite", "postgres" */
+	int (*matches)(const char *location);    /* whether `location` is one of its own */
+	/* Opens (creating and migrating the schema as needed) the storage at
+	 * `location`; the caller starts the writer. Errors as aw_repo_open's. */
+	int (*open)(aw_repo **out, const char *location, const aw_repo_options *opts,
+		    aw_err *err);
+	/* The location as it may be shown in a log line: secrets (a password in
+	 * a URI) replaced. Writes at most `n` bytes, NUL-terminated. */
+	void (*redact)(const char *location, char *buf, size_t n);
+} aw_repo_backend;
+
+/* The backend that takes `location`, or NULL. */
+const aw_repo_backend *aw_repo_backend_find(const char *location);
+
+/* Writes `location` without its secrets into buf (see aw_repo_backend.redact). */
+void aw_repo_location_redact(const char *location, char *buf, size_t n);
+
+/*
+ * Opens the repository at `location` with the backend that takes it (see
+ * backends.c): a SQLite file path (created if missing) or ":memory:", or a
+ * postgres:// / postgresql:// URI. Migrates the schema to the current
+ * version; a database from a newer version is refused with AW_EVERSION. A
+ * SQLite database that exists but cannot be written is opened read-only:
+ * reads work, writes fail with AW_EREADONLY, and on_storage hears
+ * AW_REPO_READ_ONLY before this returns. The caller closes it with
+ * aw_repo_close(). Errors: AW_EIO, AW_ECORRUPT (also a file that is not a
+ * database), AW_EREADONLY (a read-only database that needs a migration),
+ * AW_EBUSY, AW_EVERSION, AW_EUNAVAIL (a database server that cannot be
+ * reached), AW_ENOMEM, AW_EINVAL (options, settings).
  */
 int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opts,
 		 aw_err *err);
@@ -641,7 +749,10 @@ int64_t aw__pb_timestamp_us(const struct Google__Protobuf__Timestamp *ts);
 /* Copies `s` into memory from `mem` (NULL: malloc); NULL when out of memory. */
 char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s);
 
-/* Current time, microseconds since the Unix epoch (UTC). */
+/* The repository's time (its clock option), microseconds since the Unix epoch. */
+int64_t aw__repo_now(aw_repo *r);
+
+/* The real time, microseconds since the Unix epoch (UTC). */
 int64_t aw__repo_now_us(void);
 
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
@@ -657,11 +768,8 @@ void aw__writer_submit(aw_repo *r, aw_repo_req *req);
 /* downloads.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
 const char *aw__download_status_name(int status);
 
-/* downloads.c: whether `action` may start from `status`; the method that asks
- * for it ("PauseDownload") and the statuses it needs ("PENDING or DOWNLOADING"). */
-int aw__download_action_allowed(aw_download_action action, int status);
-const char *aw__download_action_method(aw_download_action action);
-const char *aw__download_action_needs(aw_download_action action);
+/* downloads.c: whether `rule` may start from `status`. */
+int aw__download_rule_allows(const aw_download_rule *rule, int status);
 
 /* downloads.c: appends an event of `type` for `item` (taken over: freed with
  * the changes) to `changes`, with memory from `mem`. AW_ENOMEM. */
@@ -669,7 +777,10 @@ int aw__download_changes_add(aw_download_changes *changes, ProtobufCAllocator *m
 			     Aniworld__V1__DownloadQueueItem *item,
 			     Aniworld__V1__DownloadEventType type, aw_err *err);
 
-/* sqlite/sqlite.c: the SQLite backend. */
-int aw__sqlite_open(aw_repo **out, const char *path, const aw_repo_options *opts, aw_err *err);
+/* backends.c: every backend, in the order they are asked; NULL-terminated. */
+extern const aw_repo_backend *const aw__repo_backends[];
+
+/* sqlite/sqlite.c: the SQLite backend (takes every location no other takes). */
+extern const aw_repo_backend aw__sqlite_backend;
 
 #endif /* AW_REPO_H */

@@ -11,7 +11,7 @@ static int write_series_create(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 			       aw_err *err)
 {
 	Aniworld__V1__AnimeSeries *out = NULL;
-	int rc = r->methods->series_create(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+	int rc = r->methods->series_create(r, req->args.series_write.in, aw__repo_now(r), req->mem, &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
 	return rc;
@@ -22,8 +22,7 @@ void aw_repo_series_create(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 	if (in == NULL)
 		return aw__repo_invalid(req, "series is required");
 	req->write = write_series_create;
-	req->single_statement = 1; /* INSERT ... RETURNING */
-	req->arg = in;
+	req->args.series_write.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -91,7 +90,7 @@ static int write_series_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 			       aw_err *err)
 {
 	Aniworld__V1__AnimeSeries *out = NULL;
-	int rc = r->methods->series_update(r, req->arg, req->mask, aw__repo_now_us(), req->mem,
+	int rc = r->methods->series_update(r, req->args.series_write.in, req->args.series_write.mask, aw__repo_now(r), req->mem,
 					   &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
@@ -104,16 +103,16 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 	if (in == NULL)
 		return aw__repo_invalid(req, "series is required");
 	req->write = write_series_update;
-	req->single_statement = 1; /* UPDATE ... RETURNING */
-	req->arg = in;
-	req->mask = mask;
+	req->args.series_write.in = in;
+	req->args.series_write.mask = mask;
 	aw__writer_submit(r, req);
 }
 
 static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			       aw_err *err)
 {
-	int rc = r->methods->series_delete(r, req->id, req->mem, req->out, err);
+	int rc = r->methods->series_delete(r, req->args.series_delete.id, req->mem,
+					   req->args.series_delete.deleted, err);
 
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
@@ -124,10 +123,7 @@ void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	if (deleted == NULL)
 		return aw__repo_invalid(req, "deleted is required");
 	req->write = write_series_delete;
-	/* A read of the queue items, then one DELETE (the cascade is part of it):
-	 * one statement changes rows. */
-	req->single_statement = 1;
-	req->id = id;
-	req->out = deleted;
+	req->args.series_delete.id = id;
+	req->args.series_delete.deleted = deleted;
 	aw__writer_submit(r, req);
 }

@@ -22,9 +22,9 @@ static void set_session_result(Aniworld__V1__UserSession *out, ProtobufCMessage 
 static int write_session_create(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 				aw_err *err)
 {
-	const aw_session_new *in = req->arg;
+	const aw_session_new *in = req->args.session_create.in;
 	Aniworld__V1__UserSession *out = NULL;
-	int rc = r->methods->session_create(r, in->session, in->token_hash, aw__repo_now_us(),
+	int rc = r->methods->session_create(r, in->session, in->token_hash, aw__repo_now(r),
 					    req->mem, &out, err);
 
 	set_session_result(out, result);
@@ -40,8 +40,7 @@ void aw_repo_session_create(aw_repo *r, aw_repo_req *req, const aw_session_new *
 	if (in->session->expires_at == NULL)
 		return aw__repo_invalid(req, "expires_at is required");
 	req->write = write_session_create;
-	req->single_statement = 1; /* INSERT ... RETURNING */
-	req->arg = in;
+	req->args.session_create.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -54,7 +53,7 @@ void aw_repo_session_get(aw_repo *r, aw_repo_req *req, const char *session_id)
 	if (session_id == NULL)
 		return aw__repo_invalid(req, "session_id is required");
 	aw_err_clear(&err);
-	rc = r->methods->session_get(r, session_id, aw__repo_now_us(), req->mem, &out, &err);
+	rc = r->methods->session_get(r, session_id, aw__repo_now(r), req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
 
@@ -78,7 +77,7 @@ void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__List
 	aw_err_clear(&err);
 	rc = aw_page_token_decode(in->page_token, AW_LIST_SESSIONS, filter, &after, &err);
 	if (rc == 0)
-		rc = r->methods->session_list(r, in, &after, page_size, aw__repo_now_us(), req->mem,
+		rc = r->methods->session_list(r, in, &after, page_size, aw__repo_now(r), req->mem,
 					      &out, &more, &err);
 	if (rc == 0 && more && out->n_sessions > 0) {
 		aw_cursor next = {.valid = 1};
@@ -111,10 +110,10 @@ void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__List
 static int write_session_validate(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 				  aw_err *err)
 {
-	const aw_session_proof *in = req->arg;
+	const aw_session_proof *in = req->args.session_validate.in;
 	Aniworld__V1__ValidateSessionResponse *res;
 	uint8_t stored[AW_SESSION_HASH_BYTES];
-	int64_t now_us = aw__repo_now_us(), expires_at_us = 0;
+	int64_t now_us = aw__repo_now(r), expires_at_us = 0;
 	int active = 0, rc;
 
 	res = aw__pb_new(req->mem, &aniworld__v1__validate_session_response__descriptor);
@@ -151,18 +150,17 @@ void aw_repo_session_validate(aw_repo *r, aw_repo_req *req, const aw_session_pro
 	if (in == NULL || in->session_id == NULL)
 		return aw__repo_invalid(req, "session_id is required");
 	req->write = write_session_validate;
-	req->single_statement = 1; /* one changing statement (the UPDATE); the SELECT changes nothing */
-	req->arg = in;
+	req->args.session_validate.in = in;
 	aw__writer_submit(r, req);
 }
 
 static int write_session_extend(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 				aw_err *err)
 {
-	const Aniworld__V1__ExtendSessionRequest *in = req->arg;
+	const Aniworld__V1__ExtendSessionRequest *in = req->args.session_extend.in;
 	Aniworld__V1__UserSession *out = NULL;
 	int rc = r->methods->session_extend(r, in->session_id, aw__pb_timestamp_us(in->expires_at),
-					    aw__repo_now_us(), req->mem, &out, err);
+					    aw__repo_now(r), req->mem, &out, err);
 
 	set_session_result(out, result);
 	return rc;
@@ -176,8 +174,7 @@ void aw_repo_session_extend(aw_repo *r, aw_repo_req *req,
 	if (in->expires_at == NULL)
 		return aw__repo_invalid(req, "expires_at is required");
 	req->write = write_session_extend;
-	req->single_statement = 1; /* one UPDATE; a SELECT only explains a miss */
-	req->arg = in;
+	req->args.session_extend.in = in;
 	aw__writer_submit(r, req);
 }
 
@@ -185,7 +182,7 @@ static int write_session_revoke(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 				aw_err *err)
 {
 	Aniworld__V1__UserSession *out = NULL;
-	int rc = r->methods->session_revoke(r, req->arg, aw__repo_now_us(), req->mem, &out, err);
+	int rc = r->methods->session_revoke(r, req->args.session_revoke.session_id, aw__repo_now(r), req->mem, &out, err);
 
 	set_session_result(out, result);
 	return rc;
@@ -196,8 +193,7 @@ void aw_repo_session_revoke(aw_repo *r, aw_repo_req *req, const char *session_id
 	if (session_id == NULL)
 		return aw__repo_invalid(req, "session_id is required");
 	req->write = write_session_revoke;
-	req->single_statement = 1; /* one UPDATE; a SELECT only explains a miss */
-	req->arg = session_id;
+	req->args.session_revoke.session_id = session_id;
 	aw__writer_submit(r, req);
 }
 
@@ -211,7 +207,7 @@ static int write_session_revoke_user(aw_repo *r, aw_repo_req *req, ProtobufCMess
 	res = aw__pb_new(req->mem, &aniworld__v1__revoke_user_sessions_response__descriptor);
 	if (res == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory revoking sessions");
-	rc = r->methods->session_revoke_user(r, req->arg, aw__repo_now_us(), &res->revoked_count,
+	rc = r->methods->session_revoke_user(r, req->args.session_revoke_user.user_id, aw__repo_now(r), &res->revoked_count,
 					     err);
 	if (rc != 0) {
 		protobuf_c_message_free_unpacked(&res->base, req->mem);
@@ -226,8 +222,7 @@ void aw_repo_session_revoke_user(aw_repo *r, aw_repo_req *req, const char *user_
 	if (user_id == NULL)
 		return aw__repo_invalid(req, "user_id is required");
 	req->write = write_session_revoke_user;
-	req->single_statement = 1; /* one UPDATE */
-	req->arg = user_id;
+	req->args.session_revoke_user.user_id = user_id;
 	aw__writer_submit(r, req);
 }
 
@@ -241,7 +236,7 @@ static int write_session_purge_expired(aw_repo *r, aw_repo_req *req, ProtobufCMe
 	res = aw__pb_new(req->mem, &aniworld__v1__purge_expired_sessions_response__descriptor);
 	if (res == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory purging sessions");
-	rc = r->methods->session_purge_expired(r, aw__repo_now_us(), &res->deleted_count, err);
+	rc = r->methods->session_purge_expired(r, aw__repo_now(r), &res->deleted_count, err);
 	if (rc != 0) {
 		protobuf_c_message_free_unpacked(&res->base, req->mem);
 		return rc;
@@ -253,6 +248,5 @@ static int write_session_purge_expired(aw_repo *r, aw_repo_req *req, ProtobufCMe
 void aw_repo_session_purge_expired(aw_repo *r, aw_repo_req *req)
 {
 	req->write = write_session_purge_expired;
-	req->single_statement = 1; /* one DELETE */
 	aw__writer_submit(r, req);
 }

@@ -3,7 +3,8 @@
  *
  * Leader and followers. A thread that submits a write when no batch is running
  * becomes the leader: it takes everything queued (up to max_batch), runs it in
- * one transaction, one savepoint per write, commits once, reports each outcome
+ * one transaction, each write bracketed by the backend's write_begin and
+ * write_end, commits once, reports each outcome
  * in queue order, and goes on while writes keep arriving. Threads that submit
  * while a leader runs only queue their write and return (the transport's
  * threads go back to serving calls); the leader picks it up in its next batch.
@@ -20,11 +21,10 @@
  * Nothing is reported as done before its transaction has committed.
  *
  * A write failing with a logical error (invalid, not found, exists,
- * precondition) rolls back to its savepoint and the others go on; a write that
- * is a single statement needs no savepoint (SQLite undoes a failed statement
- * by itself). A storage error (I/O, full, busy, corrupt) can end SQLite's
- * transaction behind our back, so it fails the whole batch: nothing in it was
- * acknowledged, nothing is lost.
+ * precondition) is undone by the backend (write_end: a savepoint, where its
+ * engine needs one) and the others go on. A storage error (I/O, full, busy,
+ * corrupt, the database unreachable) can end the transaction behind our back,
+ * so it fails the whole batch: nothing in it was acknowledged, nothing is lost.
  *
  * Storage faults are told to the repository's owner (aw_repo_options.on_storage)
  * when they start, change or end, not once per write: the leader keeps the
@@ -131,26 +131,19 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 
 		if (w->rc[i] != 0)
 			continue;
-		/* A lone write needs no savepoint (on failure the whole transaction is
-		 * rolled back instead of committed), nor does a single statement. */
-		int sp = live > 1 && !req->single_statement;
-
-		if (sp) {
-			rc = m->savepoint(r, &txn_err);
-			if (rc != 0)
-				break;
-		}
+		/* The backend protects each write as it needs to (write_begin):
+		 * a lone write needs nothing, since on failure the whole
+		 * transaction is rolled back instead of committed. */
+		rc = m->write_begin(r, live == 1, &txn_err);
+		if (rc != 0)
+			break;
 		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
 		if (w->rc[i] == 0) {
 			stored++;
-			if (sp)
-				rc = m->release(r, &txn_err);
+			rc = m->write_end(r, 0, &txn_err);
 		} else if (logical_error(w->rc[i])) {
 			drop_result(req, &w->results[i]);
-			if (sp) {
-				m->rollback_to(r);
-				rc = m->release(r, &txn_err);
-			}
+			rc = m->write_end(r, w->rc[i], &txn_err);
 		} else {
 			/* Storage trouble: give up the whole batch. */
 			drop_result(req, &w->results[i]);

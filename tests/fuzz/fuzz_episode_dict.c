@@ -1,6 +1,6 @@
 /*
  * fuzz_episode_dict: the JSON of a series' episode_dict column
- * (server/repo/sqlite/episode_dict.c), read back from storage. Input: any
+ * (server/repo/episode_dict.c), read back from storage. Input: any
  * bytes as the stored text.
  *
  * Whatever decodes must encode, and the encoding is canonical: it decodes
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "fixture.h"
-#include "repo/sqlite/sqlite_int.h"
+#include "repo/episode_dict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

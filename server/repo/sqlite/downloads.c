@@ -127,7 +127,7 @@ static int conflict(aw_sq_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw
 	sqlite3_stmt *st;
 	int rc = aw__sq_stmt(c, AW_SQ_DL_FIND_UNFINISHED,
 			     "SELECT id, status FROM download_queue WHERE series_id = ?1 AND "
-			     "season = ?2 AND episode_number = ?3 AND status IN (1, 2, 3)",
+			     "season = ?2 AND episode_number = ?3 AND (?4 >> status) & 1",
 			     &st, err);
 	int64_t id = 0;
 	int status = 0;
@@ -136,6 +136,7 @@ static int conflict(aw_sq_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw
 		sqlite3_bind_int64(st, 1, in->series_id);
 		sqlite3_bind_int(st, 2, in->season);
 		sqlite3_bind_int(st, 3, in->episode_number);
+		sqlite3_bind_int64(st, 4, AW_DL_UNFINISHED);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			id = sqlite3_column_int64(st, 0);
 			status = sqlite3_column_int(st, 1);
@@ -160,7 +161,7 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	rc = aw__sq_stmt(c, AW_SQ_DL_INSERT,
 			 "INSERT INTO download_queue (series_id, season, episode_number, status, "
 			 "priority, download_url, file_destination, created_at, updated_at) "
-			 "VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7, ?7) RETURNING " DL_COLUMNS,
+			 "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7, ?7) RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -171,6 +172,7 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	aw__sq_bind_text(st, 5, in->download_url);
 	aw__sq_bind_text(st, 6, in->file_destination);
 	sqlite3_bind_int64(st, 7, now_us);
+	sqlite3_bind_int(st, 8, AW_DL_PENDING);
 	rc = step_one(c, st, "queueing a download", mem, out, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
 		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
@@ -250,7 +252,12 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	*out = NULL;
 	/* Claims whose worker went silent go back to the queue. INDEXED BY makes
 	 * the heartbeat index a requirement: the probe stays a range lookup among
-	 * DOWNLOADING items, however long the queue. */
+	 * DOWNLOADING items, however long the queue. That index is partial (WHERE
+	 * status = 2), and SQLite uses a partial index only when the query's own
+	 * WHERE names the same literal, so here the statuses are written out
+	 * (checked against the enum below), not bound. */
+	_Static_assert(AW_DL_PENDING == 1 && AW_DL_DOWNLOADING == 2,
+		       "the requeue SQL names PENDING and DOWNLOADING by value");
 	rc = aw__sq_stmt(c, AW_SQ_DL_REQUEUE,
 			 "UPDATE download_queue INDEXED BY download_queue_heartbeat "
 			 "SET status = 1, retry_count = retry_count + 1, progress_percent = 0, "
@@ -269,13 +276,15 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	/* The first PENDING item in queue order: one probe of the order index. */
 	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM,
 			 "UPDATE download_queue "
-			 "SET status = 2, started_at = ?1, heartbeat_at = ?1, updated_at = ?1 "
-			 "WHERE id = (SELECT id FROM download_queue WHERE status = 1 "
+			 "SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1 "
+			 "WHERE id = (SELECT id FROM download_queue WHERE status = ?2 "
 			 "ORDER BY priority DESC, created_at, id LIMIT 1) RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_us);
+	sqlite3_bind_int(st, 2, AW_DL_PENDING);
+	sqlite3_bind_int(st, 3, AW_DL_DOWNLOADING);
 	rc = step_one(c, st, "claiming a download", mem, out, err);
 	return rc == AW_ENOTFOUND ? 0 : rc;
 }
@@ -315,7 +324,7 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 			 "UPDATE download_queue SET downloaded_bytes = ?2, total_bytes = ?3, "
 			 "download_speed = ?4, "
 			 "progress_percent = CASE WHEN ?3 > 0 THEN ?2 * 100.0 / ?3 ELSE 0 END, "
-			 "heartbeat_at = ?5, updated_at = ?5 WHERE id = ?1 AND status = 2 "
+			 "heartbeat_at = ?5, updated_at = ?5 WHERE id = ?1 AND status = ?6 "
 			 "RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
@@ -325,37 +334,37 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	sqlite3_bind_int64(st, 3, in->total_bytes);
 	sqlite3_bind_double(st, 4, in->download_speed);
 	sqlite3_bind_int64(st, 5, now_us);
+	sqlite3_bind_int(st, 6, AW_DL_DOWNLOADING);
 	rc = step_one(c, st, "recording progress", mem, out, err);
 	if (rc == AW_ENOTFOUND)
 		return refused(c, in->id, "ReportProgress", "DOWNLOADING", err);
 	return rc;
 }
 
-/* One UPDATE per action; ?1 is the id, ?2 the time, ?3 FAIL's reason. The
- * WHERE clause holds the statuses the action may start from (downloads.c in
- * the repository says the same for people). */
-static const char *const transition_sql[AW_DL_ACTIONS] = {
-	[AW_DL_COMPLETE] = "UPDATE download_queue SET status = 4, progress_percent = 100, "
-			   "completed_at = ?2, heartbeat_at = NULL, updated_at = ?2 "
-			   "WHERE id = ?1 AND status = 2 RETURNING " DL_COLUMNS,
-	[AW_DL_FAIL] = "UPDATE download_queue SET status = 5, error_message = ?3, "
-		       "heartbeat_at = NULL, updated_at = ?2 "
-		       "WHERE id = ?1 AND status = 2 RETURNING " DL_COLUMNS,
-	[AW_DL_PAUSE] = "UPDATE download_queue SET status = 3, heartbeat_at = NULL, "
-			"updated_at = ?2 WHERE id = ?1 AND status IN (1, 2) RETURNING " DL_COLUMNS,
-	[AW_DL_RESUME] = "UPDATE download_queue SET status = 1, updated_at = ?2 "
-			 "WHERE id = ?1 AND status = 3 RETURNING " DL_COLUMNS,
-	[AW_DL_CANCEL] = "UPDATE download_queue SET status = 6, heartbeat_at = NULL, "
-			 "updated_at = ?2 WHERE id = ?1 AND status IN (1, 2, 3) "
-			 "RETURNING " DL_COLUMNS,
-	[AW_DL_RETRY] = "UPDATE download_queue SET status = 1, retry_count = retry_count + 1, "
-			"error_message = '', progress_percent = 0, downloaded_bytes = 0, "
-			"download_speed = 0, started_at = NULL, completed_at = NULL, "
-			"heartbeat_at = NULL, updated_at = ?2 "
-			"WHERE id = ?1 AND status IN (5, 6) RETURNING " DL_COLUMNS,
-};
+/*
+ * Every status change a caller asks for is this one UPDATE, driven by the
+ * state machine's rule (downloads.c in the repository): ?3 the set of
+ * statuses it may start from, ?4 the status it sets, ?5 its effects, ?6 the
+ * reason (AW_DL_EFFECT_ERROR). The id is the primary key, so the status test
+ * is a check on one row, not a search.
+ */
+#define TRANSITION_SQL                                                                        \
+	"UPDATE download_queue SET status = ?4, "                                            \
+	"progress_percent = CASE WHEN ?5 & 1 THEN 100 WHEN ?5 & 4 THEN 0 "                  \
+	"ELSE progress_percent END, "                                                        \
+	"completed_at = CASE WHEN ?5 & 1 THEN ?2 WHEN ?5 & 4 THEN NULL ELSE completed_at END, " \
+	"error_message = CASE WHEN ?5 & 2 THEN ?6 WHEN ?5 & 4 THEN '' ELSE error_message END, " \
+	"retry_count = CASE WHEN ?5 & 4 THEN retry_count + 1 ELSE retry_count END, "          \
+	"downloaded_bytes = CASE WHEN ?5 & 4 THEN 0 ELSE downloaded_bytes END, "              \
+	"download_speed = CASE WHEN ?5 & 4 THEN 0 ELSE download_speed END, "                  \
+	"started_at = CASE WHEN ?5 & 4 THEN NULL ELSE started_at END, "                       \
+	"heartbeat_at = NULL, updated_at = ?2 "                                               \
+	"WHERE id = ?1 AND (?3 >> status) & 1 RETURNING " DL_COLUMNS
 
-int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action action,
+_Static_assert(AW_DL_EFFECT_COMPLETE == 1 && AW_DL_EFFECT_ERROR == 2 && AW_DL_EFFECT_RESET == 4,
+	       "TRANSITION_SQL tests the effect bits by value");
+
+int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
 				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
@@ -363,17 +372,18 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action actio
 	sqlite3_stmt *st;
 	int rc;
 
-	rc = aw__sq_stmt(c, AW_SQ_DL_TRANSITION + (int)action, transition_sql[action], &st, err);
+	rc = aw__sq_stmt(c, AW_SQ_DL_TRANSITION, TRANSITION_SQL, &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, now_us);
-	if (action == AW_DL_FAIL)
-		aw__sq_bind_text(st, 3, error_message);
+	sqlite3_bind_int64(st, 3, rule->from);
+	sqlite3_bind_int(st, 4, rule->to);
+	sqlite3_bind_int64(st, 5, rule->effects);
+	aw__sq_bind_text(st, 6, error_message != NULL ? error_message : "");
 	rc = step_one(c, st, "changing a download's status", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return refused(c, id, aw__download_action_method(action),
-			       aw__download_action_needs(action), err);
+		return refused(c, id, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
 		return aw_err_set(err, AW_EEXIST,
 				  "download %lld cannot be retried: its episode has another "

@@ -20,6 +20,7 @@
 
 #include <sqlite3.h>
 
+#include "../episode_dict.h"
 #include "../repo.h"
 
 /* Statement slots. Each file owns a range; the SQL text lives with its user. */
@@ -53,8 +54,8 @@ enum aw_sq_stmt {
 	AW_SQ_DL_PROGRESS,
 	AW_SQ_DL_PURGE,
 	AW_SQ_DL_OF_SERIES,
-	AW_SQ_DL_TRANSITION,                            /* + aw_download_action */
-	AW_SQ_DL_PAGE_STATUS = AW_SQ_DL_TRANSITION + AW_DL_ACTIONS, /* + stream 0..5 */
+	AW_SQ_DL_TRANSITION,
+	AW_SQ_DL_PAGE_STATUS,                           /* + stream 0..5 */
 	AW_SQ_DL_PAGE_SERIES = AW_SQ_DL_PAGE_STATUS + AW_DL_STATUS_MAX,
 	AW_SQ_DL_COUNT_STATUS,
 	AW_SQ_DL_COUNT_SERIES,
@@ -83,6 +84,9 @@ enum aw_sq_stmt {
 	AW_SQ_STMT_COUNT = AW_SQ_EPISODE_COUNT + 3
 };
 
+/* The busy timeout when the "busy_timeout_ms" setting is not given. */
+#define AW_SQ_BUSY_TIMEOUT_MS 5000
+
 typedef struct aw_sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[AW_SQ_STMT_COUNT];
@@ -93,6 +97,7 @@ typedef struct aw_sq_repo {
 	aw_repo base;                /* first: an aw_sq_repo is an aw_repo */
 	char *uri;                   /* what sqlite3_open_v2 is given */
 	int64_t busy_timeout_ms;
+	int in_savepoint;            /* the write under way has a savepoint; writer only */
 	aw_sq_conn *writer;          /* writer thread only */
 	pthread_mutex_t pool_mu;     /* guards the reader lists */
 	aw_sq_conn *free_readers;
@@ -230,7 +235,7 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-int aw__sq_downloads_transition(aw_repo *r, int64_t id, aw_download_action action,
+int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
 				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
@@ -279,19 +284,5 @@ int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeD
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err);
 
-/* ---- episode_dict.c ------------------------------------------------------------------ */
-
-/*
- * The seed stored a series' season -> episode numbers map as JSON; so do we:
- * {"1":[1,2,3],"2":[1]}, seasons ascending, a repeated season merged (the last
- * one wins, as protobuf map semantics say). *json is malloc'd; the caller frees.
- */
-int aw__episode_dict_encode(const Aniworld__V1__AnimeSeries *s, char **json, size_t *len,
-			    aw_err *err);
-
-/* Parses such JSON into s->episode_dict (entries from `mem`). AW_ECORRUPT when
- * the stored text is not that shape. */
-int aw__episode_dict_decode(const char *json, size_t len, ProtobufCAllocator *mem,
-			    Aniworld__V1__AnimeSeries *s, aw_err *err);
 
 #endif /* AW_SQLITE_INT_H */

@@ -1,10 +1,11 @@
 /*
- * The episode_dict column: a JSON object from season numbers (as strings) to
+ * The episode_dict codec: a JSON object from season numbers (as strings) to
  * arrays of episode numbers, as the seed's JSON field held it. The writer
  * produces only this shape, so the reader accepts only this shape, with any
  * JSON whitespace.
  */
-#include "sqlite_int.h"
+#include "episode_dict.h"
+#include "repo.h"
 
 #include <stdint.h>
 #include <stdio.h>
