@@ -57,7 +57,12 @@ stop_server() {
 	pid=$(sed -n 1p "$dir/data/postmaster.pid" 2>/dev/null || true)
 	case "$pid" in
 	'' | *[!0-9]*) ;;
-	*) kill -9 "$pid" 2>/dev/null || true ;;
+	*)
+		# Only if that pid is still a postgres process: pids get reused.
+		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = postgres ]; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+		;;
 	esac
 }
 
