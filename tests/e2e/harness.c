@@ -49,6 +49,11 @@ int harness_start(harness *h)
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
 	snprintf(h->db, sizeof(h->db), "%s/store.db", h->dir);
+	if (test_db_is_postgres()) {
+		if (test_db_create(&h->pg, TEST_DB_FILE) != 0)
+			return -1;
+		snprintf(h->db, sizeof(h->db), "%s", h->pg.location);
+	}
 	return start_on(h);
 }
 
@@ -73,6 +78,7 @@ void harness_cleanup(harness *h)
 		if (system(cmd) != 0)
 			fprintf(stderr, "harness: could not remove %s\n", h->dir);
 	}
+	test_db_drop(&h->pg);
 }
 
 int harness_raw_call(const char *target, const char *method, const void *bytes, size_t len,
