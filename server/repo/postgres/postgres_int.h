@@ -94,6 +94,10 @@ typedef struct aw_pg_conn {
 	PGconn *pg;                  /* NULL: closed, opened again on next use */
 	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
 	int in_txn;                  /* a transaction is open (never reconnect then) */
+	/* The writer's savepoint for the write under way (see pg_write_begin). */
+	int sp_wanted;               /* to be sent along with the write's first statement */
+	int sp_open;                 /* sent: the write under way has one */
+	int release_pending;         /* the last write's savepoint is still to be released */
 	struct aw_pg_conn *next;     /* reader pool */
 } aw_pg_conn;
 
@@ -104,8 +108,6 @@ struct aw_pg_repo {
 	int pool_size;
 	int query_timeout_ms;
 	aw_pg_conn *writer;          /* writer thread only */
-	int in_savepoint;            /* the write under way has a savepoint; writer only */
-	int release_pending;         /* a savepoint to release before the next one */
 
 	pthread_mutex_t pool_mu;     /* guards the reader pool */
 	pthread_cond_t pool_cv;      /* signalled when a reader is given back */
