@@ -50,11 +50,18 @@ int harness_start(harness *h)
 		return -1;
 	snprintf(h->db, sizeof(h->db), "%s/store.db", h->dir);
 	if (test_db_is_postgres()) {
-		if (test_db_create(&h->pg, TEST_DB_FILE) != 0)
+		if (test_db_create(&h->pg, TEST_DB_FILE) != 0) {
+			harness_cleanup(h);
 			return -1;
+		}
 		snprintf(h->db, sizeof(h->db), "%s", h->pg.location);
 	}
-	return start_on(h);
+	/* A test whose start fails never cleans up: do it here. */
+	if (start_on(h) != 0) {
+		harness_cleanup(h);
+		return -1;
+	}
+	return 0;
 }
 
 int harness_restart(harness *h)
@@ -77,6 +84,7 @@ void harness_cleanup(harness *h)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+		h->dir[0] = '\0';
 	}
 	test_db_drop(&h->pg);
 }
