@@ -354,13 +354,11 @@ static void *serve(void *arg)
 	for (;;) {
 		int64_t now = now_ms();
 		int timeout = expire(h, now);
+		int room = h->open < h->max_conns || oldest_idle(h) != NULL;
 
 		/* A negative fd is skipped by poll(2): free slots, and the listener
 		 * while accepting is paused or there is no room for one more. */
-		listener->fd = h->accept_paused_until == 0 &&
-					       (h->open < h->max_conns || oldest_idle(h) != NULL)
-				       ? h->listen_fd
-				       : -1;
+		listener->fd = h->accept_paused_until == 0 && room ? h->listen_fd : -1;
 		for (int i = 0; i < h->max_conns; i++) {
 			slots[i].fd = h->conns[i].fd;
 			slots[i].events = h->conns[i].writing ? POLLOUT : POLLIN;
