@@ -15,7 +15,10 @@
 
 typedef struct aw_config {
 	char *listen;                 /* address to serve on, "host:port" */
-	char *db;                     /* SQLite database file, or ":memory:" */
+	char *db;                     /* SQLite database file, ":memory:", or a PostgreSQL URI */
+	int db_pool_size;             /* PostgreSQL reader connections at most */
+	int64_t db_query_timeout_ms;  /* PostgreSQL: longest wait for a connection or answer */
+	int migrate_only;             /* migrate the schema and exit */
 	int threads;                  /* completion-queue threads; 0 = one per core */
 	char *log_level;              /* debug, info, warn, error, off */
 	int64_t shutdown_grace_ms;    /* how long in-flight calls may finish on SIGTERM */

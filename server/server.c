@@ -52,7 +52,22 @@ struct aw_server {
 	int port;
 	int64_t grace_ms;
 	int stopped;
+	/* Health follows the database: SERVING only while the server is started,
+	 * not stopping, and its database answers (see set_health). */
+	pthread_mutex_t health_mu;  /* guards the three below and health changes */
+	int started;
+	int stopping;
+	int db_unreachable;
 };
+
+/* Sets the services' health from the server's state; takes health_mu. */
+static void set_health(aw_server *s)
+{
+	pthread_mutex_lock(&s->health_mu);
+	if (s->health != NULL)
+		aw_health_set_serving(s->health, s->started && !s->stopping && !s->db_unreachable);
+	pthread_mutex_unlock(&s->health_mu);
+}
 
 /* Transport hooks: each transport thread gathers its writes and runs them when
  * it has no request ready (repo.h, aw_repo_defer_writes). */
@@ -95,6 +110,21 @@ static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *e
 		aw_log(AW_LOG_WARN, "storage: writes work again, after %llu failed transaction%s",
 		       (unsigned long long)count, count == 1 ? "" : "s");
 		break;
+	case AW_REPO_UNREACHABLE:
+		aw_log(AW_LOG_ERROR, "storage: %s; health NOT_SERVING until it answers again",
+		       err != NULL ? err->msg : "database unreachable");
+		pthread_mutex_lock(&s->health_mu);
+		s->db_unreachable = 1;
+		pthread_mutex_unlock(&s->health_mu);
+		set_health(s);
+		break;
+	case AW_REPO_REACHABLE:
+		aw_log(AW_LOG_WARN, "storage: the database answers again; health SERVING");
+		pthread_mutex_lock(&s->health_mu);
+		s->db_unreachable = 0;
+		pthread_mutex_unlock(&s->health_mu);
+		set_health(s);
+		break;
 	case AW_REPO_READ_FAILED:
 		atomic_fetch_add(&s->read_failures, 1 + count);
 		if (count > 0)
@@ -136,12 +166,49 @@ static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *er
 	return rc;
 }
 
+/* The backend settings from the configuration, as text; each backend reads its
+ * own and ignores the rest. */
+typedef struct repo_settings {
+	aw_repo_setting list[3];
+	char busy_ms[24], pool_size[24], query_ms[24];
+} repo_settings;
+
+static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_settings *rs)
+{
+	aw_repo_options_defaults(ropts);
+	snprintf(rs->busy_ms, sizeof(rs->busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
+	snprintf(rs->pool_size, sizeof(rs->pool_size), "%d", cfg->db_pool_size);
+	snprintf(rs->query_ms, sizeof(rs->query_ms), "%lld", (long long)cfg->db_query_timeout_ms);
+	rs->list[0] = (aw_repo_setting){"busy_timeout_ms", rs->busy_ms};
+	rs->list[1] = (aw_repo_setting){"pool_size", rs->pool_size};
+	rs->list[2] = (aw_repo_setting){"query_timeout_ms", rs->query_ms};
+	ropts->settings = rs->list;
+	ropts->n_settings = 3;
+	if (cfg->max_queued_writes > 0)
+		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
+								       : (int)cfg->max_queued_writes;
+}
+
+int aw_server_migrate(const aw_config *cfg, aw_err *err)
+{
+	aw_repo_options ropts;
+	repo_settings settings;
+	aw_repo *repo;
+	int rc;
+
+	repo_options(cfg, &ropts, &settings);
+	rc = aw_repo_open(&repo, cfg->db, &ropts, err);
+	if (rc == 0)
+		aw_repo_close(repo);
+	return rc;
+}
+
 int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s = calloc(1, sizeof(*s));
+	aw_health *health = NULL;
 	aw_repo_options ropts;
-	aw_repo_setting settings[1];
-	char busy_ms[24];
+	repo_settings settings;
 	aw_transport_config tcfg;
 	int rc;
 
@@ -149,23 +216,23 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (s == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the server");
 	s->grace_ms = cfg->shutdown_grace_ms;
+	pthread_mutex_init(&s->health_mu, NULL);
 
-	aw_repo_options_defaults(&ropts);
-	/* Backend settings: each backend reads its own and ignores the rest. */
-	snprintf(busy_ms, sizeof(busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
-	settings[0] = (aw_repo_setting){"busy_timeout_ms", busy_ms};
-	ropts.settings = settings;
-	ropts.n_settings = 1;
+	repo_options(cfg, &ropts, &settings);
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
-	if (cfg->max_queued_writes > 0)
-		ropts.max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX : (int)cfg->max_queued_writes;
 	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
 	if (rc == 0)
 		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
 				     err);
 	if (rc == 0)
-		rc = aw_health_new(&s->health, err);
+		rc = aw_health_new(&health, err);
+	if (rc == 0) {
+		/* The storage hook may already run on the repository's threads. */
+		pthread_mutex_lock(&s->health_mu);
+		s->health = health;
+		pthread_mutex_unlock(&s->health_mu);
+	}
 	if (rc == 0)
 		rc = aw_reflection_new(&s->reflection, s->descriptors, err);
 	if (rc != 0)
@@ -275,7 +342,10 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		aw_server_free(s);
 		return rc;
 	}
-	aw_health_set_serving(s->health, 1);
+	pthread_mutex_lock(&s->health_mu);
+	s->started = 1;
+	pthread_mutex_unlock(&s->health_mu);
+	set_health(s);
 	*out = s;
 	return 0;
 }
@@ -320,10 +390,12 @@ void aw_server_stop(aw_server *s)
 	/* First: a scrape reads the repository, which closes below. */
 	aw_metrics_http_stop(s->metrics);
 	s->metrics = NULL;
-	if (s->health != NULL) {
-		aw_health_set_serving(s->health, 0);
+	pthread_mutex_lock(&s->health_mu);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->health_mu);
+	set_health(s);
+	if (s->health != NULL)
 		aw_health_shutdown(s->health);
-	}
 	/* Open WatchDownloads streams end before the transport waits for calls. */
 	if (s->download_events != NULL)
 		aw_download_events_shutdown(s->download_events);
@@ -356,5 +428,6 @@ void aw_server_free(aw_server *s)
 	aw_reflection_free(s->reflection);
 	aw_auth_free(s->auth);
 	aw_descpool_free(s->descriptors);
+	pthread_mutex_destroy(&s->health_mu);
 	free(s);
 }
