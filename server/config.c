@@ -76,6 +76,11 @@ static const opt options[] = {
 	 F(max_connection_age_grace_ms), "how long calls on an aged connection may still finish"},
 	{"metrics-listen", "ANIWORLD_METRICS_LISTEN", OPT_STR, F(metrics_listen),
 	 "serve Prometheus metrics at http://host:port/metrics; empty = no metrics endpoint"},
+	{"metrics-max-connections", "ANIWORLD_METRICS_MAX_CONNECTIONS", OPT_INT,
+	 F(metrics_max_connections),
+	 "connections open at once on the metrics port; one more closes the oldest idle one"},
+	{"metrics-timeout", "ANIWORLD_METRICS_TIMEOUT", OPT_MS, F(metrics_timeout_ms),
+	 "a metrics connection gets this long to send its request, and as long to take the reply"},
 };
 
 #undef F
@@ -109,6 +114,8 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->max_connection_age_ms = 0;
 	cfg->max_connection_age_grace_ms = 30 * 1000;
 	cfg->metrics_listen = (char *)"";
+	cfg->metrics_max_connections = 64;
+	cfg->metrics_timeout_ms = 5000;
 }
 
 /* Parses true/false, yes/no, on/off, 1/0. */

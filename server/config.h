@@ -40,6 +40,8 @@ typedef struct aw_config {
 	int64_t max_connection_age_ms;   /* close connections this old (rebalancing); 0 = never */
 	int64_t max_connection_age_grace_ms; /* calls on an aged connection get this long */
 	char *metrics_listen;         /* Prometheus endpoint, "host:port"; "" = none */
+	int metrics_max_connections;  /* open on it at once; more close the oldest idle one */
+	int64_t metrics_timeout_ms;   /* to send a request head there, and again to take the reply */
 	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
 } aw_config;
 

@@ -335,7 +335,9 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (rc == 0)
 		rc = aw_transport_start(s->transport, err);
 	if (rc == 0 && cfg->metrics_listen[0] != '\0')
-		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen, render_metrics, s, err);
+		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen,
+					   cfg->metrics_max_connections, cfg->metrics_timeout_ms,
+					   render_metrics, s, err);
 	if (rc != 0) {
 		aw_server_free(s);
 		return rc;

@@ -52,6 +52,28 @@ static int64_t make_series(aw_repo *r, const char *key)
 	return id;
 }
 
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (f == NULL)
+		return 0;
+	aw_repo_close(f->repo);
+	test_db_drop(&f->db);
+	free(f);
+	return 0;
+}
+
+/* cmocka runs no teardown after a failed setup: undo what it made (the
+ * database above all, whose files would otherwise wait for the server's
+ * checkpoints). */
+static int setup_failed(void **state)
+{
+	teardown(state);
+	*state = NULL;
+	return -1;
+}
+
 static int setup_with(void **state, int flags)
 {
 	fixture *f = calloc(1, sizeof(*f));
@@ -59,18 +81,20 @@ static int setup_with(void **state, int flags)
 	aw_err err;
 
 	*state = f;
-	if (f == NULL || test_db_create(&f->db, flags) != 0)
-		return -1;
+	if (f == NULL)
+		return setup_failed(state);
+	if (test_db_create(&f->db, flags) != 0)
+		return setup_failed(state);
 	aw_repo_options_defaults(&opts);
 	test_clock_use(&f->clock, &opts);
 	if (aw_repo_open(&f->repo, f->db.location, &opts, &err) != 0) {
 		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
-		return -1;
+		return setup_failed(state);
 	}
 	f->series = make_series(f->repo, "frieren");
 	f->series2 = make_series(f->repo, "mushishi");
 	if (f->series < 0 || f->series2 < 0)
-		return -1;
+		return setup_failed(state);
 	return 0;
 }
 
@@ -82,18 +106,6 @@ static int setup_memory(void **state)
 static int setup_file(void **state)
 {
 	return setup_with(state, TEST_DB_FILE);
-}
-
-static int teardown(void **state)
-{
-	fixture *f = *state;
-
-	if (f == NULL)
-		return 0;
-	aw_repo_close(f->repo);
-	test_db_drop(&f->db);
-	free(f);
-	return 0;
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */

@@ -23,21 +23,6 @@ typedef struct fixture {
 	aw_repo *repo;
 } fixture;
 
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	aw_err err;
-
-	*state = f;
-	if (f == NULL || test_db_create(&f->db, TEST_DB_MEMORY) != 0)
-		return -1;
-	if (aw_repo_open(&f->repo, f->db.location, NULL, &err) != 0) {
-		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
-		return -1;
-	}
-	return 0;
-}
-
 static int teardown(void **state)
 {
 	fixture *f = *state;
@@ -47,6 +32,33 @@ static int teardown(void **state)
 	aw_repo_close(f->repo);
 	test_db_drop(&f->db);
 	free(f);
+	return 0;
+}
+
+/* cmocka runs no teardown after a failed setup: undo what it made (the
+ * database above all, whose files would otherwise wait for the server's
+ * checkpoints). */
+static int setup_failed(void **state)
+{
+	teardown(state);
+	*state = NULL;
+	return -1;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	aw_err err;
+
+	*state = f;
+	if (f == NULL)
+		return setup_failed(state);
+	if (test_db_create(&f->db, TEST_DB_MEMORY) != 0)
+		return setup_failed(state);
+	if (aw_repo_open(&f->repo, f->db.location, NULL, &err) != 0) {
+		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
+		return setup_failed(state);
+	}
 	return 0;
 }
 

@@ -12,9 +12,8 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config
 libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
-libsqlite3-dev sqlite3 libcmocka-dev grpc-proto libssl-dev
-python3 python3-grpcio python3-protobuf openssl
-postgresql-15 libpq-dev"
+libsqlite3-dev sqlite3 libpq-dev postgresql-15 libcmocka-dev grpc-proto libssl-dev
+python3 python3-grpcio python3-protobuf openssl"
 
 case "${1:-}" in
 --valgrind) PACKAGES="valgrind"; shift ;;

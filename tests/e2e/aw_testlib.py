@@ -86,7 +86,18 @@ class Server:
             stderr=self.log, env=env)
 
     def wait_ready(self, channel, timeout=20):
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        """Waits for the channel; fails at once when the server has exited."""
+        deadline = time.monotonic() + timeout
+        future = grpc.channel_ready_future(channel)
+        while True:
+            try:
+                future.result(timeout=0.2)
+                return
+            except grpc.FutureTimeoutError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.proc.returncode} at start")
+                if time.monotonic() > deadline:
+                    raise
 
     def stop(self):
         """SIGTERM, then the exit code (0 expected; under ASan, leaks make it non-zero)."""

@@ -43,18 +43,32 @@ static int start_on(harness *h)
 	return -1;
 }
 
-int harness_start(harness *h)
+int harness_prepare(harness *h)
 {
 	snprintf(h->dir, sizeof(h->dir), "/tmp/aw-e2e-XXXXXX");
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
 	snprintf(h->db, sizeof(h->db), "%s/store.db", h->dir);
 	if (test_db_is_postgres()) {
-		if (test_db_create(&h->pg, TEST_DB_FILE) != 0)
+		if (test_db_create(&h->pg, TEST_DB_FILE) != 0) {
+			harness_cleanup(h);
 			return -1;
+		}
 		snprintf(h->db, sizeof(h->db), "%s", h->pg.location);
 	}
-	return start_on(h);
+	return 0;
+}
+
+int harness_start(harness *h)
+{
+	if (harness_prepare(h) != 0)
+		return -1;
+	/* A test whose start fails never cleans up: do it here. */
+	if (start_on(h) != 0) {
+		harness_cleanup(h);
+		return -1;
+	}
+	return 0;
 }
 
 int harness_restart(harness *h)
@@ -77,6 +91,7 @@ void harness_cleanup(harness *h)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+		h->dir[0] = '\0';
 	}
 	test_db_drop(&h->pg);
 }

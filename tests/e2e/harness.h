@@ -30,16 +30,23 @@ typedef struct harness {
 	void *configure_arg;
 } harness;
 
-/* Makes the temporary directory and a new database, and starts a server on it. */
+/* Makes the temporary directory and a new database, and starts a server on
+ * it. On failure it has cleaned up itself (as harness_cleanup). */
 int harness_start(harness *h);
 
-/* Starts the server again on the same database (after harness_stop). */
+/* Only makes the directory and the database, for a harness_restart later (a
+ * server that comes up late). On failure it has cleaned up itself. */
+int harness_prepare(harness *h);
+
+/* Starts the server again on the same database (after harness_stop or
+ * harness_prepare). */
 int harness_restart(harness *h);
 
 /* Stops the server gracefully; the database stays. */
 void harness_stop(harness *h);
 
-/* Stops the server if running, removes the directory and drops the database. */
+/* Stops the server if running, removes the directory and drops the database.
+ * Harmless when called again. */
 void harness_cleanup(harness *h);
 
 /*
