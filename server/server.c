@@ -36,6 +36,10 @@ static aw_service_new_fn *const entity_services[] = {
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
 
+/* Smallest --max-reply-bytes: reflection must still send every descriptor
+ * file at once, and a page room for more than a few records. */
+#define AW_MIN_REPLY_BYTES 65536
+
 struct aw_server {
 	aw_repo *repo;
 	aw_descpool *descriptors;
@@ -150,12 +154,18 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the server");
 	s->grace_ms = cfg->shutdown_grace_ms;
 
+	if (cfg->max_reply_bytes < AW_MIN_REPLY_BYTES || cfg->max_reply_bytes > INT32_MAX) {
+		free(s);
+		return aw_err_set(err, AW_EINVAL, "--max-reply-bytes: expected %d to %d, got %lld",
+				  AW_MIN_REPLY_BYTES, INT32_MAX, (long long)cfg->max_reply_bytes);
+	}
 	aw_repo_options_defaults(&ropts);
 	/* Backend settings: each backend reads its own and ignores the rest. */
 	snprintf(busy_ms, sizeof(busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
 	settings[0] = (aw_repo_setting){"busy_timeout_ms", busy_ms};
 	ropts.settings = settings;
 	ropts.n_settings = 1;
+	ropts.max_reply_bytes = (size_t)cfg->max_reply_bytes;
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
 	if (cfg->max_queued_writes > 0)
@@ -168,12 +178,18 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		rc = aw_health_new(&s->health, err);
 	if (rc == 0)
 		rc = aw_reflection_new(&s->reflection, s->descriptors, err);
+	/* Reflection's replies are fixed by the build; they must fit too. */
+	if (rc == 0 && aw_reflection_max_reply(s->reflection) > (size_t)cfg->max_reply_bytes)
+		rc = aw_err_set(err, AW_EINVAL,
+				"--max-reply-bytes: %lld is less than reflection's largest reply, %zu",
+				(long long)cfg->max_reply_bytes, aw_reflection_max_reply(s->reflection));
 	if (rc != 0)
 		goto fail;
 
 	aw_transport_config_defaults(&tcfg);
 	tcfg.threads = resolve_threads(cfg->threads);
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
+	tcfg.max_send_bytes = cfg->max_reply_bytes;
 	tcfg.max_calls = cfg->max_calls;
 	tcfg.max_streams_per_conn = cfg->max_streams_per_conn;
 	tcfg.max_memory_bytes = cfg->max_memory_bytes;
