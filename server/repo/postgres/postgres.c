@@ -686,11 +686,12 @@ void aw__pg_read_end(aw_pg_conn *c)
 
 int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
 		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
-		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		size_t max_bytes, aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
 		int32_t *total, int *more, const char *what, aw_err *err)
 {
 	PGresult *count = NULL, *page = NULL;
 	int rc = aw__pg_read_begin(c, err);
+	size_t used = 0;
 
 	*n = 0;
 	*more = 0;
@@ -710,8 +711,16 @@ int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_p
 				break;
 			}
 			rc = row(page, i, ctx, mem, (ProtobufCMessage **)&items[*n], err);
-			if (rc == 0)
-				(*n)++;
+			if (rc != 0)
+				break;
+			if (!aw__repo_page_take(max_bytes, &used, *n, items[*n])) {
+				/* Over the budget: this row starts the next page. */
+				protobuf_c_message_free_unpacked(items[*n], mem);
+				items[*n] = NULL;
+				*more = 1;
+				break;
+			}
+			(*n)++;
 		}
 	}
 	PQclear(count);

@@ -189,7 +189,7 @@ static void bind_filters(aw_pg_params *p, int variant, const char *pattern,
 }
 
 int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
-		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
 {
 	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
@@ -222,7 +222,7 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		bind_filters(&page_p, variant, pattern, f);
 		rc = aw__pg_page(c, AW_PG_SERIES_COUNT + variant, count_sql[variant],
 				 variant != 0 ? &count_p : NULL, AW_PG_SERIES_PAGE + variant,
-				 page_sql[variant], &page_p, limit, series_row, NULL, mem,
+				 page_sql[variant], &page_p, limit, max_bytes, series_row, NULL, mem,
 				 (void **)res->series, &res->n_series, &res->total_size, more,
 				 "listing series", err);
 	}
