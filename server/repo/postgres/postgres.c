@@ -775,7 +775,7 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 {
 	int64_t deadline = mono_ms() + r->query_timeout_ms;
 	aw_pg_conn *c = NULL;
-	int rc;
+	int rc, full;
 
 	*out = NULL;
 	pthread_mutex_lock(&r->pool_mu);
@@ -802,9 +802,10 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 		if (c != NULL)
 			r->readers[r->n_readers++] = c;
 	}
+	full = r->n_readers >= r->pool_size;
 	pthread_mutex_unlock(&r->pool_mu);
 	if (c == NULL) {
-		if (r->n_readers < r->pool_size)
+		if (!full)
 			return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
 		return aw_err_set(err, AW_EOVERLOAD,
 				  "no database connection free within %d ms (pool_size %d)",
