@@ -189,7 +189,8 @@ static int unavailable(aw_pg_conn *c, const char *what, const char *text, aw_err
 
 	aw_err_set(&e, AW_EUNAVAIL, "database unavailable: %s: %s", what, text);
 	conn_drop(c);
-	aw__pg_reachable(c->repo, 0, &e);
+	if (!c->quiet)
+		aw__pg_reachable(c->repo, 0, &e);
 	if (err != NULL)
 		*err = e;
 	return AW_EUNAVAIL;
@@ -256,6 +257,7 @@ static int timed_out(aw_pg_conn *c, int timeout_ms, const char *what, aw_err *er
 {
 	char why[96];
 
+	c->timed_out = 1;
 	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
 	return unavailable(c, what, why, err);
 }
@@ -475,8 +477,11 @@ int aw__pg_ready(aw_pg_conn *c, aw_err *err)
 {
 	int rc;
 
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && (c->in_txn || !closed_meanwhile(c)))
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && (c->in_txn || !closed_meanwhile(c))) {
+		c->may_retry = !c->in_txn;
 		return 0;
+	}
+	c->may_retry = 0;
 	if (c->in_txn)
 		return unavailable(c, "in a transaction", "the connection was lost", err);
 	rc = conn_connect(c, err);
@@ -576,8 +581,8 @@ static int run_with_savepoint(aw_pg_conn *c, const char *name, const aw_pg_param
 	return 0;
 }
 
-int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
-	       const char *what, PGresult **out, aw_err *err)
+static int run_once(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+		    const char *what, PGresult **out, aw_err *err)
 {
 	int timeout = c->repo->query_timeout_ms;
 	uint64_t bit = UINT64_C(1) << (slot % 64);
@@ -622,7 +627,8 @@ int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 	return 0;
 }
 
-int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err)
+static int exec_once(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out,
+		     aw_err *err)
 {
 	char what[64];
 	PGresult *res;
@@ -646,6 +652,52 @@ int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, 
 		*out = res;
 	else
 		PQclear(res);
+	return rc;
+}
+
+/*
+ * The first statement on a connection reused from before may find it dead: the
+ * server closed it meanwhile (a restart, a failover) and its goodbye had not
+ * arrived when aw__pg_ready looked. Outside a transaction nothing is lost by
+ * running it again on a new connection, once, without calling that an outage.
+ * A time-out is not retried: the call's wait is bounded by one.
+ */
+static int first_attempt(aw_pg_conn *c)
+{
+	int retry = c->may_retry && !c->in_txn;
+
+	c->may_retry = 0;
+	c->quiet = retry;
+	c->timed_out = 0;
+	return retry;
+}
+
+static int again(aw_pg_conn *c, int retry, int rc, aw_err *err)
+{
+	c->quiet = 0;
+	if (rc != AW_EUNAVAIL || !retry || c->timed_out)
+		return 0;
+	return aw__pg_ready(c, err) == 0;
+}
+
+int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+	       const char *what, PGresult **out, aw_err *err)
+{
+	int retry = first_attempt(c);
+	int rc = run_once(c, slot, sql, p, what, out, err);
+
+	if (again(c, retry, rc, err))
+		rc = run_once(c, slot, sql, p, what, out, err);
+	return rc;
+}
+
+int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err)
+{
+	int retry = first_attempt(c);
+	int rc = exec_once(c, sql, timeout_ms, out, err);
+
+	if (again(c, retry, rc, err))
+		rc = exec_once(c, sql, timeout_ms, out, err);
 	return rc;
 }
 

@@ -94,6 +94,10 @@ typedef struct aw_pg_conn {
 	PGconn *pg;                  /* NULL: closed, opened again on next use */
 	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
 	int in_txn;                  /* a transaction is open (never reconnect then) */
+	int may_retry;               /* reused since it was last checked: a statement that
+				        finds it dead may run again on a new one */
+	int quiet;                   /* such a first attempt: its failure is not an outage */
+	int timed_out;               /* the last failure was a time-out */
 	/* The writer's savepoint for the write under way (see pg_write_begin). */
 	int sp_wanted;               /* to be sent along with the write's first statement */
 	int sp_open;                 /* sent: the write under way has one */
