@@ -432,18 +432,17 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 	if (PQsetnonblocking(c->pg, 1) != 0)
 		goto failed;
 	PQsetNoticeProcessor(c->pg, quiet, NULL);
-	/* A server that notices a client gone mid-query stops working for it. */
+	/* A server that notices a client gone mid-query stops working for it.
+	 * Servers without the setting (before PostgreSQL 14, or another engine
+	 * speaking the protocol) refuse it: that is no reason not to serve. */
 	if (!PQsendQuery(c->pg, "SET client_connection_check_interval = 2000"))
 		goto failed;
 	rc = collect(c, r->query_timeout_ms, "setting up a connection", &res, err);
 	if (rc != 0)
 		return rc;
-	if (!ok_result(res)) {
-		rc = aw__pg_error(c, res, "setting up a connection", err);
-		PQclear(res);
-		return rc;
-	}
 	PQclear(res);
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		goto failed;
 	return 0;
 
 failed:
