@@ -580,34 +580,154 @@ static int run_with_savepoint(aw_pg_conn *c, const char *name, const aw_pg_param
 	return 0;
 }
 
+static int exec_once(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out,
+		     aw_err *err);
+
+/* Ends what a failed pipeline left open; errors do not matter any more. */
+static void exec_once_quiet(aw_pg_conn *c, const char *sql)
+{
+	exec_once(c, sql, c->repo->query_timeout_ms, NULL, NULL);
+}
+
+/* Prepares the statement of `slot` on `c` (as "aw<slot>") unless it is. */
+static int prepare(aw_pg_conn *c, int slot, const char *sql, const char *what, aw_err *err)
+{
+	uint64_t bit = UINT64_C(1) << (slot % 64);
+	char name[16];
+	PGresult *res;
+	int rc;
+
+	if (c->prepared[slot / 64] & bit)
+		return 0;
+	snprintf(name, sizeof(name), "aw%d", slot);
+	if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
+		return aw__pg_error(c, NULL, what, err);
+	rc = collect(c, c->repo->query_timeout_ms, what, &res, err);
+	if (rc != 0)
+		return rc;
+	if (!ok_result(res))
+		rc = aw__pg_error(c, res, what, err);
+	else
+		c->prepared[slot / 64] |= bit;
+	PQclear(res);
+	return rc;
+}
+
+/* One statement of a pipeline: text without parameters (slot < 0), or the
+ * prepared statement of `slot` with `p`. */
+typedef struct pipe_stmt {
+	int slot;
+	const char *sql;
+	const aw_pg_params *p;
+} pipe_stmt;
+
+/*
+ * Runs `n` statements in one round trip (a libpq pipeline and one sync);
+ * results[i] is the result of statement i. On failure the first error is
+ * returned and no result is kept; a transaction the failure left open (the
+ * statements after an error are skipped, up to the sync) is rolled back.
+ */
+static int pipeline_once(aw_pg_conn *c, const pipe_stmt *q, int n, PGresult **results,
+			 const char *what, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline;
+	PGresult *failed = NULL, *res;
+	char name[16];
+	int rc = usable(c, what, err);
+
+	for (int i = 0; i < n; i++)
+		results[i] = NULL;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (q[i].slot >= 0)
+			rc = prepare(c, q[i].slot, q[i].sql, what, err);
+	}
+	if (rc != 0)
+		return rc;
+	if (!PQenterPipelineMode(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	for (int i = 0; i < n; i++) {
+		const aw_pg_params *p = q[i].p;
+		int sent;
+
+		snprintf(name, sizeof(name), "aw%d", q[i].slot);
+		if (q[i].slot < 0)
+			sent = PQsendQueryParams(c->pg, q[i].sql, 0, NULL, NULL, NULL, NULL, 1);
+		else
+			sent = PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0,
+						   p != NULL ? p->values : NULL,
+						   p != NULL ? p->lengths : NULL,
+						   p != NULL ? p->formats : NULL, 1);
+		if (!sent) {
+			rc = aw__pg_error(c, NULL, what, err);
+			conn_drop(c);
+			return rc;
+		}
+	}
+	if (!PQpipelineSync(c->pg)) {
+		rc = aw__pg_error(c, NULL, what, err);
+		conn_drop(c);
+		return rc;
+	}
+	deadline = mono_ms() + timeout;
+	rc = flush_by(c, deadline, timeout, what, err);
+	for (int i = 0; rc == 0 && i < n; i++) {
+		rc = query_results(c, deadline, timeout, what, &res, err);
+		if (rc != 0)
+			break;
+		if (res != NULL && failed == NULL && failed_result(res))
+			failed = res;
+		else
+			results[i] = res;
+		if (res == failed)
+			results[i] = NULL;
+	}
+	if (rc == 0) {
+		rc = next_by(c, deadline, timeout, what, &res, err);
+		if (rc == 0 && (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+			rc = aw__pg_error(c, res, what, err);
+		PQclear(res);
+	}
+	if (rc == 0 && !PQexitPipelineMode(c->pg))
+		rc = aw__pg_error(c, NULL, what, err);
+	if (rc != 0 && c->pg != NULL && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c);
+	if (rc == 0 && failed != NULL) {
+		rc = aw__pg_error(c, failed, what, err);
+		if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			exec_once_quiet(c, "ROLLBACK");
+	}
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (results[i] == NULL)
+			rc = aw__pg_error(c, NULL, what, err);
+	}
+	PQclear(failed);
+	if (rc != 0) {
+		for (int i = 0; i < n; i++) {
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	return 0;
+}
+
 static int run_once(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 		    const char *what, PGresult **out, aw_err *err)
 {
 	int timeout = c->repo->query_timeout_ms;
-	uint64_t bit = UINT64_C(1) << (slot % 64);
 	char name[16];
 	PGresult *res;
 	int rc;
 
 	*out = NULL;
 	rc = usable(c, what, err);
+	if (rc == 0)
+		rc = prepare(c, slot, sql, what, err);
 	if (rc != 0)
 		return rc;
 	snprintf(name, sizeof(name), "aw%d", slot);
-	if (!(c->prepared[slot / 64] & bit)) {
-		if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
-			return aw__pg_error(c, NULL, what, err);
-		rc = collect(c, timeout, what, &res, err);
-		if (rc != 0)
-			return rc;
-		if (!ok_result(res)) {
-			rc = aw__pg_error(c, res, what, err);
-			PQclear(res);
-			return rc;
-		}
-		PQclear(res);
-		c->prepared[slot / 64] |= bit;
-	}
 	if (c->sp_wanted)
 		return run_with_savepoint(c, name, p, what, out, err);
 	if (!PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
@@ -718,39 +838,34 @@ int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, 
 	return rc;
 }
 
-int aw__pg_read_begin(aw_pg_conn *c, aw_err *err)
-{
-	int rc = aw__pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-			     c->repo->query_timeout_ms, NULL, err);
-
-	if (rc == 0)
-		c->in_txn = 1;
-	return rc;
-}
-
-void aw__pg_read_end(aw_pg_conn *c)
-{
-	if (c->in_txn && c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-		aw__pg_exec(c, "COMMIT", c->repo->query_timeout_ms, NULL, NULL);
-	c->in_txn = 0;
-}
-
 int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
 		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
 		size_t max_bytes, aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
 		int32_t *total, int *more, const char *what, aw_err *err)
 {
+	/* One snapshot, one round trip. */
+	const pipe_stmt q[4] = {
+		{-1, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL},
+		{count_slot, count_sql, count_p},
+		{page_slot, page_sql, page_p},
+		{-1, "COMMIT", NULL},
+	};
+	PGresult *results[4];
 	PGresult *count = NULL, *page = NULL;
-	int rc = aw__pg_read_begin(c, err);
+	int retry = first_attempt(c);
+	int rc = pipeline_once(c, q, 4, results, what, err);
 	size_t used = 0;
 
+	if (again(c, retry, rc, err))
+		rc = pipeline_once(c, q, 4, results, what, err);
 	*n = 0;
 	*more = 0;
-	if (rc == 0)
-		rc = aw__pg_run(c, count_slot, count_sql, count_p, what, &count, err);
-	if (rc == 0)
-		rc = aw__pg_run(c, page_slot, page_sql, page_p, what, &page, err);
-	aw__pg_read_end(c);
+	if (rc == 0) {
+		count = results[1];
+		page = results[2];
+		PQclear(results[0]);
+		PQclear(results[3]);
+	}
 	if (rc == 0) {
 		int64_t t = PQntuples(count) > 0 ? aw__pg_int(count, 0, 0) : 0;
 		int rows = PQntuples(page);

@@ -190,11 +190,6 @@ int aw__pg_ready(aw_pg_conn *c, aw_err *err);
 int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err);
 void aw__pg_reader_put(aw_pg_repo *r, aw_pg_conn *c);
 
-/* Opens and ends a REPEATABLE READ READ ONLY transaction on a reader, so that
- * several statements see one snapshot. */
-int aw__pg_read_begin(aw_pg_conn *c, aw_err *err);
-void aw__pg_read_end(aw_pg_conn *c);
-
 /* Records whether the database answered (ok) or could not be reached, and on
  * a change tells the repository's owner (AW_REPO_REACHABLE/UNREACHABLE). */
 void aw__pg_reachable(aw_pg_repo *r, int ok, const aw_err *err);
@@ -210,8 +205,9 @@ int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, 
 	       aw_err *err);
 
 /*
- * One page of a list, from one snapshot: in a read transaction, runs the count
- * statement (its first column of its one row is the total, clamped to int32)
+ * One page of a list, from one snapshot: in a REPEATABLE READ READ ONLY
+ * transaction, sent with both statements in one pipeline (one round trip),
+ * runs the count statement (its first column of its one row is the total, clamped to int32)
  * and the page statement (asked for limit + 1 rows), building up to `limit`
  * messages into items[] with `row`, fewer when the next would not fit in
  * `max_bytes` (aw__repo_page_take); *more says whether a row beyond them
