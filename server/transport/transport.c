@@ -549,6 +549,7 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	*out = NULL;
 	if (cfg->threads < 1 || cfg->requests_per_method < 1 || cfg->stream_backlog < 1 ||
 	    cfg->max_receive_bytes < 1 || cfg->max_receive_bytes > INT32_MAX ||
+	    cfg->max_send_bytes < 0 || cfg->max_send_bytes > INT32_MAX ||
 	    cfg->descriptors == NULL)
 		return aw_err_set(err, AW_EINVAL, "invalid transport configuration");
 	t = calloc(1, sizeof(*t));
@@ -561,7 +562,8 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	chargs.num_args = 0;
 	chargs.args = args;
 	add_int_arg(&chargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_receive_bytes);
-	add_int_arg(&chargs, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
+	add_int_arg(&chargs, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+		    cfg->max_send_bytes > 0 ? cfg->max_send_bytes : -1);
 	if (cfg->max_streams_per_conn > 0)
 		add_int_arg(&chargs, GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams_per_conn);
 	if (cfg->keepalive_time_ms > 0) {

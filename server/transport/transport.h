@@ -36,6 +36,8 @@ typedef struct aw_transport_config {
 	int threads;                     /* polling threads, one completion queue each; >= 1 */
 	int requests_per_method;         /* accepts kept outstanding per method and thread; >= 1 */
 	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
+	int64_t max_send_bytes;          /* larger replies fail with RESOURCE_EXHAUSTED instead
+					  * of being sent; 0 = no limit */
 	int stream_backlog;              /* messages queued on one stream before sends fail */
 	int64_t max_calls;               /* calls in progress at once (public services not
 					  * counted); 0 = no limit. More: RESOURCE_EXHAUSTED */

@@ -252,6 +252,86 @@ static int wait_socket(aw_pg_conn *c, short events, int64_t deadline)
 	}
 }
 
+static int timed_out(aw_pg_conn *c, int timeout_ms, const char *what, aw_err *err)
+{
+	char why[96];
+
+	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
+	return unavailable(c, what, why, err);
+}
+
+/* Sends what libpq holds for `c` (a non-blocking connection may keep part of
+ * a large request) before `deadline`. */
+static int flush_by(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+		    aw_err *err)
+{
+	int f;
+
+	while ((f = PQflush(c->pg)) == 1) {
+		int w = wait_socket(c, POLLOUT | POLLIN, deadline);
+
+		if (w <= 0)
+			return timed_out(c, timeout_ms, what, err);
+		if (!PQconsumeInput(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+	}
+	return f < 0 ? aw__pg_error(c, NULL, what, err) : 0;
+}
+
+/* The next result of `c` (NULL: the current query has no more), waiting
+ * until `deadline`. */
+static int next_by(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+		   PGresult **out, aw_err *err)
+{
+	*out = NULL;
+	while (PQisBusy(c->pg)) {
+		int w = wait_socket(c, POLLIN, deadline);
+
+		if (w <= 0)
+			return timed_out(c, timeout_ms, what, err);
+		if (!PQconsumeInput(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+	}
+	*out = PQgetResult(c->pg);
+	return 0;
+}
+
+/* Whether `res` is a failure. */
+static int failed_result(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_PIPELINE_ABORTED;
+}
+
+/* Reads the results of one query up to its NULL: *out is the first that
+ * failed, else the last (NULL when there was none). */
+static int query_results(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+			 PGresult **out, aw_err *err)
+{
+	PGresult *keep = NULL, *res;
+	int rc;
+
+	*out = NULL;
+	for (;;) {
+		rc = next_by(c, deadline, timeout_ms, what, &res, err);
+		if (rc != 0) {
+			PQclear(keep);
+			return rc;
+		}
+		if (res == NULL)
+			break;
+		if (keep != NULL && failed_result(keep)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+	*out = keep;
+	return 0;
+}
+
 /*
  * Collects the answer to what was sent on `c`, waiting at most `timeout_ms`.
  * Several statements give several results: *out is the first that failed,
@@ -263,54 +343,14 @@ static int collect(aw_pg_conn *c, int timeout_ms, const char *what, PGresult **o
 		   aw_err *err)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
-	PGresult *keep = NULL;
-	char why[96];
-	int f;
+	int rc = flush_by(c, deadline, timeout_ms, what, err);
 
 	*out = NULL;
-	while ((f = PQflush(c->pg)) == 1) {
-		int w = wait_socket(c, POLLOUT | POLLIN, deadline);
-
-		if (w <= 0)
-			goto timeout;
-		if (!PQconsumeInput(c->pg))
-			return aw__pg_error(c, NULL, what, err);
-	}
-	if (f < 0)
-		return aw__pg_error(c, NULL, what, err);
-	for (;;) {
-		PGresult *res;
-
-		while (PQisBusy(c->pg)) {
-			int w = wait_socket(c, POLLIN, deadline);
-
-			if (w <= 0)
-				goto timeout;
-			if (!PQconsumeInput(c->pg)) {
-				PQclear(keep);
-				return aw__pg_error(c, NULL, what, err);
-			}
-		}
-		res = PQgetResult(c->pg);
-		if (res == NULL)
-			break;
-		if (keep != NULL && (PQresultStatus(keep) == PGRES_FATAL_ERROR ||
-				     PQresultStatus(keep) == PGRES_NONFATAL_ERROR)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(keep);
-		keep = res;
-	}
-	if (keep == NULL)
-		return aw__pg_error(c, NULL, what, err);
-	*out = keep;
-	return 0;
-
-timeout:
-	PQclear(keep);
-	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
-	return unavailable(c, what, why, err);
+	if (rc == 0)
+		rc = query_results(c, deadline, timeout_ms, what, out, err);
+	if (rc == 0 && *out == NULL)
+		rc = aw__pg_error(c, NULL, what, err);
+	return rc;
 }
 
 /* Whether `res` is a success. */
@@ -409,11 +449,33 @@ failed:
 	return unavailable(c, "connecting", text, err);
 }
 
+/*
+ * Whether an idle connection was closed by the server meanwhile (a restart,
+ * an administrator's command, a failover): the server then sends its reason
+ * and closes the socket, which poll() sees at no cost. Catching it here, before
+ * the connection is used, keeps the first call after the database came back
+ * from failing on a connection that died while it was gone. (A cut network
+ * sends nothing; the query's time bound catches that.)
+ */
+static int closed_meanwhile(aw_pg_conn *c)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+
+	/* Something arrived while idle: a goodbye (its message, then the end of
+	 * the stream, which only the next read sees), or a harmless notice. */
+	for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++) {
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+			return 1;
+		PQisBusy(c->pg); /* parses it: a notice goes to the notice processor */
+	}
+	return 0;
+}
+
 int aw__pg_ready(aw_pg_conn *c, aw_err *err)
 {
 	int rc;
 
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && (c->in_txn || !closed_meanwhile(c)))
 		return 0;
 	if (c->in_txn)
 		return unavailable(c, "in a transaction", "the connection was lost", err);
@@ -449,6 +511,71 @@ static int usable(aw_pg_conn *c, const char *what, aw_err *err)
 	return 0;
 }
 
+/*
+ * Runs prepared statement `name` after the savepoint its write asked for, in
+ * one round trip: a pipeline of [RELEASE SAVEPOINT w,] SAVEPOINT w and the
+ * statement, then a sync (which ends no transaction: it is an explicit one).
+ * A failure of the savepoint commands aborts the statement and is reported
+ * as its own error.
+ */
+static int run_with_savepoint(aw_pg_conn *c, const char *name, const aw_pg_params *p,
+			      const char *what, PGresult **out, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline = mono_ms() + timeout;
+	int queries = c->release_pending ? 3 : 2;
+	PGresult *failed = NULL, *stmt = NULL, *res;
+	int rc;
+
+	if (!PQenterPipelineMode(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	if ((c->release_pending &&
+	     !PQsendQueryParams(c->pg, "RELEASE SAVEPOINT w", 0, NULL, NULL, NULL, NULL, 1)) ||
+	    !PQsendQueryParams(c->pg, "SAVEPOINT w", 0, NULL, NULL, NULL, NULL, 1) ||
+	    !PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
+				 p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 1) ||
+	    !PQpipelineSync(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	c->sp_wanted = 0;
+	c->release_pending = 0;
+	c->sp_open = 1;
+	rc = flush_by(c, deadline, timeout, what, err);
+	for (int q = 0; rc == 0 && q < queries; q++) {
+		rc = query_results(c, deadline, timeout, what, &res, err);
+		if (rc != 0 || res == NULL)
+			break;
+		if (failed == NULL && failed_result(res))
+			failed = res;
+		else if (q == queries - 1)
+			stmt = res;
+		else
+			PQclear(res);
+	}
+	if (rc == 0) {
+		rc = next_by(c, deadline, timeout, what, &res, err);
+		if (rc == 0 && (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+			rc = aw__pg_error(c, res, what, err);
+		PQclear(res);
+	}
+	if (rc == 0 && !PQexitPipelineMode(c->pg))
+		rc = aw__pg_error(c, NULL, what, err);
+	/* A pipeline left half read cannot be used again. */
+	if (rc != 0 && c->pg != NULL && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c);
+	if (rc == 0 && failed != NULL)
+		rc = aw__pg_error(c, failed, what, err);
+	else if (rc == 0 && stmt == NULL)
+		rc = aw__pg_error(c, NULL, what, err);
+	PQclear(failed);
+	if (rc != 0) {
+		PQclear(stmt);
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	*out = stmt;
+	return 0;
+}
+
 int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 	       const char *what, PGresult **out, aw_err *err)
 {
@@ -477,6 +604,8 @@ int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 		PQclear(res);
 		c->prepared[slot / 64] |= bit;
 	}
+	if (c->sp_wanted)
+		return run_with_savepoint(c, name, p, what, out, err);
 	if (!PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
 				 p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 1))
 		return aw__pg_error(c, NULL, what, err);
@@ -557,11 +686,12 @@ void aw__pg_read_end(aw_pg_conn *c)
 
 int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
 		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
-		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		size_t max_bytes, aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
 		int32_t *total, int *more, const char *what, aw_err *err)
 {
 	PGresult *count = NULL, *page = NULL;
 	int rc = aw__pg_read_begin(c, err);
+	size_t used = 0;
 
 	*n = 0;
 	*more = 0;
@@ -581,8 +711,16 @@ int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_p
 				break;
 			}
 			rc = row(page, i, ctx, mem, (ProtobufCMessage **)&items[*n], err);
-			if (rc == 0)
-				(*n)++;
+			if (rc != 0)
+				break;
+			if (!aw__repo_page_take(max_bytes, &used, *n, items[*n])) {
+				/* Over the budget: this row starts the next page. */
+				protobuf_c_message_free_unpacked(items[*n], mem);
+				items[*n] = NULL;
+				*more = 1;
+				break;
+			}
+			(*n)++;
 		}
 	}
 	PQclear(count);
@@ -637,7 +775,7 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 {
 	int64_t deadline = mono_ms() + r->query_timeout_ms;
 	aw_pg_conn *c = NULL;
-	int rc;
+	int rc, full;
 
 	*out = NULL;
 	pthread_mutex_lock(&r->pool_mu);
@@ -664,9 +802,10 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 		if (c != NULL)
 			r->readers[r->n_readers++] = c;
 	}
+	full = r->n_readers >= r->pool_size;
 	pthread_mutex_unlock(&r->pool_mu);
 	if (c == NULL) {
-		if (r->n_readers < r->pool_size)
+		if (!full)
 			return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
 		return aw_err_set(err, AW_EOVERLOAD,
 				  "no database connection free within %d ms (pool_size %d)",
@@ -697,14 +836,21 @@ static aw_pg_repo *pg(aw_repo *r)
 	return (aw_pg_repo *)r;
 }
 
+/* Forgets the savepoint state of the writer's connection. */
+static void savepoint_reset(aw_pg_conn *c)
+{
+	c->sp_wanted = 0;
+	c->sp_open = 0;
+	c->release_pending = 0;
+}
+
 /* The writer's connection opens again here, between transactions, if it broke. */
 static int pg_begin(aw_repo *r, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 	int rc = aw__pg_ready(c, err);
 
-	pg(r)->in_savepoint = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 	if (rc == 0)
 		rc = aw__pg_exec(c, "BEGIN", pg(r)->query_timeout_ms, NULL, err);
 	if (rc == 0)
@@ -717,6 +863,7 @@ static int pg_begin(aw_repo *r, aw_err *err)
  * ROLLBACK, not an error: that must not pass for a commit. (The writer never
  * commits after a storage error, and a logical error inside a shared
  * transaction has been rolled back to its savepoint, so this only guards.)
+ * COMMIT also releases the last write's savepoint.
  */
 static int pg_commit(aw_repo *r, aw_err *err)
 {
@@ -737,7 +884,7 @@ static int pg_commit(aw_repo *r, aw_err *err)
 		PQclear(res);
 	}
 	c->in_txn = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 	return rc;
 }
 
@@ -749,46 +896,49 @@ static void pg_rollback(aw_repo *r)
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		aw__pg_exec(c, "ROLLBACK", pg(r)->query_timeout_ms, NULL, NULL);
 	c->in_txn = 0;
-	pg(r)->in_savepoint = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 }
 
 /*
  * In PostgreSQL a failed statement aborts its whole transaction, so every
  * write that shares one gets a savepoint, and a write that fails (however it
  * failed) is rolled back to it. A write alone in its transaction needs none:
- * the writer rolls the whole transaction back if it fails. The RELEASE of a
- * write that succeeded is sent with the SAVEPOINT of the next one (one round
- * trip, not two); COMMIT releases the last.
+ * the writer rolls the whole transaction back if it fails.
+ *
+ * Round trips are what a batch costs, so nothing is sent here: the SAVEPOINT
+ * (after the RELEASE of the previous write's, when it succeeded) goes out in
+ * one pipeline with the write's first statement (aw__pg_run), and COMMIT
+ * releases the last. Only a write that fails costs a round trip of its own
+ * (ROLLBACK TO and RELEASE).
  */
 static int pg_write_begin(aw_repo *r, int alone, aw_err *err)
 {
-	aw_pg_repo *s = pg(r);
-	int rc = 0;
+	aw_pg_conn *c = pg(r)->writer;
 
-	s->in_savepoint = !alone;
-	if (alone)
-		return 0;
-	rc = aw__pg_exec(s->writer, s->release_pending ? "RELEASE SAVEPOINT w; SAVEPOINT w"
-						      : "SAVEPOINT w",
-			 s->query_timeout_ms, NULL, err);
-	s->release_pending = 0;
-	return rc;
+	(void)err;
+	c->sp_wanted = !alone;
+	c->sp_open = 0;
+	return 0;
 }
 
 static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 {
-	aw_pg_repo *s = pg(r);
+	aw_pg_conn *c = pg(r)->writer;
 
-	if (!s->in_savepoint)
-		return 0;
-	s->in_savepoint = 0;
-	if (rc == 0) {
-		s->release_pending = 1;
+	if (c->sp_wanted) {
+		/* The write sent no statement: nothing to undo or release. */
+		c->sp_wanted = 0;
 		return 0;
 	}
-	return aw__pg_exec(s->writer, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
-			   s->query_timeout_ms, NULL, err);
+	if (!c->sp_open)
+		return 0;
+	c->sp_open = 0;
+	if (rc == 0) {
+		c->release_pending = 1;
+		return 0;
+	}
+	return aw__pg_exec(c, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
+			   pg(r)->query_timeout_ms, NULL, err);
 }
 
 /* ---- the monitor --------------------------------------------------------------------------- */
