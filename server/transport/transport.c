@@ -788,7 +788,7 @@ static long long wait_zero(aw_transport *t, atomic_llong *count, int64_t deadlin
  * its next call meanwhile and learns of the shutdown from a refusal rather
  * than from grpc's shutdown (below). Many round trips in a cluster, and room
  * for a client thread that is not scheduled at once. */
-#define LINGER_MS 100
+#define LINGER_MS 250
 /* How long grpc's server may take to close the connections once it shuts
  * down: the GOAWAY, a ping round trip and the close. Past it, a call is stuck
  * in grpc (below) and the connections are closed under it. */
