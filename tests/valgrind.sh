@@ -40,7 +40,13 @@ check() {
 
 # Script-driven tests (the install test, the python ones, the fixture's) are
 # not C programs of this build: only executables under tests/ are checked.
+# The crash test is left out: its SIGTERM rounds require every writer to send
+# its next call within the quarter second the stopping server goes on refusing
+# calls itself (issue 15), and valgrind slows the test's own client far past
+# that, so under valgrind those rounds measure timing, not memory. It runs
+# plain and under ASan (with LeakSanitizer) in make test.
 is_program() {
+	case "$1" in test_e2e_crash) return 1 ;; esac
 	[ -x "tests/$1" ] && [ -f "tests/$1" ]
 }
 
