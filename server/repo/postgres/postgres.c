@@ -409,11 +409,33 @@ failed:
 	return unavailable(c, "connecting", text, err);
 }
 
+/*
+ * Whether an idle connection was closed by the server meanwhile (a restart,
+ * an administrator's command, a failover): the server then sends its reason
+ * and closes the socket, which poll() sees at no cost. Catching it here, before
+ * the connection is used, keeps the first call after the database came back
+ * from failing on a connection that died while it was gone. (A cut network
+ * sends nothing; the query's time bound catches that.)
+ */
+static int closed_meanwhile(aw_pg_conn *c)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+
+	/* Something arrived while idle: a goodbye (its message, then the end of
+	 * the stream, which only the next read sees), or a harmless notice. */
+	for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++) {
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+			return 1;
+		PQisBusy(c->pg); /* parses it: a notice goes to the notice processor */
+	}
+	return 0;
+}
+
 int aw__pg_ready(aw_pg_conn *c, aw_err *err)
 {
 	int rc;
 
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && (c->in_txn || !closed_meanwhile(c)))
 		return 0;
 	if (c->in_txn)
 		return unavailable(c, "in a transaction", "the connection was lost", err);
