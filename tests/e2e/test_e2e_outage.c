@@ -8,14 +8,16 @@
  * TCP, and stopped on every exit path (the group teardown, and atexit).
  *
  * The outage: three writers and two readers, each on a connection of its own
- * with 2 s deadlines, while PostgreSQL is stopped (pg_ctl -m fast) and started
- * again. Every call must end within its deadline, OK or UNAVAILABLE, never a
- * wrong answer; calls begun while the database is down must be UNAVAILABLE;
- * health must go NOT_SERVING and, once the database is back, SERVING by
- * itself; every call begun after that must succeed; and every write answered
- * OK must be stored afterwards (an unanswered one may or may not be). The
- * times to the first UNAVAILABLE, to NOT_SERVING and back to SERVING are
- * printed.
+ * with 2 s deadlines, while PostgreSQL is stopped and started again, twice
+ * (pg_ctl -m fast: the server ends its sessions; -m immediate: a crash, and
+ * recovery at the start). Every call must end within its deadline, OK or
+ * UNAVAILABLE, never a wrong answer; calls begun while the database is down
+ * must be UNAVAILABLE; health must go NOT_SERVING and, once the database is
+ * back, SERVING by itself; every call begun after that must succeed; and every
+ * write answered OK must be stored afterwards (an unanswered one may or may
+ * not be). The times to the first UNAVAILABLE, to NOT_SERVING and back to
+ * SERVING are printed. Then a restart while the server has no call: the first
+ * calls after it, on connections that died unseen, must succeed.
  *
  * The password: a server given a wrong one (in the URI's userinfo, and as a
  * password= parameter) refuses to start and a server given the right one
@@ -25,7 +27,6 @@
  * PostgreSQL only, like test_e2e_replicas; ctest runs it as test_e2e_outage_pg.
  * AW_KEEP=1 keeps the servers' logs (/tmp/aw-outage-*) for a look after a failure.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
