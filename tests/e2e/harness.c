@@ -99,6 +99,14 @@ void harness_cleanup(harness *h)
 int harness_raw_call(const char *target, const char *method, const void *bytes, size_t len,
 		     char *details_out, size_t n, long *reply_len)
 {
+	return harness_raw_call_reply(target, method, bytes, len, details_out, n, NULL, 0, reply_len,
+				      10000);
+}
+
+int harness_raw_call_reply(const char *target, const char *method, const void *bytes, size_t len,
+			   char *details_out, size_t n, void *reply, size_t cap, long *reply_len,
+			   int timeout_ms)
+{
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
 	grpc_channel *ch;
 	grpc_completion_queue *cq;
@@ -118,7 +126,7 @@ int harness_raw_call(const char *target, const char *method, const void *bytes, 
 	cq = grpc_completion_queue_create_for_pluck(NULL);
 	call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method_slice, NULL,
 					gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-						     gpr_time_from_seconds(10, GPR_TIMESPAN)),
+						     gpr_time_from_millis(timeout_ms, GPR_TIMESPAN)),
 					NULL);
 	grpc_metadata_array_init(&md_in);
 	grpc_metadata_array_init(&md_trail);
@@ -144,6 +152,18 @@ int harness_raw_call(const char *target, const char *method, const void *bytes, 
 	}
 	if (reply_len != NULL)
 		*reply_len = recv != NULL ? (long)grpc_byte_buffer_length(recv) : -1;
+	if (recv != NULL && reply != NULL && cap > 0) {
+		grpc_byte_buffer_reader rd;
+		grpc_slice all;
+
+		if (grpc_byte_buffer_reader_init(&rd, recv)) {
+			all = grpc_byte_buffer_reader_readall(&rd);
+			memcpy(reply, GRPC_SLICE_START_PTR(all),
+			       GRPC_SLICE_LENGTH(all) < cap ? GRPC_SLICE_LENGTH(all) : cap);
+			grpc_slice_unref(all);
+			grpc_byte_buffer_reader_destroy(&rd);
+		}
+	}
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
 	grpc_byte_buffer_destroy(send);

@@ -58,4 +58,11 @@ void harness_cleanup(harness *h);
 int harness_raw_call(const char *target, const char *method, const void *bytes, size_t len,
 		     char *details, size_t n, long *reply_len);
 
+/* As harness_raw_call, with a deadline of `timeout_ms` instead of 10 s, and
+ * the first `cap` bytes of the reply message copied into `reply` (may be
+ * NULL); *reply_len tells its whole size. */
+int harness_raw_call_reply(const char *target, const char *method, const void *bytes, size_t len,
+			   char *details, size_t n, void *reply, size_t cap, long *reply_len,
+			   int timeout_ms);
+
 #endif /* AW_TEST_HARNESS_H */

@@ -47,6 +47,24 @@ int server_proc_healthy(const char *target)
 	return harness_raw_call(target, "/grpc.health.v1.Health/Check", "", 0, NULL, 0, NULL) == 0;
 }
 
+int server_proc_health(const char *target, int timeout_ms, int *grpc_status)
+{
+	unsigned char reply[8] = {0};
+	long len = -1;
+	int st = harness_raw_call_reply(target, "/grpc.health.v1.Health/Check", "", 0, NULL, 0,
+					reply, sizeof(reply), &len, timeout_ms);
+
+	if (grpc_status != NULL)
+		*grpc_status = st;
+	if (st != 0 || len < 0)
+		return -1;
+	/* HealthCheckResponse{status = 1}: the tag 0x08, then the enum as one
+	 * byte; an empty message is UNKNOWN (0). */
+	if (len == 2 && reply[0] == 0x08)
+		return reply[1] == 1 ? 1 : reply[1] == 2 ? 2 : 0;
+	return 0;
+}
+
 /* Forks and execs the server; everything the child needs is made before fork,
  * since the parent has threads (the child only calls async-signal-safe
  * functions until exec). */

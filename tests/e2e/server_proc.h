@@ -61,6 +61,12 @@ int server_proc_log_wait(const server_proc *p, const char *needle, int n, int ms
 /* Whether health answers on `target` (one call). */
 int server_proc_healthy(const char *target);
 
+/* grpc.health.v1 Check of the server as a whole on `target`, one call with a
+ * deadline of `timeout_ms`: 1 SERVING, 2 NOT_SERVING, 0 another status; -1
+ * when the call itself failed (the gRPC status is then in *grpc_status, which
+ * may be NULL). */
+int server_proc_health(const char *target, int timeout_ms, int *grpc_status);
+
 /* Milliseconds on a monotonic clock. */
 long long server_proc_now_ms(void);
 

@@ -5,11 +5,17 @@
 #
 #   tests/pg/pg_fixture.sh start DIR [LOGCOPY]   initdb into DIR/data, serve on 127.0.0.1
 #   tests/pg/pg_fixture.sh stop DIR [LOGCOPY]    stop it, remove DIR
+#   tests/pg/pg_fixture.sh down DIR [MODE]       stop it but keep DIR (an outage); MODE is
+#                                                pg_ctl's shutdown mode, fast (default) or immediate
+#   tests/pg/pg_fixture.sh up DIR                start it again, on the port it had
 #
 # `start` first stops and removes whatever an earlier, interrupted run left in
 # DIR. The server listens on 127.0.0.1 at a free port and on a unix socket in
 # DIR; DIR/port holds the port. Role `aniworld`, trust authentication: nothing
-# but this machine's loopback reaches it. PostgreSQL refuses to run as root, so
+# but this machine's loopback reaches it. With AW_PG_PASSWORD set at `start`,
+# the role gets that password and connections over TCP must give it
+# (scram-sha-256); the unix socket stays trust. The fault tests use `down`,
+# `up` and the password on servers of their own (tests/e2e/test_e2e_outage.c). PostgreSQL refuses to run as root, so
 # under root (CI) everything runs as the `postgres` system user that Debian's
 # postgresql-15 package creates, on a directory it owns.
 #
@@ -31,7 +37,7 @@ die() {
 	exit 1
 }
 
-[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop DIR [LOGCOPY]"
+[ -n "$cmd" ] && [ -n "$dir" ] || die "usage: $0 start|stop|down|up DIR [LOGCOPY|MODE]"
 case "$dir" in
 /*) ;;
 *) die "DIR must be an absolute path: $dir" ;;
@@ -74,6 +80,13 @@ stop_server() {
 	esac
 }
 
+# Starts the server on DIR/data at port $1; fails if it does not come up.
+serve() {
+	as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+		-o "-k $dir -p $1 -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB -c fsync=on -c synchronous_commit=on -c full_page_writes=on" \
+		start >/dev/null 2>&1
+}
+
 save_log() {
 	if [ -n "$logcopy" ] && [ -f "$dir/log" ]; then
 		cp "$dir/log" "$logcopy" 2>/dev/null || true
@@ -96,13 +109,25 @@ start)
 	if [ "$(id -u)" -eq 0 ]; then
 		chown postgres:postgres "$dir"
 	fi
+	auth="-A trust"
+	if [ -n "${AW_PG_PASSWORD:-}" ]; then
+		# initdb reads the password from a file; it lives only until initdb ends.
+		(umask 077 && printf '%s\n' "$AW_PG_PASSWORD" >"$dir/pwfile")
+		if [ "$(id -u)" -eq 0 ]; then
+			chown postgres:postgres "$dir/pwfile"
+		fi
+		auth="--auth-local=trust --auth-host=scram-sha-256 --pwfile=$dir/pwfile"
+	fi
 	# --no-sync only skips initdb's flush of the fresh files of a cluster that
 	# lives for one test run; the running server syncs as usual.
-	if ! as_pg "$PG_BIN/initdb" -D "$dir/data" -A trust -U aniworld -E UTF8 --locale=C.UTF-8 \
+	# shellcheck disable=SC2086 # $auth is several options
+	if ! as_pg "$PG_BIN/initdb" -D "$dir/data" $auth -U aniworld -E UTF8 --locale=C.UTF-8 \
 		--no-sync >"$dir/initdb.log" 2>&1; then
+		rm -f "$dir/pwfile"
 		cat "$dir/initdb.log" >&2
 		die "initdb failed"
 	fi
+	rm -f "$dir/pwfile"
 	# A free port: try random ones until the server binds one (another run, or
 	# another build's fixture, may hold the first).
 	tries=0
@@ -111,9 +136,7 @@ start)
 		[ "$tries" -le 20 ] || { save_log; die "no free port after 20 tries; log: $dir/log"; }
 		r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
 		port=$((20000 + r % 30000))
-		if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-			-o "-k $dir -p $port -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB -c fsync=on -c synchronous_commit=on -c full_page_writes=on" \
-			start >/dev/null 2>&1; then
+		if serve "$port"; then
 			break
 		fi
 		if ! grep -q "could not bind\|already in use\|could not create lock file" "$dir/log" 2>/dev/null; then
@@ -130,7 +153,22 @@ stop)
 	save_log
 	rm -rf "$dir"
 	;;
+down)
+	mode=${3:-fast}
+	case "$mode" in
+	fast | immediate) ;;
+	*) die "down: mode must be fast or immediate, not $mode" ;;
+	esac
+	[ -f "$dir/data/postmaster.pid" ] || die "down: no server running on $dir"
+	as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 30 stop >/dev/null 2>&1 ||
+		die "down: pg_ctl stop failed; log: $dir/log"
+	;;
+up)
+	[ -f "$dir/port" ] || die "up: $dir/port is missing (was the server started here?)"
+	[ ! -f "$dir/data/postmaster.pid" ] || die "up: the server on $dir is running"
+	serve "$(cat "$dir/port")" || die "up: the server did not start again; log: $dir/log"
+	;;
 *)
-	die "unknown command: $cmd (start or stop)"
+	die "unknown command: $cmd (start, stop, down or up)"
 	;;
 esac
