@@ -68,8 +68,10 @@ struct aw_server {
 static void set_health(aw_server *s)
 {
 	pthread_mutex_lock(&s->health_mu);
-	if (s->health != NULL)
+	if (s->health != NULL) {
 		aw_health_set_serving(s->health, s->started && !s->stopping && !s->db_unreachable);
+		aw_health_set_alive(s->health, s->started && !s->stopping);
+	}
 	pthread_mutex_unlock(&s->health_mu);
 }
 

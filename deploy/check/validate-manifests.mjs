@@ -391,20 +391,26 @@ function policyErrors(objs, ctx) {
 	const tls = (settings.ANIWORLD_TLS_CERT ?? '') !== '';
 
 	// Probes: native gRPC health checks, unless TLS makes them impossible.
+	// Readiness and start-up ask for the server as a whole (""), which turns
+	// NOT_SERVING while the database is away; liveness may ask for the
+	// process's own status ("liveness"), which does not.
 	for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
 		const p = c[kind];
+		const names = kind === 'livenessProbe' ? ['', 'liveness'] : [''];
 		if (!p) {
 			err(`${cw}: no ${kind}`);
-		} else if (!tls && (!p.grpc || p.grpc.port !== port || (p.grpc.service ?? '') !== '')) {
+		} else if (!tls && (!p.grpc || p.grpc.port !== port || !names.includes(p.grpc.service ?? ''))) {
 			err(`${cw}: ${kind} must be a native gRPC probe (grpc.health.v1) on port ${port}`);
 		} else if (tls && p.grpc) {
 			err(`${cw}: ${kind} is a gRPC probe, but kubelet's gRPC probes speak plaintext and the port serves TLS`);
 		}
 	}
-	// On PostgreSQL the health is NOT_SERVING while the database is away: a
-	// restart does not bring it back, so liveness waits out a failover.
+	// On PostgreSQL "" is NOT_SERVING while the database is away, and a
+	// restart does not bring it back: liveness asks for "liveness" instead,
+	// or else waits out a failover.
 	const lp = c.livenessProbe;
-	if (!onSqlite && lp && (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3) < 60)
+	if (!onSqlite && lp && (lp.grpc?.service ?? '') !== 'liveness' &&
+	    (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3) < 60)
 		err(`${cw}: livenessProbe restarts after ${(lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3)}s of NOT_SERVING; a database failover needs at least 60s`);
 
 	securityErrors(c, pod, cw, err, ctx);
@@ -629,7 +635,11 @@ async function selfTest(sets, ctx) {
 			d.spec.template.spec.volumes.push({ name: 'data', emptyDir: {} });
 			server(d).volumeMounts.push({ name: 'data', mountPath: '/var/lib/aniworld' });
 		});
-		mutate('a liveness probe that restarts in a failover', (_, d) => { server(d).livenessProbe.failureThreshold = 3; });
+		mutate('a liveness probe that restarts in a failover', (_, d) => {
+			const lp = server(d).livenessProbe;
+			delete lp.grpc.service;
+			lp.failureThreshold = 3;
+		});
 	}
 	return fails;
 }

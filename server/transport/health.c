@@ -28,12 +28,16 @@ typedef struct watcher {
 struct aw_health {
 	Grpc__Health__V1__Health_Service base; /* first: the transport sees a ProtobufCService */
 	pthread_mutex_t mu;                    /* guards everything below */
-	char **names;                          /* names[0] is "" */
+	char **names;                          /* names[0] is "", names[1] "liveness" */
 	size_t n_names;
 	int serving;
+	int alive;                             /* the status of "liveness" */
 	int shut_down;
 	watcher *watchers;
 };
+
+/* The index of "liveness" in names. */
+#define LIVENESS 1
 
 static aw_health *of(Grpc__Health__V1__Health_Service *svc)
 {
@@ -53,6 +57,8 @@ static serving_status status_of(const aw_health *h, int service)
 {
 	if (service < 0)
 		return ST_UNKNOWN_SERVICE;
+	if (service == LIVENESS)
+		return h->alive ? ST_SERVING : ST_NOT_SERVING;
 	return h->serving ? ST_SERVING : ST_NOT_SERVING;
 }
 
@@ -147,7 +153,7 @@ int aw_health_new(aw_health **out, aw_err *err)
 	h->base.check = health_check;
 	h->base.watch = health_watch;
 	pthread_mutex_init(&h->mu, NULL);
-	if (aw_health_add(h, "", err) != 0) {
+	if (aw_health_add(h, "", err) != 0 || aw_health_add(h, AW_HEALTH_LIVENESS, err) != 0) {
 		aw_health_free(h);
 		return AW_ENOMEM;
 	}
@@ -184,7 +190,20 @@ void aw_health_set_serving(aw_health *h, int serving)
 	if (h->serving != serving) {
 		h->serving = serving;
 		for (watcher *w = h->watchers; w != NULL; w = w->next) {
-			if (w->service >= 0)
+			if (w->service >= 0 && w->service != LIVENESS)
+				send_status(w->call, status_of(h, w->service));
+		}
+	}
+	pthread_mutex_unlock(&h->mu);
+}
+
+void aw_health_set_alive(aw_health *h, int alive)
+{
+	pthread_mutex_lock(&h->mu);
+	if (h->alive != alive) {
+		h->alive = alive;
+		for (watcher *w = h->watchers; w != NULL; w = w->next) {
+			if (w->service == LIVENESS)
 				send_status(w->call, status_of(h, w->service));
 		}
 	}

@@ -3,7 +3,11 @@
  * gRPC probes and load balancers call.
  *
  * Check answers the status of "" (the whole server) or of a served service by
- * its full name, and NOT_FOUND for a name it does not know. Watch streams the
+ * its full name, and NOT_FOUND for a name it does not know. One more name,
+ * "liveness", answers whether the process is up and serving gRPC at all,
+ * whatever its database does: a Kubernetes liveness probe asks it, so that a
+ * database outage takes pods out of the Service (readiness, "") without
+ * restarting them. Watch streams the
  * status at once and again on every change; for an unknown name it streams
  * SERVICE_UNKNOWN, as the protocol asks. Statuses start NOT_SERVING and move
  * to SERVING when the server is ready, and back on shutdown.
@@ -29,6 +33,12 @@ ProtobufCService *aw_health_service(aw_health *h);
 /* Sets every known status (and "") to SERVING (1) or NOT_SERVING (0) and tells
  * every watcher. Thread-safe. */
 void aw_health_set_serving(aw_health *h, int serving);
+
+/* The health name whose status is the process's own (aw_health_set_alive). */
+#define AW_HEALTH_LIVENESS "liveness"
+
+/* Sets the status of "liveness": SERVING (1) or NOT_SERVING (0). Thread-safe. */
+void aw_health_set_alive(aw_health *h, int alive);
 
 /* Ends every Watch stream (after the updates already queued); later Watch
  * calls end at once. Call before the transport shuts down. */

@@ -49,10 +49,27 @@ int server_proc_healthy(const char *target)
 
 int server_proc_health(const char *target, int timeout_ms, int *grpc_status)
 {
+	return server_proc_health_of(target, "", timeout_ms, grpc_status);
+}
+
+int server_proc_health_of(const char *target, const char *service, int timeout_ms,
+			  int *grpc_status)
+{
 	unsigned char reply[8] = {0};
+	char req[64];
+	size_t n = strlen(service);
 	long len = -1;
-	int st = harness_raw_call_reply(target, "/grpc.health.v1.Health/Check", "", 0, NULL, 0,
-					reply, sizeof(reply), &len, timeout_ms);
+	int st;
+
+	/* HealthCheckRequest{service = 1}: tag 0x0a, the length, the name. */
+	if (n > sizeof(req) - 2)
+		return -1;
+	req[0] = 0x0a;
+	req[1] = (char)n;
+	memcpy(req + 2, service, n);
+	st = harness_raw_call_reply(target, "/grpc.health.v1.Health/Check", n > 0 ? req : "",
+				    n > 0 ? n + 2 : 0, NULL, 0, reply, sizeof(reply), &len,
+				    timeout_ms);
 
 	if (grpc_status != NULL)
 		*grpc_status = st;

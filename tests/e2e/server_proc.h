@@ -67,6 +67,10 @@ int server_proc_healthy(const char *target);
  * may be NULL). */
 int server_proc_health(const char *target, int timeout_ms, int *grpc_status);
 
+/* The same for the health name `service` (at most 62 bytes). */
+int server_proc_health_of(const char *target, const char *service, int timeout_ms,
+			  int *grpc_status);
+
 /* Milliseconds on a monotonic clock. */
 long long server_proc_now_ms(void);
 

@@ -744,6 +744,8 @@ static void outage(fixture *f, const char *mode)
 	/* A few calls of every worker meet the database down, and health stays so. */
 	assert_true(workers_wait(ws, P_DOWN, 5, 0));
 	assert_int_equal(server_proc_health(f->srv.target, 2000, NULL), 2);
+	/* The process itself is alive: a liveness probe must not restart it. */
+	assert_int_equal(server_proc_health_of(f->srv.target, "liveness", 2000, NULL), 1);
 
 	/* Back again: health SERVING by itself, then every call succeeds. */
 	set_phase(P_STARTING);

@@ -129,6 +129,9 @@ static void test_transport_health_check(void **state)
 			 GRPC_STATUS_OK);
 	assert_true(serving);
 	assert_int_equal(health_check(h->target, "grpc.health.v1.Health", &serving), GRPC_STATUS_OK);
+	/* The process's own status, for liveness probes. */
+	assert_int_equal(health_check(h->target, "liveness", &serving), GRPC_STATUS_OK);
+	assert_true(serving);
 	assert_int_equal(health_check(h->target, "aniworld.v1.Nope", &serving),
 			 GRPC_STATUS_NOT_FOUND);
 }
