@@ -41,7 +41,7 @@ struct aw_server {
 	aw_descpool *descriptors;
 	aw_health *health;
 	aw_reflection *reflection;
-	aw_download_events *download_events; /* shared by the services that change the queue */
+	aw_download_events *download_events; /* WatchDownloads' watchers, fed by the repository */
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
 	aw_auth *auth;            /* NULL: no token needed */
@@ -108,6 +108,28 @@ static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *e
 	}
 }
 
+/*
+ * The repository's change events go to the WatchDownloads broker: every
+ * committed change to the queue, whichever replica wrote it. NULL means that
+ * events may have been lost (the repository lost its database connection for
+ * a moment): every watcher is ended, to list again and watch anew.
+ */
+static void hook_download_event(void *arg, const Aniworld__V1__DownloadEvent *ev)
+{
+	aw_server *s = arg;
+
+	if (ev == NULL)
+		aw_download_events_lost(s->download_events);
+	else if (ev->item != NULL)
+		aw_download_events_publish(s->download_events, ev->item, ev->type);
+}
+
+/* Whether anybody watches, so that a backend can skip unpacking events. */
+static int hook_events_watched(void *arg)
+{
+	return aw_download_events_watched(((aw_server *)arg)->download_events);
+}
+
 /* 0 means one thread per core this process may run on (its CPU affinity, which
  * containers and taskset narrow), not per core of the machine. */
 static int resolve_threads(int configured)
@@ -158,9 +180,15 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	ropts.n_settings = 1;
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
+	ropts.on_download_event = hook_download_event;
+	ropts.events_watched = hook_events_watched;
+	ropts.event_arg = s;
 	if (cfg->max_queued_writes > 0)
 		ropts.max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX : (int)cfg->max_queued_writes;
-	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
+	/* The broker first: a backend may deliver events as soon as it is open. */
+	rc = aw_download_events_new(&s->download_events, err);
+	if (rc == 0)
+		rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
 	if (rc == 0)
 		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
 				     err);
@@ -193,8 +221,6 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		if (rc == 0)
 			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
 	}
-	if (rc == 0)
-		rc = aw_download_events_new(&s->download_events, err);
 	if (rc != 0)
 		goto fail;
 

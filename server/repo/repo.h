@@ -55,6 +55,27 @@ typedef struct aw_writer aw_writer;
 /* The repository's clock: microseconds since the Unix epoch, UTC. */
 typedef int64_t aw_repo_clock_fn(void *arg);
 
+/*
+ * The repository's change events: how its owner hears of every change to the
+ * download queue that has committed, wherever it was written (through this
+ * process or, with a shared database server, through another replica).
+ *
+ * `ev` is one change (borrowed for the call): delivered once, in commit order,
+ * and never for a write that was undone. ev == NULL means that events may have
+ * been lost (the backend lost its way of hearing of them, e.g. its connection
+ * to the database server): whoever relies on seeing every change must read
+ * the state again. Called from the thread that ran the write batch (an
+ * in-process backend, before that batch's writes report their outcomes) or
+ * from a thread of the backend's own; never twice at once, with no lock of
+ * the repository held. It must not call into the repository.
+ */
+typedef void aw_repo_event_fn(void *arg, const Aniworld__V1__DownloadEvent *ev);
+
+/* A hint for the backend: whether anybody wants events right now (0: events may
+ * be dropped instead of delivered). Called with no lock of the repository held,
+ * from any thread. */
+typedef int aw_repo_watched_fn(void *arg);
+
 /* ---- requests ------------------------------------------------------------------ */
 
 /*
@@ -184,7 +205,9 @@ const aw_download_rule *aw__download_rule(aw_download_action action);
  * caller's (zero it first); the write appends events allocated with req->mem.
  * Only meaningful once the write has reported 0: the transaction of a write
  * that fails later is rolled back, and so are these changes. Free the events
- * with aw_download_changes_clear().
+ * with aw_download_changes_clear(). The wrappers take one only for callers
+ * that want the list (tests); the repository publishes every change itself
+ * (aw_repo_options.on_download_event).
  */
 typedef struct aw_download_changes {
 	Aniworld__V1__DownloadEvent **events;
@@ -359,6 +382,7 @@ struct aw_repo_methods {
 	 * recorded in `deleted`. */
 	int (*downloads_purge)(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			       aw_download_changes *deleted, aw_err *err);
+	/* (downloads_publish is at the end of the table: version 3.) */
 	/* ---- user sessions ---- */
 	/* Reads take `now_us` too: is_expired is expires_at <= now_us. A session's
 	 * token_hash is AW_SESSION_HASH_BYTES bytes; it is stored and compared,
@@ -431,6 +455,28 @@ struct aw_repo_methods {
 	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
 					int64_t now_us, ProtobufCAllocator *mem,
 					Aniworld__V1__Episode **out, aw_err *err);
+
+	/* ---- version 3: change events ---- */
+
+	/*
+	 * [write] Makes `ev` (borrowed for the call) one of the changes of the
+	 * write under way, to be delivered to r->on_download_event once its
+	 * transaction commits, in commit order: the wrappers call it for every
+	 * queue item a write creates, changes or deletes, after the change. It
+	 * goes with the write: dropped when write_end() undoes the write or the
+	 * transaction rolls back. Where the events travel (a list kept until
+	 * COMMIT, a notification the database delivers at commit) is the
+	 * backend's business. A failure fails the write (and so its batch, for a
+	 * storage error): an event is never lost quietly.
+	 */
+	int (*downloads_publish)(aw_repo *r, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
+	/*
+	 * Starts what the backend runs beside the calls (a thread listening for
+	 * other replicas' events), once aw_repo_open has filled in the common
+	 * part of `r` (hooks, clock) and started the writer; close() stops it.
+	 * NULL when there is nothing to start.
+	 */
+	int (*start)(aw_repo *r, aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -469,6 +515,10 @@ struct aw_repo {
 	/* Storage fault reports (repo.c), set up by aw_repo_open. */
 	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
 	void *storage_arg;
+	/* Change events (aw__repo_event), set up by aw_repo_open. */
+	aw_repo_event_fn *on_download_event; /* NULL: nobody listens */
+	void *event_arg;
+	aw_repo_watched_fn *events_watched;  /* NULL: always assume somebody does */
 	pthread_mutex_t read_fault_mu;  /* guards the three below */
 	int read_fault;                 /* code of the last read failure reported, or 0 */
 	int64_t read_fault_us;          /* when it was reported */
@@ -493,12 +543,17 @@ typedef struct aw_repo_options {
 	aw_repo_clock_fn *clock;  /* every time the repository records or compares
 				     (timestamps, expiry, stale claims); NULL: real time */
 	void *clock_arg;          /* passed to clock */
+	aw_repo_event_fn *on_download_event; /* every committed change to the download
+						queue, see aw_repo_event_fn; NULL: none */
+	void *event_arg;          /* passed to on_download_event and events_watched */
+	aw_repo_watched_fn *events_watched; /* hint: whether on_download_event has
+					       anybody to tell now; NULL: always */
 	const aw_repo_setting *settings; /* backend settings (borrowed during open) */
 	size_t n_settings;
 } aw_repo_options;
 
-/* Defaults: 256 writes a batch, 65536 queued, no storage hook, real time, no
- * backend settings. */
+/* Defaults: 256 writes a batch, 65536 queued, no storage or event hook, real
+ * time, no backend settings. */
 void aw_repo_options_defaults(aw_repo_options *opts);
 
 /* The value of backend setting `name`, or NULL when it is not set (the last
@@ -592,16 +647,19 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 			   uint64_t mask);
 
 /* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. The series' queue
- * items go with it, each recorded in `deleted` (required; see
- * aw_download_changes), so that their watchers hear of it. */
+ * items go with it, each published as DELETED (in id order) and, when
+ * `deleted` is not NULL, recorded there (see aw_download_changes). */
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted);
 
 /* ---- download queue operations (downloads.c) ---- */
 /*
- * Writes that change rows besides the item they return take an
- * aw_download_changes (see above) that they fill; it must stay valid until
- * done runs.
+ * Every write publishes the changes it makes to the queue (see
+ * aw_repo_event_fn): CREATED for the item enqueued; UPDATED for an update,
+ * progress, a transition, a claim and each stale claim it requeues first;
+ * DELETED with the last state of each item deleted. Writes that change rows
+ * besides the item they return also take an aw_download_changes (see above;
+ * NULL: not wanted) that they fill; it must stay valid until done runs.
  */
 
 /* Result: DownloadQueueItem. Errors: AW_ENOTFOUND (series), AW_EEXIST (the
@@ -622,13 +680,14 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
 			      const Aniworld__V1__DownloadQueueItem *in, uint64_t mask);
 
-/* Result: google.protobuf.Empty; the deleted item goes to `deleted`.
- * Errors: AW_ENOTFOUND. */
+/* Result: google.protobuf.Empty; the deleted item also goes to `deleted`
+ * (NULL: not wanted). Errors: AW_ENOTFOUND. */
 void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			      aw_download_changes *deleted);
 
 /* Result: ClaimNextDownloadResponse (item unset when nothing is pending).
- * Claims silent for more than `stale_ms` are requeued first, into `requeued`. */
+ * Claims silent for more than `stale_ms` are requeued first, also recorded in
+ * `requeued` (NULL: not wanted). */
 void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued);
 
@@ -643,7 +702,8 @@ void aw_repo_downloads_progress(aw_repo *r, aw_repo_req *req,
 void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
 				  aw_download_action action, const char *error_message);
 
-/* Result: PurgeDownloadsResponse; each deleted item goes to `deleted`.
+/* Result: PurgeDownloadsResponse; each deleted item also goes to `deleted`
+ * (NULL: not wanted).
  * `statuses` must be a non-empty subset of AW_DL_FINISHED. */
 void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 			     aw_download_changes *deleted);
@@ -724,6 +784,28 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
  * storage fault also goes to r's on_storage hook (rate-limited). */
 void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
 		     ProtobufCMessage *result);
+
+/* Hands a committed change (NULL: changes may have been lost) to the owner's
+ * hook, if there is one. For backends; see aw_repo_event_fn for when. */
+void aw__repo_event(aw_repo *r, const Aniworld__V1__DownloadEvent *ev);
+
+/* Whether the owner takes events at all (a hook is set): a backend that only
+ * delivers them in this process may skip all work when not. */
+int aw__repo_events_hooked(aw_repo *r);
+
+/* Whether delivering an event is worth it now: hooked, and the owner's
+ * watched hint does not say that nobody listens. Read it when delivering,
+ * not earlier: a listener may arrive in between. */
+int aw__repo_events_watched(aw_repo *r);
+
+/* downloads.c: publishes {item, type} (borrowed) with the backend's
+ * downloads_publish: the wrappers' one way of doing it. */
+int aw__download_publish(aw_repo *r, Aniworld__V1__DownloadQueueItem *item,
+			 Aniworld__V1__DownloadEventType type, aw_err *err);
+
+/* downloads.c: publishes the events of `changes` from index `from` on, in order. */
+int aw__download_changes_publish(aw_repo *r, const aw_download_changes *changes, size_t from,
+				 aw_err *err);
 
 /* Whether `rc` is a storage fault rather than an answer about the request. */
 int aw__repo_storage_fault(int rc);

@@ -3,9 +3,9 @@
  * the repository's, the item's life (which status change is allowed from
  * where) is enforced inside the write that makes the change.
  *
- * Every write publishes what it changed to the WatchDownloads broker from
- * its repository outcome, after the commit and before the reply, so watchers
- * see changes in commit order and no later than the writer hears of them.
+ * The repository publishes every change to the queue once it has committed,
+ * whichever replica made it (the server hands its events to the
+ * WatchDownloads broker); here WatchDownloads only adds the watcher.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -17,10 +17,6 @@
 #include "field_mask.h"
 #include "reply.h"
 #include "services.h"
-
-#define EV_CREATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_CREATED
-#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
-#define EV_NONE ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED
 
 /* Longest URL or destination accepted. */
 #define MAX_TEXT_BYTES 4096
@@ -133,7 +129,7 @@ static void enqueue_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_CREATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_enqueue(of(svc)->repo, req, in->item);
 }
@@ -174,7 +170,7 @@ static void update_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_update(of(svc)->repo, req, in->item, mask);
 }
@@ -184,16 +180,15 @@ static void delete_download(Aniworld__V1__DownloadQueueService_Service *svc,
 			    Google__Protobuf__Empty_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *deleted;
 	aw_repo_req *req;
 
 	if (check_id(call, "id", in->id) != 0) {
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_delete(of(svc)->repo, req, in->id, deleted);
+		aw_repo_downloads_delete(of(svc)->repo, req, in->id, NULL);
 }
 
 static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -228,13 +223,12 @@ static void claim_next_download(Aniworld__V1__DownloadQueueService_Service *svc,
 				void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *requeued;
 	aw_repo_req *req;
 
 	(void)in;
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, &requeued);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, requeued);
+		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, NULL);
 }
 
 static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -264,7 +258,7 @@ static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_progress(of(svc)->repo, req, in);
 }
@@ -280,7 +274,7 @@ static void transition(Aniworld__V1__DownloadQueueService_Service *svc, int64_t 
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_transition(of(svc)->repo, req, id, action, error_message);
 }
@@ -345,7 +339,6 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *deleted;
 	aw_repo_req *req;
 	unsigned statuses = 0;
 
@@ -361,9 +354,9 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 	}
 	for (size_t i = 0; i < in->n_statuses; i++)
 		statuses |= AW_DL_BIT(in->statuses[i]);
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_purge(of(svc)->repo, req, statuses, deleted);
+		aw_repo_downloads_purge(of(svc)->repo, req, statuses, NULL);
 }
 
 static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,

@@ -392,20 +392,28 @@ static aw_sq_conn *writer_of(aw_repo *r)
 
 static int sq_begin(aw_repo *r, aw_err *err)
 {
+	aw__sq_events_drop((aw_sq_repo *)r);
 	/* IMMEDIATE takes the write lock now, so a batch never fails half-way on
 	 * another process's lock. */
 	return aw__sq_exec_slot(writer_of(r), AW_SQ_BEGIN, "BEGIN IMMEDIATE", err);
 }
 
+/* The transaction's change events go out once it has committed, before the
+ * writer reports its writes (see events.c). */
 static int sq_commit(aw_repo *r, aw_err *err)
 {
-	return aw__sq_exec_slot(writer_of(r), AW_SQ_COMMIT, "COMMIT", err);
+	int rc = aw__sq_exec_slot(writer_of(r), AW_SQ_COMMIT, "COMMIT", err);
+
+	if (rc == 0)
+		aw__sq_events_deliver((aw_sq_repo *)r);
+	return rc;
 }
 
 static void sq_rollback(aw_repo *r)
 {
 	aw_sq_conn *c = writer_of(r);
 
+	aw__sq_events_drop((aw_sq_repo *)r);
 	if (!sqlite3_get_autocommit(c->db))
 		aw__sq_exec_slot(c, AW_SQ_ROLLBACK, "ROLLBACK", NULL);
 }
@@ -424,6 +432,7 @@ static int sq_write_begin(aw_repo *r, int alone, aw_err *err)
 {
 	aw_sq_repo *s = (aw_sq_repo *)r;
 
+	aw__sq_events_write_begin(s);
 	s->in_savepoint = !alone;
 	if (alone)
 		return 0;
@@ -434,6 +443,8 @@ static int sq_write_end(aw_repo *r, int rc, aw_err *err)
 {
 	aw_sq_repo *s = (aw_sq_repo *)r;
 
+	if (rc != 0)
+		aw__sq_events_write_undo(s);
 	if (!s->in_savepoint)
 		return 0;
 	s->in_savepoint = 0;
@@ -531,12 +542,13 @@ static void sq_close(aw_repo *base)
 		conn_close(r->writer);
 	}
 	pthread_mutex_destroy(&r->pool_mu);
+	aw__sq_events_free(r);
 	free(r->uri);
 	free(r);
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 2,
+	.version = 3,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -573,6 +585,7 @@ static const aw_repo_methods sqlite_methods = {
 	.episodes_update = aw__sq_episodes_update,
 	.episodes_delete = aw__sq_episodes_delete,
 	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
+	.downloads_publish = aw__sq_downloads_publish,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)
