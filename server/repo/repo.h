@@ -837,6 +837,36 @@ int64_t aw__repo_now(aw_repo *r);
 /* The real time, microseconds since the Unix epoch (UTC). */
 int64_t aw__repo_now_us(void);
 
+/*
+ * event_stash.c: the change events of a write transaction, for a backend that
+ * keeps them until the transaction ends: packed, in the order published.
+ * Zero it to start; the writer's thread only. A write's own events are undone
+ * with it (mark when it begins, undo when write_end undoes it).
+ */
+typedef struct aw_event_stash {
+	uint8_t *buf;      /* each event: its packed size (a size_t), then the bytes */
+	size_t len, cap;
+	size_t n;          /* events stashed */
+	size_t mark, n_mark; /* len and n when the write under way began */
+} aw_event_stash;
+
+/* Appends a packed copy of `ev`. AW_ENOMEM. */
+int aw__event_stash_add(aw_event_stash *s, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
+/* A write begins: what is stashed from now on is its own. */
+void aw__event_stash_mark(aw_event_stash *s);
+/* The write under way was undone: forgets its events. */
+void aw__event_stash_undo(aw_event_stash *s);
+/* The transaction is over: forgets every event (and a buffer grown large). */
+void aw__event_stash_clear(aw_event_stash *s);
+/* The packed event at *at (start at 0), which moves on; -1 after the last. */
+int aw__event_stash_next(const aw_event_stash *s, size_t *at, const uint8_t **data,
+			 size_t *len);
+/* Hands every event to r's hook in order (unpacked only when
+ * aw__repo_events_watched says somebody listens), then clears the stash. */
+void aw__event_stash_deliver(aw_repo *r, aw_event_stash *s);
+/* Frees the buffer; the stash is empty again. */
+void aw__event_stash_free(aw_event_stash *s);
+
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);
 void aw__writer_stop(aw_repo *r);

@@ -114,10 +114,7 @@ typedef struct aw_sq_repo {
 	int ckpt_next;               /* WAL size (frames) that wakes it next; writer only */
 	aw_sq_conn *ckpt;            /* its connection */
 
-	/* Change events of the write transaction under way (events.c); writer only. */
-	uint8_t *ev_buf;             /* packed DownloadEvents, each after its size (a size_t) */
-	size_t ev_len, ev_cap;
-	size_t ev_mark;              /* ev_len when the write under way began */
+	aw_event_stash events;       /* of the write transaction under way; writer only */
 } aw_sq_repo;
 
 /* ---- sqlite.c ----------------------------------------------------------------------- */
@@ -249,23 +246,6 @@ int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *me
  * id order: what deleting the series takes with it (on the writer). */
 int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
 			       aw_download_changes *changes, aw_err *err);
-/* ---- events.c ------------------------------------------------------------------------- */
-
-/* The backend's downloads_publish: keeps a copy of `ev` with the write under
- * way until its transaction ends (nothing when no hook is set). AW_ENOMEM. */
-int aw__sq_downloads_publish(aw_repo *r, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
-/* A write begins: the events published from now on are its own. */
-void aw__sq_events_write_begin(aw_sq_repo *s);
-/* The write under way was undone: forgets its events. */
-void aw__sq_events_write_undo(aw_sq_repo *s);
-/* The transaction was rolled back (or is beginning): forgets every event. */
-void aw__sq_events_drop(aw_sq_repo *s);
-/* The transaction committed: hands its events to the owner's hook in the order
- * they were published, then forgets them. */
-void aw__sq_events_deliver(aw_sq_repo *s);
-/* Frees the buffer (closing). */
-void aw__sq_events_free(aw_sq_repo *s);
-
 /* ---- session.c ------------------------------------------------------------------------- */
 
 int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
