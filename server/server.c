@@ -52,7 +52,22 @@ struct aw_server {
 	int port;
 	int64_t grace_ms;
 	int stopped;
+	/* Health follows the database: SERVING only while the server is started,
+	 * not stopping, and its database answers (see set_health). */
+	pthread_mutex_t health_mu;  /* guards the three below and health changes */
+	int started;
+	int stopping;
+	int db_unreachable;
 };
+
+/* Sets the services' health from the server's state; takes health_mu. */
+static void set_health(aw_server *s)
+{
+	pthread_mutex_lock(&s->health_mu);
+	if (s->health != NULL)
+		aw_health_set_serving(s->health, s->started && !s->stopping && !s->db_unreachable);
+	pthread_mutex_unlock(&s->health_mu);
+}
 
 /* Transport hooks: each transport thread gathers its writes and runs them when
  * it has no request ready (repo.h, aw_repo_defer_writes). */
@@ -94,6 +109,21 @@ static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *e
 	case AW_REPO_WRITES_RECOVERED:
 		aw_log(AW_LOG_WARN, "storage: writes work again, after %llu failed transaction%s",
 		       (unsigned long long)count, count == 1 ? "" : "s");
+		break;
+	case AW_REPO_UNREACHABLE:
+		aw_log(AW_LOG_ERROR, "storage: %s; health NOT_SERVING until it answers again",
+		       err != NULL ? err->msg : "database unreachable");
+		pthread_mutex_lock(&s->health_mu);
+		s->db_unreachable = 1;
+		pthread_mutex_unlock(&s->health_mu);
+		set_health(s);
+		break;
+	case AW_REPO_REACHABLE:
+		aw_log(AW_LOG_WARN, "storage: the database answers again; health SERVING");
+		pthread_mutex_lock(&s->health_mu);
+		s->db_unreachable = 0;
+		pthread_mutex_unlock(&s->health_mu);
+		set_health(s);
 		break;
 	case AW_REPO_READ_FAILED:
 		atomic_fetch_add(&s->read_failures, 1 + count);
@@ -161,6 +191,7 @@ static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *er
 int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s = calloc(1, sizeof(*s));
+	aw_health *health = NULL;
 	aw_repo_options ropts;
 	aw_repo_setting settings[1];
 	char busy_ms[24];
@@ -171,6 +202,7 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (s == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the server");
 	s->grace_ms = cfg->shutdown_grace_ms;
+	pthread_mutex_init(&s->health_mu, NULL);
 
 	aw_repo_options_defaults(&ropts);
 	/* Backend settings: each backend reads its own and ignores the rest. */
@@ -193,7 +225,13 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
 				     err);
 	if (rc == 0)
-		rc = aw_health_new(&s->health, err);
+		rc = aw_health_new(&health, err);
+	if (rc == 0) {
+		/* The storage hook may already run on the repository's threads. */
+		pthread_mutex_lock(&s->health_mu);
+		s->health = health;
+		pthread_mutex_unlock(&s->health_mu);
+	}
 	if (rc == 0)
 		rc = aw_reflection_new(&s->reflection, s->descriptors, err);
 	if (rc != 0)
@@ -299,7 +337,10 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		aw_server_free(s);
 		return rc;
 	}
-	aw_health_set_serving(s->health, 1);
+	pthread_mutex_lock(&s->health_mu);
+	s->started = 1;
+	pthread_mutex_unlock(&s->health_mu);
+	set_health(s);
 	*out = s;
 	return 0;
 }
@@ -344,10 +385,12 @@ void aw_server_stop(aw_server *s)
 	/* First: a scrape reads the repository, which closes below. */
 	aw_metrics_http_stop(s->metrics);
 	s->metrics = NULL;
-	if (s->health != NULL) {
-		aw_health_set_serving(s->health, 0);
+	pthread_mutex_lock(&s->health_mu);
+	s->stopping = 1;
+	pthread_mutex_unlock(&s->health_mu);
+	set_health(s);
+	if (s->health != NULL)
 		aw_health_shutdown(s->health);
-	}
 	/* Open WatchDownloads streams end before the transport waits for calls. */
 	if (s->download_events != NULL)
 		aw_download_events_shutdown(s->download_events);
@@ -380,5 +423,6 @@ void aw_server_free(aw_server *s)
 	aw_reflection_free(s->reflection);
 	aw_auth_free(s->auth);
 	aw_descpool_free(s->descriptors);
+	pthread_mutex_destroy(&s->health_mu);
 	free(s);
 }

@@ -282,6 +282,8 @@ static void hear(void *arg, aw_repo_storage_event event, const aw_err *err, uint
 		h->read_failed++;
 		break;
 	case AW_REPO_READ_ONLY:
+	case AW_REPO_UNREACHABLE:
+	case AW_REPO_REACHABLE:
 		break;
 	}
 	pthread_mutex_unlock(&h->mu);

@@ -6,6 +6,7 @@
 #include "repo.h"
 
 const aw_repo_backend *const aw__repo_backends[] = {
+	&aw__postgres_backend,
 	&aw__sqlite_backend,
 	NULL,
 };

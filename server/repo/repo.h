@@ -496,6 +496,9 @@ typedef enum aw_repo_storage_event {
 				     failed since AW_REPO_WRITES_FAILING */
 	AW_REPO_READ_FAILED,      /* a read failed (err); reported at most once a minute for
 				     the same error; count: how many more since the last report */
+	AW_REPO_UNREACHABLE,      /* a database server could not be reached (err): told once,
+				     when it stops answering; calls fail with AW_EUNAVAIL */
+	AW_REPO_REACHABLE,        /* it answers again after AW_REPO_UNREACHABLE (err NULL) */
 } aw_repo_storage_event;
 
 /* The hook: called from whatever thread saw the event, with no lock of the
@@ -894,5 +897,11 @@ extern const aw_repo_backend *const aw__repo_backends[];
 
 /* sqlite/sqlite.c: the SQLite backend (takes every location no other takes). */
 extern const aw_repo_backend aw__sqlite_backend;
+
+/* postgres/postgres.c: the PostgreSQL backend (postgres:// and postgresql://
+ * URIs, given to libpq). Settings: "pool_size" (reader connections, default
+ * 4) and "query_timeout_ms" (the longest wait for one answer or connection,
+ * default 5000). */
+extern const aw_repo_backend aw__postgres_backend;
 
 #endif /* AW_REPO_H */

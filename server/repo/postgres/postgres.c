@@ -1,0 +1,1042 @@
+/*
+ * The PostgreSQL backend (libpq): opening, connections and their time bounds,
+ * transactions, error mapping, reachability and the method table. Entity
+ * operations live in their own files (series.c, ...).
+ */
+#define _GNU_SOURCE
+#include "postgres_int.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- time ------------------------------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+static const char *p_slot(aw_pg_params *p, int len, int format, const char *value)
+{
+	int i = p->n++;
+
+	p->values[i] = value;
+	p->lengths[i] = len;
+	p->formats[i] = format;
+	return value;
+}
+
+void aw__pg_p_int(aw_pg_params *p, int64_t v)
+{
+	int i = p->n;
+
+	snprintf(p->buf[i], sizeof(p->buf[i]), "%lld", (long long)v);
+	p_slot(p, 0, 0, p->buf[i]);
+}
+
+void aw__pg_p_double(aw_pg_params *p, double v)
+{
+	int i = p->n;
+
+	snprintf(p->buf[i], sizeof(p->buf[i]), "%.17g", v);
+	p_slot(p, 0, 0, p->buf[i]);
+}
+
+void aw__pg_p_text(aw_pg_params *p, const char *s)
+{
+	p_slot(p, 0, 0, s != NULL ? s : "");
+}
+
+void aw__pg_p_null(aw_pg_params *p)
+{
+	p_slot(p, 0, 0, NULL);
+}
+
+void aw__pg_p_bytes(aw_pg_params *p, const void *data, int len)
+{
+	p_slot(p, len, 1, data);
+}
+
+/* ---- reading binary results ------------------------------------------------------------------ */
+
+static uint64_t be(const unsigned char *b, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+int64_t aw__pg_int(const PGresult *res, int row, int col)
+{
+	const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+	int n = PQgetlength(res, row, col);
+
+	switch (n) {
+	case 1:
+		return b[0];
+	case 2:
+		return (int16_t)be(b, 2);
+	case 4:
+		return (int32_t)be(b, 4);
+	case 8:
+		return (int64_t)be(b, 8);
+	default:
+		return 0;
+	}
+}
+
+double aw__pg_double(const PGresult *res, int row, int col)
+{
+	const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+	uint64_t bits;
+	double d;
+
+	if (PQgetlength(res, row, col) != 8)
+		return 0;
+	bits = be(b, 8);
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+int aw__pg_isnull(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col);
+}
+
+char *aw__pg_text(const PGresult *res, int row, int col, ProtobufCAllocator *mem)
+{
+	int n = PQgetlength(res, row, col);
+	char *s;
+
+	if (PQgetisnull(res, row, col) || n == 0)
+		return (char *)protobuf_c_empty_string;
+	s = aw__pb_alloc(mem, (size_t)n + 1);
+	if (s != NULL) {
+		memcpy(s, PQgetvalue(res, row, col), (size_t)n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+int64_t aw__pg_changes(const PGresult *res)
+{
+	const char *t = PQcmdTuples((PGresult *)res);
+
+	return t != NULL && t[0] != '\0' ? strtoll(t, NULL, 10) : 0;
+}
+
+/* ---- reachability ------------------------------------------------------------------------- */
+
+void aw__pg_reachable(aw_pg_repo *r, int ok, const aw_err *err)
+{
+	/* The common case, nothing changed, costs one atomic load. */
+	if (atomic_load_explicit(&r->unreachable, memory_order_relaxed) == !ok)
+		return;
+	pthread_mutex_lock(&r->event_mu);
+	if (atomic_load(&r->unreachable) != !ok) {
+		atomic_store(&r->unreachable, !ok);
+		/* Under event_mu so that two changes cannot be told in the wrong order.
+		 * The hook must not call into the repository. */
+		if (r->base.on_storage != NULL)
+			r->base.on_storage(r->base.storage_arg,
+					   ok ? AW_REPO_REACHABLE : AW_REPO_UNREACHABLE,
+					   ok ? NULL : err, 0);
+	}
+	pthread_mutex_unlock(&r->event_mu);
+}
+
+/* ---- errors -------------------------------------------------------------------------------- */
+
+/* Copies `s` without its trailing newlines (libpq ends its messages with one). */
+static void trimmed(char *buf, size_t n, const char *s)
+{
+	size_t len;
+
+	snprintf(buf, n, "%s", s != NULL && s[0] != '\0' ? s : "no answer from the server");
+	len = strlen(buf);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		buf[--len] = '\0';
+	for (char *p = buf; *p != '\0'; p++) {
+		if (*p == '\n')
+			*p = ' ';
+	}
+}
+
+/* Closes a connection that cannot be used any more; it is opened again on
+ * its next use (between transactions). */
+static void conn_drop(aw_pg_conn *c)
+{
+	if (c->pg != NULL)
+		PQfinish(c->pg);
+	c->pg = NULL;
+	memset(c->prepared, 0, sizeof(c->prepared));
+}
+
+static int unavailable(aw_pg_conn *c, const char *what, const char *text, aw_err *err)
+{
+	aw_err e;
+
+	aw_err_set(&e, AW_EUNAVAIL, "database unavailable: %s: %s", what, text);
+	conn_drop(c);
+	aw__pg_reachable(c->repo, 0, &e);
+	if (err != NULL)
+		*err = e;
+	return AW_EUNAVAIL;
+}
+
+int aw__pg_error(aw_pg_conn *c, const PGresult *res, const char *what, aw_err *err)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res != NULL ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	char text[200];
+
+	if (primary != NULL)
+		trimmed(text, sizeof(text), primary);
+	else
+		trimmed(text, sizeof(text), c->pg != NULL ? PQerrorMessage(c->pg) : NULL);
+	if (state == NULL || c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD)
+		return unavailable(c, what, text, err);
+	if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
+	    strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
+		return unavailable(c, what, text, err);
+	if (strcmp(state, "23505") == 0)
+		return aw_err_set(err, AW_EEXIST, "%s: %s", what, text);
+	if (strcmp(state, "23503") == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "%s: %s", what, text);
+	if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
+		return aw_err_set(err, AW_EINVAL, "%s: %s", what, text);
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+		return aw_err_set(err, AW_EBUSY, "database busy (%s, retry): %s: %s",
+				  state[2] == 'P' ? "deadlock" : "serialization failure", what, text);
+	if (strcmp(state, "53100") == 0)
+		return aw_err_set(err, AW_EFULL, "disk full: %s: %s", what, text);
+	if (strcmp(state, "53200") == 0)
+		return aw_err_set(err, AW_ENOMEM, "%s: %s", what, text);
+	if (strcmp(state, "25006") == 0)
+		return aw_err_set(err, AW_EREADONLY, "database is read-only: %s: %s", what, text);
+	if (strcmp(state, "XX001") == 0 || strcmp(state, "XX002") == 0)
+		return aw_err_set(err, AW_ECORRUPT, "database is corrupt: %s: %s", what, text);
+	return aw_err_set(err, AW_EIO, "database error %s: %s: %s", state, what, text);
+}
+
+/* ---- waiting for answers ----------------------------------------------------------------- */
+
+/* Waits until `c`'s socket is ready for `events` or `deadline` (monotonic ms)
+ * passes: 1 ready, 0 timed out, -1 failed. */
+static int wait_socket(aw_pg_conn *c, short events, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = events};
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		int n;
+
+		if (left <= 0)
+			return 0;
+		n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (n > 0)
+			return 1;
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Collects the answer to what was sent on `c`, waiting at most `timeout_ms`.
+ * Several statements give several results: *out is the first that failed,
+ * else the last. On time-out the connection is closed (the server rolls back
+ * whatever it held) rather than cancelled: a cancel request opens a new
+ * connection, which on a cut network could itself hang.
+ */
+static int collect(aw_pg_conn *c, int timeout_ms, const char *what, PGresult **out,
+		   aw_err *err)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+	PGresult *keep = NULL;
+	char why[96];
+	int f;
+
+	*out = NULL;
+	while ((f = PQflush(c->pg)) == 1) {
+		int w = wait_socket(c, POLLOUT | POLLIN, deadline);
+
+		if (w <= 0)
+			goto timeout;
+		if (!PQconsumeInput(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+	}
+	if (f < 0)
+		return aw__pg_error(c, NULL, what, err);
+	for (;;) {
+		PGresult *res;
+
+		while (PQisBusy(c->pg)) {
+			int w = wait_socket(c, POLLIN, deadline);
+
+			if (w <= 0)
+				goto timeout;
+			if (!PQconsumeInput(c->pg)) {
+				PQclear(keep);
+				return aw__pg_error(c, NULL, what, err);
+			}
+		}
+		res = PQgetResult(c->pg);
+		if (res == NULL)
+			break;
+		if (keep != NULL && (PQresultStatus(keep) == PGRES_FATAL_ERROR ||
+				     PQresultStatus(keep) == PGRES_NONFATAL_ERROR)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+	if (keep == NULL)
+		return aw__pg_error(c, NULL, what, err);
+	*out = keep;
+	return 0;
+
+timeout:
+	PQclear(keep);
+	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
+	return unavailable(c, what, why, err);
+}
+
+/* Whether `res` is a success. */
+static int ok_result(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+/* Notices (CREATE TABLE IF NOT EXISTS on an existing table) are not errors;
+ * libpq would print them to stderr, and library code never prints. */
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/*
+ * Connects `c`. The URI comes after our defaults, so that what it says wins:
+ * a connect timeout, TCP keepalives and a TCP user timeout so that a dead peer
+ * is noticed in seconds rather than the system's two hours. The whole
+ * handshake is also bounded by query_timeout_ms (PQconnectPoll).
+ */
+static int conn_connect(aw_pg_conn *c, aw_err *err)
+{
+	aw_pg_repo *r = c->repo;
+	const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
+			      "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			      "application_name", "dbname", NULL};
+	char timeout_s[16], user_timeout[16];
+	const char *values[9];
+	int64_t deadline = mono_ms() + r->query_timeout_ms;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	char text[200];
+	PGresult *res;
+	int rc;
+
+	snprintf(timeout_s, sizeof(timeout_s), "%d", (r->query_timeout_ms + 999) / 1000 < 2
+							     ? 2
+							     : (r->query_timeout_ms + 999) / 1000);
+	snprintf(user_timeout, sizeof(user_timeout), "%d", r->query_timeout_ms);
+	values[0] = timeout_s;
+	values[1] = "1";
+	values[2] = "5";
+	values[3] = "2";
+	values[4] = "3";
+	values[5] = user_timeout;
+	values[6] = "aniworld-store";
+	values[7] = r->uri;
+	values[8] = NULL;
+
+	conn_drop(c);
+	c->in_txn = 0;
+	c->pg = PQconnectStartParams(keys, values, 1);
+	if (c->pg == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		goto failed;
+	while (st != PGRES_POLLING_OK) {
+		int w;
+
+		if (st == PGRES_POLLING_FAILED)
+			goto failed;
+		w = wait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		if (w == 0) {
+			snprintf(text, sizeof(text), "connecting took longer than %d ms",
+				 r->query_timeout_ms);
+			return unavailable(c, "connecting", text, err);
+		}
+		if (w < 0)
+			goto failed;
+		st = PQconnectPoll(c->pg);
+	}
+	if (PQsetnonblocking(c->pg, 1) != 0)
+		goto failed;
+	PQsetNoticeProcessor(c->pg, quiet, NULL);
+	/* A server that notices a client gone mid-query stops working for it. */
+	if (!PQsendQuery(c->pg, "SET client_connection_check_interval = 2000"))
+		goto failed;
+	rc = collect(c, r->query_timeout_ms, "setting up a connection", &res, err);
+	if (rc != 0)
+		return rc;
+	if (!ok_result(res)) {
+		rc = aw__pg_error(c, res, "setting up a connection", err);
+		PQclear(res);
+		return rc;
+	}
+	PQclear(res);
+	return 0;
+
+failed:
+	trimmed(text, sizeof(text), PQerrorMessage(c->pg));
+	return unavailable(c, "connecting", text, err);
+}
+
+int aw__pg_ready(aw_pg_conn *c, aw_err *err)
+{
+	int rc;
+
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+		return 0;
+	if (c->in_txn)
+		return unavailable(c, "in a transaction", "the connection was lost", err);
+	rc = conn_connect(c, err);
+	if (rc == 0)
+		aw__pg_reachable(c->repo, 1, NULL);
+	return rc;
+}
+
+static aw_pg_conn *conn_new(aw_pg_repo *r)
+{
+	aw_pg_conn *c = calloc(1, sizeof(*c));
+
+	if (c != NULL)
+		c->repo = r;
+	return c;
+}
+
+static void conn_free(aw_pg_conn *c)
+{
+	if (c == NULL)
+		return;
+	conn_drop(c);
+	free(c);
+}
+
+/* ---- statements ---------------------------------------------------------------------------- */
+
+static int usable(aw_pg_conn *c, const char *what, aw_err *err)
+{
+	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK)
+		return unavailable(c, what, "the connection was lost", err);
+	return 0;
+}
+
+int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+	       const char *what, PGresult **out, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	uint64_t bit = UINT64_C(1) << (slot % 64);
+	char name[16];
+	PGresult *res;
+	int rc;
+
+	*out = NULL;
+	rc = usable(c, what, err);
+	if (rc != 0)
+		return rc;
+	snprintf(name, sizeof(name), "aw%d", slot);
+	if (!(c->prepared[slot / 64] & bit)) {
+		if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
+			return aw__pg_error(c, NULL, what, err);
+		rc = collect(c, timeout, what, &res, err);
+		if (rc != 0)
+			return rc;
+		if (!ok_result(res)) {
+			rc = aw__pg_error(c, res, what, err);
+			PQclear(res);
+			return rc;
+		}
+		PQclear(res);
+		c->prepared[slot / 64] |= bit;
+	}
+	if (!PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
+				 p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 1))
+		return aw__pg_error(c, NULL, what, err);
+	rc = collect(c, timeout, what, &res, err);
+	if (rc != 0)
+		return rc;
+	if (!ok_result(res)) {
+		rc = aw__pg_error(c, res, what, err);
+		PQclear(res);
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	*out = res;
+	return 0;
+}
+
+int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err)
+{
+	char what[64];
+	PGresult *res;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	/* Migrations are long: name only their start. */
+	snprintf(what, sizeof(what), "%.60s", sql);
+	rc = usable(c, what, err);
+	if (rc != 0)
+		return rc;
+	if (!PQsendQuery(c->pg, sql))
+		return aw__pg_error(c, NULL, what, err);
+	rc = collect(c, timeout_ms, what, &res, err);
+	if (rc != 0)
+		return rc;
+	if (!ok_result(res))
+		rc = aw__pg_error(c, res, what, err);
+	if (rc == 0 && out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+	return rc;
+}
+
+int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, const char *what,
+	       aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, ProtobufCMessage **out,
+	       aw_err *err)
+{
+	PGresult *res;
+	int rc = aw__pg_run(c, slot, sql, p, what, &res, err);
+
+	*out = NULL;
+	if (rc != 0)
+		return rc;
+	if (PQntuples(res) == 0)
+		rc = AW_ENOTFOUND;
+	else
+		rc = row(res, 0, ctx, mem, out, err);
+	PQclear(res);
+	return rc;
+}
+
+int aw__pg_read_begin(aw_pg_conn *c, aw_err *err)
+{
+	int rc = aw__pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+			     c->repo->query_timeout_ms, NULL, err);
+
+	if (rc == 0)
+		c->in_txn = 1;
+	return rc;
+}
+
+void aw__pg_read_end(aw_pg_conn *c)
+{
+	if (c->in_txn && c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		aw__pg_exec(c, "COMMIT", c->repo->query_timeout_ms, NULL, NULL);
+	c->in_txn = 0;
+}
+
+int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
+		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
+		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		int32_t *total, int *more, const char *what, aw_err *err)
+{
+	PGresult *count = NULL, *page = NULL;
+	int rc = aw__pg_read_begin(c, err);
+
+	*n = 0;
+	*more = 0;
+	if (rc == 0)
+		rc = aw__pg_run(c, count_slot, count_sql, count_p, what, &count, err);
+	if (rc == 0)
+		rc = aw__pg_run(c, page_slot, page_sql, page_p, what, &page, err);
+	aw__pg_read_end(c);
+	if (rc == 0) {
+		int64_t t = PQntuples(count) > 0 ? aw__pg_int(count, 0, 0) : 0;
+		int rows = PQntuples(page);
+
+		*total = t > INT32_MAX ? INT32_MAX : (int32_t)t;
+		for (int i = 0; i < rows && rc == 0; i++) {
+			if ((int)*n == limit) {
+				*more = 1;
+				break;
+			}
+			rc = row(page, i, ctx, mem, (ProtobufCMessage **)&items[*n], err);
+			if (rc == 0)
+				(*n)++;
+		}
+	}
+	PQclear(count);
+	PQclear(page);
+	return rc;
+}
+
+int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const char *thing,
+		     aw_pg_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
+		     aw_err *err)
+{
+	aw_pg_params p = {0};
+	aw_pg_conn *c;
+	char what[64];
+	int rc = aw__pg_reader_get(r, &c, err);
+
+	if (rc != 0)
+		return rc;
+	snprintf(what, sizeof(what), "reading %s %lld", thing, (long long)id);
+	aw__pg_p_int(&p, id);
+	rc = aw__pg_one(c, slot, sql, &p, what, row, NULL, mem, out, err);
+	aw__pg_reader_put(r, c);
+	if (rc == AW_ENOTFOUND)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	return rc;
+}
+
+int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, const char *thing,
+			aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	char what[64];
+	int64_t changed;
+	int rc;
+
+	snprintf(what, sizeof(what), "deleting %s %lld", thing, (long long)id);
+	aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, slot, sql, &p, what, &res, err);
+	if (rc != 0)
+		return rc;
+	changed = aw__pg_changes(res);
+	PQclear(res);
+	if (changed == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	return 0;
+}
+
+/* ---- the reader pool ------------------------------------------------------------------------- */
+
+int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
+{
+	int64_t deadline = mono_ms() + r->query_timeout_ms;
+	aw_pg_conn *c = NULL;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&r->pool_mu);
+	while (r->free_readers == NULL && r->n_readers >= r->pool_size) {
+		struct timespec ts;
+		int64_t left = deadline - mono_ms();
+
+		if (left <= 0)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += left / 1000;
+		ts.tv_nsec += (left % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&r->pool_cv, &r->pool_mu, &ts);
+	}
+	if (r->free_readers != NULL) {
+		c = r->free_readers;
+		r->free_readers = c->next;
+	} else if (r->n_readers < r->pool_size) {
+		c = conn_new(r);
+		if (c != NULL)
+			r->readers[r->n_readers++] = c;
+	}
+	pthread_mutex_unlock(&r->pool_mu);
+	if (c == NULL) {
+		if (r->n_readers < r->pool_size)
+			return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
+		return aw_err_set(err, AW_EOVERLOAD,
+				  "no database connection free within %d ms (pool_size %d)",
+				  r->query_timeout_ms, r->pool_size);
+	}
+	rc = aw__pg_ready(c, err);
+	if (rc != 0) {
+		aw__pg_reader_put(r, c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void aw__pg_reader_put(aw_pg_repo *r, aw_pg_conn *c)
+{
+	pthread_mutex_lock(&r->pool_mu);
+	c->next = r->free_readers;
+	r->free_readers = c;
+	pthread_cond_signal(&r->pool_cv);
+	pthread_mutex_unlock(&r->pool_mu);
+}
+
+/* ---- write transactions ------------------------------------------------------------------ */
+
+static aw_pg_repo *pg(aw_repo *r)
+{
+	return (aw_pg_repo *)r;
+}
+
+/* The writer's connection opens again here, between transactions, if it broke. */
+static int pg_begin(aw_repo *r, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	int rc = aw__pg_ready(c, err);
+
+	pg(r)->in_savepoint = 0;
+	pg(r)->release_pending = 0;
+	if (rc == 0)
+		rc = aw__pg_exec(c, "BEGIN", pg(r)->query_timeout_ms, NULL, err);
+	if (rc == 0)
+		c->in_txn = 1;
+	return rc;
+}
+
+/*
+ * COMMIT of a transaction that the server has aborted answers with the tag
+ * ROLLBACK, not an error: that must not pass for a commit. (The writer never
+ * commits after a storage error, and a logical error inside a shared
+ * transaction has been rolled back to its savepoint, so this only guards.)
+ */
+static int pg_commit(aw_repo *r, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	PGresult *res;
+	int rc = usable(c, "committing", err);
+
+	if (rc == 0 && !PQsendQuery(c->pg, "COMMIT"))
+		rc = aw__pg_error(c, NULL, "committing", err);
+	if (rc == 0)
+		rc = collect(c, pg(r)->query_timeout_ms, "committing", &res, err);
+	if (rc == 0) {
+		if (!ok_result(res))
+			rc = aw__pg_error(c, res, "committing", err);
+		else if (strcmp(PQcmdStatus(res), "COMMIT") != 0)
+			rc = aw_err_set(err, AW_EIO, "committing: the database rolled the "
+						     "transaction back (%s)", PQcmdStatus(res));
+		PQclear(res);
+	}
+	c->in_txn = 0;
+	pg(r)->release_pending = 0;
+	return rc;
+}
+
+static void pg_rollback(aw_repo *r)
+{
+	aw_pg_conn *c = pg(r)->writer;
+
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK &&
+	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		aw__pg_exec(c, "ROLLBACK", pg(r)->query_timeout_ms, NULL, NULL);
+	c->in_txn = 0;
+	pg(r)->in_savepoint = 0;
+	pg(r)->release_pending = 0;
+}
+
+/*
+ * In PostgreSQL a failed statement aborts its whole transaction, so every
+ * write that shares one gets a savepoint, and a write that fails (however it
+ * failed) is rolled back to it. A write alone in its transaction needs none:
+ * the writer rolls the whole transaction back if it fails. The RELEASE of a
+ * write that succeeded is sent with the SAVEPOINT of the next one (one round
+ * trip, not two); COMMIT releases the last.
+ */
+static int pg_write_begin(aw_repo *r, int alone, aw_err *err)
+{
+	aw_pg_repo *s = pg(r);
+	int rc = 0;
+
+	s->in_savepoint = !alone;
+	if (alone)
+		return 0;
+	rc = aw__pg_exec(s->writer, s->release_pending ? "RELEASE SAVEPOINT w; SAVEPOINT w"
+						      : "SAVEPOINT w",
+			 s->query_timeout_ms, NULL, err);
+	s->release_pending = 0;
+	return rc;
+}
+
+static int pg_write_end(aw_repo *r, int rc, aw_err *err)
+{
+	aw_pg_repo *s = pg(r);
+
+	if (!s->in_savepoint)
+		return 0;
+	s->in_savepoint = 0;
+	if (rc == 0) {
+		s->release_pending = 1;
+		return 0;
+	}
+	return aw__pg_exec(s->writer, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
+			   s->query_timeout_ms, NULL, err);
+}
+
+/* ---- the monitor --------------------------------------------------------------------------- */
+
+/* How often the monitor asks the database whether it is there. */
+#define PROBE_REACHABLE_MS 2000
+#define PROBE_UNREACHABLE_MS 500
+
+/*
+ * Notices the database going away and coming back when no call does: while
+ * it is unreachable, the services' health says NOT_SERVING, a readiness probe
+ * takes the pod out of its Service, and no call comes to find out that it is
+ * back.
+ */
+static void *monitor_main(void *arg)
+{
+	aw_pg_repo *r = arg;
+
+	for (;;) {
+		int64_t wait = atomic_load(&r->unreachable) ? PROBE_UNREACHABLE_MS
+							    : PROBE_REACHABLE_MS;
+		struct timespec ts;
+		int stop;
+		aw_err err;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += wait / 1000;
+		ts.tv_nsec += (wait % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&r->monitor_mu);
+		if (!r->monitor_stop)
+			pthread_cond_timedwait(&r->monitor_cv, &r->monitor_mu, &ts);
+		stop = r->monitor_stop;
+		pthread_mutex_unlock(&r->monitor_mu);
+		if (stop)
+			break;
+		if (aw__pg_ready(r->probe, &err) == 0 &&
+		    aw__pg_exec(r->probe, "SELECT 1", r->query_timeout_ms, NULL, &err) == 0)
+			aw__pg_reachable(r, 1, NULL);
+	}
+	return NULL;
+}
+
+/* ---- open and close ------------------------------------------------------------------------ */
+
+static void pg_close(aw_repo *base)
+{
+	aw_pg_repo *r = pg(base);
+
+	if (r->monitor_started) {
+		pthread_mutex_lock(&r->monitor_mu);
+		r->monitor_stop = 1;
+		pthread_cond_signal(&r->monitor_cv);
+		pthread_mutex_unlock(&r->monitor_mu);
+		pthread_join(r->monitor, NULL);
+	}
+	conn_free(r->probe);
+	for (int i = 0; i < r->n_readers; i++)
+		conn_free(r->readers[i]);
+	free(r->readers);
+	conn_free(r->writer);
+	pthread_mutex_destroy(&r->pool_mu);
+	pthread_cond_destroy(&r->pool_cv);
+	pthread_mutex_destroy(&r->event_mu);
+	pthread_mutex_destroy(&r->monitor_mu);
+	pthread_cond_destroy(&r->monitor_cv);
+	free(r->uri);
+	free(r);
+}
+
+static const aw_repo_methods postgres_methods = {
+	.version = 2,
+	.close = pg_close,
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.write_begin = pg_write_begin,
+	.write_end = pg_write_end,
+	.series_create = aw__pg_series_create,
+	.series_get = aw__pg_series_get,
+	.series_get_by_key = aw__pg_series_get_by_key,
+	.series_list = aw__pg_series_list,
+	.series_update = aw__pg_series_update,
+	.series_delete = aw__pg_series_delete,
+	.downloads_enqueue = aw__pg_downloads_enqueue,
+	.downloads_get = aw__pg_downloads_get,
+	.downloads_list = aw__pg_downloads_list,
+	.downloads_update = aw__pg_downloads_update,
+	.downloads_delete = aw__pg_downloads_delete,
+	.downloads_claim = aw__pg_downloads_claim,
+	.downloads_progress = aw__pg_downloads_progress,
+	.downloads_transition = aw__pg_downloads_transition,
+	.downloads_purge = aw__pg_downloads_purge,
+	.session_create = aw__pg_session_create,
+	.session_get = aw__pg_session_get,
+	.session_list = aw__pg_session_list,
+	.session_auth = aw__pg_session_auth,
+	.session_touch = aw__pg_session_touch,
+	.session_extend = aw__pg_session_extend,
+	.session_revoke = aw__pg_session_revoke,
+	.session_revoke_user = aw__pg_session_revoke_user,
+	.session_purge_expired = aw__pg_session_purge_expired,
+	.episodes_create = aw__pg_episodes_create,
+	.episodes_get = aw__pg_episodes_get,
+	.episodes_list = aw__pg_episodes_list,
+	.episodes_update = aw__pg_episodes_update,
+	.episodes_delete = aw__pg_episodes_delete,
+	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
+};
+
+/* Reads integer setting `name` into *out (default kept when unset). */
+static int int_setting(const aw_repo_options *opts, const char *name, int min, int max, int *out,
+		       aw_err *err)
+{
+	const char *v = aw_repo_setting_get(opts, name);
+	char *end;
+	long long n;
+
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < min || n > max)
+		return aw_err_set(err, AW_EINVAL, "setting %s: '%.40s' is not a number from %d to %d",
+				  name, v, min, max);
+	*out = (int)n;
+	return 0;
+}
+
+static int postgres_matches(const char *location)
+{
+	return strncmp(location, "postgres://", 11) == 0 ||
+	       strncmp(location, "postgresql://", 13) == 0;
+}
+
+/*
+ * A URI with its password replaced: postgresql://user:***@host/db, and a
+ * password=... query parameter likewise. Everything else is kept.
+ */
+static void postgres_redact(const char *location, char *buf, size_t n)
+{
+	const char *scheme_end = strstr(location, "://");
+	const char *auth = scheme_end != NULL ? scheme_end + 3 : location;
+	const char *at = NULL, *colon = NULL, *p;
+	size_t o = 0;
+
+	if (n == 0)
+		return;
+	/* The authority ends at the first '/', '?' or '#'; its userinfo at its last '@'. */
+	for (p = auth; *p != '\0' && *p != '/' && *p != '?' && *p != '#'; p++) {
+		if (*p == '@')
+			at = p;
+	}
+	if (at != NULL) {
+		for (p = auth; p < at; p++) {
+			if (*p == ':') {
+				colon = p;
+				break;
+			}
+		}
+	}
+	for (p = location; *p != '\0' && o + 1 < n;) {
+		if (colon != NULL && p == colon + 1) {
+			o += (size_t)snprintf(buf + o, n - o, "***");
+			if (o >= n)
+				break;
+			p = at;
+			continue;
+		}
+		if (p > location && (p[-1] == '?' || p[-1] == '&') && strncmp(p, "password=", 9) == 0) {
+			o += (size_t)snprintf(buf + o, n - o, "password=***");
+			if (o >= n)
+				break;
+			p += 9;
+			while (*p != '\0' && *p != '&' && *p != '#')
+				p++;
+			continue;
+		}
+		buf[o++] = *p++;
+	}
+	if (o >= n)
+		o = n - 1;
+	buf[o] = '\0';
+}
+
+static int postgres_open(aw_repo **out, const char *location, const aw_repo_options *opts,
+			 aw_err *err)
+{
+	int pool_size = AW_PG_POOL_SIZE, timeout_ms = AW_PG_QUERY_TIMEOUT_MS;
+	aw_pg_repo *r;
+	int rc;
+
+	*out = NULL;
+	rc = int_setting(opts, "pool_size", 1, 1000, &pool_size, err);
+	if (rc == 0)
+		rc = int_setting(opts, "query_timeout_ms", 1, 3600000, &timeout_ms, err);
+	if (rc != 0)
+		return rc;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
+	r->base.methods = &postgres_methods;
+	r->pool_size = pool_size;
+	r->query_timeout_ms = timeout_ms;
+	pthread_mutex_init(&r->pool_mu, NULL);
+	pthread_cond_init(&r->pool_cv, NULL);
+	pthread_mutex_init(&r->event_mu, NULL);
+	pthread_mutex_init(&r->monitor_mu, NULL);
+	pthread_cond_init(&r->monitor_cv, NULL);
+	postgres_redact(location, r->shown, sizeof(r->shown));
+	r->uri = strdup(location);
+	r->readers = calloc((size_t)pool_size, sizeof(*r->readers));
+	r->writer = conn_new(r);
+	r->probe = conn_new(r);
+	if (r->uri == NULL || r->readers == NULL || r->writer == NULL || r->probe == NULL) {
+		pg_close(&r->base);
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
+	}
+	rc = aw__pg_ready(r->writer, err);
+	if (rc == 0)
+		rc = aw__pg_migrate(r->writer, err);
+	if (rc == 0) {
+		if (pthread_create(&r->monitor, NULL, monitor_main, r) != 0)
+			rc = aw_err_set(err, AW_ENOMEM, "cannot start the database monitor thread");
+		else
+			r->monitor_started = 1;
+	}
+	if (rc != 0) {
+		char msg[AW_ERR_MSG_MAX];
+
+		/* Start-up errors are read by people: say which database (no password). */
+		if (err != NULL) {
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			aw_err_set(err, rc, "%s (database %s)", msg, r->shown);
+		}
+		pg_close(&r->base);
+		return rc;
+	}
+	*out = &r->base;
+	return 0;
+}
+
+const aw_repo_backend aw__postgres_backend = {
+	.name = "postgres",
+	.matches = postgres_matches,
+	.open = postgres_open,
+	.redact = postgres_redact,
+};

@@ -1,0 +1,342 @@
+/*
+ * postgres_int.h: what the PostgreSQL backend's files share.
+ *
+ * Connections. One writer connection, used only by the thread running the
+ * write batch (the group-commit writer); reader connections in a pool of at
+ * most `pool_size`, each borrowed by one reading thread at a time; and one
+ * probe connection for the monitor thread, which notices the database going
+ * away and coming back when no call does. Every connection is non-blocking:
+ * each statement is sent, then its answer is awaited with poll() for at most
+ * `query_timeout_ms`, so that no call waits on a database that has gone away
+ * longer than that. A connection that times out or breaks is closed and
+ * opened again on its next use, but never in the middle of a transaction: the
+ * statements after a lost BEGIN must not run in autocommit.
+ *
+ * Statements are prepared once per connection on first use (PQsendPrepare),
+ * in the slot named by enum aw_pg_stmt, and run with every value bound as a
+ * parameter (text format, except token hashes, which are bound as binary
+ * bytea); results come back in binary format. No SQL text is built from
+ * input.
+ */
+#ifndef AW_POSTGRES_INT_H
+#define AW_POSTGRES_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "../episode_dict.h"
+#include "../repo.h"
+
+/* Statement slots. Each file owns a range; the SQL text lives with its user. */
+enum aw_pg_stmt {
+	AW_PG_SERIES_INSERT,
+	AW_PG_SERIES_GET,
+	AW_PG_SERIES_GET_BY_KEY,
+	AW_PG_SERIES_UPDATE,
+	AW_PG_SERIES_DELETE,
+	AW_PG_SERIES_PAGE,                          /* + filter variant 0..3 */
+	AW_PG_SERIES_COUNT = AW_PG_SERIES_PAGE + 4, /* + filter variant 0..3 */
+
+	/* downloads.c */
+	AW_PG_DL_INSERT = AW_PG_SERIES_COUNT + 4,
+	AW_PG_DL_FIND_UNFINISHED,
+	AW_PG_DL_GET,
+	AW_PG_DL_STATUS,
+	AW_PG_DL_UPDATE,
+	AW_PG_DL_DELETE,
+	AW_PG_DL_REQUEUE,
+	AW_PG_DL_CLAIM,
+	AW_PG_DL_PROGRESS,
+	AW_PG_DL_PURGE,
+	AW_PG_DL_OF_SERIES,
+	AW_PG_DL_TRANSITION,
+	AW_PG_DL_PAGE_STATUS,
+	AW_PG_DL_PAGE_SERIES,
+	AW_PG_DL_COUNT_STATUS,
+	AW_PG_DL_COUNT_SERIES,
+
+	/* session.c */
+	AW_PG_SESSION_INSERT,
+	AW_PG_SESSION_GET,
+	AW_PG_SESSION_AUTH,
+	AW_PG_SESSION_TOUCH,
+	AW_PG_SESSION_EXTEND,
+	AW_PG_SESSION_REVOKE,
+	AW_PG_SESSION_REVOKE_USER,
+	AW_PG_SESSION_PURGE,
+	AW_PG_SESSION_PAGE,                           /* + filter variant 0..3 */
+	AW_PG_SESSION_COUNT = AW_PG_SESSION_PAGE + 4, /* + filter variant 0..3 */
+
+	/* episodes.c */
+	AW_PG_EPISODE_INSERT = AW_PG_SESSION_COUNT + 4,
+	AW_PG_EPISODE_GET,
+	AW_PG_EPISODE_UPDATE,
+	AW_PG_EPISODE_TAKEN,
+	AW_PG_EPISODE_DELETE,
+	AW_PG_EPISODE_MARK,
+	AW_PG_EPISODE_PAGE,                           /* + 0 all series, 1 one series */
+	AW_PG_EPISODE_COUNT = AW_PG_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
+
+	AW_PG_STMT_COUNT = AW_PG_EPISODE_COUNT + 3
+};
+
+/* Defaults of the backend's settings. */
+#define AW_PG_POOL_SIZE 4            /* "pool_size": reader connections at most */
+#define AW_PG_QUERY_TIMEOUT_MS 5000  /* "query_timeout_ms": longest wait for one answer */
+
+typedef struct aw_pg_repo aw_pg_repo;
+
+typedef struct aw_pg_conn {
+	aw_pg_repo *repo;
+	PGconn *pg;                  /* NULL: closed, opened again on next use */
+	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
+	int in_txn;                  /* a transaction is open (never reconnect then) */
+	struct aw_pg_conn *next;     /* reader pool */
+} aw_pg_conn;
+
+struct aw_pg_repo {
+	aw_repo base;                /* first: an aw_pg_repo is an aw_repo */
+	char *uri;                   /* the location as given (may hold a password) */
+	char shown[512];             /* the location as it may be shown (redacted) */
+	int pool_size;
+	int query_timeout_ms;
+	aw_pg_conn *writer;          /* writer thread only */
+	int in_savepoint;            /* the write under way has a savepoint; writer only */
+	int release_pending;         /* a savepoint to release before the next one */
+
+	pthread_mutex_t pool_mu;     /* guards the reader pool */
+	pthread_cond_t pool_cv;      /* signalled when a reader is given back */
+	aw_pg_conn *free_readers;
+	aw_pg_conn **readers;        /* every reader made, for closing */
+	int n_readers;
+
+	/* Reachability (see aw__pg_reachable). */
+	atomic_int unreachable;      /* last known state: 1 while the database cannot be reached */
+	pthread_mutex_t event_mu;    /* serialises state changes and their reports */
+
+	/* The monitor thread and its probe connection. */
+	pthread_t monitor;
+	int monitor_started;
+	pthread_mutex_t monitor_mu;
+	pthread_cond_t monitor_cv;
+	int monitor_stop;
+	aw_pg_conn *probe;
+};
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+#define AW_PG_MAX_PARAMS 16
+
+/* Bound values of one statement, $1, $2, ... in the order they are added. The
+ * values point into `buf` (numbers) or at the caller's strings, which must
+ * outlive the statement's run. */
+typedef struct aw_pg_params {
+	int n;
+	const char *values[AW_PG_MAX_PARAMS];
+	int lengths[AW_PG_MAX_PARAMS];
+	int formats[AW_PG_MAX_PARAMS];
+	char buf[AW_PG_MAX_PARAMS][32];
+} aw_pg_params;
+
+void aw__pg_p_int(aw_pg_params *p, int64_t v);
+void aw__pg_p_double(aw_pg_params *p, double v);
+void aw__pg_p_text(aw_pg_params *p, const char *s); /* NULL binds "" */
+void aw__pg_p_null(aw_pg_params *p);
+void aw__pg_p_bytes(aw_pg_params *p, const void *data, int len);
+
+/* ---- postgres.c ------------------------------------------------------------------------- */
+
+/*
+ * Maps a failed statement to an AW_E* code with a message "<what>: <the
+ * server's text>". This is the only place SQLSTATEs become AW_E* codes:
+ * 23505 AW_EEXIST, 23503 AW_ENOTFOUND (a foreign key: the parent is missing),
+ * other 23xxx AW_EINVAL, class 08, 57P01..57P03 and a broken connection
+ * AW_EUNAVAIL ("database unavailable: ..."), 40001 and 40P01 AW_EBUSY, 53100
+ * AW_EFULL, 25006 AW_EREADONLY, XX001/XX002 AW_ECORRUPT, anything else
+ * AW_EIO. `res` may be NULL (no answer). A connection-level failure closes the
+ * connection and marks the database unreachable.
+ */
+int aw__pg_error(aw_pg_conn *c, const PGresult *res, const char *what, aw_err *err);
+
+/*
+ * Runs the statement of `slot` (prepared from `sql` on first use on this
+ * connection) with parameters `p` (NULL: none), results in binary. *out is
+ * the result (free with PQclear) when the statement succeeded; otherwise the
+ * error is mapped by aw__pg_error. Never reconnects (see aw__pg_ready).
+ */
+int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+	       const char *what, PGresult **out, aw_err *err);
+
+/* Runs SQL text without parameters (transaction control, several statements
+ * separated by semicolons), results in text: 0 or the first error. *out
+ * (unless NULL) is the last result; free it with PQclear. */
+int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err);
+
+/* Makes sure `c` is connected, opening it again if it was closed or broke
+ * (only between transactions). AW_EUNAVAIL when the database cannot be reached. */
+int aw__pg_ready(aw_pg_conn *c, aw_err *err);
+
+/* Borrows a reader connection, waiting up to query_timeout_ms for one to be
+ * free (AW_EOVERLOAD after that); give it back with aw__pg_reader_put(). */
+int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err);
+void aw__pg_reader_put(aw_pg_repo *r, aw_pg_conn *c);
+
+/* Opens and ends a REPEATABLE READ READ ONLY transaction on a reader, so that
+ * several statements see one snapshot. */
+int aw__pg_read_begin(aw_pg_conn *c, aw_err *err);
+void aw__pg_read_end(aw_pg_conn *c);
+
+/* Records whether the database answered (ok) or could not be reached, and on
+ * a change tells the repository's owner (AW_REPO_REACHABLE/UNREACHABLE). */
+void aw__pg_reachable(aw_pg_repo *r, int ok, const aw_err *err);
+
+/* Builds a message from row `row` of `res`; `ctx` is the caller's. */
+typedef int aw_pg_row_fn(const PGresult *res, int row, const void *ctx, ProtobufCAllocator *mem,
+			 ProtobufCMessage **out, aw_err *err);
+
+/* Runs a statement expected to return at most one row and builds *out from it
+ * with `row`. AW_ENOTFOUND (message unset) when there is no row. */
+int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, const char *what,
+	       aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, ProtobufCMessage **out,
+	       aw_err *err);
+
+/*
+ * One page of a list, from one snapshot: in a read transaction, runs the count
+ * statement (its first column of its one row is the total, clamped to int32)
+ * and the page statement (asked for limit + 1 rows), building up to `limit`
+ * messages into items[] with `row`; *more says whether a row beyond them
+ * exists.
+ */
+int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
+		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
+		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		int32_t *total, int *more, const char *what, aw_err *err);
+
+/* Reads one record on a reader with $1 = id; AW_ENOTFOUND "<thing> <id> not
+ * found" when there is none. */
+int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const char *thing,
+		     aw_pg_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
+		     aw_err *err);
+
+/* Runs DELETE `sql` on the writer with $1 = id; AW_ENOTFOUND "<thing> <id> not
+ * found" when it deleted nothing. */
+int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, const char *thing,
+			aw_err *err);
+
+/* ---- reading binary results (postgres.c) -------------------------------------------------- */
+
+/* An integer column of any width (smallint, integer, bigint, boolean). */
+int64_t aw__pg_int(const PGresult *res, int row, int col);
+/* A double precision column. */
+double aw__pg_double(const PGresult *res, int row, int col);
+/* Whether the column is NULL. */
+int aw__pg_isnull(const PGresult *res, int row, int col);
+/* A text column copied with `mem` (NUL-terminated; "" is shared); NULL when
+ * out of memory. */
+char *aw__pg_text(const PGresult *res, int row, int col, ProtobufCAllocator *mem);
+/* The number of rows a command changed (its tag), e.g. UPDATE 3. */
+int64_t aw__pg_changes(const PGresult *res);
+
+/* ---- schema.c ------------------------------------------------------------------------- */
+
+/* The schema version this build writes. */
+int aw__pg_schema_version(void);
+
+/* Brings the database to the current schema version under an advisory lock,
+ * so that replicas started together migrate once; each migration in its own
+ * transaction with its version row. AW_EVERSION when the database is newer. */
+int aw__pg_migrate(aw_pg_conn *c, aw_err *err);
+
+/* ---- series.c -------------------------------------------------------------------------- */
+
+int aw__pg_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
+			 ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__pg_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+		      Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,
+			     Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
+		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
+int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
+			 aw_err *err);
+int aw__pg_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 aw_download_changes *deleted, aw_err *err);
+
+/* ---- downloads.c ---------------------------------------------------------------------- */
+
+int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
+			     ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
+			     aw_err *err);
+int aw__pg_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
+			  unsigned statuses, const aw_cursor *after, int limit,
+			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
+			  int *more, aw_err *err);
+int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+			    int64_t now_us, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   ProtobufCAllocator *mem, aw_download_changes *requeued,
+			   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+			      int64_t now_us, ProtobufCAllocator *mem,
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
+				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__pg_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
+			   aw_download_changes *deleted, aw_err *err);
+/* Records every queue item of series `series_id` in `changes` as DELETED, in
+ * id order: what deleting the series takes with it (on the writer). */
+int aw__pg_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			       aw_download_changes *changes, aw_err *err);
+
+/* ---- session.c ------------------------------------------------------------------------- */
+
+int aw__pg_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
+			  const uint8_t *token_hash, int64_t now_us, ProtobufCAllocator *mem,
+			  Aniworld__V1__UserSession **out, aw_err *err);
+int aw__pg_session_get(aw_repo *r, const char *session_id, int64_t now_us,
+		       ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__pg_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
+			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
+			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
+int aw__pg_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
+			int *is_active, int64_t *expires_at_us, aw_err *err);
+int aw__pg_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
+			 ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
+			  aw_err *err);
+int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
+int aw__pg_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, int64_t *count,
+			       aw_err *err);
+int aw__pg_session_purge_expired(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
+
+/* ---- episodes.c ----------------------------------------------------------------------- */
+
+int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
+			   ProtobufCAllocator *mem, Aniworld__V1__Episode **out, aw_err *err);
+int aw__pg_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+			Aniworld__V1__Episode **out, aw_err *err);
+int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
+			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
+int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
+			   aw_err *err);
+int aw__pg_episodes_delete(aw_repo *r, int64_t id, aw_err *err);
+int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+				    int64_t now_us, ProtobufCAllocator *mem,
+				    Aniworld__V1__Episode **out, aw_err *err);
+
+#endif /* AW_POSTGRES_INT_H */
