@@ -705,6 +705,7 @@ static int pg_begin(aw_repo *r, aw_err *err)
 
 	pg(r)->in_savepoint = 0;
 	pg(r)->release_pending = 0;
+	aw__event_stash_clear(&pg(r)->events);
 	if (rc == 0)
 		rc = aw__pg_exec(c, "BEGIN", pg(r)->query_timeout_ms, NULL, err);
 	if (rc == 0)
@@ -724,7 +725,13 @@ static int pg_commit(aw_repo *r, aw_err *err)
 	PGresult *res;
 	int rc = usable(c, "committing", err);
 
-	if (rc == 0 && !PQsendQuery(c->pg, "COMMIT"))
+	/* The change events go in the transaction: delivered if it commits. */
+	if (rc == 0)
+		rc = aw__pg_events_flush(pg(r), err);
+	aw__event_stash_clear(&pg(r)->events);
+	if (rc != 0)
+		return rc; /* the writer rolls back */
+	if (!PQsendQuery(c->pg, "COMMIT"))
 		rc = aw__pg_error(c, NULL, "committing", err);
 	if (rc == 0)
 		rc = collect(c, pg(r)->query_timeout_ms, "committing", &res, err);
@@ -751,6 +758,7 @@ static void pg_rollback(aw_repo *r)
 	c->in_txn = 0;
 	pg(r)->in_savepoint = 0;
 	pg(r)->release_pending = 0;
+	aw__event_stash_clear(&pg(r)->events);
 }
 
 /*
@@ -766,6 +774,7 @@ static int pg_write_begin(aw_repo *r, int alone, aw_err *err)
 	aw_pg_repo *s = pg(r);
 	int rc = 0;
 
+	aw__event_stash_mark(&s->events);
 	s->in_savepoint = !alone;
 	if (alone)
 		return 0;
@@ -780,6 +789,8 @@ static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 {
 	aw_pg_repo *s = pg(r);
 
+	if (rc != 0)
+		aw__event_stash_undo(&s->events); /* its events go with it */
 	if (!s->in_savepoint)
 		return 0;
 	s->in_savepoint = 0;
@@ -841,6 +852,7 @@ static void pg_close(aw_repo *base)
 {
 	aw_pg_repo *r = pg(base);
 
+	aw__pg_events_stop(r);
 	if (r->monitor_started) {
 		pthread_mutex_lock(&r->monitor_mu);
 		r->monitor_stop = 1;
@@ -858,12 +870,13 @@ static void pg_close(aw_repo *base)
 	pthread_mutex_destroy(&r->event_mu);
 	pthread_mutex_destroy(&r->monitor_mu);
 	pthread_cond_destroy(&r->monitor_cv);
+	aw__event_stash_free(&r->events);
 	free(r->uri);
 	free(r);
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 2,
+	.version = 3,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -900,6 +913,8 @@ static const aw_repo_methods postgres_methods = {
 	.episodes_update = aw__pg_episodes_update,
 	.episodes_delete = aw__pg_episodes_delete,
 	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
+	.downloads_publish = aw__pg_downloads_publish,
+	.start = aw__pg_events_start,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */
