@@ -26,7 +26,15 @@ typedef struct opt {
 static const opt options[] = {
 	{"listen", "ANIWORLD_LISTEN", OPT_STR, F(listen),
 	 "address to serve gRPC on, host:port (all interfaces by default)"},
-	{"db", "ANIWORLD_DB", OPT_STR, F(db), "SQLite database file (\":memory:\" for a throwaway one)"},
+	{"db", "ANIWORLD_DB", OPT_STR, F(db),
+	 "SQLite database file (\":memory:\" for a throwaway one), or a postgres:// or "
+	 "postgresql:// URI (libpq's PG* variables and files apply)"},
+	{"db-pool-size", "ANIWORLD_DB_POOL_SIZE", OPT_INT, F(db_pool_size),
+	 "PostgreSQL: reader connections at most; a read waits for a free one"},
+	{"db-query-timeout", "ANIWORLD_DB_QUERY_TIMEOUT", OPT_MS, F(db_query_timeout_ms),
+	 "PostgreSQL: longest wait for a connection or an answer; then UNAVAILABLE"},
+	{"migrate-only", "ANIWORLD_MIGRATE_ONLY", OPT_BOOL, F(migrate_only),
+	 "bring the database schema up to date and exit (a Kubernetes Job or init container)"},
 	{"threads", "ANIWORLD_THREADS", OPT_INT, F(threads),
 	 "completion-queue threads serving calls; 0 = one per CPU core"},
 	{"log-level", "ANIWORLD_LOG_LEVEL", OPT_STR, F(log_level),
@@ -68,6 +76,11 @@ static const opt options[] = {
 	 F(max_connection_age_grace_ms), "how long calls on an aged connection may still finish"},
 	{"metrics-listen", "ANIWORLD_METRICS_LISTEN", OPT_STR, F(metrics_listen),
 	 "serve Prometheus metrics at http://host:port/metrics; empty = no metrics endpoint"},
+	{"metrics-max-connections", "ANIWORLD_METRICS_MAX_CONNECTIONS", OPT_INT,
+	 F(metrics_max_connections),
+	 "connections open at once on the metrics port; one more closes the oldest idle one"},
+	{"metrics-timeout", "ANIWORLD_METRICS_TIMEOUT", OPT_MS, F(metrics_timeout_ms),
+	 "a metrics connection gets this long to send its request, and as long to take the reply"},
 };
 
 #undef F
@@ -82,6 +95,9 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->shutdown_grace_ms = 10000;
 	cfg->max_receive_bytes = 4 * 1024 * 1024;
 	cfg->busy_timeout_ms = 5000;
+	cfg->db_pool_size = 4;
+	cfg->db_query_timeout_ms = 5000;
+	cfg->migrate_only = 0;
 	cfg->stale_claim_ms = 15 * 60 * 1000;
 	cfg->tls_cert = (char *)"";
 	cfg->tls_key = (char *)"";
@@ -98,6 +114,8 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->max_connection_age_ms = 0;
 	cfg->max_connection_age_grace_ms = 30 * 1000;
 	cfg->metrics_listen = (char *)"";
+	cfg->metrics_max_connections = 64;
+	cfg->metrics_timeout_ms = 5000;
 }
 
 /* Parses true/false, yes/no, on/off, 1/0. */

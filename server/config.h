@@ -15,7 +15,10 @@
 
 typedef struct aw_config {
 	char *listen;                 /* address to serve on, "host:port" */
-	char *db;                     /* SQLite database file, or ":memory:" */
+	char *db;                     /* SQLite database file, ":memory:", or a PostgreSQL URI */
+	int db_pool_size;             /* PostgreSQL reader connections at most */
+	int64_t db_query_timeout_ms;  /* PostgreSQL: longest wait for a connection or answer */
+	int migrate_only;             /* migrate the schema and exit */
 	int threads;                  /* completion-queue threads; 0 = one per core */
 	char *log_level;              /* debug, info, warn, error, off */
 	int64_t shutdown_grace_ms;    /* how long in-flight calls may finish on SIGTERM */
@@ -37,6 +40,8 @@ typedef struct aw_config {
 	int64_t max_connection_age_ms;   /* close connections this old (rebalancing); 0 = never */
 	int64_t max_connection_age_grace_ms; /* calls on an aged connection get this long */
 	char *metrics_listen;         /* Prometheus endpoint, "host:port"; "" = none */
+	int metrics_max_connections;  /* open on it at once; more close the oldest idle one */
+	int64_t metrics_timeout_ms;   /* to send a request head there, and again to take the reply */
 	int owns_strings;             /* set by aw_config_load(): strings are heap copies */
 } aw_config;
 

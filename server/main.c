@@ -54,6 +54,17 @@ int main(int argc, char **argv)
 	 * repository reports as a full disk, instead of killing the process. */
 	signal(SIGXFSZ, SIG_IGN);
 
+	if (cfg.migrate_only) {
+		aw_repo_location_redact(cfg.db, where, sizeof(where));
+		if (aw_server_migrate(&cfg, &err) != 0) {
+			aw_log(AW_LOG_ERROR, "cannot migrate: %s (%s)", err.msg, aw_err_name(err.code));
+			aw_config_close(&cfg);
+			return 1;
+		}
+		aw_log(AW_LOG_INFO, "database %s: schema up to date", where);
+		aw_config_close(&cfg);
+		return 0;
+	}
 	if (aw_server_start(&server, &cfg, &err) != 0) {
 		aw_log(AW_LOG_ERROR, "cannot start: %s (%s)", err.msg, aw_err_name(err.code));
 		aw_config_close(&cfg);

@@ -188,13 +188,49 @@ static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *er
 	return rc;
 }
 
+/* The backend settings from the configuration, as text; each backend reads its
+ * own and ignores the rest. */
+typedef struct repo_settings {
+	aw_repo_setting list[3];
+	char busy_ms[24], pool_size[24], query_ms[24];
+} repo_settings;
+
+static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_settings *rs)
+{
+	aw_repo_options_defaults(ropts);
+	snprintf(rs->busy_ms, sizeof(rs->busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
+	snprintf(rs->pool_size, sizeof(rs->pool_size), "%d", cfg->db_pool_size);
+	snprintf(rs->query_ms, sizeof(rs->query_ms), "%lld", (long long)cfg->db_query_timeout_ms);
+	rs->list[0] = (aw_repo_setting){"busy_timeout_ms", rs->busy_ms};
+	rs->list[1] = (aw_repo_setting){"pool_size", rs->pool_size};
+	rs->list[2] = (aw_repo_setting){"query_timeout_ms", rs->query_ms};
+	ropts->settings = rs->list;
+	ropts->n_settings = 3;
+	if (cfg->max_queued_writes > 0)
+		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
+								       : (int)cfg->max_queued_writes;
+}
+
+int aw_server_migrate(const aw_config *cfg, aw_err *err)
+{
+	aw_repo_options ropts;
+	repo_settings settings;
+	aw_repo *repo;
+	int rc;
+
+	repo_options(cfg, &ropts, &settings);
+	rc = aw_repo_open(&repo, cfg->db, &ropts, err);
+	if (rc == 0)
+		aw_repo_close(repo);
+	return rc;
+}
+
 int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 {
 	aw_server *s = calloc(1, sizeof(*s));
 	aw_health *health = NULL;
 	aw_repo_options ropts;
-	aw_repo_setting settings[1];
-	char busy_ms[24];
+	repo_settings settings;
 	aw_transport_config tcfg;
 	int rc;
 
@@ -204,19 +240,12 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	s->grace_ms = cfg->shutdown_grace_ms;
 	pthread_mutex_init(&s->health_mu, NULL);
 
-	aw_repo_options_defaults(&ropts);
-	/* Backend settings: each backend reads its own and ignores the rest. */
-	snprintf(busy_ms, sizeof(busy_ms), "%lld", (long long)cfg->busy_timeout_ms);
-	settings[0] = (aw_repo_setting){"busy_timeout_ms", busy_ms};
-	ropts.settings = settings;
-	ropts.n_settings = 1;
+	repo_options(cfg, &ropts, &settings);
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
 	ropts.on_download_event = hook_download_event;
 	ropts.events_watched = hook_events_watched;
 	ropts.event_arg = s;
-	if (cfg->max_queued_writes > 0)
-		ropts.max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX : (int)cfg->max_queued_writes;
 	/* The broker first: a backend may deliver events as soon as it is open. */
 	rc = aw_download_events_new(&s->download_events, err);
 	if (rc == 0)
@@ -332,7 +361,9 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 	if (rc == 0)
 		rc = aw_transport_start(s->transport, err);
 	if (rc == 0 && cfg->metrics_listen[0] != '\0')
-		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen, render_metrics, s, err);
+		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen,
+					   cfg->metrics_max_connections, cfg->metrics_timeout_ms,
+					   render_metrics, s, err);
 	if (rc != 0) {
 		aw_server_free(s);
 		return rc;

@@ -32,6 +32,14 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err);
  */
 int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err);
 
+/*
+ * Opens the repository of `cfg` (which brings its schema up to the version of
+ * this build, see aw_repo_open) and closes it again: --migrate-only, for a
+ * Kubernetes Job or init container ahead of the replicas. Errors are
+ * aw_repo_open()'s.
+ */
+int aw_server_migrate(const aw_config *cfg, aw_err *err);
+
 /* The server's transport (borrowed; lives as long as the server). */
 struct aw_transport;
 struct aw_transport *aw_server_transport(aw_server *s);

@@ -1,6 +1,11 @@
 /*
- * Tests the repository over the SQLite backend (server/repo/repo.c,
- * server/repo/sqlite/), on real SQLite: an in-memory database and temp files.
+ * SQLite-only checks of the SQLite backend (server/repo/sqlite/), on real
+ * SQLite files: its migrations recorded in PRAGMA user_version, files that are
+ * no database, an in-memory database, the row counts its triggers keep, how a
+ * token digest is stored, and the query plans of the statements that must stay
+ * index lookups. What every backend must do is tested once, for both, in
+ * test_repo_series.c, test_repo_episodes.c, test_repo_downloads.c,
+ * test_repo_session.c and test_writer.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +18,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "google/protobuf/timestamp.pb-c.h"
 #include "repo/repo.h"
 #include "repo/sqlite/sqlite_int.h"
 #include "repo_sync.h"
@@ -100,11 +106,6 @@ static Aniworld__V1__AnimeSeries *must_create(aw_repo *r, const char *key, const
 	return s;
 }
 
-static int64_t ts_us(const Google__Protobuf__Timestamp *t)
-{
-	return t->seconds * 1000000 + t->nanos / 1000;
-}
-
 static Aniworld__V1__ListSeriesResponse *list(aw_repo *r, int page_size, const char *token,
 					       const char *name_contains, const char *site, int *rc)
 {
@@ -118,302 +119,6 @@ static Aniworld__V1__ListSeriesResponse *list(aw_repo *r, int page_size, const c
 	aw_repo_series_list(r, sync_init(&sr), &in, page_size);
 	*rc = sync_wait(&sr);
 	return (Aniworld__V1__ListSeriesResponse *)sr.result;
-}
-
-/* ---- tests ------------------------------------------------------------------------ */
-
-static void test_repo_sqlite_create_and_get(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
-	Aniworld__V1__AnimeSeries__EpisodeDictEntry entry =
-		ANIWORLD__V1__ANIME_SERIES__EPISODE_DICT_ENTRY__INIT;
-	Aniworld__V1__AnimeSeries__EpisodeDictEntry *entries[] = {&entry};
-	Aniworld__V1__EpisodeNumbers nums = ANIWORLD__V1__EPISODE_NUMBERS__INIT;
-	int32_t eps[] = {1, 2, 3};
-	int64_t before = aw__repo_now_us();
-	sync_req sr;
-
-	s.key = "attack-on-titan";
-	s.name = "Attack on Titan";
-	s.site = "aniworld.to";
-	s.folder = "/anime/aot";
-	s.description = "Humanity behind walls.";
-	s.status = "completed";
-	s.total_episodes = 87;
-	s.cover_url = "https://example.invalid/aot.jpg";
-	nums.n_episodes = 3;
-	nums.episodes = eps;
-	entry.key = 1;
-	entry.value = &nums;
-	s.n_episode_dict = 1;
-	s.episode_dict = entries;
-	s.id = 999; /* ignored: the id is the repository's */
-
-	aw_repo_series_create(f->repo, sync_init(&sr), &s);
-	assert_int_equal(sync_wait(&sr), 0);
-	Aniworld__V1__AnimeSeries *c = (Aniworld__V1__AnimeSeries *)sr.result;
-	assert_true(c->id > 0 && c->id != 999);
-	assert_string_equal(c->key, "attack-on-titan");
-	assert_string_equal(c->folder, "/anime/aot");
-	assert_int_equal(c->total_episodes, 87);
-	assert_non_null(c->created_at);
-	assert_true(ts_us(c->created_at) >= before);
-	assert_int_equal(ts_us(c->created_at), ts_us(c->updated_at));
-
-	aw_repo_series_get(f->repo, sync_init(&sr), c->id);
-	assert_int_equal(sync_wait(&sr), 0);
-	Aniworld__V1__AnimeSeries *g = (Aniworld__V1__AnimeSeries *)sr.result;
-	assert_string_equal(g->name, "Attack on Titan");
-	assert_string_equal(g->description, "Humanity behind walls.");
-	assert_string_equal(g->status, "completed");
-	assert_string_equal(g->cover_url, "https://example.invalid/aot.jpg");
-	assert_int_equal(g->n_episode_dict, 1);
-	assert_int_equal(g->episode_dict[0]->key, 1);
-	assert_int_equal(g->episode_dict[0]->value->n_episodes, 3);
-	assert_int_equal(g->episode_dict[0]->value->episodes[2], 3);
-	assert_int_equal(ts_us(g->created_at), ts_us(c->created_at));
-	protobuf_c_message_free_unpacked(&g->base, NULL);
-
-	aw_repo_series_get_by_key(f->repo, sync_init(&sr), "attack-on-titan");
-	assert_int_equal(sync_wait(&sr), 0);
-	g = (Aniworld__V1__AnimeSeries *)sr.result;
-	assert_int_equal(g->id, c->id);
-	protobuf_c_message_free_unpacked(&g->base, NULL);
-	protobuf_c_message_free_unpacked(&c->base, NULL);
-}
-
-static void test_repo_sqlite_duplicate_key(void **state)
-{
-	fixture *f = *state;
-	aw_err err;
-	int rc;
-
-	protobuf_c_message_free_unpacked(&must_create(f->repo, "naruto", "Naruto")->base, NULL);
-	assert_null(create(f->repo, "naruto", "Naruto again", &rc, &err));
-	assert_int_equal(rc, AW_EEXIST);
-	assert_non_null(strstr(err.msg, "naruto"));
-}
-
-static void test_repo_sqlite_not_found(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
-	sync_req sr;
-
-	aw_repo_series_get(f->repo, sync_init(&sr), 4242);
-	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
-	assert_non_null(strstr(sr.err.msg, "4242"));
-	assert_null(sr.result);
-
-	aw_repo_series_get_by_key(f->repo, sync_init(&sr), "nope");
-	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
-	assert_non_null(strstr(sr.err.msg, "nope"));
-
-	s.id = 4242;
-	s.name = "x";
-	aw_repo_series_update(f->repo, sync_init(&sr), &s, AW_SERIES_NAME);
-	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
-	assert_non_null(strstr(sr.err.msg, "4242"));
-
-	aw_download_changes gone = {0};
-	aw_repo_series_delete(f->repo, sync_init(&sr), 4242, &gone);
-	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
-	aw_download_changes_clear(&gone, NULL);
-}
-
-static void test_repo_sqlite_update_applies_mask(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "one-piece", "One Piece");
-	Aniworld__V1__AnimeSeries *b = must_create(f->repo, "bleach", "Bleach");
-	Aniworld__V1__AnimeSeries in = ANIWORLD__V1__ANIME_SERIES__INIT;
-	sync_req sr;
-
-	usleep(2000); /* updated_at must be able to move past created_at */
-	in.id = a->id;
-	in.name = "One Piece (TV)";
-	in.key = "ignored-because-not-in-mask";
-	in.total_episodes = 1100;
-	aw_repo_series_update(f->repo, sync_init(&sr), &in, AW_SERIES_NAME | AW_SERIES_TOTAL_EPISODES);
-	assert_int_equal(sync_wait(&sr), 0);
-	Aniworld__V1__AnimeSeries *u = (Aniworld__V1__AnimeSeries *)sr.result;
-	assert_string_equal(u->name, "One Piece (TV)");
-	assert_string_equal(u->key, "one-piece");
-	assert_string_equal(u->site, "aniworld.to"); /* untouched */
-	assert_int_equal(u->total_episodes, 1100);
-	assert_int_equal(ts_us(u->created_at), ts_us(a->created_at));
-	assert_true(ts_us(u->updated_at) > ts_us(a->updated_at));
-	protobuf_c_message_free_unpacked(&u->base, NULL);
-
-	/* Taking another series' key. */
-	in.key = "bleach";
-	aw_repo_series_update(f->repo, sync_init(&sr), &in, AW_SERIES_KEY);
-	assert_int_equal(sync_wait(&sr), AW_EEXIST);
-	assert_non_null(strstr(sr.err.msg, "bleach"));
-
-	/* Clearing a field through the mask. */
-	in.site = "";
-	aw_repo_series_update(f->repo, sync_init(&sr), &in, AW_SERIES_SITE);
-	assert_int_equal(sync_wait(&sr), 0);
-	u = (Aniworld__V1__AnimeSeries *)sr.result;
-	assert_string_equal(u->site, "");
-	protobuf_c_message_free_unpacked(&u->base, NULL);
-
-	protobuf_c_message_free_unpacked(&a->base, NULL);
-	protobuf_c_message_free_unpacked(&b->base, NULL);
-}
-
-static void test_repo_sqlite_delete(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "to-delete", "Gone Soon");
-	aw_download_changes gone = {0};
-	sync_req sr;
-
-	aw_repo_series_delete(f->repo, sync_init(&sr), a->id, &gone);
-	assert_int_equal(sync_wait(&sr), 0);
-	assert_int_equal(gone.n_events, 0); /* it had no queue items */
-	aw_download_changes_clear(&gone, NULL);
-	assert_non_null(sr.result); /* google.protobuf.Empty */
-	protobuf_c_message_free_unpacked(sr.result, NULL);
-	aw_repo_series_get(f->repo, sync_init(&sr), a->id);
-	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
-	/* The key is free again. */
-	protobuf_c_message_free_unpacked(&must_create(f->repo, "to-delete", "Back")->base, NULL);
-	protobuf_c_message_free_unpacked(&a->base, NULL);
-}
-
-static void test_repo_sqlite_list_pages_with_inserts_between(void **state)
-{
-	fixture *f = *state;
-	char key[32], token[128] = "";
-	int64_t seen[64];
-	int n_seen = 0, rc;
-
-	for (int i = 0; i < 25; i++) {
-		snprintf(key, sizeof(key), "series-%02d", i);
-		protobuf_c_message_free_unpacked(&must_create(f->repo, key, key)->base, NULL);
-	}
-	for (int page = 0;; page++) {
-		Aniworld__V1__ListSeriesResponse *res = list(f->repo, 10, token, NULL, NULL, &rc);
-		assert_int_equal(rc, 0);
-		for (size_t i = 0; i < res->n_series; i++) {
-			for (int j = 0; j < n_seen; j++)
-				assert_true(seen[j] != res->series[i]->id); /* no repeats */
-			if (n_seen > 0)
-				assert_true(res->series[i]->id > seen[n_seen - 1]); /* id order */
-			seen[n_seen++] = res->series[i]->id;
-		}
-		if (page == 0) {
-			assert_int_equal(res->total_size, 25);
-			/* Rows inserted between pages land after the cursor. */
-			for (int i = 25; i < 30; i++) {
-				snprintf(key, sizeof(key), "series-%02d", i);
-				protobuf_c_message_free_unpacked(&must_create(f->repo, key, key)->base, NULL);
-			}
-		}
-		snprintf(token, sizeof(token), "%s", res->next_page_token);
-		int last = res->next_page_token[0] == '\0';
-		if (last)
-			assert_int_equal(res->total_size, 30);
-		protobuf_c_message_free_unpacked(&res->base, NULL);
-		if (last)
-			break;
-		assert_true(page < 10);
-	}
-	assert_int_equal(n_seen, 30); /* nothing skipped */
-}
-
-static void test_repo_sqlite_list_exact_last_page_has_no_token(void **state)
-{
-	fixture *f = *state;
-	char key[32];
-	int rc;
-
-	for (int i = 0; i < 10; i++) {
-		snprintf(key, sizeof(key), "exact-%d", i);
-		protobuf_c_message_free_unpacked(&must_create(f->repo, key, key)->base, NULL);
-	}
-	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 10, NULL, NULL, NULL, &rc);
-	assert_int_equal(rc, 0);
-	assert_int_equal(res->n_series, 10);
-	assert_string_equal(res->next_page_token, "");
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-
-	res = list(f->repo, 5, NULL, NULL, NULL, &rc);
-	assert_int_equal(res->n_series, 5);
-	assert_string_not_equal(res->next_page_token, "");
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-}
-
-static void test_repo_sqlite_list_filters(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries in = ANIWORLD__V1__ANIME_SERIES__INIT;
-	Aniworld__V1__ListSeriesResponse *res;
-	sync_req sr;
-	int rc;
-
-	protobuf_c_message_free_unpacked(&must_create(f->repo, "k1", "Sword Art Online")->base, NULL);
-	protobuf_c_message_free_unpacked(&must_create(f->repo, "k2", "100% Pure_Love")->base, NULL);
-	Aniworld__V1__AnimeSeries *other = must_create(f->repo, "k3", "Sword of the Stranger");
-	in.id = other->id;
-	in.site = "s.to";
-	aw_repo_series_update(f->repo, sync_init(&sr), &in, AW_SERIES_SITE);
-	assert_int_equal(sync_wait(&sr), 0);
-	protobuf_c_message_free_unpacked(sr.result, NULL);
-	protobuf_c_message_free_unpacked(&other->base, NULL);
-
-	res = list(f->repo, 50, NULL, "sword", NULL, &rc); /* case-insensitive */
-	assert_int_equal(rc, 0);
-	assert_int_equal(res->n_series, 2);
-	assert_int_equal(res->total_size, 2);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-
-	res = list(f->repo, 50, NULL, "sword", "s.to", &rc);
-	assert_int_equal(res->n_series, 1);
-	assert_string_equal(res->series[0]->key, "k3");
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-
-	res = list(f->repo, 50, NULL, NULL, "aniworld.to", &rc);
-	assert_int_equal(res->total_size, 2);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-
-	/* LIKE wildcards in the filter are literal. */
-	res = list(f->repo, 50, NULL, "0% P", NULL, &rc);
-	assert_int_equal(res->n_series, 1);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-	res = list(f->repo, 50, NULL, "_", NULL, &rc);
-	assert_int_equal(res->n_series, 1);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-	res = list(f->repo, 50, NULL, "%", NULL, &rc);
-	assert_int_equal(res->n_series, 1);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-}
-
-static void test_repo_sqlite_list_rejects_foreign_token(void **state)
-{
-	fixture *f = *state;
-	char key[16];
-	int rc;
-
-	for (int i = 0; i < 3; i++) {
-		snprintf(key, sizeof(key), "t%d", i);
-		protobuf_c_message_free_unpacked(&must_create(f->repo, key, key)->base, NULL);
-	}
-	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 1, NULL, NULL, NULL, &rc);
-	char token[128];
-	snprintf(token, sizeof(token), "%s", res->next_page_token);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
-
-	assert_null(list(f->repo, 1, token, "other filter", NULL, &rc));
-	assert_int_equal(rc, AW_EINVAL);
-	assert_null(list(f->repo, 1, "garbage!", NULL, NULL, &rc));
-	assert_int_equal(rc, AW_EINVAL);
-	res = list(f->repo, 1, token, NULL, NULL, &rc);
-	assert_int_equal(rc, 0);
-	protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
 /* Runs `sql` on the fixture's file with a connection of the test's own. */
@@ -444,38 +149,7 @@ static int side_count(const char *path, const char *sql)
 	return n;
 }
 
-static void test_repo_sqlite_delete_cascades_to_children(void **state)
-{
-	fixture *f = *state;
-	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "parent", "Parent");
-	aw_download_changes gone = {0};
-	char sql[512];
-	sync_req sr;
-
-	snprintf(sql, sizeof(sql),
-		 "PRAGMA foreign_keys=ON;"
-		 "INSERT INTO episodes (series_id, season, episode_number, created_at, updated_at)"
-		 " VALUES (%lld, 1, 1, 0, 0), (%lld, 1, 2, 0, 0);"
-		 "INSERT INTO download_queue (series_id, season, episode_number, status, priority,"
-		 " created_at, updated_at) VALUES (%lld, 1, 1, 1, 2, 0, 0);",
-		 (long long)a->id, (long long)a->id, (long long)a->id);
-	side_exec(f->path, sql);
-	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), 2);
-
-	aw_repo_series_delete(f->repo, sync_init(&sr), a->id, &gone);
-	assert_int_equal(sync_wait(&sr), 0);
-	protobuf_c_message_free_unpacked(sr.result, NULL);
-	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), 0);
-	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM download_queue"), 0);
-	/* The queue item that went with it is reported, as it was stored. */
-	assert_int_equal(gone.n_events, 1);
-	assert_int_equal(gone.events[0]->type,
-			 ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED);
-	assert_int_equal(gone.events[0]->item->series_id, a->id);
-	assert_int_equal(gone.events[0]->item->episode_number, 1);
-	aw_download_changes_clear(&gone, NULL);
-	protobuf_c_message_free_unpacked(&a->base, NULL);
-}
+/* ---- migrations and files ------------------------------------------------------------ */
 
 static void test_repo_sqlite_migrates_empty_file_and_reopens(void **state)
 {
@@ -574,30 +248,409 @@ static void test_repo_sqlite_memory_database(void **state)
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
+/* ---- the episodes' row count and query plans ------------------------------------------------ */
+
+static int64_t make_series(aw_repo *r, const char *key)
+{
+	Aniworld__V1__AnimeSeries *s = must_create(r, key, key);
+	int64_t id = s->id;
+
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return id;
+}
+
+/* A batch that fails stores nothing, and the count the triggers keep (which
+ * total_size reads) does not move either. */
+static void test_repo_sqlite_failed_batch_keeps_the_row_count(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__BatchCreateEpisodesRequest b = ANIWORLD__V1__BATCH_CREATE_EPISODES_REQUEST__INIT;
+	Aniworld__V1__Episode eps[3], *ptrs[3];
+	int64_t series = make_series(f->repo, "counted");
+	sync_req sr;
+
+	for (int i = 0; i < 3; i++) {
+		Aniworld__V1__Episode init = ANIWORLD__V1__EPISODE__INIT;
+		eps[i] = init;
+		eps[i].series_id = series;
+		eps[i].season = 1;
+		eps[i].episode_number = i == 2 ? 1 : i + 1; /* the last one clashes */
+		ptrs[i] = &eps[i];
+	}
+	b.series_id = series;
+	b.n_episodes = 2;
+	b.episodes = ptrs;
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), &b);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	assert_int_equal(side_count(f->path, "SELECT n FROM row_counts WHERE name = 'episodes'"), 2);
+
+	b.n_episodes = 3;
+	eps[0].season = eps[1].season = eps[2].season = 2;
+	aw_repo_episodes_batch_create(f->repo, sync_init(&sr), &b);
+	assert_int_equal(sync_wait(&sr), AW_EEXIST);
+	assert_int_equal(side_count(f->path, "SELECT COUNT(*) FROM episodes"), 2);
+	assert_int_equal(side_count(f->path, "SELECT n FROM row_counts WHERE name = 'episodes'"), 2);
+}
+
+/* The list statements walk the unique index: no scan, no sort. */
+static void test_repo_sqlite_episode_queries_use_the_index(void **state)
+{
+	fixture *f = *state;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	static const char *const queries[] = {
+		"EXPLAIN QUERY PLAN SELECT id FROM episodes WHERE series_id = ?1 AND "
+		"(season, episode_number) > (?2, ?3) AND (?5 = 0 OR season IN (SELECT value FROM "
+		"json_each(?6))) AND (?7 < 0 OR is_downloaded = ?7) ORDER BY season, episode_number "
+		"LIMIT ?4",
+		"EXPLAIN QUERY PLAN SELECT id FROM episodes WHERE (series_id, season, episode_number) > "
+		"(?1, ?2, ?3) AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) AND "
+		"(?7 < 0 OR is_downloaded = ?7) ORDER BY series_id, season, episode_number LIMIT ?4",
+		/* total_size of one series counts within the series' index range. */
+		"EXPLAIN QUERY PLAN SELECT COUNT(*) FROM episodes WHERE series_id = ?1 "
+		"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
+		"AND (?7 < 0 OR is_downloaded = ?7)",
+	};
+
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	for (size_t q = 0; q < sizeof(queries) / sizeof(queries[0]); q++) {
+		char plan[1024] = "";
+		assert_int_equal(sqlite3_prepare_v2(db, queries[q], -1, &st, NULL), SQLITE_OK);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			strncat(plan, (const char *)sqlite3_column_text(st, 3), sizeof(plan) - strlen(plan) - 2);
+			strncat(plan, "\n", sizeof(plan) - strlen(plan) - 1);
+		}
+		sqlite3_finalize(st);
+		if (strstr(plan, "SEARCH episodes USING INDEX sqlite_autoindex_episodes_1") == NULL ||
+		    strstr(plan, "TEMP B-TREE") != NULL)
+			fail_msg("query %zu plan:\n%s", q, plan);
+	}
+	sqlite3_close(db);
+}
+
+/* ---- sessions: the stored digest, query plans -------------------------------------------- */
+
+/* A digest that differs for every `seed` (as test_repo_session.c makes them). */
+static void make_hash(uint8_t *out, int seed)
+{
+	for (int i = 0; i < AW_SESSION_HASH_BYTES; i++)
+		out[i] = (uint8_t)(seed * 31 + i * 7 + 1);
+}
+
+static void add(aw_repo *r, const char *sid, const char *user, int seed)
+{
+	Aniworld__V1__UserSession s = ANIWORLD__V1__USER_SESSION__INIT;
+	Google__Protobuf__Timestamp exp = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+	aw_session_new in;
+	sync_req sr;
+
+	exp.seconds = aw__repo_now_us() / 1000000 + 3600;
+	s.session_id = (char *)sid;
+	s.user_id = (char *)user;
+	s.expires_at = &exp;
+	in.session = &s;
+	make_hash(in.token_hash, seed);
+	aw_repo_session_create(r, sync_init(&sr), &in);
+	assert_int_equal(sync_wait(&sr), 0);
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+}
+
+static void free_msg(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static Aniworld__V1__ListSessionsResponse *list_sessions(aw_repo *r, const char *user,
+							 int active_only, int *rc)
+{
+	Aniworld__V1__ListSessionsRequest in = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
+	sync_req sr;
+
+	in.page_size = 10;
+	in.page_token = "";
+	in.user_id = (char *)(user != NULL ? user : "");
+	in.active_only = active_only;
+	aw_repo_session_list(r, sync_init(&sr), &in, 10);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__ListSessionsResponse *)sr.result;
+}
+
+static int64_t revoke_user(aw_repo *r, const char *user)
+{
+	sync_req sr;
+	int64_t n;
+
+	aw_repo_session_revoke_user(r, sync_init(&sr), user);
+	assert_int_equal(sync_wait(&sr), 0);
+	n = ((Aniworld__V1__RevokeUserSessionsResponse *)sr.result)->revoked_count;
+	free_msg(sr.result);
+	return n;
+}
+
+static int64_t purge(aw_repo *r)
+{
+	sync_req sr;
+	int64_t n;
+
+	aw_repo_session_purge_expired(r, sync_init(&sr));
+	assert_int_equal(sync_wait(&sr), 0);
+	n = ((Aniworld__V1__PurgeExpiredSessionsResponse *)sr.result)->deleted_count;
+	free_msg(sr.result);
+	return n;
+}
+
+/* Runs a query returning one text value on the fixture's file with a connection
+ * of the test's own; the result is malloc'd. */
+static char *side_text(const char *path, const char *sql, const char *arg)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *out = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (arg != NULL)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		out = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+
+/* The stored digest is the one given, as a 32-byte BLOB. */
+static void test_repo_sqlite_session_digest_is_a_blob(void **state)
+{
+	fixture *f = *state;
+	uint8_t hash[AW_SESSION_HASH_BYTES];
+	char hex[2 * AW_SESSION_HASH_BYTES + 1];
+
+	add(f->repo, "sess-1", "user-1", 1);
+	make_hash(hash, 1);
+	for (int i = 0; i < AW_SESSION_HASH_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02X", hash[i]);
+	char *stored = side_text(f->path, "SELECT hex(token_hash) FROM user_sessions "
+					  "WHERE session_id = ?1 AND typeof(token_hash) = 'blob'",
+				 "sess-1");
+	assert_non_null(stored);
+	assert_string_equal(stored, hex);
+	free(stored);
+}
+
+
+/* The query plan of `st`'s SQL on the fixture's file, one line per step. */
+static void query_plan(const char *path, sqlite3_stmt *st, char *out, size_t size)
+{
+	char sql[2048];
+	sqlite3 *db;
+	sqlite3_stmt *plan;
+	size_t o = 0;
+
+	assert_non_null(st);
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(st));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &plan, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(plan) == SQLITE_ROW && o < size)
+		o += (size_t)snprintf(out + o, size - o, "%s\n", sqlite3_column_text(plan, 3));
+	sqlite3_finalize(plan);
+	sqlite3_close(db);
+}
+
+/* The statement in `slot` of whichever of the repository's connections
+ * prepared it. */
+static sqlite3_stmt *prepared(aw_repo *r, int slot)
+{
+	aw_sq_repo *sq = (aw_sq_repo *)r;
+
+	if (sq->writer->stmts[slot] != NULL)
+		return sq->writer->stmts[slot];
+	for (size_t i = 0; i < sq->n_readers; i++) {
+		if (sq->readers[i]->stmts[slot] != NULL)
+			return sq->readers[i]->stmts[slot];
+	}
+	return NULL;
+}
+
+/* Every list variant and the bulk writes use an index for their filter and
+ * yield id order without sorting; the checked SQL is the backend's own. */
+static void test_repo_sqlite_session_queries_use_indexes(void **state)
+{
+	fixture *f = *state;
+	char plan[1024];
+	int rc;
+
+	add(f->repo, "p1", "alice", 1);
+	for (int v = 0; v < 4; v++) {
+		free_msg(list_sessions(f->repo, (v & 2) ? "alice" : NULL, v & 1, &rc));
+		assert_int_equal(rc, 0);
+
+		query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_PAGE + v), plan, sizeof(plan));
+		if (strstr(plan, "TEMP B-TREE") != NULL || strstr(plan, "SEARCH") == NULL)
+			fail_msg("page variant %d: %s", v, plan);
+		if ((v & 2) && strstr(plan, "user_sessions_user") == NULL)
+			fail_msg("page variant %d does not use the user index: %s", v, plan);
+		if (v == 1 && strstr(plan, "user_sessions_active") == NULL)
+			fail_msg("page variant 1 does not use the active index: %s", plan);
+
+		query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_COUNT + v), plan, sizeof(plan));
+		if (v != 0 && strstr(plan, "SEARCH") == NULL)
+			fail_msg("count variant %d scans: %s", v, plan);
+	}
+	assert_int_equal(revoke_user(f->repo, "alice"), 1);
+	query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_REVOKE_USER), plan, sizeof(plan));
+	if (strstr(plan, "user_sessions_user") == NULL)
+		fail_msg("RevokeUserSessions: %s", plan);
+	assert_int_equal(purge(f->repo), 0);
+	query_plan(f->path, prepared(f->repo, AW_SQ_SESSION_PURGE), plan, sizeof(plan));
+	if (strstr(plan, "user_sessions_expires") == NULL)
+		fail_msg("PurgeExpiredSessions: %s", plan);
+}
+
+/* ---- the download queue's query plans ---------------------------------------------------------------------- */
+
+static void enqueue(aw_repo *r, int64_t series, int episode)
+{
+	Aniworld__V1__DownloadQueueItem in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	sync_req sr;
+
+	in.series_id = series;
+	in.season = 1;
+	in.episode_number = episode;
+	in.priority = ANIWORLD__V1__DOWNLOAD_PRIORITY__DOWNLOAD_PRIORITY_NORMAL;
+	aw_repo_downloads_enqueue(r, sync_init(&sr), &in);
+	assert_int_equal(sync_wait(&sr), 0);
+	free_msg(sr.result);
+}
+
+static void claim(aw_repo *r)
+{
+	aw_download_changes requeued = {0};
+	sync_req sr;
+
+	aw_repo_downloads_claim(r, sync_init(&sr), 60000, &requeued);
+	assert_int_equal(sync_wait(&sr), 0);
+	free_msg(sr.result);
+	aw_download_changes_clear(&requeued, NULL);
+}
+
+/* One item of the pending ones, of `series` (0: of every series). */
+static void list_pending(aw_repo *r, int64_t series)
+{
+	Aniworld__V1__ListDownloadsRequest in = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__DownloadStatus pending = AW_DL_PENDING;
+	sync_req sr;
+
+	in.n_statuses = 1;
+	in.statuses = &pending;
+	in.series_id = series;
+	in.page_size = 1;
+	in.page_token = "";
+	aw_repo_downloads_list(r, sync_init(&sr), &in, 1);
+	assert_int_equal(sync_wait(&sr), 0);
+	free_msg(sr.result);
+}
+
+/* The query plan of `sql` on the fixture's file, one detail per line. */
+static void plan_of(const char *path, const char *sql, char *out, size_t n)
+{
+	char query[4096];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t o = 0;
+
+	snprintf(query, sizeof(query), "EXPLAIN QUERY PLAN %s", sql);
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, query, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", query, sqlite3_errmsg(db));
+	while (sqlite3_step(st) == SQLITE_ROW && o < n)
+		o += (size_t)snprintf(out + o, n - o, "%s\n",
+				      (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* The SQL of the statement in `slot` as the repository prepared it, on the
+ * writer or on any reader connection. */
+static const char *sql_of(aw_repo *r, int slot)
+{
+	aw_sq_repo *s = (aw_sq_repo *)r;
+
+	if (s->writer->stmts[slot] != NULL)
+		return sqlite3_sql(s->writer->stmts[slot]);
+	for (size_t i = 0; i < s->n_readers; i++) {
+		if (s->readers[i]->stmts[slot] != NULL)
+			return sqlite3_sql(s->readers[i]->stmts[slot]);
+	}
+	fail_msg("statement %d was never prepared", slot);
+	return NULL;
+}
+
+/* Claims, requeues, pages and counts are index lookups, never scans or sorts:
+ * checked on the statements the repository really runs. */
+static void test_repo_sqlite_download_queries_use_indexes(void **state)
+{
+	fixture *f = *state;
+	int64_t series = make_series(f->repo, "queued");
+	char plan[2048];
+
+	for (int ep = 1; ep <= 3; ep++)
+		enqueue(f->repo, series, ep);
+	claim(f->repo);
+	list_pending(f->repo, 0);
+	list_pending(f->repo, series);
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_REQUEUE), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_heartbeat (heartbeat_at<?)"));
+	assert_null(strstr(plan, "SCAN"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INTEGER PRIMARY KEY (rowid=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_STATUS), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "MERGE (UNION ALL)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
+				     "(status=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority<?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_SERIES), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
+				     "(series_id=? AND priority=? AND created_at>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
+				     "(series_id=? AND priority<?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_STATUS), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_SERIES), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=?)"));
+}
+
+#define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_create_and_get, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_duplicate_key, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_not_found, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_update_applies_mask, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_delete, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_pages_with_inserts_between,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_exact_last_page_has_no_token,
-						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_filters, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_rejects_foreign_token, setup_memory,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_delete_cascades_to_children, setup_file,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_migrates_empty_file_and_reopens,
-						setup_file, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_upgrades_an_older_schema, setup_file,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_refuses_a_non_database, setup_file,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_sqlite_memory_database, setup_memory, teardown),
+		TEST(test_repo_sqlite_migrates_empty_file_and_reopens, setup_file),
+		TEST(test_repo_sqlite_upgrades_an_older_schema, setup_file),
+		TEST(test_repo_sqlite_refuses_a_non_database, setup_file),
+		TEST(test_repo_sqlite_memory_database, setup_memory),
+		TEST(test_repo_sqlite_failed_batch_keeps_the_row_count, setup_file),
+		TEST(test_repo_sqlite_episode_queries_use_the_index, setup_file),
+		TEST(test_repo_sqlite_session_digest_is_a_blob, setup_file),
+		TEST(test_repo_sqlite_session_queries_use_indexes, setup_file),
+		TEST(test_repo_sqlite_download_queries_use_indexes, setup_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

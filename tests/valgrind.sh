@@ -4,28 +4,71 @@
 # counted: they are the process-lifetime caches of grpc's dependencies (absl's
 # random pool), never our allocations; --show-leak-kinds=possible shows them.
 #
+# Both backends: every C test program runs once as ctest runs it on SQLite,
+# and the programs ctest also registers as `<name>_pg` run a second time on
+# PostgreSQL. This script starts the throwaway PostgreSQL server for that
+# itself (tests/pg/pg_fixture.sh, in a directory of its own so that a ctest
+# run of the same build may go on meanwhile) and stops it on every exit.
+# AW_VALGRIND_BACKENDS=sqlite runs the SQLite pass only.
+#
 #   tests/valgrind.sh [build-dir] [ctest -R regex]     (default: build, every C test)
 set -eu
 build=${1:-build}
 filter=${2:-.}
+backends=${AW_VALGRIND_BACKENDS:-sqlite postgres}
+here=$(cd "$(dirname "$0")" && pwd)
 cd "$build"
-tests=$(ctest -N -R "$filter" | sed -n 's/^ *Test *#[0-9]*: \(test_[a-z0-9_]*\)$/\1/p' | grep -v python)
+names=$(ctest -N -R "$filter" | sed -n 's/^ *Test *#[0-9]*: \(test_[a-z0-9_]*\)$/\1/p' | grep -v python)
 failed=""
-for t in $tests; do
-	# Script-driven tests (the install test, the python ones) are not C
-	# programs of this build: only executables under tests/ are checked.
-	[ -x "tests/$t" ] && [ -f "tests/$t" ] || continue
+
+# One program under valgrind; $1 the program, $2 the name for logs and messages.
+check() {
 	start=$(date +%s)
 	if valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--show-leak-kinds=definite,indirect --error-exitcode=99 --trace-children=no \
-		"tests/$t" >"Testing/valgrind-$t.log" 2>&1; then
-		echo "valgrind: $t ok ($(( $(date +%s) - start )) s)"
+		"tests/$1" >"Testing/valgrind-$2.log" 2>&1; then
+		echo "valgrind: $2 ok ($(( $(date +%s) - start )) s)"
 	else
-		echo "valgrind: $t FAILED ($(( $(date +%s) - start )) s), log follows" >&2
-		tail -60 "Testing/valgrind-$t.log" >&2
-		failed="$failed $t"
+		echo "valgrind: $2 FAILED ($(( $(date +%s) - start )) s), log follows" >&2
+		tail -60 "Testing/valgrind-$2.log" >&2
+		failed="$failed $2"
 	fi
-done
+}
+
+# Script-driven tests (the install test, the python ones, the fixture's) are
+# not C programs of this build: only executables under tests/ are checked.
+is_program() {
+	[ -x "tests/$1" ] && [ -f "tests/$1" ]
+}
+
+case " $backends " in
+*" sqlite "*)
+	export AW_TEST_BACKEND=sqlite
+	for t in $names; do
+		is_program "$t" || continue
+		check "$t" "$t"
+	done
+	;;
+esac
+
+case " $backends " in
+*" postgres "*)
+	pg_dir="/tmp/aw-pg-valgrind-$(pwd | md5sum | cut -c1-12)"
+	trap '"$here/pg/pg_fixture.sh" stop "$pg_dir" Testing/pg-fixture-valgrind.log' EXIT
+	trap 'exit 130' INT TERM
+	"$here/pg/pg_fixture.sh" start "$pg_dir"
+	export AW_TEST_BACKEND=postgres AW_TEST_PG_DIR="$pg_dir"
+	for t in $names; do
+		case "$t" in
+		*_pg) base=${t%_pg} ;;
+		*) continue ;;
+		esac
+		is_program "$base" || continue
+		check "$base" "$t"
+	done
+	;;
+esac
+
 if [ -n "$failed" ]; then
 	echo "valgrind: failed:$failed" >&2
 	exit 1

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Renders the kustomize base (deploy/k8s) and the production overlay
-# (deploy/overlays/production) with kustomize, and validates every rendered
-# object against the Kubernetes OpenAPI schemas, unknown fields included, plus
-# the project's deployment rules (validate-manifests.mjs says which).
+# Renders the kustomize base (deploy/k8s), the production overlay
+# (deploy/overlays/production) and the PostgreSQL overlay (deploy/overlays/postgres)
+# with kustomize, and validates every rendered object against the Kubernetes
+# OpenAPI schemas, unknown fields included, plus the project's deployment rules
+# (validate-manifests.mjs says which). The one custom resource, the PostgreSQL
+# overlay's CloudNativePG Cluster, has no schema here: the output says so, and
+# only its metadata and the fields the deployment relies on are checked.
 #
 # Rendering needs kubectl with kustomize v5 built in (kubectl 1.27 or later; the
 # machine image ships 1.32). Nothing installable here replaces it: Debian 12's
@@ -61,8 +64,11 @@ render() { # name dir
 }
 render base deploy/k8s
 render production deploy/overlays/production
+render postgres deploy/overlays/postgres
 
-# The plaintext base first: the self-test breaks copies of the first set.
+# The self-test breaks copies of the first SQLite set (the plaintext base) and
+# of the PostgreSQL set.
 node "$out/npm/validate-manifests.mjs" --dockerfile "$src/deploy/Dockerfile" \
 	--config-c "$src/server/config.c" \
-	base="$out/rendered/base.yaml" production="$out/rendered/production.yaml"
+	base="$out/rendered/base.yaml" production="$out/rendered/production.yaml" \
+	postgres="$out/rendered/postgres.yaml"

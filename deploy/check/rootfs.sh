@@ -263,8 +263,11 @@ stop() {
 	note "$name: root untouched; volume holds $(cd "$runstate/data" && echo *) owned by $owner; /tmp empty; $(wc -l <"$runlog") log lines on stderr"
 }
 
-# Plaintext, with the base's settings (deploy/k8s/settings.env).
-start plaintext "" "$src/deploy/k8s/settings.env"
+# Plaintext, with the base's settings: the shared ones and the SQLite ones, as
+# the base's ConfigMap holds them (deploy/components/server, deploy/k8s/sqlite-settings).
+shared_settings=$src/deploy/components/server/settings.env
+sqlite_settings=$src/deploy/k8s/sqlite-settings/settings.env
+start plaintext "" "$shared_settings" "$sqlite_settings"
 probe ready
 probe roundtrip
 # The metrics endpoint the pod annotations point Prometheus at.
@@ -288,7 +291,7 @@ printf '# deploy check\nfirst-token-%s\n' "$$" >"$secrets/auth/tokens"
 chown -R "0:$gid" "$secrets"
 chmod 0755 "$secrets/tls" "$secrets/auth"
 chmod 0440 "$secrets/tls"/* "$secrets/auth"/*
-start tls-tokens "$secrets" "$src/deploy/k8s/settings.env" "$src/deploy/overlays/production/settings.env"
+start tls-tokens "$secrets" "$shared_settings" "$sqlite_settings" "$src/deploy/overlays/production/settings.env"
 tls="--ca $run/certs/ca.crt --cert $run/certs/client.crt --key $run/certs/client.key"
 # shellcheck disable=SC2086 # tls is a list of options
 {

@@ -2,9 +2,11 @@
 # The deploy check, CI's proof of deploy/ on a machine with no container engine
 # (.ci/run runs it after `make test`; `make deploy-check` runs it by hand):
 #
-#   manifests.sh    renders the kustomize base and the production overlay and
-#                   validates every object against the Kubernetes OpenAPI
-#                   schemas, unknown fields included, and the deployment's rules;
+#   manifests.sh    renders the kustomize base, the production overlay and the
+#                   PostgreSQL overlay and validates every object against the
+#                   Kubernetes OpenAPI schemas, unknown fields included (all but
+#                   the CloudNativePG Cluster, which has no schema offline), and
+#                   the deployment's rules;
 #   image-build.sh  runs the Dockerfile's build step on the build context
 #                   `docker build` would see (.dockerignore applied);
 #   rootfs.sh       builds the image's runtime root from the Dockerfile's Debian

@@ -9,16 +9,26 @@
  *            field of its OpenAPI type, as @kubernetes/client-node's models
  *            (generated from the same OpenAPI document) list them. This is what
  *            the API server's strict field validation would reject;
- *   policy   what this project's deployment promises: one replica, native gRPC
- *            probes on the served port, the security context, writable mounts
- *            only for the database and /tmp, a termination grace period longer
- *            than the server's, settings the server knows (server/config.c), the
- *            Dockerfile's user, Services and the PodDisruptionBudget selecting
- *            the pod, and so on.
+ *   policy   what this project's deployment promises: native gRPC probes on
+ *            the served port, the security context, a termination grace period
+ *            longer than the server's, settings the server knows
+ *            (server/config.c), the Dockerfile's user, Services and the
+ *            PodDisruptionBudget selecting the pod, and so on; on SQLite (a
+ *            StatefulSet) one replica with writable mounts only for the
+ *            database volume and /tmp; on PostgreSQL (a Deployment) at least 3
+ *            replicas, rollouts with maxUnavailable 0, one replica per node, a
+ *            budget of minAvailable 2 or more, the URI from a Secret, TLS with
+ *            sslmode verify-full and only the CA's certificate mounted,
+ *            migrations in an init container of the same image, only /tmp
+ *            writable, and a CloudNativePG Cluster of 3 or more instances.
+ *
+ * Custom resources (the CloudNativePG Cluster) have no schema here: the schema
+ * layer skips them, the strict layer checks only their metadata and top level,
+ * and the output names each one as not validated against a schema.
  *
  * Before that it proves each layer rejects what it should (known-bad objects and
- * deliberately broken copies of the first set), so a validator that silently
- * accepts everything cannot pass.
+ * deliberately broken copies of the first SQLite set and of the PostgreSQL set),
+ * so a validator that silently accepts everything cannot pass.
  *
  * Both npm packages, at the versions package-lock.json pins, are generated from
  * the Kubernetes 1.33 OpenAPI document; everything the manifests use is GA or
@@ -196,44 +206,22 @@ function labelsMatch(selector, labels) {
 	return entries.length > 0 && entries.every(([k, v]) => labels?.[k] === v);
 }
 
-/* Rules an operator relies on, for one rendered set. Returns error strings. */
-function policyErrors(objs, ctx) {
-	const errs = [];
-	const err = (s) => errs.push(s);
-	const ofKind = (k) => objs.filter((o) => o.kind === k);
+/* libpq's own environment variables the manifests may set beside ANIWORLD_*
+ * (libpq reads them itself; the server has no setting for them). */
+const LIBPQ_ENV = new Set(['PGSSLMODE', 'PGSSLROOTCERT', 'PGSSLCERT', 'PGSSLKEY', 'PGSSLCRL',
+	'PGPASSFILE', 'PGCONNECT_TIMEOUT', 'PGAPPNAME', 'PGTARGETSESSIONATTRS']);
 
-	const sets = ofKind('StatefulSet');
-	if (sets.length !== 1) {
-		err(`expected exactly one StatefulSet, found ${sets.length}`);
-		return errs;
-	}
-	const sts = sets[0];
-	const spec = sts.spec ?? {};
-	const tpl = spec.template ?? {};
-	const pod = tpl.spec ?? {};
-	const podLabels = tpl.metadata?.labels ?? {};
-	const where = `StatefulSet ${sts.metadata?.name}`;
+/* The one workload of a set: the SQLite StatefulSet or the PostgreSQL Deployment. */
+function workloadOf(objs) {
+	const w = objs.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment');
+	return w.length === 1 ? w[0] : null;
+}
 
-	// One writer: SQLite.
-	if (spec.replicas !== 1)
-		err(`${where}: replicas must be 1 (SQLite has one writer), is ${spec.replicas}`);
-	if (!labelsMatch(spec.selector?.matchLabels, podLabels))
-		err(`${where}: selector does not match the pod template's labels`);
-	for (const t of spec.volumeClaimTemplates ?? [])
-		for (const mode of t.spec?.accessModes ?? [])
-			if (mode !== 'ReadWriteOnce' && mode !== 'ReadWriteOncePod')
-				err(`${where}: volume claim ${t.metadata?.name} has access mode ${mode}; SQLite needs one node`);
-
-	const containers = pod.containers ?? [];
-	if (containers.length !== 1) {
-		err(`${where}: expected one container, found ${containers.length}`);
-		return errs;
-	}
-	const c = containers[0];
-	const cw = `${where} container ${c.name}`;
-
-	// Settings: the ConfigMap(s) in envFrom plus literal env values.
+/* The settings a container sees: the ConfigMap(s) in envFrom, then literal env
+ * values; `fromSecret` maps the names set from a Secret to {name, key}. */
+function containerSettings(c, objs, cw, err, ctx) {
 	const settings = {};
+	const fromSecret = {};
 	for (const ef of c.envFrom ?? []) {
 		if (!ef.configMapRef) {
 			err(`${cw}: envFrom other than a ConfigMap`);
@@ -246,12 +234,151 @@ function policyErrors(objs, ctx) {
 		}
 		Object.assign(settings, cm.data ?? {});
 	}
-	for (const e of c.env ?? [])
+	for (const e of c.env ?? []) {
 		if (typeof e.value === 'string')
 			settings[e.name] = e.value;
-	for (const k of Object.keys(settings))
-		if (!ctx.settings.has(k))
-			err(`${cw}: setting ${k} is not one the server reads (server/config.c)`);
+		else if (e.valueFrom?.secretKeyRef)
+			fromSecret[e.name] = e.valueFrom.secretKeyRef;
+		else
+			err(`${cw}: env ${e.name} is neither a value nor from a Secret`);
+	}
+	for (const k of [...Object.keys(settings), ...Object.keys(fromSecret)])
+		if (!ctx.settings.has(k) && !LIBPQ_ENV.has(k))
+			err(`${cw}: setting ${k} is not one the server (server/config.c) or libpq reads`);
+	return { settings, fromSecret };
+}
+
+/* The security rules every container of the pod meets (pod level, overridden
+ * by the container's). */
+function securityErrors(c, pod, cw, err, ctx) {
+	const sc = (k) => c.securityContext?.[k] ?? pod.securityContext?.[k];
+	if (sc('runAsNonRoot') !== true)
+		err(`${cw}: runAsNonRoot must be true`);
+	if (sc('runAsUser') !== ctx.uid || sc('runAsGroup') !== ctx.gid)
+		err(`${cw}: must run as ${ctx.uid}:${ctx.gid}, the Dockerfile's USER`);
+	if (c.securityContext?.readOnlyRootFilesystem !== true)
+		err(`${cw}: readOnlyRootFilesystem must be true`);
+	if (c.securityContext?.allowPrivilegeEscalation !== false)
+		err(`${cw}: allowPrivilegeEscalation must be false`);
+	if (c.securityContext?.privileged === true)
+		err(`${cw}: must not be privileged`);
+	if (!(c.securityContext?.capabilities?.drop ?? []).includes('ALL'))
+		err(`${cw}: capabilities.drop must include ALL`);
+	if ((c.securityContext?.capabilities?.add ?? []).length > 0)
+		err(`${cw}: adds capabilities`);
+	if (sc('seccompProfile')?.type !== 'RuntimeDefault')
+		err(`${cw}: seccompProfile must be RuntimeDefault`);
+	for (const r of ['requests', 'limits'])
+		for (const k of ['cpu', 'memory'])
+			if (!c.resources?.[r]?.[k])
+				err(`${cw}: resources.${r}.${k} is not set`);
+}
+
+/* The PostgreSQL connection of a container (the Deployment's server and its
+ * migrations): the URI from a Secret, verified TLS with the CA in a read-only
+ * mount. The migrations (`owner`) connect as the database's owner: with a
+ * CloudNativePG Cluster in the set, the URI in its app Secret. The server may
+ * use another Secret, of a role with fewer privileges (README.md). */
+function postgresErrors(c, env, volumes, cluster, cw, err, owner) {
+	if (env.settings.ANIWORLD_DB !== undefined)
+		err(`${cw}: ANIWORLD_DB is a plain value (a ConfigMap or env value); the URI holds a password and comes from a Secret`);
+	const uri = env.fromSecret.ANIWORLD_DB;
+	if (!uri)
+		err(`${cw}: ANIWORLD_DB must come from a Secret (env valueFrom.secretKeyRef)`);
+	else if (owner && cluster && (uri.name !== `${cluster.metadata?.name}-app` || uri.key !== 'uri'))
+		err(`${cw}: ANIWORLD_DB comes from ${uri.name}/${uri.key}; the Cluster ${cluster.metadata?.name} keeps its URI in ${cluster.metadata?.name}-app/uri`);
+	else if (uri.optional === true)
+		err(`${cw}: the Secret of ANIWORLD_DB is optional`);
+	if (env.settings.PGSSLMODE !== 'verify-full')
+		err(`${cw}: PGSSLMODE must be verify-full (TLS to the database, certificate and host checked), is ${env.settings.PGSSLMODE ?? 'unset'}`);
+	const ca = env.settings.PGSSLROOTCERT ?? '';
+	const m = (c.volumeMounts ?? []).find((mm) => ca.startsWith(`${mm.mountPath}/`));
+	const v = m && volumes.get(m.name);
+	if (!v?.secret && !v?.configMap) {
+		err(`${cw}: PGSSLROOTCERT=${ca || '(unset)'} is not in a mounted Secret or ConfigMap`);
+	} else {
+		if (m.readOnly !== true)
+			err(`${cw}: the CA mount ${m.mountPath} must be read-only`);
+		if (v.secret && cluster && v.secret.secretName !== `${cluster.metadata?.name}-ca`)
+			err(`${cw}: the CA comes from Secret ${v.secret.secretName}, not the Cluster's ${cluster.metadata?.name}-ca`);
+		// The operator's CA Secret holds the CA's private key too (ca.key).
+		const items = (v.secret ?? v.configMap).items;
+		if (v.secret && (!items || items.some((i) => i.key !== 'ca.crt')))
+			err(`${cw}: the CA volume ${m.name} must project only ca.crt (the Secret also holds the CA's key)`);
+	}
+}
+
+/* Rules an operator relies on, for one rendered set. Returns error strings. */
+function policyErrors(objs, ctx) {
+	const errs = [];
+	const err = (s) => errs.push(s);
+	const ofKind = (k) => objs.filter((o) => o.kind === k);
+
+	const w = workloadOf(objs);
+	if (!w) {
+		err('expected exactly one workload (a StatefulSet on SQLite or a Deployment on PostgreSQL)');
+		return errs;
+	}
+	const onSqlite = w.kind === 'StatefulSet';
+	const spec = w.spec ?? {};
+	const tpl = spec.template ?? {};
+	const pod = tpl.spec ?? {};
+	const podLabels = tpl.metadata?.labels ?? {};
+	const where = `${w.kind} ${w.metadata?.name}`;
+	const clusters = ofKind('Cluster').filter((o) => o.apiVersion === 'postgresql.cnpg.io/v1');
+	const cluster = clusters[0];
+
+	if (!labelsMatch(spec.selector?.matchLabels, podLabels))
+		err(`${where}: selector does not match the pod template's labels`);
+	const replicas = spec.replicas ?? 1;
+	if (onSqlite) {
+		// One writer: SQLite.
+		if (spec.replicas !== 1)
+			err(`${where}: replicas must be 1 (SQLite has one writer), is ${spec.replicas}`);
+		for (const t of spec.volumeClaimTemplates ?? [])
+			for (const mode of t.spec?.accessModes ?? [])
+				if (mode !== 'ReadWriteOnce' && mode !== 'ReadWriteOncePod')
+					err(`${where}: volume claim ${t.metadata?.name} has access mode ${mode}; SQLite needs one node`);
+		if (clusters.length > 0)
+			err(`${where}: a SQLite StatefulSet beside a PostgreSQL Cluster`);
+	} else {
+		// Several replicas on one database, rolled without losing capacity,
+		// spread so that one node takes one replica with it at most.
+		if (replicas < 3)
+			err(`${where}: replicas must be at least 3, is ${replicas}`);
+		const ru = spec.strategy?.rollingUpdate;
+		if ((spec.strategy?.type ?? 'RollingUpdate') !== 'RollingUpdate' || ru?.maxUnavailable !== 0)
+			err(`${where}: a rollout must never take a ready pod away first (RollingUpdate, maxUnavailable: 0)`);
+		if (!ru || ru.maxSurge === 0 || ru.maxSurge === '0%')
+			err(`${where}: maxSurge must be at least 1 (with maxUnavailable 0 a rollout needs room for a new pod)`);
+		const spread = (pod.topologySpreadConstraints ?? []).some((t) => t.topologyKey === 'kubernetes.io/hostname' &&
+			t.whenUnsatisfiable === 'DoNotSchedule' && t.maxSkew === 1 && labelsMatch(t.labelSelector?.matchLabels, podLabels));
+		const anti = (pod.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? []).some((t) =>
+			t.topologyKey === 'kubernetes.io/hostname' && labelsMatch(t.labelSelector?.matchLabels, podLabels));
+		if (!spread && !anti)
+			err(`${where}: replicas are not kept on different nodes (a hostname topology spread with DoNotSchedule, or a required pod anti-affinity)`);
+		for (const v of pod.volumes ?? [])
+			if (v.persistentVolumeClaim || v.ephemeral)
+				err(`${where}: volume ${v.name} is storage of its own; the data is in PostgreSQL`);
+		if (clusters.length !== 1)
+			err(`${where}: expected one CloudNativePG Cluster (postgresql.cnpg.io/v1) for the database, found ${clusters.length}`);
+		else if (!(cluster.spec?.instances >= 3))
+			err(`Cluster ${cluster.metadata?.name}: instances must be at least 3 (a primary and two standbys), is ${cluster.spec?.instances}`);
+	}
+
+	const containers = pod.containers ?? [];
+	if (containers.length !== 1) {
+		err(`${where}: expected one container, found ${containers.length}`);
+		return errs;
+	}
+	const c = containers[0];
+	const cw = `${where} container ${c.name}`;
+	const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+
+	const env = containerSettings(c, objs, cw, err, ctx);
+	const settings = env.settings;
+	if (!onSqlite)
+		postgresErrors(c, env, volumes, cluster, cw, err, false);
 
 	const listen = settings.ANIWORLD_LISTEN ?? '0.0.0.0:50051';
 	const lm = /^(.*):(\d+)$/.exec(listen);
@@ -274,36 +401,43 @@ function policyErrors(objs, ctx) {
 			err(`${cw}: ${kind} is a gRPC probe, but kubelet's gRPC probes speak plaintext and the port serves TLS`);
 		}
 	}
+	// On PostgreSQL the health is NOT_SERVING while the database is away: a
+	// restart does not bring it back, so liveness waits out a failover.
+	const lp = c.livenessProbe;
+	if (!onSqlite && lp && (lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3) < 60)
+		err(`${cw}: livenessProbe restarts after ${(lp.periodSeconds ?? 10) * (lp.failureThreshold ?? 3)}s of NOT_SERVING; a database failover needs at least 60s`);
 
-	// Resources.
-	for (const r of ['requests', 'limits'])
-		for (const k of ['cpu', 'memory'])
-			if (!c.resources?.[r]?.[k])
-				err(`${cw}: resources.${r}.${k} is not set`);
-
-	// Security context: pod level, overridden by the container's.
-	const sc = (k) => c.securityContext?.[k] ?? pod.securityContext?.[k];
-	if (sc('runAsNonRoot') !== true)
-		err(`${cw}: runAsNonRoot must be true`);
-	if (sc('runAsUser') !== ctx.uid || sc('runAsGroup') !== ctx.gid)
-		err(`${cw}: must run as ${ctx.uid}:${ctx.gid}, the Dockerfile's USER`);
-	if (c.securityContext?.readOnlyRootFilesystem !== true)
-		err(`${cw}: readOnlyRootFilesystem must be true`);
-	if (c.securityContext?.allowPrivilegeEscalation !== false)
-		err(`${cw}: allowPrivilegeEscalation must be false`);
-	if (c.securityContext?.privileged === true)
-		err(`${cw}: must not be privileged`);
-	if (!(c.securityContext?.capabilities?.drop ?? []).includes('ALL'))
-		err(`${cw}: capabilities.drop must include ALL`);
-	if ((c.securityContext?.capabilities?.add ?? []).length > 0)
-		err(`${cw}: adds capabilities`);
-	if (sc('seccompProfile')?.type !== 'RuntimeDefault')
-		err(`${cw}: seccompProfile must be RuntimeDefault`);
+	securityErrors(c, pod, cw, err, ctx);
 	for (const h of ['hostNetwork', 'hostPID', 'hostIPC'])
 		if (pod[h] === true)
 			err(`${where}: ${h} is on`);
 	if (pod.automountServiceAccountToken !== false)
 		err(`${where}: automountServiceAccountToken must be false (the server never calls the API)`);
+
+	// Migrations on PostgreSQL: an init container running the same image with
+	// --migrate-only on the same database, under the same rules.
+	const inits = pod.initContainers ?? [];
+	if (onSqlite && inits.length > 0)
+		err(`${where}: init containers on SQLite (the server migrates its own file at start)`);
+	if (!onSqlite) {
+		const mig = inits.filter((i) => (i.args ?? []).includes('--migrate-only'));
+		if (mig.length !== 1 || inits.length !== 1) {
+			err(`${where}: expected one init container running --migrate-only, found ${inits.length} init containers, ${mig.length} migrating`);
+		} else {
+			const i = mig[0];
+			const iw = `${where} init container ${i.name}`;
+			if (i.image !== c.image)
+				err(`${iw}: image ${i.image} is not the server's ${c.image} (migrations must be the served version's)`);
+			if (i.command)
+				err(`${iw}: overrides the image's entrypoint (the server)`);
+			const ienv = containerSettings(i, objs, iw, err, ctx);
+			postgresErrors(i, ienv, volumes, cluster, iw, err, true);
+			securityErrors(i, pod, iw, err, ctx);
+			for (const m of i.volumeMounts ?? [])
+				if (m.readOnly !== true && m.mountPath !== '/tmp')
+					err(`${iw}: writable mount ${m.mountPath}; only /tmp may be written`);
+		}
+	}
 
 	// Shutdown: kubelet must wait longer than the server's own grace period.
 	const graceMs = durationMs(settings.ANIWORLD_SHUTDOWN_GRACE ?? '10s');
@@ -312,10 +446,8 @@ function policyErrors(objs, ctx) {
 		err(`${where}: terminationGracePeriodSeconds ${tgps}s must be longer than ANIWORLD_SHUTDOWN_GRACE (${graceMs} ms)`);
 
 	// Mounts: writable only where the server writes; files it reads are mounted.
-	const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
 	const claims = new Set((spec.volumeClaimTemplates ?? []).map((t) => t.metadata?.name));
 	const mounts = c.volumeMounts ?? [];
-	const dbDir = (settings.ANIWORLD_DB ?? '').replace(/\/[^/]*$/, '');
 	const writable = [];
 	for (const m of mounts) {
 		if (!volumes.has(m.name) && !claims.has(m.name))
@@ -323,13 +455,18 @@ function policyErrors(objs, ctx) {
 		if (m.readOnly !== true)
 			writable.push(m.mountPath);
 	}
-	const dbMount = mounts.find((m) => m.mountPath === dbDir);
-	if (!dbMount || !claims.has(dbMount.name))
-		err(`${cw}: the database directory ${dbDir || '(ANIWORLD_DB unset)'} must be a mount of a volume claim template`);
+	const expectedWritable = ['/tmp'];
+	if (onSqlite) {
+		const dbDir = (settings.ANIWORLD_DB ?? '').replace(/\/[^/]*$/, '');
+		const dbMount = mounts.find((m) => m.mountPath === dbDir);
+		if (!dbMount || !claims.has(dbMount.name))
+			err(`${cw}: the database directory ${dbDir || '(ANIWORLD_DB unset)'} must be a mount of a volume claim template`);
+		expectedWritable.push(dbDir);
+	}
 	const tmpMount = mounts.find((m) => m.mountPath === '/tmp');
 	if (!tmpMount || !volumes.get(tmpMount.name)?.emptyDir)
 		err(`${cw}: /tmp must be an emptyDir mount (the root file system is read-only)`);
-	const expected = [dbDir, '/tmp'].sort().join(', ');
+	const expected = expectedWritable.sort().join(', ');
 	if (writable.sort().join(', ') !== expected)
 		err(`${cw}: writable mounts are ${writable.join(', ') || 'none'}; expected ${expected}`);
 	for (const key of ['ANIWORLD_TLS_CERT', 'ANIWORLD_TLS_KEY', 'ANIWORLD_TLS_CLIENT_CA', 'ANIWORLD_AUTH_TOKENS_FILE']) {
@@ -356,7 +493,7 @@ function policyErrors(objs, ctx) {
 		err('no ClusterIP Service');
 	if (headless.length < 1)
 		err('no headless Service (clusterIP: None) for per-call balancing');
-	else if (!headless.some((s) => s.metadata?.name === spec.serviceName))
+	else if (onSqlite && !headless.some((s) => s.metadata?.name === spec.serviceName))
 		err(`${where}: serviceName ${spec.serviceName} is not the headless Service`);
 	for (const s of services) {
 		const sw = `Service ${s.metadata?.name}`;
@@ -372,10 +509,16 @@ function policyErrors(objs, ctx) {
 		}
 	}
 
-	// Disruption budget.
+	// Disruption budget: on PostgreSQL, drains keep at least two replicas
+	// serving and can still go on (the budget leaves one pod to evict).
 	const pdbs = ofKind('PodDisruptionBudget').filter((p) => labelsMatch(p.spec?.selector?.matchLabels, podLabels));
-	if (pdbs.length !== 1)
+	if (pdbs.length !== 1) {
 		err(`expected one PodDisruptionBudget selecting the pod, found ${pdbs.length}`);
+	} else if (!onSqlite) {
+		const min = pdbs[0].spec?.minAvailable;
+		if (!Number.isInteger(min) || min < 2 || min > replicas - 1)
+			err(`PodDisruptionBudget ${pdbs[0].metadata?.name}: minAvailable must be a number from 2 to replicas - 1 (${replicas - 1}), is ${min}`);
+	}
 
 	// A Namespace in the set holds every namespaced object of it.
 	const namespaces = ofKind('Namespace');
@@ -392,13 +535,43 @@ function policyErrors(objs, ctx) {
 
 /* ---- driver --------------------------------------------------------------------- */
 
+/* Custom resources the sets may hold, by apiVersion and kind. No schema for them
+ * is installed here (it would mean vendoring the operator's CRD), so they get no
+ * schema layer: only their metadata is checked for unknown fields, their top
+ * level for keys other than apiVersion, kind, metadata and spec, and policy
+ * checks the fields the deployment relies on. The output names each of them. */
+const CUSTOM = new Map([
+	['postgresql.cnpg.io/v1 Cluster', 'CloudNativePG'],
+]);
+
+function customOf(o) {
+	return CUSTOM.get(`${o.apiVersion} ${o.kind}`);
+}
+
+function customErrors(o) {
+	const errs = [];
+	for (const k of Object.keys(o))
+		if (!['apiVersion', 'kind', 'metadata', 'spec'].includes(k))
+			errs.push(`strict: ${k}: unexpected top-level field of a custom resource`);
+	if (!isObject(o.metadata) || typeof o.metadata.name !== 'string')
+		errs.push('schema: /metadata/name: required');
+	if (!isObject(o.spec))
+		errs.push('schema: /spec: must be an object');
+	const meta = [];
+	unknownFields(o.metadata, 'V1ObjectMeta', 'metadata', meta);
+	return errs.concat(meta.map((e) => `strict: ${e}`));
+}
+
 async function objectErrors(o) {
+	if (customOf(o))
+		return customErrors(o);
 	const errs = (await schemaErrors(o)).map((e) => `schema: ${e}`);
 	return errs.concat(strictErrors(o).map((e) => `strict: ${e}`));
 }
 
-/* Proves every layer rejects what it must, before any real set is trusted. */
-async function selfTest(first, ctx) {
+/* Proves every layer rejects what it must, before any real set is trusted:
+ * broken copies of the first SQLite set and of the first PostgreSQL set. */
+async function selfTest(sets, ctx) {
 	const fails = [];
 	const badObjects = [
 		['unknown top-level spec field', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ port: 1 }], bogus: true } }],
@@ -407,26 +580,57 @@ async function selfTest(first, ctx) {
 		['value outside an enum', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'x' }, spec: { ports: [{ port: 1, protocol: 'TCPX' }] } }],
 		['missing required field', { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { serviceName: 'x' } }],
 		['unknown kind', { apiVersion: 'v1', kind: 'Servise', metadata: { name: 'x' } }],
+		['misspelled Deployment strategy field', { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { selector: {}, strategy: { rollingUpdate: { maxUnavailible: 0 } }, template: { spec: { containers: [] } } } }],
+		['custom resource of an unknown version', { apiVersion: 'postgresql.cnpg.io/v2', kind: 'Cluster', metadata: { name: 'x' }, spec: { instances: 3 } }],
+		['custom resource with an unknown metadata field', { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: 'x', label: {} }, spec: { instances: 3 } }],
 	];
 	for (const [what, o] of badObjects)
 		if ((await objectErrors(o)).length === 0)
 			fails.push(`accepted an object with ${what}`);
 
-	const mutate = (what, fn) => {
+	const server = (w) => w.spec.template.spec.containers[0];
+	const mutator = (first) => (what, fn) => {
 		const copy = structuredClone(first);
-		fn(copy, copy.find((o) => o.kind === 'StatefulSet'));
+		fn(copy, workloadOf(copy));
 		if (policyErrors(copy, ctx).length === 0)
 			fails.push(`policy accepted a set with ${what}`);
 	};
-	const server = (sts) => sts.spec.template.spec.containers[0];
-	mutate('two replicas', (_, sts) => { sts.spec.replicas = 2; });
-	mutate('a writable root file system', (_, sts) => { server(sts).securityContext.readOnlyRootFilesystem = false; });
-	mutate('a short termination grace period', (_, sts) => { sts.spec.template.spec.terminationGracePeriodSeconds = 5; });
-	mutate('no readiness probe', (_, sts) => { delete server(sts).readinessProbe; });
-	mutate('an extra writable mount', (_, sts) => { server(sts).volumeMounts.find((m) => m.readOnly).readOnly = false; });
-	mutate('a misspelled setting', (objs) => { objs.find((o) => o.kind === 'ConfigMap').data.ANIWORLD_LOGLEVEL = 'info'; });
-	mutate('a Service without appProtocol', (objs) => { delete objs.find((o) => o.kind === 'Service').spec.ports[0].appProtocol; });
-	mutate('another user than the image', (_, sts) => { sts.spec.template.spec.securityContext.runAsUser = 1000; });
+	const sqlite = sets.find((s) => workloadOf(s.objs)?.kind === 'StatefulSet');
+	const postgres = sets.find((s) => workloadOf(s.objs)?.kind === 'Deployment');
+	if (!sqlite)
+		fails.push('had no SQLite set (a StatefulSet) to break');
+	if (sqlite) {
+		const mutate = mutator(sqlite.objs);
+		mutate('two replicas', (_, sts) => { sts.spec.replicas = 2; });
+		mutate('a writable root file system', (_, sts) => { server(sts).securityContext.readOnlyRootFilesystem = false; });
+		mutate('a short termination grace period', (_, sts) => { sts.spec.template.spec.terminationGracePeriodSeconds = 5; });
+		mutate('no readiness probe', (_, sts) => { delete server(sts).readinessProbe; });
+		mutate('an extra writable mount', (_, sts) => { server(sts).volumeMounts.find((m) => m.readOnly).readOnly = false; });
+		mutate('a misspelled setting', (objs) => { objs.find((o) => o.kind === 'ConfigMap').data.ANIWORLD_LOGLEVEL = 'info'; });
+		mutate('a Service without appProtocol', (objs) => { delete objs.find((o) => o.kind === 'Service').spec.ports[0].appProtocol; });
+		mutate('another user than the image', (_, sts) => { sts.spec.template.spec.securityContext.runAsUser = 1000; });
+	}
+	if (postgres) {
+		const mutate = mutator(postgres.objs);
+		const env = (c, name) => c.env.find((e) => e.name === name);
+		const init = (d) => d.spec.template.spec.initContainers[0];
+		mutate('maxUnavailable 1', (_, d) => { d.spec.strategy.rollingUpdate.maxUnavailable = 1; });
+		mutate('one replica', (_, d) => { d.spec.replicas = 1; });
+		mutate('a budget of minAvailable 1', (objs) => { objs.find((o) => o.kind === 'PodDisruptionBudget').spec.minAvailable = 1; });
+		mutate('no spread over nodes', (_, d) => { delete d.spec.template.spec.topologySpreadConstraints; });
+		mutate('the URI as a plain value', (_, d) => { env(server(d), 'ANIWORLD_DB').value = 'postgresql://u:p@db/x'; delete env(server(d), 'ANIWORLD_DB').valueFrom; });
+		mutate('sslmode require', (_, d) => { env(server(d), 'PGSSLMODE').value = 'require'; });
+		mutate('the whole CA Secret mounted (its key too)', (_, d) => { delete d.spec.template.spec.volumes.find((v) => v.name === 'db-ca').secret.items; });
+		mutate('no migrations', (_, d) => { delete d.spec.template.spec.initContainers; });
+		mutate('migrations from another image', (_, d) => { init(d).image = 'aniworld-store:0.0.9'; });
+		mutate('migrations on another database', (_, d) => { env(init(d), 'ANIWORLD_DB').valueFrom.secretKeyRef.name = 'other-app'; });
+		mutate('a Cluster of one instance', (objs) => { objs.find((o) => o.kind === 'Cluster').spec.instances = 1; });
+		mutate('a writable data mount', (_, d) => {
+			d.spec.template.spec.volumes.push({ name: 'data', emptyDir: {} });
+			server(d).volumeMounts.push({ name: 'data', mountPath: '/var/lib/aniworld' });
+		});
+		mutate('a liveness probe that restarts in a failover', (_, d) => { server(d).livenessProbe.failureThreshold = 3; });
+	}
 	return fails;
 }
 
@@ -435,7 +639,7 @@ async function main() {
 	const ctx = { ...dockerfileUser(args.dockerfile), settings: knownSettings(args['config-c']) };
 	const loaded = args.sets.map((s) => ({ ...s, objs: loadDocuments(s.file) }));
 
-	const selfFails = await selfTest(loaded[0].objs, ctx);
+	const selfFails = await selfTest(loaded, ctx);
 	for (const f of selfFails)
 		console.error(`FAIL self-test: the validator ${f}`);
 	if (selfFails.length === 0)
@@ -443,10 +647,14 @@ async function main() {
 
 	let failed = selfFails.length;
 	let objects = 0;
+	const unvalidated = [];
 	for (const set of loaded) {
 		const errs = [];
+		const custom = [];
 		for (const o of set.objs) {
 			objects++;
+			if (customOf(o))
+				custom.push(o);
 			for (const e of await objectErrors(o))
 				errs.push(`${describe(o)}: ${e}`);
 		}
@@ -460,8 +668,14 @@ async function main() {
 			for (const e of errs)
 				console.error(`FAIL ${set.name}: ${e}`);
 		}
+		for (const o of custom) {
+			console.log(`${set.name}: ${describe(o)} (${o.apiVersion}) is a ${customOf(o)} custom resource: ` +
+				'NOT validated against a schema (none offline); only its metadata, top level and the policy rules checked');
+			unvalidated.push(`${set.name}: ${describe(o)}`);
+		}
 	}
-	console.log(`manifests: ${objects} objects in ${loaded.length} sets, ${failed === 0 ? 'all valid' : `${failed} failing`}`);
+	const note = unvalidated.length > 0 ? `; without a schema: ${unvalidated.join(', ')}` : '';
+	console.log(`manifests: ${objects} objects in ${loaded.length} sets, ${failed === 0 ? 'all valid' : `${failed} failing`}${note}`);
 	return failed === 0 ? 0 : 1;
 }
 

@@ -2,6 +2,11 @@
 
 Starts the real server binary on a free loopback port, generates Python message
 modules from .proto files with the system protoc, and counts failed checks.
+
+The server gets a fresh database of the backend under test: a file, or with
+AW_TEST_BACKEND=postgres a new database on the test fixture's PostgreSQL
+(tests/pg/pg_fixture.sh; AW_TEST_PG_DIR/port holds its port), made and dropped
+with psql, as tests/test_db.c does in C.
 """
 import importlib.util
 import os
@@ -10,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import grpc
 
@@ -38,6 +44,33 @@ def generate(out_dir, import_dirs, proto):
     return load_module(proto.replace("/", "_").replace(".", "_"), path)
 
 
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def _pg_port():
+    pg_dir = os.environ.get("AW_TEST_PG_DIR")
+    if not pg_dir:
+        raise RuntimeError("AW_TEST_BACKEND=postgres but AW_TEST_PG_DIR is not set (run through ctest)")
+    with open(os.path.join(pg_dir, "port")) as f:
+        return int(f.read().strip())
+
+
+def _psql(port, sql):
+    subprocess.run([PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(port),
+                    "-U", "aniworld", "-d", "postgres", "-c", sql], check=True)
+
+
+def new_database(work):
+    """A fresh database: (location for --db, a function that removes it)."""
+    if os.environ.get("AW_TEST_BACKEND") != "postgres":
+        return os.path.join(work, "py.db"), lambda: None
+    port = _pg_port()
+    name = f"aw_py{os.getpid()}_{int(time.time() * 1000)}"
+    _psql(port, f"CREATE DATABASE {name}")
+    return (f"postgresql://aniworld@127.0.0.1:{port}/{name}",
+            lambda: _psql(port, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
 class Server:
     """The real server binary on a fresh database, stopped with SIGTERM."""
 
@@ -46,13 +79,25 @@ class Server:
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.log = open(os.path.join(self.work, "server.log"), "w+")
+        self.db, self.drop_db = new_database(self.work)
         self.proc = subprocess.Popen(
-            [binary, "--listen", self.target, "--db", os.path.join(self.work, "py.db"),
+            [binary, "--listen", self.target, "--db", self.db,
              "--log-level", "warn"] + list(extra_args),
             stderr=self.log, env=env)
 
     def wait_ready(self, channel, timeout=20):
-        grpc.channel_ready_future(channel).result(timeout=timeout)
+        """Waits for the channel; fails at once when the server has exited."""
+        deadline = time.monotonic() + timeout
+        future = grpc.channel_ready_future(channel)
+        while True:
+            try:
+                future.result(timeout=0.2)
+                return
+            except grpc.FutureTimeoutError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {self.proc.returncode} at start")
+                if time.monotonic() > deadline:
+                    raise
 
     def stop(self):
         """SIGTERM, then the exit code (0 expected; under ASan, leaks make it non-zero)."""
@@ -68,6 +113,7 @@ class Server:
             sys.stderr.write(text)
         self.log.close()
         subprocess.run(["rm", "-rf", self.work])
+        self.drop_db()
         return rc
 
 

@@ -49,7 +49,19 @@ int harness_start(harness *h)
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
 	snprintf(h->db, sizeof(h->db), "%s/store.db", h->dir);
-	return start_on(h);
+	if (test_db_is_postgres()) {
+		if (test_db_create(&h->pg, TEST_DB_FILE) != 0) {
+			harness_cleanup(h);
+			return -1;
+		}
+		snprintf(h->db, sizeof(h->db), "%s", h->pg.location);
+	}
+	/* A test whose start fails never cleans up: do it here. */
+	if (start_on(h) != 0) {
+		harness_cleanup(h);
+		return -1;
+	}
+	return 0;
 }
 
 int harness_restart(harness *h)
@@ -72,7 +84,9 @@ void harness_cleanup(harness *h)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "harness: could not remove %s\n", h->dir);
+		h->dir[0] = '\0';
 	}
+	test_db_drop(&h->pg);
 }
 
 int harness_raw_call(const char *target, const char *method, const void *bytes, size_t len,

@@ -2,8 +2,9 @@
  * harness.h: a real server for end-to-end tests.
  *
  * Starts the server in-process, exactly as main.c does but on 127.0.0.1 with
- * an ephemeral port and a database file in a fresh temporary directory, and
- * stops it on request. Also makes raw gRPC calls, for what the client library
+ * an ephemeral port and a fresh database of the backend under test (test_db.h:
+ * a file in the harness's temporary directory on SQLite, a new database on the
+ * PostgreSQL fixture with AW_TEST_BACKEND=postgres), and stops it on request. Also makes raw gRPC calls, for what the client library
  * would never send (undecodable bytes, unknown methods).
  */
 #ifndef AW_TEST_HARNESS_H
@@ -13,10 +14,12 @@
 
 #include "config.h"
 #include "server.h"
+#include "test_db.h"
 
 typedef struct harness {
 	char dir[64];      /* temporary directory, removed by harness_cleanup */
-	char db[128];      /* database file in it */
+	char db[256];      /* the database: a file in dir, or a PostgreSQL URI */
+	test_db pg;        /* with PostgreSQL, its database, dropped by harness_cleanup */
 	char target[64];   /* "127.0.0.1:<port>" */
 	aw_server *server; /* NULL while stopped */
 	int port;
@@ -27,7 +30,8 @@ typedef struct harness {
 	void *configure_arg;
 } harness;
 
-/* Makes the temporary directory and starts a server on a new database. */
+/* Makes the temporary directory and a new database, and starts a server on
+ * it. On failure it has cleaned up itself (as harness_cleanup). */
 int harness_start(harness *h);
 
 /* Starts the server again on the same database (after harness_stop). */
@@ -36,7 +40,8 @@ int harness_restart(harness *h);
 /* Stops the server gracefully; the database stays. */
 void harness_stop(harness *h);
 
-/* Stops the server if running and removes the directory. */
+/* Stops the server if running, removes the directory and drops the database.
+ * Harmless when called again. */
 void harness_cleanup(harness *h);
 
 /*

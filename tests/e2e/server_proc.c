@@ -104,12 +104,24 @@ static int exited(server_proc *p, int *status)
 	return 0;
 }
 
+int server_proc_launch(server_proc *p, const char *db, const char *const *extra)
+{
+	return spawn(p, db, extra);
+}
+
 int server_proc_start(server_proc *p, const char *db, const char *const *extra)
 {
-	long long until = server_proc_now_ms() + START_MS;
+	if (spawn(p, db, extra) != 0)
+		return -1;
+	return server_proc_wait_ready(p, START_MS);
+}
+
+int server_proc_wait_ready(server_proc *p, int ms)
+{
+	long long until = server_proc_now_ms() + ms;
 	int status;
 
-	if (spawn(p, db, extra) != 0)
+	if (p->pid <= 0)
 		return -1;
 	while (server_proc_now_ms() < until) {
 		if (exited(p, &status)) {

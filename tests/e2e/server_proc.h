@@ -29,6 +29,19 @@ typedef struct server_proc {
 int server_proc_start(server_proc *p, const char *db, const char *const *extra);
 
 /*
+ * Starts the server as server_proc_start does but returns at once, without
+ * waiting for health: for several servers that must start together (launch
+ * each, then server_proc_wait_ready each). Returns 0 or -1.
+ */
+int server_proc_launch(server_proc *p, const char *db, const char *const *extra);
+
+/*
+ * Waits until a launched server answers health, at most `ms`. Returns 0; or -1
+ * when it exited or never answered (then it has been killed and reaped).
+ */
+int server_proc_wait_ready(server_proc *p, int ms);
+
+/*
  * Starts the server as server_proc_start does and waits for it to exit by
  * itself, at most `ms`: for servers that must refuse to start. Returns its wait
  * status, or -1 when it was still running (it is then killed).

@@ -168,7 +168,7 @@ static void trimmed(char *buf, size_t n, const char *s)
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		buf[--len] = '\0';
 	for (char *p = buf; *p != '\0'; p++) {
-		if (*p == '\n')
+		if (*p == '\n' || *p == '\t')
 			*p = ' ';
 	}
 }
