@@ -4,12 +4,15 @@
  * publish, each backend delivers): every change once, in commit order, none
  * of a write that was undone, the items a series delete takes with it.
  *
- * The checks wait for events with a bound rather than expecting them at a
- * given moment, since a backend may deliver them from a thread of its own;
- * "nothing was delivered" is checked by writing a sentinel afterwards and
- * waiting for its event: events arrive in commit order, so anything earlier
- * would have arrived before it. Only the SQLite backend promises more (events
- * delivered before the write's outcome), checked in a test of its own.
+ * Runs on the backend under test (test_db.h: ctest runs it on SQLite and on
+ * PostgreSQL). The checks wait for events with a bound rather than expecting
+ * them at a given moment, since a backend may deliver them from a thread of
+ * its own; "nothing was delivered" is checked by writing a sentinel afterwards
+ * and waiting for its event: events arrive in commit order, so anything
+ * earlier would have arrived before it. What one engine alone promises is
+ * tested under its name, on that engine only: SQLite delivers before the
+ * write's outcome; PostgreSQL's listener reports a lost connection as a gap
+ * and hears events again once it has reconnected.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +29,7 @@
 #include "repo/repo.h"
 #include "repo_sync.h"
 #include "test_clock.h"
+#include "test_db.h"
 
 typedef Aniworld__V1__DownloadQueueItem item;
 
@@ -42,11 +46,11 @@ typedef struct heard_event {
 	int64_t id, series_id;
 	int status;
 	int32_t retry_count;
+	size_t url_len;
 } heard_event;
 
 typedef struct fixture {
-	char dir[64];
-	char path[128];
+	test_db db;
 	aw_repo *repo;
 	test_clock clock;
 	int64_t series;
@@ -78,6 +82,7 @@ static void on_event(void *arg, const Aniworld__V1__DownloadEvent *ev)
 		h->series_id = ev->item != NULL ? ev->item->series_id : -1;
 		h->status = ev->item != NULL ? (int)ev->item->status : -1;
 		h->retry_count = ev->item != NULL ? ev->item->retry_count : -1;
+		h->url_len = ev->item != NULL ? strlen(ev->item->download_url) : 0;
 	}
 	f->in_hook = 0;
 	pthread_cond_broadcast(&f->cv);
@@ -100,47 +105,51 @@ static int64_t make_series(aw_repo *r, const char *key)
 	return id;
 }
 
-static int setup(void **state)
-{
-	fixture *f = calloc(1, sizeof(*f));
-	aw_repo_options opts;
-
-	if (f == NULL)
-		return -1;
-	*state = f;
-	pthread_mutex_init(&f->mu, NULL);
-	pthread_cond_init(&f->cv, NULL);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/aw-ev-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/test.db", f->dir);
-	aw_repo_options_defaults(&opts);
-	test_clock_use(&f->clock, &opts);
-	opts.on_download_event = on_event;
-	opts.event_arg = f;
-	if (aw_repo_open(&f->repo, f->path, &opts, NULL) != 0)
-		return -1;
-	f->series = make_series(f->repo, "frieren");
-	return f->series > 0 ? 0 : -1;
-}
-
 static int teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[160];
 
 	if (f == NULL)
 		return 0;
 	aw_repo_close(f->repo);
-	if (f->dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", f->dir);
-	}
+	test_db_drop(&f->db);
 	pthread_mutex_destroy(&f->mu);
 	pthread_cond_destroy(&f->cv);
 	free(f);
 	return 0;
+}
+
+/* cmocka runs no teardown after a failed setup: undo what it made. */
+static int setup_failed(void **state)
+{
+	teardown(state);
+	*state = NULL;
+	return -1;
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	aw_repo_options opts;
+	aw_err err;
+
+	*state = f;
+	if (f == NULL)
+		return -1;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	if (test_db_create(&f->db, TEST_DB_FILE) != 0)
+		return setup_failed(state);
+	aw_repo_options_defaults(&opts);
+	test_clock_use(&f->clock, &opts);
+	opts.on_download_event = on_event;
+	opts.event_arg = f;
+	if (aw_repo_open(&f->repo, f->db.location, &opts, &err) != 0) {
+		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
+		return setup_failed(state);
+	}
+	f->series = make_series(f->repo, "frieren");
+	return f->series > 0 ? 0 : setup_failed(state);
 }
 
 /* ---- helpers ------------------------------------------------------------------------ */
@@ -403,7 +412,7 @@ static void *run_batch(void *arg)
 	return NULL;
 }
 
-static void batch_enqueue(batch *b, int64_t series, int episode)
+static void batch_enqueue_url(batch *b, int64_t series, int episode, char *url)
 {
 	item *d = &b->items[b->n];
 
@@ -411,9 +420,14 @@ static void batch_enqueue(batch *b, int64_t series, int episode)
 	d->series_id = series;
 	d->season = 1;
 	d->episode_number = episode;
-	d->download_url = "https://example.invalid/ep";
+	d->download_url = url;
 	d->file_destination = "/anime/ep.mp4";
 	b->kind[b->n++] = 0;
+}
+
+static void batch_enqueue(batch *b, int64_t series, int episode)
+{
+	batch_enqueue_url(b, series, episode, "https://example.invalid/ep");
 }
 
 static void batch_run(batch *b)
@@ -551,6 +565,39 @@ static void test_repo_events_series_delete_takes_items(void **state)
 	assert_int_equal(heard_count(f), 10);
 }
 
+/* ---- large events ------------------------------------------------------------------------- */
+
+/* An event of any size arrives whole and in its place: one too large for a
+ * PostgreSQL notification between two small ones of the same transaction. */
+static void test_repo_events_large_event_in_order(void **state)
+{
+	fixture *f = *state;
+	batch *b = calloc(1, sizeof(*b));
+	char *url = malloc(4097), *dest = malloc(4097);
+
+	memset(url, 'u', 4096);
+	url[4096] = '\0';
+	memset(dest, 'd', 4096);
+	dest[4096] = '\0';
+	b->repo = f->repo;
+	batch_enqueue(b, f->series, 1);
+	batch_enqueue_url(b, f->series, 2, url);
+	b->items[1].file_destination = dest;
+	batch_enqueue(b, f->series, 3);
+	batch_run(b);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(sync_wait(&b->sr[i]), 0);
+		expect(f, (size_t)i, EV_CREATED, ((item *)b->sr[i].result)->id, AW_DL_PENDING);
+		protobuf_c_message_free_unpacked(b->sr[i].result, NULL);
+	}
+	assert_int_equal(f->heard[1].url_len, 4096);
+	assert_int_equal(f->heard[0].url_len, strlen("https://example.invalid/ep"));
+	assert_int_equal(f->gaps, 0);
+	free(url);
+	free(dest);
+	free(b);
+}
+
 /* ---- SQLite: delivered before the outcome --------------------------------------------------- */
 
 typedef struct outcome_probe {
@@ -587,6 +634,68 @@ static void test_repo_events_sqlite_before_outcome(void **state)
 	protobuf_c_message_free_unpacked(p.sr.result, NULL);
 }
 
+/* ---- PostgreSQL: other replicas, a lost listener ------------------------------------------ */
+
+/* Writes made through another repository on the same database (another
+ * replica, which has no hook of its own) reach this one's hook, in commit
+ * order with this one's own writes. */
+static void test_repo_events_postgres_other_replica(void **state)
+{
+	fixture *f = *state;
+	aw_repo *other;
+	int64_t a, b, c;
+
+	assert_int_equal(aw_repo_open(&other, f->db.location, NULL, NULL), 0);
+	a = must_enqueue(other, f->series, 1);
+	b = must_enqueue(f->repo, f->series, 2);
+	c = must_enqueue(other, f->series, 3);
+	expect(f, 0, EV_CREATED, a, AW_DL_PENDING);
+	expect(f, 1, EV_CREATED, b, AW_DL_PENDING);
+	expect(f, 2, EV_CREATED, c, AW_DL_PENDING);
+	aw_repo_close(other);
+}
+
+/* Waits until the hook has heard of `n` gaps (WAIT_MS at most); how many it has. */
+static int await_gaps(fixture *f, int n)
+{
+	struct timespec until;
+	int got;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&f->mu);
+	while (f->gaps < n) {
+		if (pthread_cond_timedwait(&f->cv, &f->mu, &until) != 0)
+			break;
+	}
+	got = f->gaps;
+	pthread_mutex_unlock(&f->mu);
+	return got;
+}
+
+/* The listener's connection ends (the server terminates it): the hook hears
+ * of a gap at once, and again once the listener listens anew, after which
+ * events flow as before. */
+static void test_repo_events_postgres_listener_lost(void **state)
+{
+	fixture *f = *state;
+	int64_t a, b;
+
+	a = must_enqueue(f->repo, f->series, 1);
+	expect(f, 0, EV_CREATED, a, AW_DL_PENDING);
+	/* The listener's last statement was its LISTEN or its outbox sweep. */
+	assert_int_equal(test_db_exec(&f->db,
+				      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+				      "WHERE pid <> pg_backend_pid() AND datname = current_database() "
+				      "AND (query LIKE 'LISTEN%' OR query LIKE 'DELETE FROM "
+				      "download_event_outbox%')"),
+			 0);
+	assert_int_equal(await_gaps(f, 1) >= 1, 1);
+	assert_int_equal(await_gaps(f, 2) >= 2, 1); /* listening again */
+	b = must_enqueue(f->repo, f->series, 2);
+	expect(f, 1, EV_CREATED, b, AW_DL_PENDING);
+}
+
 /* Without a hook nothing is kept or delivered, and writes work as before. */
 static void test_repo_events_sqlite_no_hook(void **state)
 {
@@ -618,10 +727,23 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_events_series_delete_takes_items, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_events_large_event_in_order, setup,
+						teardown),
+	};
+	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_repo_events_sqlite_before_outcome, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_events_sqlite_no_hook, setup, teardown),
 	};
+	const struct CMUnitTest postgres_tests[] = {
+		cmocka_unit_test_setup_teardown(test_repo_events_postgres_other_replica, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_events_postgres_listener_lost, setup,
+						teardown),
+	};
+	int failed = cmocka_run_group_tests_name("backend-neutral", tests, NULL, NULL);
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	if (test_db_is_postgres())
+		return failed + cmocka_run_group_tests_name("postgres", postgres_tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("sqlite", sqlite_tests, NULL, NULL);
 }
