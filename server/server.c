@@ -422,7 +422,17 @@ void aw_server_stop(aw_server *s)
 	set_health(s);
 	if (s->health != NULL)
 		aw_health_shutdown(s->health);
-	/* Open WatchDownloads streams end before the transport waits for calls. */
+	/* Open WatchDownloads streams end before the transport waits for calls,
+	 * once they have the changes committed until now (a backend whose events
+	 * come back from the database may still be on their way). */
+	if (s->repo != NULL && s->download_events != NULL) {
+		aw_err err;
+		int rc = aw_repo_events_sync(s->repo, 2000, &err);
+
+		if (rc != 0)
+			aw_log(AW_LOG_WARN, "download events may not all reach the watchers before "
+			       "they are ended: %s", err.msg);
+	}
 	if (s->download_events != NULL)
 		aw_download_events_shutdown(s->download_events);
 	if (s->transport != NULL)

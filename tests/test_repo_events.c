@@ -598,6 +598,25 @@ static void test_repo_events_large_event_in_order(void **state)
 	free(b);
 }
 
+/* ---- syncing ------------------------------------------------------------------------------- */
+
+/* After aw_repo_events_sync the hook has heard of every change committed
+ * before it: nothing to wait for (what a server needs before it ends its
+ * watch streams). */
+static void test_repo_events_sync_delivers_what_committed(void **state)
+{
+	fixture *f = *state;
+	int64_t ids[5];
+	aw_err err;
+
+	for (int i = 0; i < 5; i++)
+		ids[i] = must_enqueue(f->repo, f->series, i + 1);
+	assert_int_equal(aw_repo_events_sync(f->repo, WAIT_MS, &err), 0);
+	assert_int_equal(heard_count(f), 5);
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(f->heard[i].id, ids[i]);
+}
+
 /* ---- SQLite: delivered before the outcome --------------------------------------------------- */
 
 typedef struct outcome_probe {
@@ -728,6 +747,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_events_series_delete_takes_items, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_events_large_event_in_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_events_sync_delivers_what_committed, setup,
 						teardown),
 	};
 	const struct CMUnitTest sqlite_tests[] = {

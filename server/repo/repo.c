@@ -172,6 +172,13 @@ void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes)
 	aw__writer_stats(r, batches, writes);
 }
 
+int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err)
+{
+	if (r->on_download_event == NULL || r->methods->events_sync == NULL)
+		return 0;
+	return r->methods->events_sync(r, timeout_ms, err);
+}
+
 void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)

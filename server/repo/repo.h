@@ -477,6 +477,14 @@ struct aw_repo_methods {
 	 * NULL when there is nothing to start.
 	 */
 	int (*start)(aw_repo *r, aw_err *err);
+	/*
+	 * Returns once every change committed before the call (by any replica)
+	 * has been delivered to r->on_download_event, or after `timeout_ms`
+	 * (AW_ETIMEDOUT): for an owner about to stop listening. NULL when the
+	 * backend delivers each event before its write reports (nothing can be
+	 * pending then).
+	 */
+	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -621,6 +629,17 @@ int aw_repo_has_queued(aw_repo *r);
 /* Runs the queued writes now, unless another thread is already running writes
  * (which then runs them). */
 void aw_repo_flush(aw_repo *r);
+
+/*
+ * Waits until every change to the download queue committed before this call,
+ * through this process or another replica, has reached the event hook
+ * (aw_repo_options.on_download_event), at most `timeout_ms`: for an owner that
+ * is about to stop listening (a server ending its watch streams at shutdown)
+ * and wants the changes its callers were told of to be delivered first.
+ * Returns 0, AW_ETIMEDOUT, or a storage error (AW_EUNAVAIL); at once when the
+ * backend has nothing pending or no hook is set.
+ */
+int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
 
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */

@@ -25,6 +25,11 @@
  * who came during the outage hear of it too), and the thread reconnects with
  * backoff. Outbox rows are kept OUTBOX_KEEP_S seconds and deleted by any
  * replica's listener: a listener that finds its row gone reports a gap.
+ *
+ * Syncing. Before a server ends its watch streams it asks for the events
+ * committed so far (aw__pg_events_sync): a marker "s<token>.<n>" is notified
+ * in a transaction of its own, which commits after all of them, so once the
+ * listener has read the marker it has delivered everything before it.
  */
 #define _GNU_SOURCE
 #include "postgres_int.h"
@@ -64,6 +69,12 @@ struct aw_pg_listener {
 	pthread_t thread;
 	int wake[2];             /* a pipe: a byte written to wake[1] stops the thread */
 	int64_t next_sweep_ms;
+
+	/* Sync markers (aw__pg_events_sync). */
+	unsigned long long token; /* tells this process's markers from other replicas' */
+	pthread_mutex_t sync_mu;  /* guards the two below */
+	pthread_cond_t sync_cv;
+	uint64_t sync_sent, sync_seen; /* the last marker sent, and the last one read back */
 };
 
 static int64_t mono_ms(void)
@@ -300,11 +311,29 @@ static int deliver_outbox(aw_pg_listener *l, int64_t id)
 	return 0;
 }
 
+/* A sync marker read back: everything before it has been delivered. */
+static void marker_seen(aw_pg_listener *l, const char *payload)
+{
+	unsigned long long token, n;
+
+	if (sscanf(payload, "s%llx.%llu", &token, &n) != 2 || token != l->token)
+		return; /* another replica's */
+	pthread_mutex_lock(&l->sync_mu);
+	if (n > l->sync_seen)
+		l->sync_seen = n;
+	pthread_cond_broadcast(&l->sync_cv);
+	pthread_mutex_unlock(&l->sync_mu);
+}
+
 /* Decodes and delivers one notification's payload. */
 static int deliver(aw_pg_listener *l, const char *payload)
 {
 	aw_pg_repo *r = l->repo;
 
+	if (payload[0] == 's') {
+		marker_seen(l, payload);
+		return 0;
+	}
 	/* Nobody listens: nothing to decode (the hint is read as late as possible). */
 	if (!aw__repo_events_watched(&r->base))
 		return 0;
@@ -444,6 +473,10 @@ int aw__pg_events_start(aw_repo *base, aw_err *err)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the event listener");
 	l->repo = r;
 	l->wake[0] = l->wake[1] = -1;
+	l->token = ((unsigned long long)getpid() << 32) ^ (unsigned long long)mono_ms() ^
+		   (unsigned long long)(uintptr_t)l;
+	pthread_mutex_init(&l->sync_mu, NULL);
+	pthread_cond_init(&l->sync_cv, NULL);
 	l->conn = calloc(1, sizeof(*l->conn));
 	if (l->conn == NULL || pipe2(l->wake, O_CLOEXEC) != 0) {
 		rc = aw_err_set(err, AW_ENOMEM, "cannot set up the event listener");
@@ -471,8 +504,54 @@ fail:
 		close(l->wake[0]);
 		close(l->wake[1]);
 	}
+	pthread_mutex_destroy(&l->sync_mu);
+	pthread_cond_destroy(&l->sync_cv);
 	free(l);
 	return rc;
+}
+
+int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
+{
+	aw_pg_repo *r = (aw_pg_repo *)base;
+	aw_pg_listener *l = r->listener;
+	struct timespec until;
+	char sql[128];
+	aw_pg_conn *c;
+	uint64_t n;
+	int rc, timed_out = 0;
+
+	if (l == NULL)
+		return 0;
+	pthread_mutex_lock(&l->sync_mu);
+	n = ++l->sync_sent;
+	pthread_mutex_unlock(&l->sync_mu);
+	/* Its own transaction (autocommit), committed after every one before it. */
+	snprintf(sql, sizeof(sql), "SELECT pg_notify('" CHANNEL "', 's%llx.%llu')", l->token,
+		 (unsigned long long)n);
+	rc = aw__pg_reader_get(r, &c, err);
+	if (rc != 0)
+		return rc;
+	rc = aw__pg_exec(c, sql, timeout_ms, NULL, err);
+	aw__pg_reader_put(r, c);
+	if (rc != 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&l->sync_mu);
+	while (l->sync_seen < n && !timed_out)
+		timed_out = pthread_cond_timedwait(&l->sync_cv, &l->sync_mu, &until) != 0;
+	timed_out = l->sync_seen < n;
+	pthread_mutex_unlock(&l->sync_mu);
+	if (timed_out)
+		return aw_err_set(err, AW_ETIMEDOUT,
+				  "the database's notifications did not come back within %d ms",
+				  timeout_ms);
+	return 0;
 }
 
 void aw__pg_events_stop(aw_pg_repo *r)
@@ -490,6 +569,8 @@ void aw__pg_events_stop(aw_pg_repo *r)
 	free(l->conn);
 	close(l->wake[0]);
 	close(l->wake[1]);
+	pthread_mutex_destroy(&l->sync_mu);
+	pthread_cond_destroy(&l->sync_cv);
 	free(l);
 	r->listener = NULL;
 }

@@ -915,6 +915,7 @@ static const aw_repo_methods postgres_methods = {
 	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
 	.downloads_publish = aw__pg_downloads_publish,
 	.start = aw__pg_events_start,
+	.events_sync = aw__pg_events_sync,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

@@ -261,6 +261,9 @@ int aw__pg_events_flush(aw_pg_repo *r, aw_err *err);
  * that hands every replica's committed events to the hook (nothing without a
  * hook). AW_EUNAVAIL, AW_ENOMEM. */
 int aw__pg_events_start(aw_repo *r, aw_err *err);
+/* The backend's events_sync: notifies a marker in a transaction of its own and
+ * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL. */
+int aw__pg_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
 /* Stops the listener thread and closes its connection; no-op without one. */
 void aw__pg_events_stop(aw_pg_repo *r);
 
