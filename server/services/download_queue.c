@@ -18,6 +18,9 @@
 #include "reply.h"
 #include "services.h"
 
+/* Longest wait for the change events already on their way when a watch begins. */
+#define WATCH_SYNC_MS 5000
+
 /* Longest URL or destination accepted. */
 #define MAX_TEXT_BYTES 4096
 
@@ -364,10 +367,24 @@ static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    Aniworld__V1__DownloadEvent_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
+	aw_err err;
 
 	if (in->series_id < 0) {
 		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
 			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	/* Changes committed before the watch are not its own: where events come
+	 * back from the database after the reply, wait for those on their way
+	 * first. A replica that cannot follow changes now refuses the watch
+	 * rather than leave it silent. */
+	if (aw_repo_events_sync(of(svc)->repo, WATCH_SYNC_MS, &err) != 0) {
+		aw_err refused;
+
+		aw_err_set(&refused, AW_EUNAVAIL, "cannot follow download changes now: %s",
+			   err.msg);
+		aw_call_set_error(call, &refused);
 		closure(NULL, call);
 		return;
 	}

@@ -75,6 +75,7 @@ struct aw_pg_listener {
 	pthread_mutex_t sync_mu;  /* guards the two below */
 	pthread_cond_t sync_cv;
 	uint64_t sync_sent, sync_seen; /* the last marker sent, and the last one read back */
+	uint64_t sync_failed;    /* markers up to this one may never come back */
 };
 
 static int64_t mono_ms(void)
@@ -325,6 +326,16 @@ static void marker_seen(aw_pg_listener *l, const char *payload)
 	pthread_mutex_unlock(&l->sync_mu);
 }
 
+/* The connection was lost or is listening anew: markers sent until now may
+ * never come back; their waiters are told at once. */
+static void markers_lost(aw_pg_listener *l)
+{
+	pthread_mutex_lock(&l->sync_mu);
+	l->sync_failed = l->sync_sent;
+	pthread_cond_broadcast(&l->sync_cv);
+	pthread_mutex_unlock(&l->sync_mu);
+}
+
 /* Decodes and delivers one notification's payload. */
 static int deliver(aw_pg_listener *l, const char *payload)
 {
@@ -433,6 +444,7 @@ static void *listener_main(void *arg)
 			}
 			backoff = 0;
 			/* Watchers who came while we were away missed what was sent. */
+			markers_lost(l);
 			aw__repo_event(&r->base, NULL);
 		}
 		if (now >= l->next_sweep_ms) {
@@ -453,6 +465,7 @@ static void *listener_main(void *arg)
 		}
 		if (lost || l->conn->pg == NULL || PQstatus(l->conn->pg) != CONNECTION_OK) {
 			listen_drop(l);
+			markers_lost(l);
 			aw__repo_event(&r->base, NULL);
 		}
 	}
@@ -518,7 +531,7 @@ int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
 	char sql[128];
 	aw_pg_conn *c;
 	uint64_t n;
-	int rc, timed_out = 0;
+	int rc, timed_out = 0, lost;
 
 	if (l == NULL)
 		return 0;
@@ -543,10 +556,14 @@ int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
 		until.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&l->sync_mu);
-	while (l->sync_seen < n && !timed_out)
+	while (l->sync_seen < n && l->sync_failed < n && !timed_out)
 		timed_out = pthread_cond_timedwait(&l->sync_cv, &l->sync_mu, &until) != 0;
+	lost = l->sync_seen < n && l->sync_failed >= n;
 	timed_out = l->sync_seen < n;
 	pthread_mutex_unlock(&l->sync_mu);
+	if (lost)
+		return aw_err_set(err, AW_EUNAVAIL,
+				  "the connection that hears the database's notifications was lost");
 	if (timed_out)
 		return aw_err_set(err, AW_ETIMEDOUT,
 				  "the database's notifications did not come back within %d ms",

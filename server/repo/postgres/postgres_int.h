@@ -262,7 +262,8 @@ int aw__pg_events_flush(aw_pg_repo *r, aw_err *err);
  * hook). AW_EUNAVAIL, AW_ENOMEM. */
 int aw__pg_events_start(aw_repo *r, aw_err *err);
 /* The backend's events_sync: notifies a marker in a transaction of its own and
- * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL. */
+ * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL (also when
+ * the listener lost its connection meanwhile, or is not listening). */
 int aw__pg_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
 /* Stops the listener thread and closes its connection; no-op without one. */
 void aw__pg_events_stop(aw_pg_repo *r);
