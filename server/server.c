@@ -45,7 +45,7 @@ struct aw_server {
 	aw_descpool *descriptors;
 	aw_health *health;
 	aw_reflection *reflection;
-	aw_download_events *download_events; /* shared by the services that change the queue */
+	aw_download_events *download_events; /* WatchDownloads' watchers, fed by the repository */
 	ProtobufCService *services[N_SERVICES];
 	aw_transport *transport;
 	aw_auth *auth;            /* NULL: no token needed */
@@ -144,6 +144,28 @@ static void hook_storage(void *arg, aw_repo_storage_event event, const aw_err *e
 	}
 }
 
+/*
+ * The repository's change events go to the WatchDownloads broker: every
+ * committed change to the queue, whichever replica wrote it. NULL means that
+ * events may have been lost (the repository lost its database connection for
+ * a moment): every watcher is ended, to list again and watch anew.
+ */
+static void hook_download_event(void *arg, const Aniworld__V1__DownloadEvent *ev)
+{
+	aw_server *s = arg;
+
+	if (ev == NULL)
+		aw_download_events_lost(s->download_events);
+	else if (ev->item != NULL)
+		aw_download_events_publish(s->download_events, ev->item, ev->type);
+}
+
+/* Whether anybody watches, so that a backend can skip unpacking events. */
+static int hook_events_watched(void *arg)
+{
+	return aw_download_events_watched(((aw_server *)arg)->download_events);
+}
+
 /* 0 means one thread per core this process may run on (its CPU affinity, which
  * containers and taskset narrow), not per core of the machine. */
 static int resolve_threads(int configured)
@@ -234,7 +256,13 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	repo_options(cfg, &ropts, &settings);
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
-	rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
+	ropts.on_download_event = hook_download_event;
+	ropts.events_watched = hook_events_watched;
+	ropts.event_arg = s;
+	/* The broker first: a backend may deliver events as soon as it is open. */
+	rc = aw_download_events_new(&s->download_events, err);
+	if (rc == 0)
+		rc = aw_repo_open(&s->repo, cfg->db, &ropts, err);
 	if (rc == 0)
 		rc = aw_descpool_new(&s->descriptors, aw__served_descriptors, aw__served_descriptors_len,
 				     err);
@@ -279,8 +307,6 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		if (rc == 0)
 			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
 	}
-	if (rc == 0)
-		rc = aw_download_events_new(&s->download_events, err);
 	if (rc != 0)
 		goto fail;
 
@@ -415,7 +441,17 @@ void aw_server_stop(aw_server *s)
 	set_health(s);
 	if (s->health != NULL)
 		aw_health_shutdown(s->health);
-	/* Open WatchDownloads streams end before the transport waits for calls. */
+	/* Open WatchDownloads streams end before the transport waits for calls,
+	 * once they have the changes committed until now (a backend whose events
+	 * come back from the database may still be on their way). */
+	if (s->repo != NULL && s->download_events != NULL) {
+		aw_err err;
+		int rc = aw_repo_events_sync(s->repo, 2000, &err);
+
+		if (rc != 0)
+			aw_log(AW_LOG_WARN, "download events may not all reach the watchers before "
+			       "they are ended: %s", err.msg);
+	}
 	if (s->download_events != NULL)
 		aw_download_events_shutdown(s->download_events);
 	if (s->transport != NULL)

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "repo/postgres/postgres_int.h"
 #include "repo_sync.h"
 #include "test_db.h"
 
@@ -135,7 +136,7 @@ static void test_repo_postgres_migrations_and_version(void **state)
 	aw_repo_close(f->repo);
 	f->repo = NULL;
 	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM schema_version", &n), 0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, aw__pg_schema_version()); /* one row per migration */
 
 	assert_int_equal(test_db_exec(&f->db, "INSERT INTO schema_version VALUES (99)"), 0);
 	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), AW_EVERSION);

@@ -2,6 +2,12 @@
  * Download queue wrappers: checks and packaging around the backend's
  * downloads methods, and the rules of the item's life that every backend
  * shares (which status change is allowed from where, and what it is called).
+ *
+ * Every write that changes queue items publishes each change, right after
+ * making it and inside its transaction, through the backend's
+ * downloads_publish: the backend delivers them to the repository's owner once
+ * they have committed (see aw_repo_event_fn), so the events come from the
+ * repository, wherever the write was made, and never from a write undone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +15,8 @@
 #include "page_token.h"
 #include "repo.h"
 
+#define EV_CREATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_CREATED
+#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
 #define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
 
 /* ---- the life of an item ------------------------------------------------------------- */
@@ -96,6 +104,27 @@ nomem:
 	return aw_err_set(err, AW_ENOMEM, "out of memory recording a queue change");
 }
 
+int aw__download_publish(aw_repo *r, Aniworld__V1__DownloadQueueItem *item,
+			 Aniworld__V1__DownloadEventType type, aw_err *err)
+{
+	Aniworld__V1__DownloadEvent ev = ANIWORLD__V1__DOWNLOAD_EVENT__INIT;
+
+	ev.item = item;
+	ev.type = type;
+	return r->methods->downloads_publish(r, &ev, err);
+}
+
+int aw__download_changes_publish(aw_repo *r, const aw_download_changes *changes, size_t from,
+				 aw_err *err)
+{
+	for (size_t i = from; i < changes->n_events; i++) {
+		int rc = r->methods->downloads_publish(r, changes->events[i], err);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem)
 {
 	for (size_t i = 0; i < changes->n_events; i++)
@@ -121,6 +150,8 @@ static int write_enqueue(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result
 	Aniworld__V1__DownloadQueueItem *out = NULL;
 	int rc = r->methods->downloads_enqueue(r, req->args.downloads_write.in, aw__repo_now(r), req->mem, &out, err);
 
+	if (rc == 0)
+		rc = aw__download_publish(r, out, EV_CREATED, err);
 	*result = as_message(out);
 	return rc;
 }
@@ -201,6 +232,8 @@ static int write_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 					      req->args.downloads_write.mask, aw__repo_now(r), req->mem,
 					      &out, err);
 
+	if (rc == 0)
+		rc = aw__download_publish(r, out, EV_UPDATED, err);
 	*result = as_message(out);
 	return rc;
 }
@@ -218,19 +251,23 @@ void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
 
 static int write_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
+	aw_download_changes *deleted = req->args.downloads_delete.deleted;
 	Aniworld__V1__DownloadQueueItem *gone = NULL;
 	int rc = r->methods->downloads_delete(r, req->args.downloads_delete.id, req->mem, &gone, err);
 
-	if (rc == 0)
-		rc = aw__download_changes_add(req->args.downloads_delete.deleted, req->mem, gone, EV_DELETED, err);
+	if (rc != 0)
+		return rc;
+	rc = aw__download_publish(r, gone, EV_DELETED, err);
+	if (rc == 0 && deleted != NULL)
+		rc = aw__download_changes_add(deleted, req->mem, gone, EV_DELETED, err);
+	else
+		protobuf_c_message_free_unpacked(&gone->base, req->mem);
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
 
 void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			      aw_download_changes *deleted)
 {
-	if (deleted == NULL)
-		return aw__repo_invalid(req, "deleted is required");
 	req->write = write_delete;
 	req->args.downloads_delete.id = id;
 	req->args.downloads_delete.deleted = deleted;
@@ -239,15 +276,28 @@ void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 
 static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
+	aw_download_changes own = {0}, *requeued = req->args.downloads_claim.requeued;
 	Aniworld__V1__ClaimNextDownloadResponse *res;
 	Aniworld__V1__DownloadQueueItem *item = NULL;
 	int64_t now = aw__repo_now(r);
+	size_t before;
 	int rc;
 
+	if (requeued == NULL)
+		requeued = &own;
+	before = requeued->n_events;
 	rc = r->methods->downloads_claim(r, now, now - req->args.downloads_claim.stale_ms * 1000,
-					 req->mem, req->args.downloads_claim.requeued, &item, err);
-	if (rc != 0)
+					 req->mem, requeued, &item, err);
+	/* The requeues happened first: their events go first. */
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, requeued, before, err);
+	if (rc == 0 && item != NULL)
+		rc = aw__download_publish(r, item, EV_UPDATED, err);
+	aw_download_changes_clear(&own, req->mem);
+	if (rc != 0) {
+		protobuf_c_message_free_unpacked(as_message(item), req->mem);
 		return rc;
+	}
 	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
 			       : malloc(sizeof(*res));
 	if (res == NULL) {
@@ -263,8 +313,8 @@ static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, 
 void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued)
 {
-	if (requeued == NULL || stale_ms < 0)
-		return aw__repo_invalid(req, "a claim needs a change list and a timeout >= 0");
+	if (stale_ms < 0)
+		return aw__repo_invalid(req, "a claim needs a timeout >= 0");
 	req->write = write_claim;
 	req->args.downloads_claim.stale_ms = stale_ms;
 	req->args.downloads_claim.requeued = requeued;
@@ -277,6 +327,8 @@ static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **resul
 	int rc = r->methods->downloads_progress(r, req->args.downloads_progress.in, aw__repo_now(r), req->mem, &out,
 						err);
 
+	if (rc == 0)
+		rc = aw__download_publish(r, out, EV_UPDATED, err);
 	*result = as_message(out);
 	return rc;
 }
@@ -300,6 +352,8 @@ static int write_transition(aw_repo *r, aw_repo_req *req, ProtobufCMessage **res
 						  req->args.downloads_transition.error_message,
 						  aw__repo_now(r), req->mem, &out, err);
 
+	if (rc == 0)
+		rc = aw__download_publish(r, out, EV_UPDATED, err);
 	*result = as_message(out);
 	return rc;
 }
@@ -321,29 +375,36 @@ void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
 
 static int write_purge(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
-	aw_download_changes *deleted = req->args.downloads_purge.deleted;
-	size_t before = deleted->n_events;
-	Aniworld__V1__PurgeDownloadsResponse *res;
-	int rc = r->methods->downloads_purge(r, req->args.downloads_purge.statuses, req->mem,
-					     deleted, err);
+	aw_download_changes own = {0}, *deleted = req->args.downloads_purge.deleted;
+	Aniworld__V1__PurgeDownloadsResponse *res = NULL;
+	size_t before;
+	int rc;
 
-	if (rc != 0)
-		return rc;
-	res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
-			       : malloc(sizeof(*res));
-	if (res == NULL)
-		return aw_err_set(err, AW_ENOMEM, "out of memory purging downloads");
-	aniworld__v1__purge_downloads_response__init(res);
-	res->deleted_count = (int64_t)(deleted->n_events - before);
-	*result = &res->base;
-	return 0;
+	if (deleted == NULL)
+		deleted = &own;
+	before = deleted->n_events;
+	rc = r->methods->downloads_purge(r, req->args.downloads_purge.statuses, req->mem, deleted,
+					 err);
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, deleted, before, err);
+	if (rc == 0) {
+		res = req->mem != NULL ? req->mem->alloc(req->mem->allocator_data, sizeof(*res))
+				       : malloc(sizeof(*res));
+		if (res == NULL)
+			rc = aw_err_set(err, AW_ENOMEM, "out of memory purging downloads");
+	}
+	if (rc == 0) {
+		aniworld__v1__purge_downloads_response__init(res);
+		res->deleted_count = (int64_t)(deleted->n_events - before);
+		*result = &res->base;
+	}
+	aw_download_changes_clear(&own, req->mem);
+	return rc;
 }
 
 void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 			     aw_download_changes *deleted)
 {
-	if (deleted == NULL)
-		return aw__repo_invalid(req, "deleted is required");
 	if (statuses == 0 || (statuses & ~(unsigned)AW_DL_FINISHED) != 0)
 		return aw__repo_invalid(req, "only finished statuses can be purged");
 	req->write = write_purge;

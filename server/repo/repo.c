@@ -177,9 +177,17 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	r->clock_arg = opts->clock_arg;
 	r->on_storage = opts->on_storage;
 	r->storage_arg = opts->storage_arg;
+	r->on_download_event = opts->on_download_event;
+	r->event_arg = opts->event_arg;
+	r->events_watched = opts->events_watched;
 	r->max_reply = opts->max_reply_bytes;
 	pthread_mutex_init(&r->read_fault_mu, NULL);
 	rc = aw__writer_start(r, opts, err);
+	if (rc == 0 && r->methods->start != NULL) {
+		rc = r->methods->start(r, err);
+		if (rc != 0)
+			aw__writer_stop(r);
+	}
 	if (rc != 0) {
 		pthread_mutex_destroy(&r->read_fault_mu);
 		r->methods->close(r);
@@ -194,6 +202,13 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes)
 {
 	aw__writer_stats(r, batches, writes);
+}
+
+int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err)
+{
+	if (r->on_download_event == NULL || r->methods->events_sync == NULL)
+		return 0;
+	return r->methods->events_sync(r, timeout_ms, err);
 }
 
 void aw_repo_close(aw_repo *r)
@@ -215,6 +230,23 @@ void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
 	if (aw__repo_storage_fault(rc))
 		read_failed(r, rc, err);
 	req->done(req, rc, err, result);
+}
+
+void aw__repo_event(aw_repo *r, const Aniworld__V1__DownloadEvent *ev)
+{
+	if (r->on_download_event != NULL)
+		r->on_download_event(r->event_arg, ev);
+}
+
+int aw__repo_events_hooked(aw_repo *r)
+{
+	return r->on_download_event != NULL;
+}
+
+int aw__repo_events_watched(aw_repo *r)
+{
+	return r->on_download_event != NULL &&
+	       (r->events_watched == NULL || r->events_watched(r->event_arg));
 }
 
 void aw__repo_invalid(aw_repo_req *req, const char *what)

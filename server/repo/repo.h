@@ -55,6 +55,27 @@ typedef struct aw_writer aw_writer;
 /* The repository's clock: microseconds since the Unix epoch, UTC. */
 typedef int64_t aw_repo_clock_fn(void *arg);
 
+/*
+ * The repository's change events: how its owner hears of every change to the
+ * download queue that has committed, wherever it was written (through this
+ * process or, with a shared database server, through another replica).
+ *
+ * `ev` is one change (borrowed for the call): delivered once, in commit order,
+ * and never for a write that was undone. ev == NULL means that events may have
+ * been lost (the backend lost its way of hearing of them, e.g. its connection
+ * to the database server): whoever relies on seeing every change must read
+ * the state again. Called from the thread that ran the write batch (an
+ * in-process backend, before that batch's writes report their outcomes) or
+ * from a thread of the backend's own; never twice at once, with no lock of
+ * the repository held. It must not call into the repository.
+ */
+typedef void aw_repo_event_fn(void *arg, const Aniworld__V1__DownloadEvent *ev);
+
+/* A hint for the backend: whether anybody wants events right now (0: events may
+ * be dropped instead of delivered). Called with no lock of the repository held,
+ * from any thread. */
+typedef int aw_repo_watched_fn(void *arg);
+
 /* ---- requests ------------------------------------------------------------------ */
 
 /*
@@ -184,7 +205,9 @@ const aw_download_rule *aw__download_rule(aw_download_action action);
  * caller's (zero it first); the write appends events allocated with req->mem.
  * Only meaningful once the write has reported 0: the transaction of a write
  * that fails later is rolled back, and so are these changes. Free the events
- * with aw_download_changes_clear().
+ * with aw_download_changes_clear(). The wrappers take one only for callers
+ * that want the list (tests); the repository publishes every change itself
+ * (aw_repo_options.on_download_event).
  */
 typedef struct aw_download_changes {
 	Aniworld__V1__DownloadEvent **events;
@@ -364,6 +387,7 @@ struct aw_repo_methods {
 	 * recorded in `deleted`. */
 	int (*downloads_purge)(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			       aw_download_changes *deleted, aw_err *err);
+	/* (downloads_publish is at the end of the table: version 3.) */
 	/* ---- user sessions ---- */
 	/* Reads take `now_us` too: is_expired is expires_at <= now_us. A session's
 	 * token_hash is AW_SESSION_HASH_BYTES bytes; it is stored and compared,
@@ -439,6 +463,36 @@ struct aw_repo_methods {
 	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
 					int64_t now_us, ProtobufCAllocator *mem,
 					Aniworld__V1__Episode **out, aw_err *err);
+
+	/* ---- version 3: change events ---- */
+
+	/*
+	 * [write] Makes `ev` (borrowed for the call) one of the changes of the
+	 * write under way, to be delivered to r->on_download_event once its
+	 * transaction commits, in commit order: the wrappers call it for every
+	 * queue item a write creates, changes or deletes, after the change. It
+	 * goes with the write: dropped when write_end() undoes the write or the
+	 * transaction rolls back. Where the events travel (a list kept until
+	 * COMMIT, a notification the database delivers at commit) is the
+	 * backend's business. A failure fails the write (and so its batch, for a
+	 * storage error): an event is never lost quietly.
+	 */
+	int (*downloads_publish)(aw_repo *r, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
+	/*
+	 * Starts what the backend runs beside the calls (a thread listening for
+	 * other replicas' events), once aw_repo_open has filled in the common
+	 * part of `r` (hooks, clock) and started the writer; close() stops it.
+	 * NULL when there is nothing to start.
+	 */
+	int (*start)(aw_repo *r, aw_err *err);
+	/*
+	 * Returns once every change committed before the call (by any replica)
+	 * has been delivered to r->on_download_event, or after `timeout_ms`
+	 * (AW_ETIMEDOUT): for an owner about to stop listening. NULL when the
+	 * backend delivers each event before its write reports (nothing can be
+	 * pending then).
+	 */
+	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -481,6 +535,10 @@ struct aw_repo {
 	/* Storage fault reports (repo.c), set up by aw_repo_open. */
 	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
 	void *storage_arg;
+	/* Change events (aw__repo_event), set up by aw_repo_open. */
+	aw_repo_event_fn *on_download_event; /* NULL: nobody listens */
+	void *event_arg;
+	aw_repo_watched_fn *events_watched;  /* NULL: always assume somebody does */
 	pthread_mutex_t read_fault_mu;  /* guards the three below */
 	int read_fault;                 /* code of the last read failure reported, or 0 */
 	int64_t read_fault_us;          /* when it was reported */
@@ -529,14 +587,19 @@ typedef struct aw_repo_options {
 	aw_repo_clock_fn *clock;  /* every time the repository records or compares
 				     (timestamps, expiry, stale claims); NULL: real time */
 	void *clock_arg;          /* passed to clock */
+	aw_repo_event_fn *on_download_event; /* every committed change to the download
+						queue, see aw_repo_event_fn; NULL: none */
+	void *event_arg;          /* passed to on_download_event and events_watched */
+	aw_repo_watched_fn *events_watched; /* hint: whether on_download_event has
+					       anybody to tell now; NULL: always */
 	const aw_repo_setting *settings; /* backend settings (borrowed during open) */
 	size_t n_settings;
 	size_t max_reply_bytes;   /* largest reply a result may make; 0: no limit (see
 				     "reply sizes" above) */
 } aw_repo_options;
 
-/* Defaults: 256 writes a batch, 65536 queued, no storage hook, real time, no
- * backend settings, no reply limit. */
+/* Defaults: 256 writes a batch, 65536 queued, no storage or event hook, real
+ * time, no backend settings, no reply limit. */
 void aw_repo_options_defaults(aw_repo_options *opts);
 
 /* The value of backend setting `name`, or NULL when it is not set (the last
@@ -602,6 +665,17 @@ int aw_repo_has_queued(aw_repo *r);
  * (which then runs them). */
 void aw_repo_flush(aw_repo *r);
 
+/*
+ * Waits until every change to the download queue committed before this call,
+ * through this process or another replica, has reached the event hook
+ * (aw_repo_options.on_download_event), at most `timeout_ms`: for an owner that
+ * is about to stop listening (a server ending its watch streams at shutdown)
+ * and wants the changes its callers were told of to be delivered first.
+ * Returns 0, AW_ETIMEDOUT, or a storage error (AW_EUNAVAIL); at once when the
+ * backend has nothing pending or no hook is set.
+ */
+int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */
 void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
@@ -630,16 +704,19 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 			   uint64_t mask);
 
 /* Result: google.protobuf.Empty. Errors: AW_ENOTFOUND. The series' queue
- * items go with it, each recorded in `deleted` (required; see
- * aw_download_changes), so that their watchers hear of it. */
+ * items go with it, each published as DELETED (in id order) and, when
+ * `deleted` is not NULL, recorded there (see aw_download_changes). */
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted);
 
 /* ---- download queue operations (downloads.c) ---- */
 /*
- * Writes that change rows besides the item they return take an
- * aw_download_changes (see above) that they fill; it must stay valid until
- * done runs.
+ * Every write publishes the changes it makes to the queue (see
+ * aw_repo_event_fn): CREATED for the item enqueued; UPDATED for an update,
+ * progress, a transition, a claim and each stale claim it requeues first;
+ * DELETED with the last state of each item deleted. Writes that change rows
+ * besides the item they return also take an aw_download_changes (see above;
+ * NULL: not wanted) that they fill; it must stay valid until done runs.
  */
 
 /* Result: DownloadQueueItem. Errors: AW_ENOTFOUND (series), AW_EEXIST (the
@@ -660,13 +737,14 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 void aw_repo_downloads_update(aw_repo *r, aw_repo_req *req,
 			      const Aniworld__V1__DownloadQueueItem *in, uint64_t mask);
 
-/* Result: google.protobuf.Empty; the deleted item goes to `deleted`.
- * Errors: AW_ENOTFOUND. */
+/* Result: google.protobuf.Empty; the deleted item also goes to `deleted`
+ * (NULL: not wanted). Errors: AW_ENOTFOUND. */
 void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			      aw_download_changes *deleted);
 
 /* Result: ClaimNextDownloadResponse (item unset when nothing is pending).
- * Claims silent for more than `stale_ms` are requeued first, into `requeued`. */
+ * Claims silent for more than `stale_ms` are requeued first, also recorded in
+ * `requeued` (NULL: not wanted). */
 void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued);
 
@@ -681,7 +759,8 @@ void aw_repo_downloads_progress(aw_repo *r, aw_repo_req *req,
 void aw_repo_downloads_transition(aw_repo *r, aw_repo_req *req, int64_t id,
 				  aw_download_action action, const char *error_message);
 
-/* Result: PurgeDownloadsResponse; each deleted item goes to `deleted`.
+/* Result: PurgeDownloadsResponse; each deleted item also goes to `deleted`
+ * (NULL: not wanted).
  * `statuses` must be a non-empty subset of AW_DL_FINISHED. */
 void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 			     aw_download_changes *deleted);
@@ -763,6 +842,28 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
 		     ProtobufCMessage *result);
 
+/* Hands a committed change (NULL: changes may have been lost) to the owner's
+ * hook, if there is one. For backends; see aw_repo_event_fn for when. */
+void aw__repo_event(aw_repo *r, const Aniworld__V1__DownloadEvent *ev);
+
+/* Whether the owner takes events at all (a hook is set): a backend that only
+ * delivers them in this process may skip all work when not. */
+int aw__repo_events_hooked(aw_repo *r);
+
+/* Whether delivering an event is worth it now: hooked, and the owner's
+ * watched hint does not say that nobody listens. Read it when delivering,
+ * not earlier: a listener may arrive in between. */
+int aw__repo_events_watched(aw_repo *r);
+
+/* downloads.c: publishes {item, type} (borrowed) with the backend's
+ * downloads_publish: the wrappers' one way of doing it. */
+int aw__download_publish(aw_repo *r, Aniworld__V1__DownloadQueueItem *item,
+			 Aniworld__V1__DownloadEventType type, aw_err *err);
+
+/* downloads.c: publishes the events of `changes` from index `from` on, in order. */
+int aw__download_changes_publish(aw_repo *r, const aw_download_changes *changes, size_t from,
+				 aw_err *err);
+
 /*
  * Whether a list page holding `n` rows, whose rows so far take *used bytes,
  * takes `row` too under a budget of `max_bytes` (0: none): always when it is
@@ -806,6 +907,36 @@ int64_t aw__repo_now(aw_repo *r);
 
 /* The real time, microseconds since the Unix epoch (UTC). */
 int64_t aw__repo_now_us(void);
+
+/*
+ * event_stash.c: the change events of a write transaction, for a backend that
+ * keeps them until the transaction ends: packed, in the order published.
+ * Zero it to start; the writer's thread only. A write's own events are undone
+ * with it (mark when it begins, undo when write_end undoes it).
+ */
+typedef struct aw_event_stash {
+	uint8_t *buf;      /* each event: its packed size (a size_t), then the bytes */
+	size_t len, cap;
+	size_t n;          /* events stashed */
+	size_t mark, n_mark; /* len and n when the write under way began */
+} aw_event_stash;
+
+/* Appends a packed copy of `ev`. AW_ENOMEM. */
+int aw__event_stash_add(aw_event_stash *s, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
+/* A write begins: what is stashed from now on is its own. */
+void aw__event_stash_mark(aw_event_stash *s);
+/* The write under way was undone: forgets its events. */
+void aw__event_stash_undo(aw_event_stash *s);
+/* The transaction is over: forgets every event (and a buffer grown large). */
+void aw__event_stash_clear(aw_event_stash *s);
+/* The packed event at *at (start at 0), which moves on; -1 after the last. */
+int aw__event_stash_next(const aw_event_stash *s, size_t *at, const uint8_t **data,
+			 size_t *len);
+/* Hands every event to r's hook in order (unpacked only when
+ * aw__repo_events_watched says somebody listens), then clears the stash. */
+void aw__event_stash_deliver(aw_repo *r, aw_event_stash *s);
+/* Frees the buffer; the stash is empty again. */
+void aw__event_stash_free(aw_event_stash *s);
 
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);

@@ -109,20 +109,27 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 	aw__writer_submit(r, req);
 }
 
+/* The series' queue items go with it: each is published as DELETED. */
 static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			       aw_err *err)
 {
-	int rc = r->methods->series_delete(r, req->args.series_delete.id, req->mem,
-					   req->args.series_delete.deleted, err);
+	aw_download_changes own = {0}, *deleted = req->args.series_delete.deleted;
+	size_t before;
+	int rc;
 
+	if (deleted == NULL)
+		deleted = &own;
+	before = deleted->n_events;
+	rc = r->methods->series_delete(r, req->args.series_delete.id, req->mem, deleted, err);
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, deleted, before, err);
+	aw_download_changes_clear(&own, req->mem);
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
 
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted)
 {
-	if (deleted == NULL)
-		return aw__repo_invalid(req, "deleted is required");
 	req->write = write_series_delete;
 	req->args.series_delete.id = id;
 	req->args.series_delete.deleted = deleted;

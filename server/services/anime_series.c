@@ -17,7 +17,6 @@
 typedef struct series_service {
 	Aniworld__V1__AnimeSeriesService_Service base; /* first: the transport's view */
 	aw_repo *repo;                                 /* borrowed */
-	aw_download_events *download_events;           /* borrowed: told of deleted items */
 } series_service;
 
 static const aw_mask_field mutable_fields[] = {
@@ -186,19 +185,15 @@ static void delete_series(Aniworld__V1__AnimeSeriesService_Service *svc,
 			  Google__Protobuf__Empty_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *deleted;
 	aw_repo_req *req;
 
 	if (check_id(call, "id", in->id) != 0) {
 		closure(NULL, call);
 		return;
 	}
-	/* The series' queue items go with it: their watchers hear of it. */
-	req = aw_download_events_req(((series_service *)svc)->download_events, call, (ProtobufCClosure)closure,
-				     ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED,
-				     &deleted);
-	if (req != NULL)
-		aw_repo_series_delete(repo_of(svc), req, in->id, deleted);
+	/* The series' queue items go with it: the repository tells their watchers. */
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_delete(repo_of(svc), req, in->id, NULL);
 }
 
 static void destroy(Aniworld__V1__AnimeSeriesService_Service *svc)
@@ -221,7 +216,6 @@ int aw_series_service_new(ProtobufCService **out, const aw_service_env *env, aw_
 	s->base.update_series = update_series;
 	s->base.delete_series = delete_series;
 	s->repo = env->repo;
-	s->download_events = env->download_events;
 	*out = &s->base.base;
 	return 0;
 }

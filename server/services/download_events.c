@@ -3,10 +3,10 @@
  * the health service keeps its own; a publish packs the event once and walks
  * the list, handing the same slice to every matching stream.
  *
- * Order. Publishers call in commit order, one at a time (the writer reports
- * outcomes that way), and the mutex keeps each publish whole, so every stream
- * receives its events in commit order. Streams queue without blocking (see
- * aw_call_send_packed), so the mutex is never held across a wait.
+ * Order. The repository's event hook calls in commit order, one at a time,
+ * and the mutex keeps each publish whole, so every stream receives its events
+ * in commit order. Streams queue without blocking (see aw_call_send_packed),
+ * so the mutex is never held across a wait.
  */
 #include "download_events.h"
 
@@ -17,9 +17,10 @@
 #include <grpc/slice.h>
 #include <grpc/status.h>
 
-#include "reply.h"
-
 #define TOO_SLOW "the watcher reads too slowly: its backlog of events is full"
+#define LOST                                                                   \
+	"download events may have been lost (the server lost its connection to " \
+	"the database): list again and watch anew"
 
 typedef struct watcher {
 	struct watcher *next;
@@ -121,7 +122,7 @@ void aw_download_events_publish(aw_download_events *ev,
 		aniworld__v1__download_event__pack(&event, GRPC_SLICE_START_PTR(packed));
 
 	pthread_mutex_lock(&ev->mu);
-	for (watcher *w = ev->watchers; w != NULL; w = w->next) {
+	for (watcher *w = ev->shut_down ? NULL : ev->watchers; w != NULL; w = w->next) {
 		if (w->series_id != 0 && w->series_id != item->series_id)
 			continue;
 		/* A watcher that would miss an event is ended instead: it must know
@@ -143,52 +144,12 @@ void aw_download_events_publish(aw_download_events *ev,
 	grpc_slice_unref(packed);
 }
 
-/* ---- publishing from a write's outcome ------------------------------------------------- */
-
-/* What a write publishes once stored: its recorded changes, then its reply's item. */
-typedef struct publication {
-	aw_download_events *ev;
-	Aniworld__V1__DownloadEventType type; /* for the reply's item; UNSPECIFIED: none */
-	aw_download_changes changes;          /* filled by the write */
-} publication;
-
-/* The reply hook: publishes in the order the write made the changes. */
-static void publish_outcome(aw_call *call, ProtobufCMessage *result, void *arg)
+void aw_download_events_lost(aw_download_events *ev)
 {
-	publication *p = arg;
-	const Aniworld__V1__DownloadQueueItem *item = NULL;
-
-	(void)call;
-	for (size_t i = 0; i < p->changes.n_events; i++) {
-		const Aniworld__V1__DownloadEvent *e = p->changes.events[i];
-		aw_download_events_publish(p->ev, e->item, e->type);
-	}
-	if (p->type == ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED)
-		return;
-	if (result->descriptor == &aniworld__v1__download_queue_item__descriptor)
-		item = (const Aniworld__V1__DownloadQueueItem *)result;
-	else if (result->descriptor == &aniworld__v1__claim_next_download_response__descriptor)
-		item = ((const Aniworld__V1__ClaimNextDownloadResponse *)result)->item;
-	if (item != NULL)
-		aw_download_events_publish(p->ev, item, p->type);
-}
-
-aw_repo_req *aw_download_events_req(aw_download_events *ev, aw_call *call,
-				    ProtobufCClosure closure,
-				    Aniworld__V1__DownloadEventType type,
-				    aw_download_changes **changes)
-{
-	publication *p = aw_call_alloc(call, sizeof(*p));
-
-	if (p == NULL) {
-		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		closure(NULL, call);
-		return NULL;
-	}
-	*p = (publication){.ev = ev, .type = type};
-	if (changes != NULL)
-		*changes = &p->changes;
-	return aw__reply_req_hook(call, closure, publish_outcome, p);
+	pthread_mutex_lock(&ev->mu);
+	for (watcher *w = ev->watchers; w != NULL; w = w->next)
+		aw_call_finish(w->call, GRPC_STATUS_UNAVAILABLE, LOST);
+	pthread_mutex_unlock(&ev->mu);
 }
 
 void aw_download_events_shutdown(aw_download_events *ev)

@@ -2,19 +2,20 @@
  * download_events.h: the broker behind WatchDownloads.
  *
  * Watchers are streaming calls, each with a series filter (0 = every series).
- * The service publishes every change to the queue after it has committed, in
- * commit order (it publishes from the repository's outcome, which writes
- * report one at a time in that order); each event is packed once and queued
- * on every matching stream. Queuing never blocks: a stream whose backlog is
- * full (a client that reads too slowly) is ended with RESOURCE_EXHAUSTED, so
- * a slow watcher neither holds up writers nor makes memory grow.
+ * The repository is the source of the events: its event hook (see
+ * aw_repo_event_fn; the server connects it here) hands over every committed
+ * change to the queue, in commit order, whichever replica wrote it; each
+ * event is packed once and queued on every matching stream. Queuing never
+ * blocks: a stream whose backlog is full (a client that reads too slowly) is
+ * ended with RESOURCE_EXHAUSTED, so a slow watcher neither holds up writers
+ * nor makes memory grow. When the repository may have lost events, every
+ * stream is ended with UNAVAILABLE, so that its client reads again.
  */
 #ifndef AW_DOWNLOAD_EVENTS_H
 #define AW_DOWNLOAD_EVENTS_H
 
 #include <stdint.h>
 
-#include "../repo/repo.h"
 #include "../transport/call.h"
 #include "aniworld/error.h"
 #include "aniworld/v1/download_queue.pb-c.h"
@@ -42,26 +43,22 @@ int aw_download_events_watched(aw_download_events *ev);
 /*
  * Queues the event {item, type} on every watcher whose filter matches
  * item->series_id (`item` is borrowed; it is packed before this returns).
- * Watchers whose backlog is full are ended with RESOURCE_EXHAUSTED.
- * Thread-safe; callers must publish in the order the changes committed.
+ * Watchers whose backlog is full are ended with RESOURCE_EXHAUSTED. Nothing
+ * after aw_download_events_shutdown(). Thread-safe; callers must publish in
+ * the order the changes committed, one at a time.
  */
 void aw_download_events_publish(aw_download_events *ev,
 				const Aniworld__V1__DownloadQueueItem *item,
 				Aniworld__V1__DownloadEventType type);
 
 /*
- * A repository request (see reply.h) for a write that changes queue items:
- * on success, before the reply, it publishes what the write recorded in
- * **changes (when `changes` is not NULL it receives that list, for the write
- * to fill), then the item the reply carries (a DownloadQueueItem, or the item
- * of a ClaimNextDownloadResponse) as an event of `type`, unless `type` is
- * UNSPECIFIED. Writes report in commit order, so this publishes in that
- * order. NULL (RESOURCE_EXHAUSTED replied) when memory is exhausted.
+ * Says that events may have been lost (the repository lost its way of hearing
+ * of changes, e.g. its connection to the database): ends every watch stream
+ * open now with UNAVAILABLE, after the events already queued on it, so that
+ * its client lists again and watches anew. New watchers are taken as before.
+ * Thread-safe.
  */
-aw_repo_req *aw_download_events_req(aw_download_events *ev, aw_call *call,
-				    ProtobufCClosure closure,
-				    Aniworld__V1__DownloadEventType type,
-				    aw_download_changes **changes);
+void aw_download_events_lost(aw_download_events *ev);
 
 /* Ends every watch stream with UNAVAILABLE "server is shutting down" (after
  * the events already queued) and refuses new ones. Call before the transport

@@ -3,9 +3,9 @@
  * the repository's, the item's life (which status change is allowed from
  * where) is enforced inside the write that makes the change.
  *
- * Every write publishes what it changed to the WatchDownloads broker from
- * its repository outcome, after the commit and before the reply, so watchers
- * see changes in commit order and no later than the writer hears of them.
+ * The repository publishes every change to the queue once it has committed,
+ * whichever replica made it (the server hands its events to the
+ * WatchDownloads broker); here WatchDownloads only adds the watcher.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -18,9 +18,8 @@
 #include "reply.h"
 #include "services.h"
 
-#define EV_CREATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_CREATED
-#define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
-#define EV_NONE ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UNSPECIFIED
+/* Longest wait for the change events already on their way when a watch begins. */
+#define WATCH_SYNC_MS 5000
 
 /* Longest URL or destination accepted. */
 #define MAX_TEXT_BYTES 4096
@@ -133,7 +132,7 @@ static void enqueue_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_CREATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_enqueue(of(svc)->repo, req, in->item);
 }
@@ -174,7 +173,7 @@ static void update_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_update(of(svc)->repo, req, in->item, mask);
 }
@@ -184,16 +183,15 @@ static void delete_download(Aniworld__V1__DownloadQueueService_Service *svc,
 			    Google__Protobuf__Empty_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *deleted;
 	aw_repo_req *req;
 
 	if (check_id(call, "id", in->id) != 0) {
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_delete(of(svc)->repo, req, in->id, deleted);
+		aw_repo_downloads_delete(of(svc)->repo, req, in->id, NULL);
 }
 
 static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -228,13 +226,12 @@ static void claim_next_download(Aniworld__V1__DownloadQueueService_Service *svc,
 				void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *requeued;
 	aw_repo_req *req;
 
 	(void)in;
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, &requeued);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, requeued);
+		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, NULL);
 }
 
 static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -264,7 +261,7 @@ static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_progress(of(svc)->repo, req, in);
 }
@@ -280,7 +277,7 @@ static void transition(Aniworld__V1__DownloadQueueService_Service *svc, int64_t 
 		closure(NULL, call);
 		return;
 	}
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_UPDATED, NULL);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
 		aw_repo_downloads_transition(of(svc)->repo, req, id, action, error_message);
 }
@@ -345,7 +342,6 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_download_changes *deleted;
 	aw_repo_req *req;
 	unsigned statuses = 0;
 
@@ -361,9 +357,9 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 	}
 	for (size_t i = 0; i < in->n_statuses; i++)
 		statuses |= AW_DL_BIT(in->statuses[i]);
-	req = aw_download_events_req(of(svc)->events, call, (ProtobufCClosure)closure, EV_NONE, &deleted);
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_purge(of(svc)->repo, req, statuses, deleted);
+		aw_repo_downloads_purge(of(svc)->repo, req, statuses, NULL);
 }
 
 static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -371,10 +367,24 @@ static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    Aniworld__V1__DownloadEvent_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
+	aw_err err;
 
 	if (in->series_id < 0) {
 		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
 			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	/* Changes committed before the watch are not its own: where events come
+	 * back from the database after the reply, wait for those on their way
+	 * first. A replica that cannot follow changes now refuses the watch
+	 * rather than leave it silent. */
+	if (aw_repo_events_sync(of(svc)->repo, WATCH_SYNC_MS, &err) != 0) {
+		aw_err refused;
+
+		aw_err_set(&refused, AW_EUNAVAIL, "cannot follow download changes now: %s",
+			   err.msg);
+		aw_call_set_error(call, &refused);
 		closure(NULL, call);
 		return;
 	}

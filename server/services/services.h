@@ -24,9 +24,8 @@
  *   cfg              the configuration (borrowed for the constructor only:
  *                    copy what you keep)
  *   download_events  the WatchDownloads broker (borrowed; outlives the
- *                    services): every write that changes queue items
- *                    publishes to it, the queue's own and a series delete,
- *                    which takes the series' items with it
+ *                    services): WatchDownloads adds its watchers to it; the
+ *                    repository's event hook feeds it (server.c)
  */
 typedef struct aw_service_env {
 	aw_repo *repo;

@@ -1017,6 +1017,7 @@ static int pg_begin(aw_repo *r, aw_err *err)
 	int rc = aw__pg_ready(c, err);
 
 	savepoint_reset(c);
+	aw__event_stash_clear(&pg(r)->events);
 	if (rc == 0)
 		rc = aw__pg_exec(c, "BEGIN", pg(r)->query_timeout_ms, NULL, err);
 	if (rc == 0)
@@ -1037,7 +1038,13 @@ static int pg_commit(aw_repo *r, aw_err *err)
 	PGresult *res;
 	int rc = usable(c, "committing", err);
 
-	if (rc == 0 && !PQsendQuery(c->pg, "COMMIT"))
+	/* The change events go in the transaction: delivered if it commits. */
+	if (rc == 0)
+		rc = aw__pg_events_flush(pg(r), err);
+	aw__event_stash_clear(&pg(r)->events);
+	if (rc != 0)
+		return rc; /* the writer rolls back */
+	if (!PQsendQuery(c->pg, "COMMIT"))
 		rc = aw__pg_error(c, NULL, "committing", err);
 	if (rc == 0)
 		rc = collect(c, pg(r)->query_timeout_ms, "committing", &res, err);
@@ -1063,6 +1070,7 @@ static void pg_rollback(aw_repo *r)
 		aw__pg_exec(c, "ROLLBACK", pg(r)->query_timeout_ms, NULL, NULL);
 	c->in_txn = 0;
 	savepoint_reset(c);
+	aw__event_stash_clear(&pg(r)->events);
 }
 
 /*
@@ -1081,6 +1089,7 @@ static int pg_write_begin(aw_repo *r, int alone, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 
+	aw__event_stash_mark(&pg(r)->events);
 	(void)err;
 	c->sp_wanted = !alone;
 	c->sp_open = 0;
@@ -1091,6 +1100,8 @@ static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 
+	if (rc != 0)
+		aw__event_stash_undo(&pg(r)->events); /* its events go with it */
 	if (c->sp_wanted) {
 		/* The write sent no statement: nothing to undo or release. */
 		c->sp_wanted = 0;
@@ -1157,6 +1168,7 @@ static void pg_close(aw_repo *base)
 {
 	aw_pg_repo *r = pg(base);
 
+	aw__pg_events_stop(r);
 	if (r->monitor_started) {
 		pthread_mutex_lock(&r->monitor_mu);
 		r->monitor_stop = 1;
@@ -1174,12 +1186,13 @@ static void pg_close(aw_repo *base)
 	pthread_mutex_destroy(&r->event_mu);
 	pthread_mutex_destroy(&r->monitor_mu);
 	pthread_cond_destroy(&r->monitor_cv);
+	aw__event_stash_free(&r->events);
 	free(r->uri);
 	free(r);
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 2,
+	.version = 3,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1216,6 +1229,9 @@ static const aw_repo_methods postgres_methods = {
 	.episodes_update = aw__pg_episodes_update,
 	.episodes_delete = aw__pg_episodes_delete,
 	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
+	.downloads_publish = aw__pg_downloads_publish,
+	.start = aw__pg_events_start,
+	.events_sync = aw__pg_events_sync,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

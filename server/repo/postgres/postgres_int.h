@@ -80,7 +80,12 @@ enum aw_pg_stmt {
 	AW_PG_EPISODE_PAGE,                           /* + 0 all series, 1 one series */
 	AW_PG_EPISODE_COUNT = AW_PG_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
 
-	AW_PG_STMT_COUNT = AW_PG_EPISODE_COUNT + 3
+	/* events.c */
+	AW_PG_EV_NOTIFY = AW_PG_EPISODE_COUNT + 3,
+	AW_PG_EV_OUTBOX_PUT,
+	AW_PG_EV_OUTBOX_GET,
+
+	AW_PG_STMT_COUNT
 };
 
 /* Defaults of the backend's settings. */
@@ -88,6 +93,7 @@ enum aw_pg_stmt {
 #define AW_PG_QUERY_TIMEOUT_MS 5000  /* "query_timeout_ms": longest wait for one answer */
 
 typedef struct aw_pg_repo aw_pg_repo;
+typedef struct aw_pg_listener aw_pg_listener;
 
 typedef struct aw_pg_conn {
 	aw_pg_repo *repo;
@@ -112,6 +118,9 @@ struct aw_pg_repo {
 	int pool_size;
 	int query_timeout_ms;
 	aw_pg_conn *writer;          /* writer thread only */
+	aw_event_stash events;       /* change events of the transaction; writer only */
+	uint64_t event_seq;          /* numbers the events sent (events.c); writer only */
+	aw_pg_listener *listener;    /* hears every replica's events (events.c); NULL: none */
 
 	pthread_mutex_t pool_mu;     /* guards the reader pool */
 	pthread_cond_t pool_cv;      /* signalled when a reader is given back */
@@ -242,6 +251,25 @@ int aw__pg_isnull(const PGresult *res, int row, int col);
 char *aw__pg_text(const PGresult *res, int row, int col, ProtobufCAllocator *mem);
 /* The number of rows a command changed (its tag), e.g. UPDATE 3. */
 int64_t aw__pg_changes(const PGresult *res);
+
+/* ---- events.c ------------------------------------------------------------------------ */
+
+/* The backend's downloads_publish: stashes `ev` with the write under way
+ * (r->events; the writer undoes and clears it with the transaction). */
+int aw__pg_downloads_publish(aw_repo *r, const Aniworld__V1__DownloadEvent *ev, aw_err *err);
+/* Sends the transaction's stashed events (NOTIFY, the outbox for large ones)
+ * inside it, in order: called just before COMMIT. */
+int aw__pg_events_flush(aw_pg_repo *r, aw_err *err);
+/* The backend's start: connects and LISTENs, then starts the listener thread
+ * that hands every replica's committed events to the hook (nothing without a
+ * hook). AW_EUNAVAIL, AW_ENOMEM. */
+int aw__pg_events_start(aw_repo *r, aw_err *err);
+/* The backend's events_sync: notifies a marker in a transaction of its own and
+ * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL (also when
+ * the listener lost its connection meanwhile, or is not listening). */
+int aw__pg_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+/* Stops the listener thread and closes its connection; no-op without one. */
+void aw__pg_events_stop(aw_pg_repo *r);
 
 /* ---- schema.c ------------------------------------------------------------------------- */
 

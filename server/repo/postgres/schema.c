@@ -142,6 +142,16 @@ static const char *const migrations[] = {
 	"  REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION aw_rows_inserted();"
 	"CREATE TRIGGER episodes_uncounted AFTER DELETE ON episodes"
 	"  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION aw_rows_deleted();",
+
+	/* 4 (PostgreSQL only: SQLite needs no carrier for its events): the
+	 * download change events too large for a NOTIFY payload, read back by
+	 * every replica's listener and deleted by age (events.c). */
+	"CREATE TABLE download_event_outbox ("
+	"  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+	"  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+	"  event BYTEA NOT NULL"
+	");"
+	"CREATE INDEX download_event_outbox_created ON download_event_outbox(created_at);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

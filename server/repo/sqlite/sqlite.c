@@ -400,20 +400,28 @@ static aw_sq_conn *writer_of(aw_repo *r)
 
 static int sq_begin(aw_repo *r, aw_err *err)
 {
+	aw__event_stash_clear(&((aw_sq_repo *)r)->events);
 	/* IMMEDIATE takes the write lock now, so a batch never fails half-way on
 	 * another process's lock. */
 	return aw__sq_exec_slot(writer_of(r), AW_SQ_BEGIN, "BEGIN IMMEDIATE", err);
 }
 
+/* The transaction's change events go out once it has committed, before the
+ * writer reports its writes (see sq_downloads_publish). */
 static int sq_commit(aw_repo *r, aw_err *err)
 {
-	return aw__sq_exec_slot(writer_of(r), AW_SQ_COMMIT, "COMMIT", err);
+	int rc = aw__sq_exec_slot(writer_of(r), AW_SQ_COMMIT, "COMMIT", err);
+
+	if (rc == 0)
+		aw__event_stash_deliver(r, &((aw_sq_repo *)r)->events);
+	return rc;
 }
 
 static void sq_rollback(aw_repo *r)
 {
 	aw_sq_conn *c = writer_of(r);
 
+	aw__event_stash_clear(&((aw_sq_repo *)r)->events);
 	if (!sqlite3_get_autocommit(c->db))
 		aw__sq_exec_slot(c, AW_SQ_ROLLBACK, "ROLLBACK", NULL);
 }
@@ -432,6 +440,7 @@ static int sq_write_begin(aw_repo *r, int alone, aw_err *err)
 {
 	aw_sq_repo *s = (aw_sq_repo *)r;
 
+	aw__event_stash_mark(&s->events);
 	s->in_savepoint = !alone;
 	if (alone)
 		return 0;
@@ -442,12 +451,30 @@ static int sq_write_end(aw_repo *r, int rc, aw_err *err)
 {
 	aw_sq_repo *s = (aw_sq_repo *)r;
 
+	if (rc != 0)
+		aw__event_stash_undo(&s->events);
 	if (!s->in_savepoint)
 		return 0;
 	s->in_savepoint = 0;
 	if (rc != 0)
 		aw__sq_exec_slot(writer_of(r), AW_SQ_ROLLBACK_TO, "ROLLBACK TO w", NULL);
 	return aw__sq_exec_slot(writer_of(r), AW_SQ_RELEASE, "RELEASE w", err);
+}
+
+/*
+ * Change events. One process writes a SQLite database, so its events need no
+ * carrier between processes: those of the transaction under way are stashed
+ * until its COMMIT has succeeded, then handed to the repository's owner on
+ * the writer's thread, before the writer reports the batch's outcomes (so a
+ * watcher in this process hears of a change no later than the caller that
+ * made it). A write undone takes its events with it (sq_write_end), a
+ * rollback takes them all. With no hook nothing is kept.
+ */
+static int sq_downloads_publish(aw_repo *r, const Aniworld__V1__DownloadEvent *ev, aw_err *err)
+{
+	if (!aw__repo_events_hooked(r))
+		return 0;
+	return aw__event_stash_add(&((aw_sq_repo *)r)->events, ev, err);
 }
 
 /* ---- checkpoints ---------------------------------------------------------------------------- */
@@ -539,12 +566,13 @@ static void sq_close(aw_repo *base)
 		conn_close(r->writer);
 	}
 	pthread_mutex_destroy(&r->pool_mu);
+	aw__event_stash_free(&r->events);
 	free(r->uri);
 	free(r);
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 2,
+	.version = 3,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -581,6 +609,7 @@ static const aw_repo_methods sqlite_methods = {
 	.episodes_update = aw__sq_episodes_update,
 	.episodes_delete = aw__sq_episodes_delete,
 	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
+	.downloads_publish = sq_downloads_publish,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

@@ -113,6 +113,8 @@ typedef struct aw_sq_repo {
 	int ckpt_wanted, ckpt_stop;
 	int ckpt_next;               /* WAL size (frames) that wakes it next; writer only */
 	aw_sq_conn *ckpt;            /* its connection */
+
+	aw_event_stash events;       /* of the write transaction under way; writer only */
 } aw_sq_repo;
 
 /* ---- sqlite.c ----------------------------------------------------------------------- */
