@@ -6,7 +6,8 @@
 #
 # Both backends: every C test program runs once as ctest runs it on SQLite;
 # then the repository suites (test_repo_*_pg, test_writer_pg: every method of
-# the PostgreSQL backend, in-process) run again on PostgreSQL. The end-to-end
+# the PostgreSQL backend, in-process) run again on PostgreSQL, with
+# PostgreSQL's own checks (test_repo_postgres, which needs that server). The end-to-end
 # _pg programs are left to the ASan build's ctest run (LeakSanitizer too):
 # under valgrind they would add some ten minutes to CI, whose budget is an hour
 # on two cores; AW_VALGRIND_PG=all runs them as well. This script starts the
@@ -54,6 +55,9 @@ case " $backends " in
 *" sqlite "*)
 	export AW_TEST_BACKEND=sqlite
 	for t in $names; do
+		case "$t" in
+		*_postgres) continue ;; # PostgreSQL's own checks: below
+		esac
 		is_program "$t" || continue
 		check "$t" "$t"
 	done
@@ -70,10 +74,11 @@ case " $backends " in
 	for t in $names; do
 		case "$t" in
 		*_pg) base=${t%_pg} ;;
+		*_postgres) base=$t ;;
 		*) continue ;;
 		esac
 		case "${AW_VALGRIND_PG:-repo}:$base" in
-		all:* | *:test_repo_* | *:test_writer) ;;
+		all:* | *:test_repo_* | *:test_writer) ;; # test_repo_postgres too
 		*) continue ;;
 		esac
 		is_program "$base" || continue
