@@ -21,6 +21,7 @@
 #include "repo/page_token.h"
 #include "repo/repo.h"
 #include "repo_sync.h"
+#include "test_clock.h"
 #include "test_db.h"
 
 #define HOUR_US INT64_C(3600000000)
@@ -52,9 +53,14 @@ static int setup_failed(void **state)
 	return -1;
 }
 
+/* The repository's time: expiry and activity are tested by moving it, never by
+ * waiting for the real one. One test runs at a time, so one clock serves. */
+static test_clock clk;
+
 static int setup_memory(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
+	aw_repo_options opts;
 	aw_err err;
 
 	*state = f;
@@ -62,7 +68,9 @@ static int setup_memory(void **state)
 		return setup_failed(state);
 	if (test_db_create(&f->db, TEST_DB_MEMORY) != 0)
 		return setup_failed(state);
-	if (aw_repo_open(&f->repo, f->db.location, NULL, &err) != 0) {
+	aw_repo_options_defaults(&opts);
+	test_clock_use(&clk, &opts);
+	if (aw_repo_open(&f->repo, f->db.location, &opts, &err) != 0) {
 		fprintf(stderr, "cannot open %s: %s\n", f->db.location, err.msg);
 		return setup_failed(state);
 	}
@@ -132,7 +140,7 @@ static session *must_create(aw_repo *r, const char *sid, const char *user, int64
 /* An active session expiring in an hour. */
 static void add(aw_repo *r, const char *sid, const char *user, int seed)
 {
-	free_msg(must_create(r, sid, user, aw__repo_now_us() + HOUR_US, seed));
+	free_msg(must_create(r, sid, user, test_clock_now(&clk) + HOUR_US, seed));
 }
 
 static session *get(aw_repo *r, const char *sid, int *rc)
@@ -257,13 +265,13 @@ static Aniworld__V1__ListSessionsResponse *list(aw_repo *r, int page_size, const
 	return (Aniworld__V1__ListSessionsResponse *)sr.result;
 }
 
-/* Waits (bounded) until the clock has passed `us`, so that a later write
- * records a later time. */
+/* Moves the repository's clock past `us`, so that a later write records a
+ * later time. */
 static void wait_clock_past(int64_t us)
 {
-	for (int i = 0; i < 1000000 && aw__repo_now_us() <= us; i++)
-		;
-	assert_true(aw__repo_now_us() > us);
+	if (test_clock_now(&clk) <= us)
+		test_clock_advance(&clk, us - test_clock_now(&clk) + 1);
+	assert_true(test_clock_now(&clk) > us);
 }
 
 /* ---- create and read ------------------------------------------------------------------ */
@@ -271,7 +279,7 @@ static void wait_clock_past(int64_t us)
 static void test_repo_session_create_and_get(void **state)
 {
 	fixture *f = *state;
-	int64_t before = aw__repo_now_us(), expires = before + HOUR_US;
+	int64_t before = test_clock_now(&clk), expires = before + HOUR_US;
 	session *c = must_create(f->repo, "sess-1", "user-1", expires, 1);
 
 	assert_true(c->id > 0);
@@ -302,7 +310,7 @@ static void test_repo_session_duplicate_session_id(void **state)
 	int rc;
 
 	add(f->repo, "taken", "user-1", 1);
-	assert_null(create(f->repo, "taken", "user-2", aw__repo_now_us() + HOUR_US, 2, &rc, &err));
+	assert_null(create(f->repo, "taken", "user-2", test_clock_now(&clk) + HOUR_US, 2, &rc, &err));
 	assert_int_equal(rc, AW_EEXIST);
 	assert_non_null(strstr(err.msg, "\"taken\""));
 	/* The first one is untouched. */
@@ -320,7 +328,7 @@ static void test_repo_session_not_found(void **state)
 	assert_null(get(f->repo, "ghost", &rc));
 	assert_int_equal(rc, AW_ENOTFOUND);
 
-	assert_null(extend(f->repo, "ghost", aw__repo_now_us() + HOUR_US, &rc, &err));
+	assert_null(extend(f->repo, "ghost", test_clock_now(&clk) + HOUR_US, &rc, &err));
 	assert_int_equal(rc, AW_ENOTFOUND);
 	assert_non_null(strstr(err.msg, "\"ghost\""));
 
@@ -336,7 +344,7 @@ static void test_repo_session_not_found(void **state)
 static void test_repo_session_is_expired_computed_at_read(void **state)
 {
 	fixture *f = *state;
-	int64_t now = aw__repo_now_us();
+	int64_t now = test_clock_now(&clk);
 
 	free_msg(must_create(f->repo, "past", "u", now - 1000, 1));
 	free_msg(must_create(f->repo, "future", "u", now + HOUR_US, 2));
@@ -349,12 +357,32 @@ static void test_repo_session_is_expired_computed_at_read(void **state)
 	free_msg(q);
 }
 
+/* The same session, live until the clock passes its expiry: read, validated
+ * and purged as expired from then on, without waiting an hour. */
+static void test_repo_session_expires_when_the_clock_passes(void **state)
+{
+	fixture *f = *state;
+	free_msg(must_create(f->repo, "hour", "u", test_clock_now(&clk) + HOUR_US, 3));
+	session *before = must_get(f->repo, "hour");
+
+	assert_false(before->is_expired);
+	assert_int_equal(purge(f->repo), 0);
+	test_clock_advance(&clk, HOUR_US + 1);
+	session *after = must_get(f->repo, "hour");
+	assert_true(after->is_expired);
+	expect_verdict(f->repo, "hour", 3,
+		       ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_EXPIRED);
+	assert_int_equal(purge(f->repo), 1);
+	free_msg(before);
+	free_msg(after);
+}
+
 /* ---- ValidateSession ------------------------------------------------------------------ */
 
 static void test_repo_session_validate_valid_moves_last_activity(void **state)
 {
 	fixture *f = *state;
-	session *c = must_create(f->repo, "live", "u", aw__repo_now_us() + HOUR_US, 5);
+	session *c = must_create(f->repo, "live", "u", test_clock_now(&clk) + HOUR_US, 5);
 
 	wait_clock_past(ts_us(c->last_activity));
 	Aniworld__V1__ValidateSessionResponse *v = validate(f->repo, "live", 5);
@@ -380,7 +408,7 @@ static void test_repo_session_validate_valid_moves_last_activity(void **state)
 static void test_repo_session_validate_reasons_in_order(void **state)
 {
 	fixture *f = *state;
-	int64_t now = aw__repo_now_us();
+	int64_t now = test_clock_now(&clk);
 	const Aniworld__V1__SessionInvalidReason mismatch =
 		ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_TOKEN_MISMATCH;
 	const Aniworld__V1__SessionInvalidReason revoked =
@@ -419,7 +447,7 @@ static void test_repo_session_validate_reasons_in_order(void **state)
 static void test_repo_session_extend(void **state)
 {
 	fixture *f = *state;
-	int64_t now = aw__repo_now_us();
+	int64_t now = test_clock_now(&clk);
 	session *c = must_create(f->repo, "ext", "u", now + HOUR_US, 1);
 	aw_err err;
 	int rc;
@@ -456,7 +484,7 @@ static void test_repo_session_extend(void **state)
 static void test_repo_session_revoke_is_idempotent(void **state)
 {
 	fixture *f = *state;
-	session *c = must_create(f->repo, "rev", "u", aw__repo_now_us() + HOUR_US, 1);
+	session *c = must_create(f->repo, "rev", "u", test_clock_now(&clk) + HOUR_US, 1);
 	int rc;
 
 	wait_clock_past(ts_us(c->updated_at));
@@ -501,7 +529,7 @@ static void test_repo_session_revoke_user(void **state)
 static void test_repo_session_purge_expired(void **state)
 {
 	fixture *f = *state;
-	int64_t now = aw__repo_now_us();
+	int64_t now = test_clock_now(&clk);
 	int rc;
 
 	free_msg(must_create(f->repo, "old-active", "u", now - 10, 1));
@@ -528,7 +556,7 @@ static void test_repo_session_purge_expired(void **state)
 static void test_repo_session_list_filters(void **state)
 {
 	fixture *f = *state;
-	int64_t now = aw__repo_now_us();
+	int64_t now = test_clock_now(&clk);
 	Aniworld__V1__ListSessionsResponse *res;
 	int rc;
 
@@ -689,6 +717,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_session_not_found, setup_memory, teardown),
 		cmocka_unit_test_setup_teardown(test_repo_session_is_expired_computed_at_read,
+						setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_session_expires_when_the_clock_passes,
 						setup_memory, teardown),
 		cmocka_unit_test_setup_teardown(test_repo_session_validate_valid_moves_last_activity,
 						setup_memory, teardown),
