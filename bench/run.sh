@@ -222,7 +222,7 @@ only \`PRAGMA user_version\`).
 
 8 workers, each claiming the next item and completing it (5,000 claims; every
 item claimed exactly once, checked), on a queue of 10,000 and of 100,000 items.
-Each claim is an index lookup (the plan is asserted in tests/test_repo_downloads.c):
+Each claim is an index lookup (the plan is asserted in tests/test_repo_download_queue.c):
 its cost does not grow with the queue.
 
 | queued | claim+complete/s | p50/p99 us |

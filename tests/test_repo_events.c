@@ -1,6 +1,6 @@
 /*
  * Tests the repository as the source of download change events
- * (aw_repo_options.on_download_event; server/repo/downloads.c and series.c
+ * (aw_repo_options.on_download_event; server/repo/download_queue.c and anime_series.c
  * publish, each backend delivers): every change once, in commit order, none
  * of a write that was undone, the items a series delete takes with it.
  *

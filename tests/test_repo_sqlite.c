@@ -4,8 +4,8 @@
  * no database, an in-memory database, the row counts its triggers keep, how a
  * token digest is stored, and the query plans of the statements that must stay
  * index lookups. What every backend must do is tested once, for both, in
- * test_repo_series.c, test_repo_episodes.c, test_repo_downloads.c,
- * test_repo_session.c and test_writer.c.
+ * test_repo_anime_series.c, test_repo_episode.c, test_repo_download_queue.c,
+ * test_repo_user_session.c and test_writer.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -331,7 +331,7 @@ static void test_repo_sqlite_episode_queries_use_the_index(void **state)
 
 /* ---- sessions: the stored digest, query plans -------------------------------------------- */
 
-/* A digest that differs for every `seed` (as test_repo_session.c makes them). */
+/* A digest that differs for every `seed` (as test_repo_user_session.c makes them). */
 static void make_hash(uint8_t *out, int seed)
 {
 	for (int i = 0; i < AW_SESSION_HASH_BYTES; i++)

@@ -1,6 +1,6 @@
 /*
  * The repository: opening and closing, and what every entity's wrappers share.
- * The wrappers (series.c, ...) are the only code that calls a backend's
+ * The wrappers (anime_series.c, ...) are the only code that calls a backend's
  * methods. Reads call the backend and report at once; writes are packaged for
  * the writer (writer.c), which runs them inside its group-commit transaction.
  */

@@ -6,7 +6,7 @@
  * as its first member, and a new backend is a new file chosen by the URL
  * scheme of the configured database (see aw_repo_open). Services never touch
  * ->methods: they call the aw_repo_* wrappers declared below (implemented one
- * entity per file: repo/series.c, ...), where the checks live.
+ * entity per file: repo/anime_series.c, ...), where the checks live.
  *
  * Messages. The repository takes and returns the protobuf-c structs generated
  * from proto/: there is no second model. Results are allocated with the
@@ -183,7 +183,7 @@ enum {
 };
 
 /*
- * One row of the download state machine (downloads.c holds the table): the
+ * One row of the download state machine (download_queue.c holds the table): the
  * only copy of which status an action may start from and what it sets. The
  * backends' SQL takes `from`, `to` and `effects` as bound parameters.
  */
@@ -709,7 +709,7 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted);
 
-/* ---- download queue operations (downloads.c) ---- */
+/* ---- download queue operations (download_queue.c) ---- */
 /*
  * Every write publishes the changes it makes to the queue (see
  * aw_repo_event_fn): CREATED for the item enqueued; UPDATED for an update,
@@ -767,7 +767,7 @@ void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 
 /* Frees the events of `changes` (allocated with `mem`) and empties it. */
 void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem);
-/* ---- user sessions (session.c) ---- */
+/* ---- user sessions (user_session.c) ---- */
 
 /* Result: UserSession. Errors: AW_EEXIST (session_id taken). */
 void aw_repo_session_create(aw_repo *r, aw_repo_req *req, const aw_session_new *in);
@@ -803,7 +803,7 @@ void aw_repo_session_revoke_user(aw_repo *r, aw_repo_req *req, const char *user_
 /* Result: PurgeExpiredSessionsResponse. */
 void aw_repo_session_purge_expired(aw_repo *r, aw_repo_req *req);
 
-/* ---- episodes (episodes.c) ---- */
+/* ---- episodes (episode.c) ---- */
 
 /* Result: Episode. Errors: AW_ENOTFOUND (series), AW_EEXIST (season and episode
  * taken). */
@@ -855,12 +855,12 @@ int aw__repo_events_hooked(aw_repo *r);
  * not earlier: a listener may arrive in between. */
 int aw__repo_events_watched(aw_repo *r);
 
-/* downloads.c: publishes {item, type} (borrowed) with the backend's
+/* download_queue.c: publishes {item, type} (borrowed) with the backend's
  * downloads_publish: the wrappers' one way of doing it. */
 int aw__download_publish(aw_repo *r, Aniworld__V1__DownloadQueueItem *item,
 			 Aniworld__V1__DownloadEventType type, aw_err *err);
 
-/* downloads.c: publishes the events of `changes` from index `from` on, in order. */
+/* download_queue.c: publishes the events of `changes` from index `from` on, in order. */
 int aw__download_changes_publish(aw_repo *r, const aw_download_changes *changes, size_t from,
 				 aw_err *err);
 
@@ -948,13 +948,13 @@ void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 /* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
 void aw__writer_submit(aw_repo *r, aw_repo_req *req);
 
-/* downloads.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
+/* download_queue.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
 const char *aw__download_status_name(int status);
 
-/* downloads.c: whether `rule` may start from `status`. */
+/* download_queue.c: whether `rule` may start from `status`. */
 int aw__download_rule_allows(const aw_download_rule *rule, int status);
 
-/* downloads.c: appends an event of `type` for `item` (taken over: freed with
+/* download_queue.c: appends an event of `type` for `item` (taken over: freed with
  * the changes) to `changes`, with memory from `mem`. AW_ENOMEM. */
 int aw__download_changes_add(aw_download_changes *changes, ProtobufCAllocator *mem,
 			     Aniworld__V1__DownloadQueueItem *item,

@@ -5,7 +5,7 @@
  * request brings it, and only the digest goes on to the repository; session
  * ids the server chooses come from the kernel's random source. Nothing here
  * logs, keeps or returns the token. The constant-time comparison of digests
- * belongs to the repository's ValidateSession write (repo/session.c), where
+ * belongs to the repository's ValidateSession write (repo/user_session.c), where
  * the stored digest is read.
  */
 #ifndef AW_SESSION_TOKEN_H

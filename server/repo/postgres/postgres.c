@@ -1,7 +1,7 @@
 /*
  * The PostgreSQL backend (libpq): opening, connections and their time bounds,
  * transactions, error mapping, reachability and the method table. Entity
- * operations live in their own files (series.c, ...).
+ * operations live in their own files (anime_series.c, ...).
  */
 #define _GNU_SOURCE
 #include "postgres_int.h"

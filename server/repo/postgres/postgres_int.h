@@ -40,7 +40,7 @@ enum aw_pg_stmt {
 	AW_PG_SERIES_PAGE,                          /* + filter variant 0..3 */
 	AW_PG_SERIES_COUNT = AW_PG_SERIES_PAGE + 4, /* + filter variant 0..3 */
 
-	/* downloads.c */
+	/* download_queue.c */
 	AW_PG_DL_INSERT = AW_PG_SERIES_COUNT + 4,
 	AW_PG_DL_FIND_UNFINISHED,
 	AW_PG_DL_GET,
@@ -58,7 +58,7 @@ enum aw_pg_stmt {
 	AW_PG_DL_COUNT_STATUS,
 	AW_PG_DL_COUNT_SERIES,
 
-	/* session.c */
+	/* user_session.c */
 	AW_PG_SESSION_INSERT,
 	AW_PG_SESSION_GET,
 	AW_PG_SESSION_AUTH,
@@ -70,7 +70,7 @@ enum aw_pg_stmt {
 	AW_PG_SESSION_PAGE,                           /* + filter variant 0..3 */
 	AW_PG_SESSION_COUNT = AW_PG_SESSION_PAGE + 4, /* + filter variant 0..3 */
 
-	/* episodes.c */
+	/* episode.c */
 	AW_PG_EPISODE_INSERT = AW_PG_SESSION_COUNT + 4,
 	AW_PG_EPISODE_GET,
 	AW_PG_EPISODE_UPDATE,
@@ -281,7 +281,7 @@ int aw__pg_schema_version(void);
  * transaction with its version row. AW_EVERSION when the database is newer. */
 int aw__pg_migrate(aw_pg_conn *c, aw_err *err);
 
-/* ---- series.c -------------------------------------------------------------------------- */
+/* ---- anime_series.c -------------------------------------------------------------------------- */
 
 int aw__pg_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
 			 ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err);
@@ -298,7 +298,7 @@ int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 int aw__pg_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
 
-/* ---- downloads.c ---------------------------------------------------------------------- */
+/* ---- download_queue.c ---------------------------------------------------------------------- */
 
 int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
 			     ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
@@ -330,7 +330,7 @@ int aw__pg_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *me
 int aw__pg_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
 			       aw_download_changes *changes, aw_err *err);
 
-/* ---- session.c ------------------------------------------------------------------------- */
+/* ---- user_session.c --------------------------------------------------------------------- */
 
 int aw__pg_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 			  const uint8_t *token_hash, int64_t now_us, ProtobufCAllocator *mem,
@@ -353,7 +353,7 @@ int aw__pg_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, 
 			       aw_err *err);
 int aw__pg_session_purge_expired(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
 
-/* ---- episodes.c ----------------------------------------------------------------------- */
+/* ---- episode.c -------------------------------------------------------------------------- */
 
 int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
 			   ProtobufCAllocator *mem, Aniworld__V1__Episode **out, aw_err *err);

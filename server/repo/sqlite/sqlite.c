@@ -1,6 +1,6 @@
 /*
  * The SQLite backend: opening, connections, transactions, error mapping and the
- * method table. Entity operations live in their own files (series.c, ...).
+ * method table. Entity operations live in their own files (anime_series.c, ...).
  */
 #define _GNU_SOURCE /* strerror_r returning the text */
 #include "sqlite_int.h"

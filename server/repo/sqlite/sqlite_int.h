@@ -42,7 +42,7 @@ enum aw_sq_stmt {
 	AW_SQ_SERIES_PAGE,        /* + filter variant 0..3 */
 	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 4, /* + filter variant 0..3 */
 
-	/* downloads.c */
+	/* download_queue.c */
 	AW_SQ_DL_INSERT = AW_SQ_SERIES_COUNT + 4,
 	AW_SQ_DL_FIND_UNFINISHED,
 	AW_SQ_DL_GET,
@@ -60,7 +60,7 @@ enum aw_sq_stmt {
 	AW_SQ_DL_COUNT_STATUS,
 	AW_SQ_DL_COUNT_SERIES,
 
-	/* session.c */
+	/* user_session.c */
 	AW_SQ_SESSION_INSERT,
 	AW_SQ_SESSION_GET,         /* on readers, and on the writer to explain a miss */
 	AW_SQ_SESSION_AUTH,
@@ -72,7 +72,7 @@ enum aw_sq_stmt {
 	AW_SQ_SESSION_PAGE,        /* + filter variant 0..3 */
 	AW_SQ_SESSION_COUNT = AW_SQ_SESSION_PAGE + 4, /* + filter variant 0..3 */
 
-	/* episodes.c */
+	/* episode.c */
 	AW_SQ_EPISODE_INSERT = AW_SQ_SESSION_COUNT + 4,
 	AW_SQ_EPISODE_GET,
 	AW_SQ_EPISODE_UPDATE,
@@ -201,7 +201,7 @@ int aw__sq_schema_version(void);
  * transaction at a time. AW_EVERSION when the file is newer than this build. */
 int aw__sq_migrate(sqlite3 *db, aw_err *err);
 
-/* ---- series.c -------------------------------------------------------------------------- */
+/* ---- anime_series.c -------------------------------------------------------------------------- */
 
 int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_t now_us,
 			 ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out, aw_err *err);
@@ -218,7 +218,7 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
 
-/* ---- downloads.c ---------------------------------------------------------------------- */
+/* ---- download_queue.c ---------------------------------------------------------------------- */
 
 int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
 			     ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
@@ -249,7 +249,7 @@ int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *me
  * id order: what deleting the series takes with it (on the writer). */
 int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
 			       aw_download_changes *changes, aw_err *err);
-/* ---- session.c ------------------------------------------------------------------------- */
+/* ---- user_session.c --------------------------------------------------------------------- */
 
 int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 			  const uint8_t *token_hash, int64_t now_us, ProtobufCAllocator *mem,
@@ -272,7 +272,7 @@ int aw__sq_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, 
 			       aw_err *err);
 int aw__sq_session_purge_expired(aw_repo *r, int64_t now_us, int64_t *count, aw_err *err);
 
-/* ---- episodes.c ----------------------------------------------------------------------- */
+/* ---- episode.c -------------------------------------------------------------------------- */
 
 int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t now_us,
 			   ProtobufCAllocator *mem, Aniworld__V1__Episode **out, aw_err *err);

@@ -343,7 +343,7 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 
 /*
  * Every status change a caller asks for is this one UPDATE, driven by the
- * state machine's rule (downloads.c in the repository): ?3 the set of
+ * state machine's rule (download_queue.c in the repository): ?3 the set of
  * statuses it may start from, ?4 the status it sets, ?5 its effects, ?6 the
  * reason (AW_DL_EFFECT_ERROR). The id is the primary key, so the status test
  * is a check on one row, not a search.

@@ -76,7 +76,7 @@ static void expect_status(int rc, const aw_err *err, int code, const char *needl
 
 /* ---- every method ------------------------------------------------------------------- */
 
-static void test_e2e_series_every_method(void **state)
+static void test_e2e_anime_series_every_method(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -138,7 +138,7 @@ static void test_e2e_series_every_method(void **state)
 	aniworld__v1__anime_series__free_unpacked(a, NULL);
 }
 
-static void test_e2e_series_update_with_empty_mask_replaces_all(void **state)
+static void test_e2e_anime_series_update_with_empty_mask_replaces_all(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -165,7 +165,7 @@ static void test_e2e_series_update_with_empty_mask_replaces_all(void **state)
 
 /* ---- every error path ------------------------------------------------------------------ */
 
-static void test_e2e_series_errors(void **state)
+static void test_e2e_anime_series_errors(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -266,7 +266,7 @@ static void test_e2e_series_errors(void **state)
 	aniworld__v1__anime_series__free_unpacked(b, NULL);
 }
 
-static void test_e2e_series_unreachable_server_is_unavailable(void **state)
+static void test_e2e_anime_series_unreachable_server_is_unavailable(void **state)
 {
 	aw_client *c;
 	aw_client_options opts;
@@ -288,7 +288,7 @@ static void test_e2e_series_unreachable_server_is_unavailable(void **state)
 
 /* ---- paging through the API -------------------------------------------------------------- */
 
-static void test_e2e_series_paging(void **state)
+static void test_e2e_anime_series_paging(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -413,7 +413,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void test_e2e_series_eight_threads(void **state)
+static void test_e2e_anime_series_eight_threads(void **state)
 {
 	fixture *f = *state;
 	pthread_t threads[8];
@@ -439,7 +439,7 @@ static void test_e2e_series_eight_threads(void **state)
 
 /* ---- durability across a restart ------------------------------------------------------------ */
 
-static void test_e2e_series_survives_restart(void **state)
+static void test_e2e_anime_series_survives_restart(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -467,14 +467,14 @@ static void test_e2e_series_survives_restart(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_e2e_series_every_method, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_series_update_with_empty_mask_replaces_all, setup,
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_every_method, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_update_with_empty_mask_replaces_all, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_series_errors, setup, teardown),
-		cmocka_unit_test(test_e2e_series_unreachable_server_is_unavailable),
-		cmocka_unit_test_setup_teardown(test_e2e_series_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_series_eight_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_series_survives_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_errors, setup, teardown),
+		cmocka_unit_test(test_e2e_anime_series_unreachable_server_is_unavailable),
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_eight_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_anime_series_survives_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * Tests the download queue of the repository (server/repo/downloads.c and the
+ * Tests the download queue of the repository (server/repo/download_queue.c and the
  * backends' downloads) on a real database of the backend under test (test_db.h:
  * ctest runs this suite on SQLite and on PostgreSQL): every operation, every
  * error and status change, queue order, pagination, stale claims. SQLite's
@@ -260,7 +260,7 @@ static int64_t side_value(const test_db *db, const char *sql)
 
 /* ---- enqueue, get, update, delete ---------------------------------------------------- */
 
-static void test_repo_downloads_enqueue_and_get(void **state)
+static void test_repo_download_queue_enqueue_and_get(void **state)
 {
 	fixture *f = *state;
 	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
@@ -310,7 +310,7 @@ static void test_repo_downloads_enqueue_and_get(void **state)
 	drop(d);
 }
 
-static void test_repo_downloads_enqueue_errors(void **state)
+static void test_repo_download_queue_enqueue_errors(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -343,7 +343,7 @@ static void test_repo_downloads_enqueue_errors(void **state)
 	drop(a);
 }
 
-static void test_repo_downloads_not_found(void **state)
+static void test_repo_download_queue_not_found(void **state)
 {
 	fixture *f = *state;
 	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
@@ -376,7 +376,7 @@ static void test_repo_downloads_not_found(void **state)
 	}
 }
 
-static void test_repo_downloads_update_applies_mask(void **state)
+static void test_repo_download_queue_update_applies_mask(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series, 1, 1, LOW);
@@ -413,7 +413,7 @@ static void test_repo_downloads_update_applies_mask(void **state)
 	drop(a);
 }
 
-static void test_repo_downloads_delete_records_the_item(void **state)
+static void test_repo_download_queue_delete_records_the_item(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series2, 3, 4, NORMAL);
@@ -433,7 +433,7 @@ static void test_repo_downloads_delete_records_the_item(void **state)
 
 /* ---- claims ------------------------------------------------------------------------------ */
 
-static void test_repo_downloads_claim_takes_queue_order(void **state)
+static void test_repo_download_queue_claim_takes_queue_order(void **state)
 {
 	fixture *f = *state;
 	item *low = must_enqueue(f->repo, f->series, 1, 1, LOW);
@@ -463,7 +463,7 @@ static void test_repo_downloads_claim_takes_queue_order(void **state)
 	drop(paused);
 }
 
-static void test_repo_downloads_stale_claims_are_requeued(void **state)
+static void test_repo_download_queue_stale_claims_are_requeued(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
@@ -530,7 +530,7 @@ static void test_repo_downloads_stale_claims_are_requeued(void **state)
 
 /* ---- progress and status changes ---------------------------------------------------------- */
 
-static void test_repo_downloads_progress(void **state)
+static void test_repo_download_queue_progress(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
@@ -592,7 +592,7 @@ static item *item_in(fixture *f, int ep, int status)
 
 /* Every action from every status: the new status, or FAILED_PRECONDITION
  * naming the status that refused. */
-static void test_repo_downloads_every_transition(void **state)
+static void test_repo_download_queue_every_transition(void **state)
 {
 	fixture *f = *state;
 	/* expected[action][status]: the status after, 0 when refused. */
@@ -641,7 +641,7 @@ static void test_repo_downloads_every_transition(void **state)
 	}
 }
 
-static void test_repo_downloads_transition_effects(void **state)
+static void test_repo_download_queue_transition_effects(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
@@ -693,7 +693,7 @@ static void test_repo_downloads_transition_effects(void **state)
 
 /* Retrying an item whose episode was queued again meanwhile would make two
  * unfinished items for one episode. */
-static void test_repo_downloads_retry_conflicts_with_a_new_item(void **state)
+static void test_repo_download_queue_retry_conflicts_with_a_new_item(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
@@ -715,7 +715,7 @@ static void test_repo_downloads_retry_conflicts_with_a_new_item(void **state)
 
 /* ---- purge ------------------------------------------------------------------------------ */
 
-static void test_repo_downloads_purge(void **state)
+static void test_repo_download_queue_purge(void **state)
 {
 	fixture *f = *state;
 	aw_download_changes deleted = {0};
@@ -775,7 +775,7 @@ static void test_repo_downloads_purge(void **state)
 
 /* ---- listing ------------------------------------------------------------------------------ */
 
-static void test_repo_downloads_list_order_and_filters(void **state)
+static void test_repo_download_queue_list_order_and_filters(void **state)
 {
 	fixture *f = *state;
 	/* Enqueue order: a(LOW) b(HIGH) c(NORMAL, series2) d(HIGH) e(NORMAL) */
@@ -894,7 +894,7 @@ static int page_through(fixture *f, const int *statuses, size_t n, int64_t serie
 	return n_seen;
 }
 
-static void test_repo_downloads_list_pages_with_inserts_between(void **state)
+static void test_repo_download_queue_list_pages_with_inserts_between(void **state)
 {
 	fixture *f = *state;
 	const int prios[] = {LOW, HIGH, NORMAL};
@@ -919,7 +919,7 @@ static void test_repo_downloads_list_pages_with_inserts_between(void **state)
 	assert_int_equal(page_through(f, pending, 1, f->series2, 0, &next), 8);
 }
 
-static void test_repo_downloads_list_exact_last_page_has_no_token(void **state)
+static void test_repo_download_queue_list_exact_last_page_has_no_token(void **state)
 {
 	fixture *f = *state;
 	int rc;
@@ -936,7 +936,7 @@ static void test_repo_downloads_list_exact_last_page_has_no_token(void **state)
 	drop(res);
 }
 
-static void test_repo_downloads_list_rejects_foreign_token(void **state)
+static void test_repo_download_queue_list_rejects_foreign_token(void **state)
 {
 	fixture *f = *state;
 	const int pending[] = {AW_DL_PENDING}, paused[] = {AW_DL_PAUSED};
@@ -988,7 +988,7 @@ static void reopen_with_budget(fixture *f, size_t max_reply)
 /* Issue 16: the queue's page merges one ordered stream per status; under a
  * byte budget it stops at the first item that does not fit, and the pages
  * together are exactly the queue order of one unbounded page. */
-static void test_repo_downloads_list_stops_at_the_reply_budget(void **state)
+static void test_repo_download_queue_list_stops_at_the_reply_budget(void **state)
 {
 	fixture *f = *state;
 	const int prios[] = {LOW, HIGH, NORMAL};
@@ -1034,23 +1034,23 @@ static void test_repo_downloads_list_stops_at_the_reply_budget(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST(test_repo_downloads_enqueue_and_get, setup_memory),
-		TEST(test_repo_downloads_enqueue_errors, setup_memory),
-		TEST(test_repo_downloads_not_found, setup_memory),
-		TEST(test_repo_downloads_update_applies_mask, setup_memory),
-		TEST(test_repo_downloads_delete_records_the_item, setup_memory),
-		TEST(test_repo_downloads_claim_takes_queue_order, setup_memory),
-		TEST(test_repo_downloads_stale_claims_are_requeued, setup_file),
-		TEST(test_repo_downloads_progress, setup_memory),
-		TEST(test_repo_downloads_every_transition, setup_memory),
-		TEST(test_repo_downloads_transition_effects, setup_memory),
-		TEST(test_repo_downloads_retry_conflicts_with_a_new_item, setup_memory),
-		TEST(test_repo_downloads_purge, setup_memory),
-		TEST(test_repo_downloads_list_order_and_filters, setup_memory),
-		TEST(test_repo_downloads_list_pages_with_inserts_between, setup_memory),
-		TEST(test_repo_downloads_list_exact_last_page_has_no_token, setup_memory),
-		TEST(test_repo_downloads_list_rejects_foreign_token, setup_memory),
-		TEST(test_repo_downloads_list_stops_at_the_reply_budget, setup_file),
+		TEST(test_repo_download_queue_enqueue_and_get, setup_memory),
+		TEST(test_repo_download_queue_enqueue_errors, setup_memory),
+		TEST(test_repo_download_queue_not_found, setup_memory),
+		TEST(test_repo_download_queue_update_applies_mask, setup_memory),
+		TEST(test_repo_download_queue_delete_records_the_item, setup_memory),
+		TEST(test_repo_download_queue_claim_takes_queue_order, setup_memory),
+		TEST(test_repo_download_queue_stale_claims_are_requeued, setup_file),
+		TEST(test_repo_download_queue_progress, setup_memory),
+		TEST(test_repo_download_queue_every_transition, setup_memory),
+		TEST(test_repo_download_queue_transition_effects, setup_memory),
+		TEST(test_repo_download_queue_retry_conflicts_with_a_new_item, setup_memory),
+		TEST(test_repo_download_queue_purge, setup_memory),
+		TEST(test_repo_download_queue_list_order_and_filters, setup_memory),
+		TEST(test_repo_download_queue_list_pages_with_inserts_between, setup_memory),
+		TEST(test_repo_download_queue_list_exact_last_page_has_no_token, setup_memory),
+		TEST(test_repo_download_queue_list_rejects_foreign_token, setup_memory),
+		TEST(test_repo_download_queue_list_stops_at_the_reply_budget, setup_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

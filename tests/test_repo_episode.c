@@ -1,5 +1,5 @@
 /*
- * Tests the episode repository (server/repo/episodes.c and the backends'
+ * Tests the episode repository (server/repo/episode.c and the backends'
  * episodes) on a real database of the backend under test (test_db.h: ctest
  * runs this suite on SQLite and on PostgreSQL). SQLite's query plans and row
  * counts are checked in test_repo_sqlite.c.
@@ -148,7 +148,7 @@ static int side_count(const test_db *db, const char *sql)
 
 /* ---- tests ------------------------------------------------------------------------ */
 
-static void test_repo_episodes_create_and_get(void **state)
+static void test_repo_episode_create_and_get(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL;
@@ -179,7 +179,7 @@ static void test_repo_episodes_create_and_get(void **state)
 	protobuf_c_message_free_unpacked(&e->base, NULL);
 }
 
-static void test_repo_episodes_create_errors(void **state)
+static void test_repo_episode_create_errors(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -193,7 +193,7 @@ static void test_repo_episodes_create_errors(void **state)
 	assert_non_null(strstr(err.msg, "series 424242"));
 }
 
-static void test_repo_episodes_downloaded_on_create_gets_a_date(void **state)
+static void test_repo_episode_downloaded_on_create_gets_a_date(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode e = ANIWORLD__V1__EPISODE__INIT, *out;
@@ -241,7 +241,7 @@ static void batch_free(Aniworld__V1__BatchCreateEpisodesRequest *b)
 	free(b);
 }
 
-static void test_repo_episodes_batch_is_all_or_nothing(void **state)
+static void test_repo_episode_batch_is_all_or_nothing(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__BatchCreateEpisodesRequest *b = batch_of(f->series[2], 20, -1);
@@ -291,7 +291,7 @@ static void test_repo_episodes_batch_is_all_or_nothing(void **state)
 	batch_free(b);
 }
 
-static void test_repo_episodes_list_order_filters_and_counts(void **state)
+static void test_repo_episode_list_order_filters_and_counts(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -371,7 +371,7 @@ static void test_repo_episodes_list_order_filters_and_counts(void **state)
 	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
 }
 
-static void test_repo_episodes_pages_with_inserts_between(void **state)
+static void test_repo_episode_pages_with_inserts_between(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -416,7 +416,7 @@ static void test_repo_episodes_pages_with_inserts_between(void **state)
 	assert_int_equal(rc, AW_EINVAL);
 }
 
-static void test_repo_episodes_update_mask(void **state)
+static void test_repo_episode_update_mask(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL, in = ANIWORLD__V1__EPISODE__INIT;
@@ -510,7 +510,7 @@ static Aniworld__V1__Episode *get(aw_repo *r, int64_t id)
 	return (Aniworld__V1__Episode *)sr.result;
 }
 
-static void test_repo_episodes_mark_downloaded(void **state)
+static void test_repo_episode_mark_downloaded(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__MarkEpisodeDownloadedRequest mark =
@@ -582,7 +582,7 @@ static void mark_downloaded(aw_repo *r, int64_t series, int season, int number)
  * each page continues after the last row returned, so rows added ahead of the
  * cursor that match are seen, and those behind it or not matching are not;
  * total_size is the count at the time of each page. */
-static void test_repo_episodes_filtered_pages_with_inserts_between(void **state)
+static void test_repo_episode_filtered_pages_with_inserts_between(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -639,7 +639,7 @@ static void test_repo_episodes_filtered_pages_with_inserts_between(void **state)
 
 /* Every series at once, with the filters: series first, then season and
  * episode; the count covers every series. */
-static void test_repo_episodes_list_every_series_filtered(void **state)
+static void test_repo_episode_list_every_series_filtered(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -699,7 +699,7 @@ static void test_repo_episodes_list_every_series_filtered(void **state)
 
 /* A downloaded episode always has a download date, also after an update of
  * every field (an empty mask) that does not give one. */
-static void test_repo_episodes_downloaded_keeps_a_date(void **state)
+static void test_repo_episode_downloaded_keeps_a_date(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL, in = ANIWORLD__V1__EPISODE__INIT;
@@ -743,22 +743,22 @@ static void test_repo_episodes_downloaded_keeps_a_date(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_repo_episodes_create_and_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_create_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_downloaded_on_create_gets_a_date, setup,
+		cmocka_unit_test_setup_teardown(test_repo_episode_create_and_get, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episode_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episode_downloaded_on_create_gets_a_date, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_batch_is_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_list_order_filters_and_counts, setup,
+		cmocka_unit_test_setup_teardown(test_repo_episode_batch_is_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episode_list_order_filters_and_counts, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_pages_with_inserts_between, setup,
+		cmocka_unit_test_setup_teardown(test_repo_episode_pages_with_inserts_between, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_update_mask, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_downloaded_keeps_a_date, setup,
+		cmocka_unit_test_setup_teardown(test_repo_episode_update_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episode_downloaded_keeps_a_date, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_mark_downloaded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_filtered_pages_with_inserts_between,
+		cmocka_unit_test_setup_teardown(test_repo_episode_mark_downloaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_episode_filtered_pages_with_inserts_between,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_episodes_list_every_series_filtered, setup,
+		cmocka_unit_test_setup_teardown(test_repo_episode_list_every_series_filtered, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -146,7 +146,7 @@ static int32_t count_of(fixture *f, int64_t series)
 	return n;
 }
 
-static void test_e2e_episodes_every_method(void **state)
+static void test_e2e_episode_every_method(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL, *got = NULL;
@@ -225,7 +225,7 @@ static void test_e2e_episodes_every_method(void **state)
 	aniworld__v1__episode__free_unpacked(e, NULL);
 }
 
-static void test_e2e_episodes_errors(void **state)
+static void test_e2e_episode_errors(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *out = NULL;
@@ -333,7 +333,7 @@ static void test_e2e_episodes_errors(void **state)
 }
 
 /* Batches: at most 1000, messages naming the episode, all or nothing. */
-static void test_e2e_episodes_batch_rules(void **state)
+static void test_e2e_episode_batch_rules(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__BatchCreateEpisodesRequest *b = batch_new(f->series, 1001);
@@ -425,7 +425,7 @@ static Aniworld__V1__Episode *update(fixture *f, Aniworld__V1__Episode *change, 
 
 /* UpdateEpisode: which paths are refused and why, the download date rules,
  * and a move onto a taken season and episode number. */
-static void test_e2e_episodes_update_rules(void **state)
+static void test_e2e_episode_update_rules(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL, *u;
@@ -512,7 +512,7 @@ static void test_e2e_episodes_update_rules(void **state)
 	aniworld__v1__episode__free_unpacked(e, NULL);
 }
 
-static void test_e2e_episodes_mark_downloaded(void **state)
+static void test_e2e_episode_mark_downloaded(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__MarkEpisodeDownloadedRequest mark =
@@ -550,7 +550,7 @@ static void test_e2e_episodes_mark_downloaded(void **state)
 }
 
 /* Paging through every series and through one with filters, with the client. */
-static void test_e2e_episodes_list_pages_and_filters(void **state)
+static void test_e2e_episode_list_pages_and_filters(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__ListEpisodesRequest list = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -653,7 +653,7 @@ static void test_e2e_episodes_list_pages_and_filters(void **state)
 
 /* The seed's cascade, seen through the API: the deleted series' episodes go,
  * another series' stay. */
-static void test_e2e_episodes_deleted_with_their_series(void **state)
+static void test_e2e_episode_deleted_with_their_series(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__Episode *e = NULL, *out = NULL;
@@ -696,14 +696,14 @@ static void test_e2e_episodes_deleted_with_their_series(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_every_method, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_batch_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_update_rules, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_mark_downloaded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_list_pages_and_filters, setup,
+		cmocka_unit_test_setup_teardown(test_e2e_episode_every_method, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_episode_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_episode_batch_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_episode_update_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_episode_mark_downloaded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_episode_list_pages_and_filters, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_episodes_deleted_with_their_series, setup,
+		cmocka_unit_test_setup_teardown(test_e2e_episode_deleted_with_their_series, setup,
 						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

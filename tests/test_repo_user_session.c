@@ -1,5 +1,5 @@
 /*
- * Tests the user session operations of the repository (server/repo/session.c
+ * Tests the user session operations of the repository (server/repo/user_session.c
  * and the backends' sessions) on a real database of the backend under test
  * (test_db.h: ctest runs this suite on SQLite and on PostgreSQL). How SQLite
  * stores the digest and its query plans are checked in test_repo_sqlite.c.
@@ -276,7 +276,7 @@ static void wait_clock_past(int64_t us)
 
 /* ---- create and read ------------------------------------------------------------------ */
 
-static void test_repo_session_create_and_get(void **state)
+static void test_repo_user_session_create_and_get(void **state)
 {
 	fixture *f = *state;
 	int64_t before = test_clock_now(&clk), expires = before + HOUR_US;
@@ -303,7 +303,7 @@ static void test_repo_session_create_and_get(void **state)
 	free_msg(c);
 }
 
-static void test_repo_session_duplicate_session_id(void **state)
+static void test_repo_user_session_duplicate_session_id(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -319,7 +319,7 @@ static void test_repo_session_duplicate_session_id(void **state)
 	free_msg(g);
 }
 
-static void test_repo_session_not_found(void **state)
+static void test_repo_user_session_not_found(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -341,7 +341,7 @@ static void test_repo_session_not_found(void **state)
 		       ANIWORLD__V1__SESSION_INVALID_REASON__SESSION_INVALID_REASON_NOT_FOUND);
 }
 
-static void test_repo_session_is_expired_computed_at_read(void **state)
+static void test_repo_user_session_is_expired_computed_at_read(void **state)
 {
 	fixture *f = *state;
 	int64_t now = test_clock_now(&clk);
@@ -359,7 +359,7 @@ static void test_repo_session_is_expired_computed_at_read(void **state)
 
 /* The same session, live until the clock passes its expiry: read, validated
  * and purged as expired from then on, without waiting an hour. */
-static void test_repo_session_expires_when_the_clock_passes(void **state)
+static void test_repo_user_session_expires_when_the_clock_passes(void **state)
 {
 	fixture *f = *state;
 	free_msg(must_create(f->repo, "hour", "u", test_clock_now(&clk) + HOUR_US, 3));
@@ -379,7 +379,7 @@ static void test_repo_session_expires_when_the_clock_passes(void **state)
 
 /* ---- ValidateSession ------------------------------------------------------------------ */
 
-static void test_repo_session_validate_valid_moves_last_activity(void **state)
+static void test_repo_user_session_validate_valid_moves_last_activity(void **state)
 {
 	fixture *f = *state;
 	session *c = must_create(f->repo, "live", "u", test_clock_now(&clk) + HOUR_US, 5);
@@ -405,7 +405,7 @@ static void test_repo_session_validate_valid_moves_last_activity(void **state)
 /* Not found, then token mismatch, then revoked, then expired: a caller without
  * the token learns nothing of revocation or expiry, and nothing invalid is
  * written. */
-static void test_repo_session_validate_reasons_in_order(void **state)
+static void test_repo_user_session_validate_reasons_in_order(void **state)
 {
 	fixture *f = *state;
 	int64_t now = test_clock_now(&clk);
@@ -444,7 +444,7 @@ static void test_repo_session_validate_reasons_in_order(void **state)
 
 /* ---- ExtendSession, RevokeSession ---------------------------------------------------------- */
 
-static void test_repo_session_extend(void **state)
+static void test_repo_user_session_extend(void **state)
 {
 	fixture *f = *state;
 	int64_t now = test_clock_now(&clk);
@@ -481,7 +481,7 @@ static void test_repo_session_extend(void **state)
 	free_msg(c);
 }
 
-static void test_repo_session_revoke_is_idempotent(void **state)
+static void test_repo_user_session_revoke_is_idempotent(void **state)
 {
 	fixture *f = *state;
 	session *c = must_create(f->repo, "rev", "u", test_clock_now(&clk) + HOUR_US, 1);
@@ -505,7 +505,7 @@ static void test_repo_session_revoke_is_idempotent(void **state)
 
 /* ---- RevokeUserSessions, PurgeExpiredSessions ------------------------------------------------ */
 
-static void test_repo_session_revoke_user(void **state)
+static void test_repo_user_session_revoke_user(void **state)
 {
 	fixture *f = *state;
 
@@ -526,7 +526,7 @@ static void test_repo_session_revoke_user(void **state)
 	free_msg(b);
 }
 
-static void test_repo_session_purge_expired(void **state)
+static void test_repo_user_session_purge_expired(void **state)
 {
 	fixture *f = *state;
 	int64_t now = test_clock_now(&clk);
@@ -553,7 +553,7 @@ static void test_repo_session_purge_expired(void **state)
 
 /* ---- ListSessions ------------------------------------------------------------------------ */
 
-static void test_repo_session_list_filters(void **state)
+static void test_repo_user_session_list_filters(void **state)
 {
 	fixture *f = *state;
 	int64_t now = test_clock_now(&clk);
@@ -602,7 +602,7 @@ static void test_repo_session_list_filters(void **state)
 	free_msg(res);
 }
 
-static void test_repo_session_list_pages_with_inserts_between(void **state)
+static void test_repo_user_session_list_pages_with_inserts_between(void **state)
 {
 	fixture *f = *state;
 	char sid[32], token[128] = "";
@@ -656,7 +656,7 @@ static void test_repo_session_list_pages_with_inserts_between(void **state)
 	assert_int_equal(n_seen, 30); /* nothing skipped */
 }
 
-static void test_repo_session_list_exact_last_page_has_no_token(void **state)
+static void test_repo_user_session_list_exact_last_page_has_no_token(void **state)
 {
 	fixture *f = *state;
 	char sid[16];
@@ -676,7 +676,7 @@ static void test_repo_session_list_exact_last_page_has_no_token(void **state)
 	free_msg(res);
 }
 
-static void test_repo_session_list_rejects_foreign_token(void **state)
+static void test_repo_user_session_list_rejects_foreign_token(void **state)
 {
 	fixture *f = *state;
 	char token[128];
@@ -711,30 +711,30 @@ static void test_repo_session_list_rejects_foreign_token(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_repo_session_create_and_get, setup_memory,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_create_and_get, setup_memory,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_duplicate_session_id, setup_memory,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_duplicate_session_id, setup_memory,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_not_found, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_is_expired_computed_at_read,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_not_found, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_user_session_is_expired_computed_at_read,
 						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_expires_when_the_clock_passes,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_expires_when_the_clock_passes,
 						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_validate_valid_moves_last_activity,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_validate_valid_moves_last_activity,
 						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_validate_reasons_in_order, setup_memory,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_validate_reasons_in_order, setup_memory,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_extend, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_revoke_is_idempotent, setup_memory,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_extend, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_user_session_revoke_is_idempotent, setup_memory,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_revoke_user, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_purge_expired, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_list_filters, setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_list_pages_with_inserts_between,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_revoke_user, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_user_session_purge_expired, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_user_session_list_filters, setup_memory, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_user_session_list_pages_with_inserts_between,
 						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_list_exact_last_page_has_no_token,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_list_exact_last_page_has_no_token,
 						setup_memory, teardown),
-		cmocka_unit_test_setup_teardown(test_repo_session_list_rejects_foreign_token,
+		cmocka_unit_test_setup_teardown(test_repo_user_session_list_rejects_foreign_token,
 						setup_memory, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

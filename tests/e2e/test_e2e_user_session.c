@@ -252,7 +252,7 @@ static void wait_expired(aw_client *c, const char *sid)
 
 /* ---- every method ------------------------------------------------------------------- */
 
-static void test_e2e_session_every_method(void **state)
+static void test_e2e_user_session_every_method(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -341,7 +341,7 @@ static void test_e2e_session_every_method(void **state)
 	aniworld__v1__user_session__free_unpacked(b, NULL);
 }
 
-static void test_e2e_session_caller_chosen_id(void **state)
+static void test_e2e_user_session_caller_chosen_id(void **state)
 {
 	fixture *f = *state;
 	session *out = NULL;
@@ -360,7 +360,7 @@ static void test_e2e_session_caller_chosen_id(void **state)
 
 /* Expiry as the server sees it: a session created to expire shortly, waited
  * for, then validated, extended and purged. */
-static void test_e2e_session_expiry(void **state)
+static void test_e2e_user_session_expiry(void **state)
 {
 	fixture *f = *state;
 	session *out = NULL;
@@ -412,7 +412,7 @@ static void test_e2e_session_expiry(void **state)
 
 /* The order of the checks: a caller without the token learns only that the
  * session exists. Nothing invalid moves last_activity. */
-static void test_e2e_session_validate_reasons(void **state)
+static void test_e2e_user_session_validate_reasons(void **state)
 {
 	fixture *f = *state;
 	session *s = must_create(f->client, "erin-1", "erin", "erin-token", now_us() + HOUR_US);
@@ -438,7 +438,7 @@ static void test_e2e_session_validate_reasons(void **state)
 
 /* ---- every error path ------------------------------------------------------------------ */
 
-static void test_e2e_session_errors(void **state)
+static void test_e2e_user_session_errors(void **state)
 {
 	fixture *f = *state;
 	const char *token = "secret-token-for-errors";
@@ -597,7 +597,7 @@ static void test_e2e_session_errors(void **state)
 
 /* ---- paging through the API -------------------------------------------------------------- */
 
-static void test_e2e_session_paging(void **state)
+static void test_e2e_user_session_paging(void **state)
 {
 	fixture *f = *state;
 	char sid[32], token[128] = "";
@@ -735,7 +735,7 @@ static int db_contains(const harness *h, const void *needle, size_t len)
  * The digest of the stored token and the method names must appear: they show
  * that the scans see the data and the log lines.
  */
-static void test_e2e_session_token_never_stored_or_logged(void **state)
+static void test_e2e_user_session_token_never_stored_or_logged(void **state)
 {
 	fixture *f = *state;
 	static const char *const tokens[] = {
@@ -905,7 +905,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static void test_e2e_session_eight_threads(void **state)
+static void test_e2e_user_session_eight_threads(void **state)
 {
 	fixture *f = *state;
 	pthread_t threads[8];
@@ -933,7 +933,7 @@ static void test_e2e_session_eight_threads(void **state)
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 }
 
-static void test_e2e_session_survives_restart(void **state)
+static void test_e2e_user_session_survives_restart(void **state)
 {
 	fixture *f = *state;
 
@@ -949,16 +949,16 @@ static void test_e2e_session_survives_restart(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_e2e_session_every_method, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_caller_chosen_id, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_validate_reasons, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_errors, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_paging, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_token_never_stored_or_logged, setup,
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_every_method, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_caller_chosen_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_validate_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_paging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_token_never_stored_or_logged, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_eight_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_e2e_session_survives_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_eight_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_user_session_survives_restart, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,7 @@
  *
  * Writes return the stored row through RETURNING, so a reply is what the
  * database holds. A status change is one UPDATE whose WHERE clause holds the
- * statuses it may start from (a bound set, see downloads.c in the
+ * statuses it may start from (a bound set, see download_queue.c in the
  * repository); when it changes no row, the current status is read in the same
  * transaction to say why (missing, or which status refused). Statuses are
  * bound as parameters, never written into the SQL; the schema's partial
@@ -348,7 +348,7 @@ int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 
 /*
  * Every status change a caller asks for is this one UPDATE, driven by the
- * state machine's rule (downloads.c in the repository): $3 the set of
+ * state machine's rule (download_queue.c in the repository): $3 the set of
  * statuses it may start from, $4 the status it sets, $5 its effects, $6 the
  * reason (AW_DL_EFFECT_ERROR). The id is the primary key, so the status test
  * is a check on one row, not a search.

@@ -293,7 +293,7 @@ static int64_t now_ms(void)
 
 /* ---- every method ----------------------------------------------------------------------- */
 
-static void test_e2e_downloads_every_method(void **state)
+static void test_e2e_download_queue_every_method(void **state)
 {
 	fixture *f = *state;
 	aw_watch *w = must_watch(f->client, 0);
@@ -428,7 +428,7 @@ static void test_e2e_downloads_every_method(void **state)
 
 /* ---- every error ----------------------------------------------------------------------- */
 
-static void test_e2e_downloads_errors(void **state)
+static void test_e2e_download_queue_errors(void **state)
 {
 	fixture *f = *state;
 	item *out = NULL;
@@ -621,7 +621,7 @@ static item *item_in(fixture *f, int ep, int status)
 
 /* Each method from each status: the new status, or FAILED_PRECONDITION naming
  * the current one. */
-static void test_e2e_downloads_every_transition(void **state)
+static void test_e2e_download_queue_every_transition(void **state)
 {
 	fixture *f = *state;
 	static const int expected[N_ACTIONS][7] = {
@@ -663,7 +663,7 @@ static void test_e2e_downloads_every_transition(void **state)
 }
 
 /* RetryDownload while the episode was queued again meanwhile. */
-static void test_e2e_downloads_retry_conflict(void **state)
+static void test_e2e_download_queue_retry_conflict(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->client, f->series, 1, 1, NORMAL);
@@ -680,7 +680,7 @@ static void test_e2e_downloads_retry_conflict(void **state)
 
 /* ---- paging ------------------------------------------------------------------------------- */
 
-static void test_e2e_downloads_paging_in_queue_order(void **state)
+static void test_e2e_download_queue_paging_in_queue_order(void **state)
 {
 	fixture *f = *state;
 	const int prios[] = {LOW, NORMAL, HIGH};
@@ -779,7 +779,7 @@ static void *claimer_main(void *arg)
 	return NULL;
 }
 
-static void test_e2e_downloads_eight_claimers_drain_the_queue(void **state)
+static void test_e2e_download_queue_eight_claimers_drain_the_queue(void **state)
 {
 	fixture *f = *state;
 	int64_t *claimed_by = calloc(DRAIN_ITEMS, sizeof(*claimed_by));
@@ -829,7 +829,7 @@ static void test_e2e_downloads_eight_claimers_drain_the_queue(void **state)
 /* With a short stale-claim timeout (STALE_MS): a claim kept alive by progress reports
  * stays; once its worker goes silent, the next claim takes it again and counts
  * a retry, and the old worker hears FAILED_PRECONDITION. */
-static void test_e2e_downloads_stale_claim_is_claimed_again(void **state)
+static void test_e2e_download_queue_stale_claim_is_claimed_again(void **state)
 {
 	fixture *f = *state;
 	aw_watch *w = must_watch(f->client, 0);
@@ -874,7 +874,7 @@ static void test_e2e_downloads_stale_claim_is_claimed_again(void **state)
 
 /* ---- watching ------------------------------------------------------------------------------ */
 
-static void test_e2e_downloads_watch_sees_create_progress_completion(void **state)
+static void test_e2e_download_queue_watch_sees_create_progress_completion(void **state)
 {
 	fixture *f = *state;
 	aw_watch *all = must_watch(f->client, 0);
@@ -951,7 +951,7 @@ static void *next_blocking(void *arg)
 
 /* aw_watch_cancel from another thread ends a read that waits without limit;
  * the server forgets the watcher and goes on serving. */
-static void test_e2e_downloads_watch_cancel(void **state)
+static void test_e2e_download_queue_watch_cancel(void **state)
 {
 	fixture *f = *state;
 	canceller c = {.w = must_watch(f->client, 0)};
@@ -1012,7 +1012,7 @@ static void *read_all(void *arg)
 /* A watcher that never reads is dropped with RESOURCE_EXHAUSTED once its
  * backlog is full, while every write is answered and a watcher that reads
  * keeps up and sees every event in order. */
-static void test_e2e_downloads_slow_watcher_is_dropped(void **state)
+static void test_e2e_download_queue_slow_watcher_is_dropped(void **state)
 {
 	fixture *f = *state;
 	aw_watch *slow = must_watch(f->client, 0);
@@ -1067,7 +1067,7 @@ static void test_e2e_downloads_slow_watcher_is_dropped(void **state)
 
 /* A watch on a server nobody runs fails with UNAVAILABLE, at once or on the
  * first read. */
-static void test_e2e_downloads_watch_unreachable_server(void **state)
+static void test_e2e_download_queue_watch_unreachable_server(void **state)
 {
 	Aniworld__V1__WatchDownloadsRequest req = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
 	aw_client_options opts;
@@ -1095,7 +1095,7 @@ static void test_e2e_downloads_watch_unreachable_server(void **state)
 }
 
 /* Stopping the server ends every watch with UNAVAILABLE. */
-static void test_e2e_downloads_watch_ends_on_shutdown(void **state)
+static void test_e2e_download_queue_watch_ends_on_shutdown(void **state)
 {
 	fixture *f = *state;
 	aw_watch *w = must_watch(f->client, 0);
@@ -1118,7 +1118,7 @@ static void test_e2e_downloads_watch_ends_on_shutdown(void **state)
 
 /* Deleting a series deletes its queue items, and their watchers hear of it:
  * one DELETED event per item, as it was stored, in id order. */
-static void test_e2e_downloads_series_delete_cascades(void **state)
+static void test_e2e_download_queue_series_delete_cascades(void **state)
 {
 	fixture *f = *state;
 	item *a = must_enqueue(f->client, f->series2, 1, 1, NORMAL);
@@ -1159,19 +1159,19 @@ static void test_e2e_downloads_series_delete_cascades(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST(test_e2e_downloads_every_method, setup),
-		TEST(test_e2e_downloads_errors, setup),
-		TEST(test_e2e_downloads_every_transition, setup),
-		TEST(test_e2e_downloads_retry_conflict, setup),
-		TEST(test_e2e_downloads_paging_in_queue_order, setup),
-		TEST(test_e2e_downloads_eight_claimers_drain_the_queue, setup),
-		TEST(test_e2e_downloads_stale_claim_is_claimed_again, setup_stale),
-		TEST(test_e2e_downloads_watch_sees_create_progress_completion, setup),
-		TEST(test_e2e_downloads_watch_cancel, setup),
-		TEST(test_e2e_downloads_slow_watcher_is_dropped, setup),
-		cmocka_unit_test(test_e2e_downloads_watch_unreachable_server),
-		TEST(test_e2e_downloads_watch_ends_on_shutdown, setup),
-		TEST(test_e2e_downloads_series_delete_cascades, setup),
+		TEST(test_e2e_download_queue_every_method, setup),
+		TEST(test_e2e_download_queue_errors, setup),
+		TEST(test_e2e_download_queue_every_transition, setup),
+		TEST(test_e2e_download_queue_retry_conflict, setup),
+		TEST(test_e2e_download_queue_paging_in_queue_order, setup),
+		TEST(test_e2e_download_queue_eight_claimers_drain_the_queue, setup),
+		TEST(test_e2e_download_queue_stale_claim_is_claimed_again, setup_stale),
+		TEST(test_e2e_download_queue_watch_sees_create_progress_completion, setup),
+		TEST(test_e2e_download_queue_watch_cancel, setup),
+		TEST(test_e2e_download_queue_slow_watcher_is_dropped, setup),
+		cmocka_unit_test(test_e2e_download_queue_watch_unreachable_server),
+		TEST(test_e2e_download_queue_watch_ends_on_shutdown, setup),
+		TEST(test_e2e_download_queue_series_delete_cascades, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * Tests the series of the repository (server/repo/series.c and the backends'
+ * Tests the series of the repository (server/repo/anime_series.c and the backends'
  * series) on a real database of the backend under test (test_db.h: ctest runs
  * this suite on SQLite and on PostgreSQL). SQLite's own checks (migrations of
  * its file, files that are no database) are in test_repo_sqlite.c.
@@ -116,7 +116,7 @@ static Aniworld__V1__ListSeriesResponse *list(aw_repo *r, int page_size, const c
 
 /* ---- tests ------------------------------------------------------------------------ */
 
-static void test_repo_series_create_and_get(void **state)
+static void test_repo_anime_series_create_and_get(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
@@ -177,7 +177,7 @@ static void test_repo_series_create_and_get(void **state)
 	protobuf_c_message_free_unpacked(&c->base, NULL);
 }
 
-static void test_repo_series_duplicate_key(void **state)
+static void test_repo_anime_series_duplicate_key(void **state)
 {
 	fixture *f = *state;
 	aw_err err;
@@ -189,7 +189,7 @@ static void test_repo_series_duplicate_key(void **state)
 	assert_non_null(strstr(err.msg, "naruto"));
 }
 
-static void test_repo_series_not_found(void **state)
+static void test_repo_anime_series_not_found(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
@@ -216,7 +216,7 @@ static void test_repo_series_not_found(void **state)
 	aw_download_changes_clear(&gone, NULL);
 }
 
-static void test_repo_series_update_applies_mask(void **state)
+static void test_repo_anime_series_update_applies_mask(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "one-piece", "One Piece");
@@ -258,7 +258,7 @@ static void test_repo_series_update_applies_mask(void **state)
 	protobuf_c_message_free_unpacked(&b->base, NULL);
 }
 
-static void test_repo_series_delete(void **state)
+static void test_repo_anime_series_delete(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "to-delete", "Gone Soon");
@@ -278,7 +278,7 @@ static void test_repo_series_delete(void **state)
 	protobuf_c_message_free_unpacked(&a->base, NULL);
 }
 
-static void test_repo_series_list_pages_with_inserts_between(void **state)
+static void test_repo_anime_series_list_pages_with_inserts_between(void **state)
 {
 	fixture *f = *state;
 	char key[32], token[128] = "";
@@ -319,7 +319,7 @@ static void test_repo_series_list_pages_with_inserts_between(void **state)
 	assert_int_equal(n_seen, 30); /* nothing skipped */
 }
 
-static void test_repo_series_list_exact_last_page_has_no_token(void **state)
+static void test_repo_anime_series_list_exact_last_page_has_no_token(void **state)
 {
 	fixture *f = *state;
 	char key[32];
@@ -341,7 +341,7 @@ static void test_repo_series_list_exact_last_page_has_no_token(void **state)
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
-static void test_repo_series_list_filters(void **state)
+static void test_repo_anime_series_list_filters(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries in = ANIWORLD__V1__ANIME_SERIES__INIT;
@@ -386,7 +386,7 @@ static void test_repo_series_list_filters(void **state)
 	protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
-static void test_repo_series_list_rejects_foreign_token(void **state)
+static void test_repo_anime_series_list_rejects_foreign_token(void **state)
 {
 	fixture *f = *state;
 	char key[16];
@@ -412,7 +412,7 @@ static void test_repo_series_list_rejects_foreign_token(void **state)
 
 /* The episodes and queue items of a series go with it, and the items are
  * reported as they were stored (WatchDownloads announces them). */
-static void test_repo_series_delete_cascades_to_children(void **state)
+static void test_repo_anime_series_delete_cascades_to_children(void **state)
 {
 	fixture *f = *state;
 	Aniworld__V1__AnimeSeries *a = must_create(f->repo, "parent", "Parent");
@@ -474,16 +474,16 @@ static void test_repo_series_delete_cascades_to_children(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST(test_repo_series_create_and_get),
-		TEST(test_repo_series_duplicate_key),
-		TEST(test_repo_series_not_found),
-		TEST(test_repo_series_update_applies_mask),
-		TEST(test_repo_series_delete),
-		TEST(test_repo_series_list_pages_with_inserts_between),
-		TEST(test_repo_series_list_exact_last_page_has_no_token),
-		TEST(test_repo_series_list_filters),
-		TEST(test_repo_series_list_rejects_foreign_token),
-		TEST(test_repo_series_delete_cascades_to_children),
+		TEST(test_repo_anime_series_create_and_get),
+		TEST(test_repo_anime_series_duplicate_key),
+		TEST(test_repo_anime_series_not_found),
+		TEST(test_repo_anime_series_update_applies_mask),
+		TEST(test_repo_anime_series_delete),
+		TEST(test_repo_anime_series_list_pages_with_inserts_between),
+		TEST(test_repo_anime_series_list_exact_last_page_has_no_token),
+		TEST(test_repo_anime_series_list_filters),
+		TEST(test_repo_anime_series_list_rejects_foreign_token),
+		TEST(test_repo_anime_series_delete_cascades_to_children),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
