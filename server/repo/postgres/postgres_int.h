@@ -94,6 +94,7 @@ typedef struct aw_pg_conn {
 	PGconn *pg;                  /* NULL: closed, opened again on next use */
 	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
 	int in_txn;                  /* a transaction is open (never reconnect then) */
+	int reader;                  /* a pool connection: generic plans (conn_connect) */
 	struct aw_pg_conn *next;     /* reader pool */
 } aw_pg_conn;
 
