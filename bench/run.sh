@@ -346,7 +346,7 @@ ratio_med() {
 	for r in $(seq 1 "$ROUNDS"); do
 		vals+=("$(ratio "$(echo "${PGM[$1,$r]}" | cut -d' ' -f"$3")" "$(echo "${PGM[$2,$r]}" | cut -d' ' -f"$3")")")
 	done
-	median "${vals[@]}"
+	fmt2 "$(median "${vals[@]}")"
 }
 # range A B N: "min..max" of the per-round ratios.
 range() {
@@ -358,6 +358,7 @@ range() {
 }
 fmt0() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
 fmt1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
 
 SEC_postgres=""
@@ -489,7 +490,7 @@ if want postgres; then
 	met() { if ge "$1" "$2"; then echo "**met**"; else echo "**not met**"; fi; }
 	flat_met() { if awk -v v="$1" 'BEGIN { exit !(v <= 1.5) }'; then echo "**met**"; else echo "**not met**"; fi; }
 	p99_met=$(if awk -v v="$MAX_P99" 'BEGIN { exit !(v <= 10000) }'; then echo "**met**"; else echo "**not met**"; fi)
-	gcf() { median $(for r in $(seq 1 "$ROUNDS"); do echo "${PGF[$1,$r]}"; done); }
+	gcf() { fmt1 "$(median $(for r in $(seq 1 "$ROUNDS"); do echo "${PGF[$1,$r]}"; done))"; }
 	line() { # line KEY LABEL: a table row of calls/s, p50/p99, server and database CPU
 		echo "| $2 | $(fmt0 "$(med "$1" 1)") | $(fmt0 "$(med "$1" 2)")/$(fmt0 "$(med "$1" 3)") | $(fmt1 "$(med "$1" 4)") | $(fmt1 "$(med "$1" 5)") |"
 	}
