@@ -458,6 +458,13 @@ if want postgres; then
 		done
 	done
 	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+	# A 1-minute load of half the cores or more, at the start or the end: other work ran.
+	LOAD_NOTE=""
+	if awk -v a="${LOAD_BEFORE%% *}" -v b="${LOAD_AFTER%% *}" -v n="$(nproc)" \
+		'BEGIN { exit !(a >= n / 2 || b >= n / 2) }'; then
+		LOAD_NOTE=": **the cores were shared with other work while this ran**, so absolute
+figures move from run to run"
+	fi
 	PG_T1=$(date -u +%H:%M)
 	PG_EXPLAIN=$(pg_sql flat1m "EXPLAIN SELECT id FROM anime_series WHERE id > 999950 ORDER BY id LIMIT 51" | head -2 | sed 's/^/    /')
 	"$ROOT/tests/pg/pg_fixture.sh" stop "$PGDIR" >&2
@@ -502,10 +509,9 @@ if want postgres; then
 Written by \`bench/run.sh --only postgres\` (or a full run) on $(date -u +%Y-%m-%d), $PG_T0 to
 $PG_T1 UTC: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),
 kernel $(uname -r), PostgreSQL $PG_VERSION, SQLite $(sqlite3 --version | cut -d' ' -f1).
-Load average (1, 5, 15 min) $LOAD_BEFORE at the start and $LOAD_AFTER at the end:
-**the two cores were shared with other work while this ran** (other sessions compiling and
-testing), so absolute figures move from run to run; the ratios below compare runs made
-one after the other within a round, median of $ROUNDS rounds [lowest..highest round].
+Load average (1, 5, 15 min) $LOAD_BEFORE at the start and $LOAD_AFTER at the end$LOAD_NOTE;
+the ratios below compare runs made one after the other within a round, median of
+$ROUNDS rounds [lowest..highest round].
 $SECS s measured per run after 1 s of warm-up; 16 calls in flight on 4 connections
 (aw-loadgen, every reply checked; a run with any error is not a result).
 
