@@ -285,9 +285,13 @@ median() {
 }
 
 # pg_sql DB SQL: runs SQL on database DB of the benchmark's PostgreSQL; prints
-# the result unaligned, without headers.
+# the result unaligned, without headers. In the background and waited for, so
+# that SIGINT or SIGTERM stops the run at once, not after a fill of a million
+# rows (bash runs a trap only once the foreground command has ended; `wait`
+# is interrupted).
 pg_sql() {
-	psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aniworld -d "$1" -c "$2"
+	psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aniworld -d "$1" -c "$2" &
+	wait $!
 }
 
 pg_uri() { echo "postgresql://aniworld@127.0.0.1:$PGPORT/$1"; }
