@@ -265,6 +265,9 @@ if want memory; then
 		--mix get=60,list=10,create=20,update=10 --seconds "$SECS")
 	load_hwm=$(hwm_kib "$SPID")
 	stop_server
+
+	log "memory: big list pages under the reply budget"
+	BIG=$(/usr/bin/python3 "$ROOT/bench/reply_budget.py" --server "$SERVER" --proto-dir "$ROOT/proto")
 	SEC_memory=$(
 		cat <<EOF
 ## Memory
@@ -272,6 +275,17 @@ if want memory; then
 VmHWM of the server: $((idle_hwm / 1024)) MiB idle, $((load_hwm / 1024)) MiB after
 $SECS s of a mixed load (get 60, list 10, create 20, update 10; $(echo "$MEM" | cut -d' ' -f4) calls/s)
 with 1,000 WatchDownloads streams open.
+
+## Big list pages
+
+\`bench/reply_budget.py\` (issue 16): peak RSS growth of the server while one client
+lists big series with page_size 1000 (VmHWM reset after the creates), at the default
+\`--max-reply-bytes\` and with a budget so large that the list is one page, as every
+list was served before the budget.
+
+\`\`\`
+$BIG
+\`\`\`
 EOF
 	)
 fi

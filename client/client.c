@@ -29,7 +29,7 @@ void aw_client_options_init(aw_client_options *opts)
 {
 	memset(opts, 0, sizeof(*opts));
 	opts->deadline_ms = 10000;
-	opts->max_receive_bytes = 64 * 1024 * 1024;
+	opts->max_receive_bytes = 4 * 1024 * 1024; /* gRPC's own default */
 	opts->max_attempts = 3;
 	opts->retry_initial_backoff_ms = 100;
 	opts->retry_max_backoff_ms = 1000;

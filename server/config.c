@@ -43,6 +43,9 @@ static const opt options[] = {
 	 "on SIGTERM/SIGINT, how long in-flight calls may finish (e.g. 10s, 500ms)"},
 	{"max-receive-bytes", "ANIWORLD_MAX_RECEIVE_BYTES", OPT_I64, F(max_receive_bytes),
 	 "largest request message accepted; larger ones get RESOURCE_EXHAUSTED"},
+	{"max-reply-bytes", "ANIWORLD_MAX_REPLY_BYTES", OPT_I64, F(max_reply_bytes),
+	 "largest reply sent: list pages hold fewer items than page_size rather than pass it, "
+	 "writes of records larger are refused (at least 65536)"},
 	{"busy-timeout", "ANIWORLD_BUSY_TIMEOUT", OPT_MS, F(busy_timeout_ms),
 	 "how long SQLite waits for a lock held by another process"},
 	{"stale-claim-timeout", "ANIWORLD_STALE_CLAIM_TIMEOUT", OPT_MS, F(stale_claim_ms),
@@ -96,6 +99,9 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->log_level = (char *)"info";
 	cfg->shutdown_grace_ms = 10000;
 	cfg->max_receive_bytes = 4 * 1024 * 1024;
+	/* Under the 4 MiB every gRPC client accepts by default, with room for
+	 * what gRPC adds around a message. */
+	cfg->max_reply_bytes = 3 * 1024 * 1024;
 	cfg->busy_timeout_ms = 5000;
 	cfg->db_pool_size = 4;
 	cfg->db_query_timeout_ms = 5000;

@@ -23,6 +23,7 @@ typedef struct aw_config {
 	char *log_level;              /* debug, info, warn, error, off */
 	int64_t shutdown_grace_ms;    /* how long in-flight calls may finish on SIGTERM */
 	int64_t max_receive_bytes;    /* largest request message accepted */
+	int64_t max_reply_bytes;      /* largest reply sent; list pages stop short of it */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
 	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */

@@ -36,6 +36,10 @@ static aw_service_new_fn *const entity_services[] = {
 
 #define N_SERVICES (sizeof(entity_services) / sizeof(entity_services[0]))
 
+/* Smallest --max-reply-bytes: reflection must still send every descriptor
+ * file at once, and a page room for more than a few records. */
+#define AW_MIN_REPLY_BYTES 65536
+
 struct aw_server {
 	aw_repo *repo;
 	aw_descpool *descriptors;
@@ -184,6 +188,7 @@ static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_sett
 	rs->list[2] = (aw_repo_setting){"query_timeout_ms", rs->query_ms};
 	ropts->settings = rs->list;
 	ropts->n_settings = 3;
+	ropts->max_reply_bytes = (size_t)cfg->max_reply_bytes;
 	if (cfg->max_queued_writes > 0)
 		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
 								       : (int)cfg->max_queued_writes;
@@ -219,6 +224,12 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	s->grace_ms = cfg->shutdown_grace_ms;
 	pthread_mutex_init(&s->health_mu, NULL);
 
+	if (cfg->max_reply_bytes < AW_MIN_REPLY_BYTES || cfg->max_reply_bytes > INT32_MAX) {
+		pthread_mutex_destroy(&s->health_mu);
+		free(s);
+		return aw_err_set(err, AW_EINVAL, "--max-reply-bytes: expected %d to %d, got %lld",
+				  AW_MIN_REPLY_BYTES, INT32_MAX, (long long)cfg->max_reply_bytes);
+	}
 	repo_options(cfg, &ropts, &settings);
 	ropts.on_storage = hook_storage;
 	ropts.storage_arg = s;
@@ -236,12 +247,18 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	}
 	if (rc == 0)
 		rc = aw_reflection_new(&s->reflection, s->descriptors, err);
+	/* Reflection's replies are fixed by the build; they must fit too. */
+	if (rc == 0 && aw_reflection_max_reply(s->reflection) > (size_t)cfg->max_reply_bytes)
+		rc = aw_err_set(err, AW_EINVAL,
+				"--max-reply-bytes: %lld is less than reflection's largest reply, %zu",
+				(long long)cfg->max_reply_bytes, aw_reflection_max_reply(s->reflection));
 	if (rc != 0)
 		goto fail;
 
 	aw_transport_config_defaults(&tcfg);
 	tcfg.threads = resolve_threads(cfg->threads);
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
+	tcfg.max_send_bytes = cfg->max_reply_bytes;
 	tcfg.max_calls = cfg->max_calls;
 	tcfg.max_streams_per_conn = cfg->max_streams_per_conn;
 	tcfg.max_memory_bytes = cfg->max_memory_bytes;

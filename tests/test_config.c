@@ -25,6 +25,7 @@ static void test_config_defaults(void **state)
 	assert_string_equal(c.db, "./aniworld.db");
 	assert_int_equal(c.shutdown_grace_ms, 10000);
 	assert_int_equal(c.max_receive_bytes, 4 * 1024 * 1024);
+	assert_int_equal(c.max_reply_bytes, 3 * 1024 * 1024); /* under gRPC's 4 MiB default */
 	assert_int_equal(c.stale_claim_ms, 15 * 60 * 1000);
 	assert_int_equal(c.max_batch_writes, 256);
 	assert_int_equal(help, 0);
@@ -35,7 +36,8 @@ static void test_config_env_then_flags(void **state)
 {
 	aw_config c;
 	int help;
-	char *argv[] = {"prog", "--db", "/tmp/x.db", "--shutdown-grace=2s", "--threads", "3", NULL};
+	char *argv[] = {"prog", "--db", "/tmp/x.db", "--shutdown-grace=2s", "--threads", "3",
+			"--max-reply-bytes=65536", NULL};
 
 	(void)state;
 	setenv("ANIWORLD_LISTEN", "127.0.0.1:1234", 1);
@@ -43,11 +45,12 @@ static void test_config_env_then_flags(void **state)
 	setenv("ANIWORLD_STALE_CLAIM_TIMEOUT", "5m", 1);
 	setenv("ANIWORLD_MAX_BATCH_WRITES", "1", 1);
 	aw_config_defaults(&c);
-	assert_int_equal(aw_config_load(&c, 6, argv, &help, NULL), 0);
+	assert_int_equal(aw_config_load(&c, 7, argv, &help, NULL), 0);
 	assert_string_equal(c.listen, "127.0.0.1:1234");
 	assert_string_equal(c.db, "/tmp/x.db"); /* the flag wins */
 	assert_int_equal(c.shutdown_grace_ms, 2000);
 	assert_int_equal(c.threads, 3);
+	assert_int_equal(c.max_reply_bytes, 65536);
 	assert_int_equal(c.stale_claim_ms, 5 * 60 * 1000);
 	assert_int_equal(c.max_batch_writes, 1);
 	aw_config_close(&c);

@@ -972,6 +972,65 @@ static void test_repo_downloads_list_rejects_foreign_token(void **state)
 /* A test case with its fixture. */
 #define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* Reopens the fixture's file with a reply limit of `max_reply` bytes (0: none). */
+static void reopen_with_budget(fixture *f, size_t max_reply)
+{
+	aw_repo_options opts;
+	aw_err err;
+
+	aw_repo_close(f->repo);
+	aw_repo_options_defaults(&opts);
+	opts.max_reply_bytes = max_reply;
+	if (aw_repo_open(&f->repo, f->db.location, &opts, &err) != 0)
+		fail_msg("reopen: %s", err.msg);
+}
+
+/* Issue 16: the queue's page merges one ordered stream per status; under a
+ * byte budget it stops at the first item that does not fit, and the pages
+ * together are exactly the queue order of one unbounded page. */
+static void test_repo_downloads_list_stops_at_the_reply_budget(void **state)
+{
+	fixture *f = *state;
+	const int prios[] = {LOW, HIGH, NORMAL};
+	int64_t order[300];
+	size_t n_order = 0;
+	char token[128] = "";
+	int rc, pages = 0;
+
+	for (int i = 0; i < 200; i++) {
+		item *d = must_enqueue(f->repo, f->series, 1, i + 1, prios[i % 3]);
+		if (i % 2 == 1)
+			drop(must_transition(f->repo, d->id, AW_DL_PAUSE));
+		drop(d);
+	}
+	Aniworld__V1__ListDownloadsResponse *all = list(f->repo, NULL, 0, 0, 1000, NULL, &rc);
+	assert_int_equal(all->n_items, 200);
+
+	reopen_with_budget(f, 4096);
+	for (;;) {
+		Aniworld__V1__ListDownloadsResponse *res = list(f->repo, NULL, 0, 0, 1000, token, &rc);
+		assert_int_equal(rc, 0);
+		assert_true(res->n_items >= 1);
+		assert_true(protobuf_c_message_get_packed_size(&res->base) <= 4096);
+		assert_int_equal(res->total_size, 200);
+		for (size_t i = 0; i < res->n_items; i++) {
+			assert_true(n_order < 300);
+			order[n_order++] = res->items[i]->id;
+		}
+		pages++;
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		drop(res);
+		if (token[0] == '\0')
+			break;
+		assert_true(pages < 100);
+	}
+	assert_true(pages >= 4);
+	assert_int_equal(n_order, 200);
+	for (size_t i = 0; i < n_order; i++)
+		assert_int_equal(order[i], all->items[i]->id);
+	drop(all);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1050,7 @@ int main(void)
 		TEST(test_repo_downloads_list_pages_with_inserts_between, setup_memory),
 		TEST(test_repo_downloads_list_exact_last_page_has_no_token, setup_memory),
 		TEST(test_repo_downloads_list_rejects_foreign_token, setup_memory),
+		TEST(test_repo_downloads_list_stops_at_the_reply_budget, setup_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -639,6 +639,214 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 
 #define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- reply budget (issue 16: a list page larger than any default client accepts) ---- */
+
+#define BUDGET 65536
+
+/* Reopens the fixture's file with a reply limit of `max_reply` bytes. */
+static void reopen_with_budget(fixture *f, size_t max_reply)
+{
+	aw_repo_options opts;
+	aw_err err;
+
+	aw_repo_close(f->repo);
+	aw_repo_options_defaults(&opts);
+	opts.max_reply_bytes = max_reply;
+	if (aw_repo_open(&f->repo, f->path, &opts, &err) != 0)
+		fail_msg("reopen: %s", err.msg);
+}
+
+/* Creates series `key` with a description of `bytes` bytes. */
+static int create_big(aw_repo *r, const char *key, size_t bytes, aw_err *err)
+{
+	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
+	char *text = malloc(bytes + 1);
+	sync_req sr;
+	int rc;
+
+	memset(text, 'd', bytes);
+	text[bytes] = '\0';
+	s.key = (char *)key;
+	s.name = (char *)key;
+	s.description = text;
+	aw_repo_series_create(r, sync_init(&sr), &s);
+	rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	if (sr.result != NULL)
+		protobuf_c_message_free_unpacked(sr.result, NULL);
+	free(text);
+	return rc;
+}
+
+/* What a series takes as an element of a page: tag, length, message. */
+static size_t page_cost(const Aniworld__V1__AnimeSeries *s)
+{
+	size_t size = protobuf_c_message_get_packed_size(&s->base);
+
+	return 1 + (size < 128 ? 1 : size < 16384 ? 2 : size < 2097152 ? 3 : 4) + size;
+}
+
+/* Lists every page with page_size 1000, checking each against the budget: no
+ * page larger than BUDGET unless it holds one series, no page that could
+ * have taken the next series, every series once, in id order; returns how
+ * many pages, with the ids in seen[]. */
+static int list_all_pages(aw_repo *r, int64_t *seen, int *n_seen, int expect_total)
+{
+	char token[128] = "";
+	size_t prev_items = 0;
+	int pages = 0, rc;
+
+	*n_seen = 0;
+	for (;;) {
+		Aniworld__V1__ListSeriesResponse *res = list(r, 1000, token, NULL, NULL, &rc);
+		size_t size;
+
+		assert_int_equal(rc, 0);
+		size = protobuf_c_message_get_packed_size(&res->base);
+		assert_true(res->n_series >= 1);
+		assert_int_equal(res->total_size, expect_total);
+		if (res->n_series > 1)
+			assert_true(size <= BUDGET);
+		/* The previous page stopped because this page's first series did
+		 * not fit: it would have passed the budget. */
+		if (pages > 0)
+			assert_true(prev_items + page_cost(res->series[0]) > BUDGET - AW_REPLY_RESERVE);
+		prev_items = 0;
+		for (size_t i = 0; i < res->n_series; i++) {
+			prev_items += page_cost(res->series[i]);
+			if (*n_seen > 0)
+				assert_true(res->series[i]->id > seen[*n_seen - 1]);
+			seen[(*n_seen)++] = res->series[i]->id;
+		}
+		pages++;
+		snprintf(token, sizeof(token), "%s", res->next_page_token);
+		protobuf_c_message_free_unpacked(&res->base, NULL);
+		if (token[0] == '\0')
+			break;
+		assert_true(pages < 100);
+	}
+	return pages;
+}
+
+static void test_repo_sqlite_list_stops_at_the_reply_budget(void **state)
+{
+	fixture *f = *state;
+	int64_t seen[64];
+	int n_seen, pages;
+	char key[32];
+
+	reopen_with_budget(f, BUDGET);
+	/* 10 KB each: six to a 64 KiB page. */
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "big-%02d", i);
+		assert_int_equal(create_big(f->repo, key, 10000, NULL), 0);
+	}
+	pages = list_all_pages(f->repo, seen, &n_seen, 40);
+	assert_int_equal(n_seen, 40);
+	assert_int_equal(pages, 7); /* 6 + 6 + 6 + 6 + 6 + 6 + 4 */
+}
+
+static void test_repo_sqlite_write_over_the_reply_budget_is_refused(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__AnimeSeries *small, up = ANIWORLD__V1__ANIME_SERIES__INIT;
+	char *text = malloc(BUDGET);
+	sync_req sr;
+	aw_err err;
+
+	reopen_with_budget(f, BUDGET);
+	/* A record that would not fit in a page of its own is not stored. */
+	assert_int_equal(create_big(f->repo, "too-big", BUDGET, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "AnimeSeries"));
+	assert_non_null(strstr(err.msg, "reply"));
+	aw_repo_series_get_by_key(f->repo, sync_init(&sr), "too-big");
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	/* An update that would grow a record past it is refused too, and
+	 * changes nothing. */
+	small = must_create(f->repo, "small", "Small");
+	memset(text, 'u', BUDGET - 1);
+	text[BUDGET - 1] = '\0';
+	up.id = small->id;
+	up.description = text;
+	aw_repo_series_update(f->repo, sync_init(&sr), &up, AW_SERIES_DESCRIPTION);
+	assert_int_equal(sync_wait(&sr), AW_EINVAL);
+	assert_null(sr.result);
+	aw_repo_series_get(f->repo, sync_init(&sr), small->id);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_string_equal(((Aniworld__V1__AnimeSeries *)sr.result)->description, "");
+	protobuf_c_message_free_unpacked(sr.result, NULL);
+	protobuf_c_message_free_unpacked(&small->base, NULL);
+	free(text);
+}
+
+/* In one group-commit batch (several writes, each in a savepoint), a refused
+ * write rolls back alone. */
+static void test_repo_sqlite_write_over_the_budget_rolls_back_alone(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__AnimeSeries in[3];
+	char *text = malloc(BUDGET + 1);
+	sync_req sr[3];
+	int rc;
+
+	reopen_with_budget(f, BUDGET);
+	memset(text, 'x', BUDGET);
+	text[BUDGET] = '\0';
+	aw_repo_defer_writes(f->repo);
+	for (int i = 0; i < 3; i++) {
+		aniworld__v1__anime_series__init(&in[i]);
+		in[i].key = (char *)(const char *[]){"first", "huge", "third"}[i];
+		in[i].name = in[i].key;
+		in[i].description = i == 1 ? text : "";
+		aw_repo_series_create(f->repo, sync_init(&sr[i]), &in[i]);
+	}
+	aw_repo_flush(f->repo);
+	assert_int_equal(sync_wait(&sr[0]), 0);
+	assert_int_equal(sync_wait(&sr[1]), AW_EINVAL);
+	assert_int_equal(sync_wait(&sr[2]), 0);
+	for (int i = 0; i < 3; i++) {
+		if (sr[i].result != NULL)
+			protobuf_c_message_free_unpacked(sr[i].result, NULL);
+	}
+	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 10, NULL, NULL, NULL, &rc);
+	assert_int_equal(rc, 0);
+	assert_int_equal(res->n_series, 2);
+	assert_string_equal(res->series[0]->key, "first");
+	assert_string_equal(res->series[1]->key, "third");
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	free(text);
+}
+
+/* A record stored under a larger budget than today's: its page holds it
+ * alone, and the pages around it continue exactly before and after it. */
+static void test_repo_sqlite_list_returns_an_oversized_record_alone(void **state)
+{
+	fixture *f = *state;
+	int64_t seen[16];
+	int n_seen, rc;
+	char token[128];
+
+	reopen_with_budget(f, 4 * BUDGET);
+	assert_int_equal(create_big(f->repo, "a", 20000, NULL), 0);
+	assert_int_equal(create_big(f->repo, "b", 20000, NULL), 0);
+	assert_int_equal(create_big(f->repo, "huge", 3 * BUDGET, NULL), 0);
+	assert_int_equal(create_big(f->repo, "c", 20000, NULL), 0);
+	reopen_with_budget(f, BUDGET);
+	assert_int_equal(list_all_pages(f->repo, seen, &n_seen, 4), 3);
+	assert_int_equal(n_seen, 4);
+
+	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 1000, NULL, NULL, NULL, &rc);
+	assert_int_equal(res->n_series, 2);
+	snprintf(token, sizeof(token), "%s", res->next_page_token);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+	res = list(f->repo, 1000, token, NULL, NULL, &rc);
+	assert_int_equal(res->n_series, 1);
+	assert_string_equal(res->series[0]->key, "huge");
+	assert_true(protobuf_c_message_get_packed_size(&res->base) > BUDGET);
+	protobuf_c_message_free_unpacked(&res->base, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -651,6 +859,14 @@ int main(void)
 		TEST(test_repo_sqlite_session_digest_is_a_blob, setup_file),
 		TEST(test_repo_sqlite_session_queries_use_indexes, setup_file),
 		TEST(test_repo_sqlite_download_queries_use_indexes, setup_file),
+		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_stops_at_the_reply_budget,
+						setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_sqlite_write_over_the_reply_budget_is_refused,
+						setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_sqlite_write_over_the_budget_rolls_back_alone,
+						setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_sqlite_list_returns_an_oversized_record_alone,
+						setup_file, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

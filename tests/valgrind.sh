@@ -4,12 +4,16 @@
 # counted: they are the process-lifetime caches of grpc's dependencies (absl's
 # random pool), never our allocations; --show-leak-kinds=possible shows them.
 #
-# Both backends: every C test program runs once as ctest runs it on SQLite,
-# and the programs ctest also registers as `<name>_pg` run a second time on
-# PostgreSQL. This script starts the throwaway PostgreSQL server for that
-# itself (tests/pg/pg_fixture.sh, in a directory of its own so that a ctest
-# run of the same build may go on meanwhile) and stops it on every exit.
-# AW_VALGRIND_BACKENDS=sqlite runs the SQLite pass only.
+# Both backends: every C test program runs once as ctest runs it on SQLite;
+# then the repository suites (test_repo_*_pg, test_writer_pg: every method of
+# the PostgreSQL backend, in-process) run again on PostgreSQL, with
+# PostgreSQL's own checks (test_repo_postgres, which needs that server). The end-to-end
+# _pg programs are left to the ASan build's ctest run (LeakSanitizer too):
+# under valgrind they would add some ten minutes to CI, whose budget is an hour
+# on two cores; AW_VALGRIND_PG=all runs them as well. This script starts the
+# throwaway PostgreSQL server itself (tests/pg/pg_fixture.sh, in a directory of
+# its own so that a ctest run of the same build may go on meanwhile) and stops
+# it on every exit. AW_VALGRIND_BACKENDS=sqlite runs the SQLite pass only.
 #
 #   tests/valgrind.sh [build-dir] [ctest -R regex]     (default: build, every C test)
 set -eu
@@ -37,7 +41,13 @@ check() {
 
 # Script-driven tests (the install test, the python ones, the fixture's) are
 # not C programs of this build: only executables under tests/ are checked.
+# The crash test is left out: its SIGTERM rounds require every writer to send
+# its next call within the quarter second the stopping server goes on refusing
+# calls itself (issue 15), and valgrind slows the test's own client far past
+# that, so under valgrind those rounds measure timing, not memory. It runs
+# plain and under ASan (with LeakSanitizer) in make test.
 is_program() {
+	case "$1" in test_e2e_crash) return 1 ;; esac
 	[ -x "tests/$1" ] && [ -f "tests/$1" ]
 }
 
@@ -45,6 +55,9 @@ case " $backends " in
 *" sqlite "*)
 	export AW_TEST_BACKEND=sqlite
 	for t in $names; do
+		case "$t" in
+		*_postgres) continue ;; # PostgreSQL's own checks: below
+		esac
 		is_program "$t" || continue
 		check "$t" "$t"
 	done
@@ -61,6 +74,11 @@ case " $backends " in
 	for t in $names; do
 		case "$t" in
 		*_pg) base=${t%_pg} ;;
+		*_postgres) base=$t ;;
+		*) continue ;;
+		esac
+		case "${AW_VALGRIND_PG:-repo}:$base" in
+		all:* | *:test_repo_* | *:test_writer) ;; # test_repo_postgres too
 		*) continue ;;
 		esac
 		is_program "$base" || continue

@@ -173,8 +173,9 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 	aw_err_clear(&err);
 	rc = aw_page_token_decode(in->page_token, AW_LIST_DOWNLOADS, filter, &after, &err);
 	if (rc == 0)
-		rc = r->methods->downloads_list(r, in, statuses, &after, page_size, req->mem, &out,
-						&more, &err);
+		rc = r->methods->downloads_list(r, in, statuses, &after, page_size,
+						aw__repo_page_budget(r), req->mem, &out, &more,
+						&err);
 	if (rc == 0 && more && out->n_items > 0) {
 		const Aniworld__V1__DownloadQueueItem *last = out->items[out->n_items - 1];
 		aw_cursor next = {.valid = 1};

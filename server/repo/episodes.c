@@ -106,7 +106,8 @@ void aw_repo_episodes_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Lis
 	aw_err_clear(&err);
 	rc = aw_page_token_decode(in->page_token, AW_LIST_EPISODES, filter, &after, &err);
 	if (rc == 0)
-		rc = r->methods->episodes_list(r, in, &after, page_size, req->mem, &out, &more, &err);
+		rc = r->methods->episodes_list(r, in, &after, page_size, aw__repo_page_budget(r),
+					       req->mem, &out, &more, &err);
 	if (rc == 0 && more && out->n_episodes > 0) {
 		const Aniworld__V1__Episode *last = out->episodes[out->n_episodes - 1];
 		aw_cursor next = {.valid = 1, .k = {last->series_id, last->season, last->episode_number}};

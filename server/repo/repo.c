@@ -68,6 +68,37 @@ void aw_repo_location_redact(const char *location, char *buf, size_t n)
 		snprintf(buf, n, "(no backend)");
 }
 
+size_t aw__repo_page_budget(const aw_repo *r)
+{
+	if (r->max_reply == 0)
+		return 0;
+	return r->max_reply > AW_REPLY_RESERVE ? r->max_reply - AW_REPLY_RESERVE : 1;
+}
+
+/* Bytes of a varint holding `v`. */
+static size_t varint_bytes(size_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+int aw__repo_page_take(size_t max_bytes, size_t *used, size_t n, const ProtobufCMessage *row)
+{
+	size_t size = protobuf_c_message_get_packed_size(row);
+	/* The lists' repeated fields are field 1: a one-byte tag. */
+	size_t cost = 1 + varint_bytes(size) + size;
+
+	if (n > 0 && max_bytes > 0 && (*used + cost > max_bytes))
+		return 0;
+	*used += cost;
+	return 1;
+}
+
 int aw__repo_storage_fault(int rc)
 {
 	switch (rc) {
@@ -146,6 +177,7 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	r->clock_arg = opts->clock_arg;
 	r->on_storage = opts->on_storage;
 	r->storage_arg = opts->storage_arg;
+	r->max_reply = opts->max_reply_bytes;
 	pthread_mutex_init(&r->read_fault_mu, NULL);
 	rc = aw__writer_start(r, opts, err);
 	if (rc != 0) {

@@ -300,9 +300,13 @@ struct aw_repo_methods {
 	int (*series_get_by_key)(aw_repo *r, const char *key, ProtobufCAllocator *mem,
 				 Aniworld__V1__AnimeSeries **out, aw_err *err);
 	/* [read] Up to `limit` series after `after` matching the request's filters, in
-	 * id order, with the count of all matches; *more says whether rows remain. */
+	 * id order, with the count of all matches; *more says whether rows remain.
+	 * Lists take a byte budget too, `max_bytes` (0: none): see
+	 * aw__repo_page_take, which decides for each row; a list stops reading
+	 * rows at the first one that does not fit. */
 	int (*series_list)(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
-			   const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			   const aw_cursor *after, int limit, size_t max_bytes,
+			   ProtobufCAllocator *mem,
 			   Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of series in->id. */
 	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
@@ -326,10 +330,11 @@ struct aw_repo_methods {
 	/* [read] Up to `limit` items after `after` in queue order, in one of
 	 * `statuses` (a set of AW_DL_BIT) and of filter->series_id unless it is 0,
 	 * with the count of all matches; *more says whether rows remain. The
-	 * cursor keys are priority, created_at and id. */
+	 * cursor keys are priority, created_at and id. `max_bytes` as for series. */
 	int (*downloads_list)(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
 			      unsigned statuses, const aw_cursor *after, int limit,
-			      ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
+			      size_t max_bytes, ProtobufCAllocator *mem,
+			      Aniworld__V1__ListDownloadsResponse **out,
 			      int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of item in->id. */
 	int (*downloads_update)(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in,
@@ -375,9 +380,10 @@ struct aw_repo_methods {
 			   ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 	/* [read] Up to `limit` sessions after `after` matching the request's filters
 	 * (active_only: active and expires_at > now_us), in id order, with the
-	 * count of all matches; *more says whether rows remain. */
+	 * count of all matches; *more says whether rows remain. `max_bytes` as for
+	 * series. */
 	int (*session_list)(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
-			    const aw_cursor *after, int limit, int64_t now_us,
+			    const aw_cursor *after, int limit, size_t max_bytes, int64_t now_us,
 			    ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out,
 			    int *more, aw_err *err);
 	/* [write] What checking a token needs, read inside the write transaction:
@@ -417,9 +423,11 @@ struct aw_repo_methods {
 			    Aniworld__V1__Episode **out, aw_err *err);
 	/* [read] Up to `limit` episodes after `after` (keys series_id, season,
 	 * episode_number) matching the request's filters, in that order, with the
-	 * count of all matches; *more says whether rows remain. */
+	 * count of all matches; *more says whether rows remain. `max_bytes` as for
+	 * series. */
 	int (*episodes_list)(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
-			     const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			     const aw_cursor *after, int limit, size_t max_bytes,
+			     ProtobufCAllocator *mem,
 			     Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of episode in->id. */
 	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
@@ -468,6 +476,7 @@ struct aw_repo {
 			       read-only (code AW_EREADONLY, the reason); else code 0 */
 	aw_repo_clock_fn *clock; /* set by aw_repo_open; read through aw__repo_now() */
 	void *clock_arg;
+	size_t max_reply;   /* aw_repo_options.max_reply_bytes; 0: no limit */
 
 	/* Storage fault reports (repo.c), set up by aw_repo_open. */
 	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
@@ -477,6 +486,30 @@ struct aw_repo {
 	int64_t read_fault_us;          /* when it was reported */
 	uint64_t read_faults_unreported; /* read failures since then */
 };
+
+/* ---- reply sizes ---------------------------------------------------------------------- */
+
+/*
+ * Every result becomes a gRPC reply, and gRPC clients refuse replies larger
+ * than their receive limit (4 MiB by default, in every language). With
+ * aw_repo_options.max_reply_bytes set, the repository keeps every result
+ * within it:
+ *   - a list page takes rows while the page stays within the budget, and
+ *     always at least one row; its next_page_token continues after the last
+ *     row it holds, and total_size still counts every match;
+ *   - a write whose result (the record it stored, a batch of them) would be
+ *     larger than max_reply_bytes - AW_REPLY_RESERVE is refused with
+ *     AW_EINVAL and stores nothing, so every stored record fits in a page of
+ *     one, and in a stream event, with room to spare.
+ * A record can still be larger than the budget if it was stored under a
+ * larger one: a page then holds it alone, over the budget (and the server,
+ * which never sends more than its budget, refuses to send that page).
+ */
+
+/* Bytes of a reply kept for what is not a record: a page's next_page_token
+ * (at most 65 bytes with its tag and length) and total_size (6), a stream
+ * event's type and the item's own tag and length. */
+#define AW_REPLY_RESERVE 128
 
 /* ---- opening ------------------------------------------------------------------------ */
 
@@ -498,10 +531,12 @@ typedef struct aw_repo_options {
 	void *clock_arg;          /* passed to clock */
 	const aw_repo_setting *settings; /* backend settings (borrowed during open) */
 	size_t n_settings;
+	size_t max_reply_bytes;   /* largest reply a result may make; 0: no limit (see
+				     "reply sizes" above) */
 } aw_repo_options;
 
 /* Defaults: 256 writes a batch, 65536 queued, no storage hook, real time, no
- * backend settings. */
+ * backend settings, no reply limit. */
 void aw_repo_options_defaults(aw_repo_options *opts);
 
 /* The value of backend setting `name`, or NULL when it is not set (the last
@@ -727,6 +762,20 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
  * storage fault also goes to r's on_storage hook (rate-limited). */
 void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
 		     ProtobufCMessage *result);
+
+/*
+ * Whether a list page holding `n` rows, whose rows so far take *used bytes,
+ * takes `row` too under a budget of `max_bytes` (0: none): always when it is
+ * the first row, else when the page stays within the budget. A row taken is
+ * added to *used as an element of a repeated field (tag, length, message).
+ * Backends call it for each row they build and stop at the first refusal,
+ * which also means that more rows remain.
+ */
+int aw__repo_page_take(size_t max_bytes, size_t *used, size_t n, const ProtobufCMessage *row);
+
+/* The byte budget the rows of a page get under r's reply limit: the limit less
+ * AW_REPLY_RESERVE, or 0 (none). */
+size_t aw__repo_page_budget(const aw_repo *r);
 
 /* Whether `rc` is a storage fault rather than an answer about the request. */
 int aw__repo_storage_fault(int rc);

@@ -70,7 +70,8 @@ void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListS
 	aw_err_clear(&err);
 	rc = aw_page_token_decode(in->page_token, AW_LIST_SERIES, filter, &after, &err);
 	if (rc == 0)
-		rc = r->methods->series_list(r, in, &after, page_size, req->mem, &out, &more, &err);
+		rc = r->methods->series_list(r, in, &after, page_size, aw__repo_page_budget(r),
+					     req->mem, &out, &more, &err);
 	if (rc == 0 && more && out->n_series > 0) {
 		aw_cursor next = {.valid = 1};
 		char token[AW_PAGE_TOKEN_MAX];

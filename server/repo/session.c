@@ -77,7 +77,8 @@ void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__List
 	aw_err_clear(&err);
 	rc = aw_page_token_decode(in->page_token, AW_LIST_SESSIONS, filter, &after, &err);
 	if (rc == 0)
-		rc = r->methods->session_list(r, in, &after, page_size, aw__repo_now(r), req->mem,
+		rc = r->methods->session_list(r, in, &after, page_size, aw__repo_page_budget(r),
+					      aw__repo_now(r), req->mem,
 					      &out, &more, &err);
 	if (rc == 0 && more && out->n_sessions > 0) {
 		aw_cursor next = {.valid = 1};

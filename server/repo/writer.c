@@ -83,6 +83,31 @@ static void drop_result(aw_repo_req *req, ProtobufCMessage **result)
 	}
 }
 
+/*
+ * Refuses a write whose result is larger than a reply may be (see "reply
+ * sizes" in repo.h): AW_EINVAL, a logical error, so that the write rolls back
+ * alone. Checked on the result itself, the stored record, because an update
+ * can make a record larger than anything its request carried.
+ */
+static int check_reply_size(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			    aw_err *err)
+{
+	size_t max = aw__repo_page_budget(r), size;
+	const char *what;
+
+	if (max == 0 || *result == NULL)
+		return 0;
+	size = protobuf_c_message_get_packed_size(*result);
+	if (size <= max)
+		return 0;
+	what = (*result)->descriptor->short_name;
+	drop_result(req, result);
+	return aw_err_set(err, AW_EINVAL,
+			  "the stored %s would take %zu bytes, more than the %zu a reply may carry "
+			  "(the server's reply limit of %zu bytes less %d)",
+			  what, size, max, r->max_reply, AW_REPLY_RESERVE);
+}
+
 /* Tells the owner when the outcome of a transaction changes the storage's
  * condition: failing (with a new error) or working again. */
 static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
@@ -133,11 +158,15 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 			continue;
 		/* The backend protects each write as it needs to (write_begin):
 		 * a lone write needs nothing, since on failure the whole
-		 * transaction is rolled back instead of committed. */
+		 * transaction is rolled back instead of committed. A write that
+		 * ran may still be refused for the size of its result, and is
+		 * then undone like any write that failed (write_end). */
 		rc = m->write_begin(r, live == 1, &txn_err);
 		if (rc != 0)
 			break;
 		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
+		if (w->rc[i] == 0)
+			w->rc[i] = check_reply_size(r, req, &w->results[i], &w->errs[i]);
 		if (w->rc[i] == 0) {
 			stored++;
 			rc = m->write_end(r, 0, &txn_err);

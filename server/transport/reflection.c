@@ -11,6 +11,7 @@
 #include "reflection.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,8 +218,14 @@ static int answer(aw_call *call, const aw_reflection *r, const ProtobufCMessage 
 {
 	const aw_descpool *pool = r->pool;
 	const ProtobufCFieldDescriptor *f;
-	size_t file;
+	size_t file, size = protobuf_c_message_get_packed_size(req);
 
+	/* A response repeats its request: a large one is answered without it,
+	 * so that no response grows with what the client sends. */
+	if (size > AW_REFLECTION_MAX_REQUEST)
+		return error_response(call, resp, GRPC_STATUS_INVALID_ARGUMENT,
+				      "request of %zu bytes: names are shorter than %d bytes", size,
+				      AW_REFLECTION_MAX_REQUEST);
 	set_string(resp, "valid_host", string_of(req, "host"));
 	*(const ProtobufCMessage **)at(resp, field(resp->descriptor, "original_request")) = req;
 
@@ -294,6 +301,39 @@ int aw_reflection_new(aw_reflection **out, const aw_descpool *pool, aw_err *err)
 	r->v1.owner = r->v1alpha.owner = r;
 	*out = r;
 	return 0;
+}
+
+size_t aw_reflection_max_reply(const aw_reflection *r)
+{
+	size_t total = aw_descpool_file_count(r->pool), largest = 0;
+	size_t *files = calloc(total ? total : 1, sizeof(*files));
+	unsigned char *seen = calloc(total ? total : 1, 1);
+
+	if (files == NULL || seen == NULL) {
+		free(files);
+		free(seen);
+		return SIZE_MAX;
+	}
+	for (size_t file = 0; file < total; file++) {
+		size_t n, size = 0;
+
+		memset(seen, 0, total);
+		n = collect_files(r->pool, file, files, 0, seen);
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *data;
+			size_t len;
+
+			aw_descpool_file_bytes(r->pool, files[i], &data, &len);
+			size += len + 6; /* the bytes, their tag and length */
+		}
+		if (size > largest)
+			largest = size;
+	}
+	free(files);
+	free(seen);
+	/* The file_descriptor_response around them; valid_host and the original
+	 * request, each at most AW_REFLECTION_MAX_REQUEST; tags and lengths. */
+	return largest + 2 * AW_REFLECTION_MAX_REQUEST + 64;
 }
 
 int aw_reflection_add(aw_reflection *r, const char *service_name, aw_err *err)

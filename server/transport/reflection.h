@@ -34,6 +34,15 @@ int aw_reflection_new(aw_reflection **out, const aw_descpool *pool, aw_err *err)
  * pool does not describe it, AW_ENOMEM. Before the server starts. */
 int aw_reflection_add(aw_reflection *r, const char *service_name, aw_err *err);
 
+/* Largest request answered in full: a response repeats its request (and its
+ * host), so larger ones get an error response (INVALID_ARGUMENT) alone. */
+#define AW_REFLECTION_MAX_REQUEST 4096
+
+/* The largest response the service can send, in bytes: the largest file with
+ * everything it imports, and a request repeated. The server's reply limit
+ * must allow it. SIZE_MAX when out of memory. */
+size_t aw_reflection_max_reply(const aw_reflection *r);
+
 /* The two services to hand to aw_transport_add_service() (borrowed). */
 ProtobufCService *aw_reflection_service_v1(aw_reflection *r);
 ProtobufCService *aw_reflection_service_v1alpha(aw_reflection *r);

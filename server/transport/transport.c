@@ -13,6 +13,7 @@
  */
 #include "transport_int.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,19 @@ void aw_transport_config_defaults(aw_transport_config *cfg)
 }
 
 /* ---- slots ---------------------------------------------------------------- */
+
+/* Takes one from `count` (t->serving or t->slots_out) and wakes
+ * aw_transport_shutdown when that was the last. The lock is taken after the
+ * decrement, so a waiter that saw a count above 0 under the lock is already
+ * waiting when this signals. */
+static void count_down(aw_transport *t, atomic_llong *count)
+{
+	if (atomic_fetch_sub(count, 1) == 1 && atomic_load(&t->draining)) {
+		pthread_mutex_lock(&t->drain_mu);
+		pthread_cond_broadcast(&t->drained);
+		pthread_mutex_unlock(&t->drain_mu);
+	}
+}
 
 static aw_call *slot_new(aw_worker *w)
 {
@@ -96,6 +110,8 @@ aw_call *aw__call_slot_get(aw_worker *w)
 	pthread_mutex_unlock(&w->mu);
 	if (c == NULL)
 		c = slot_new(w);
+	if (c != NULL)
+		atomic_fetch_add(&w->t->slots_out, 1);
 	return c;
 }
 
@@ -133,6 +149,10 @@ void aw__call_recycle(aw_call *c)
 		atomic_fetch_sub(&w->t->active, 1);
 		c->counted = 0;
 	}
+	if (c->serving) {
+		c->serving = 0;
+		count_down(w->t, &w->t->serving);
+	}
 	c->method = NULL;
 	c->close_cancelled = 0;
 	atomic_store(&c->cancelled, 0);
@@ -149,6 +169,7 @@ void aw__call_recycle(aw_call *c)
 	c->next_free = w->free_calls;
 	w->free_calls = c;
 	pthread_mutex_unlock(&w->mu);
+	count_down(w->t, &w->t->slots_out);
 	/* Last: the slot may already serve another call. */
 	if (lb != NULL)
 		aw__loopback_recycled(lb);
@@ -391,6 +412,16 @@ void aw__call_arrived(aw_call *c)
 	}
 	if (m->shape != AW_SHAPE_UNARY)
 		aw__call_arm_close(c);
+	/* Counted before draining is read, and aw_transport_shutdown sets draining
+	 * before it reads the count: either this call is refused or shutdown waits
+	 * for it. Health stays open so that probes see NOT_SERVING. */
+	atomic_fetch_add(&c->worker->t->serving, 1);
+	if (atomic_load(&c->worker->t->draining) && !(m->flags & AW_SERVICE_PUBLIC)) {
+		count_down(c->worker->t, &c->worker->t->serving);
+		aw__call_reject(c, GRPC_STATUS_UNAVAILABLE, "the server is shutting down");
+		return;
+	}
+	c->serving = 1;
 	if (!(m->flags & AW_SERVICE_PUBLIC)) {
 		aw_transport *t = c->worker->t;
 		long long now_active = atomic_fetch_add(&t->active, 1) + 1;
@@ -549,19 +580,30 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	*out = NULL;
 	if (cfg->threads < 1 || cfg->requests_per_method < 1 || cfg->stream_backlog < 1 ||
 	    cfg->max_receive_bytes < 1 || cfg->max_receive_bytes > INT32_MAX ||
+	    cfg->max_send_bytes < 0 || cfg->max_send_bytes > INT32_MAX ||
 	    cfg->descriptors == NULL)
 		return aw_err_set(err, AW_EINVAL, "invalid transport configuration");
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the transport");
 	t->cfg = *cfg;
+	pthread_mutex_init(&t->drain_mu, NULL);
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&t->drained, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	grpc_init();
 	t->grpc_initialised = 1;
 
 	chargs.num_args = 0;
 	chargs.args = args;
 	add_int_arg(&chargs, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, cfg->max_receive_bytes);
-	add_int_arg(&chargs, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
+	add_int_arg(&chargs, GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+		    cfg->max_send_bytes > 0 ? cfg->max_send_bytes : -1);
 	if (cfg->max_streams_per_conn > 0)
 		add_int_arg(&chargs, GRPC_ARG_MAX_CONCURRENT_STREAMS, cfg->max_streams_per_conn);
 	if (cfg->keepalive_time_ms > 0) {
@@ -722,26 +764,128 @@ void aw_transport_set_auth(aw_transport *t, struct aw_auth *auth, int introspect
 	t->auth_introspection = introspection;
 }
 
+/*
+ * Waits until `count` (t->serving or t->slots_out) is 0, or until
+ * `deadline_us` (CLOCK_MONOTONIC). Returns what is left of it.
+ */
+static long long wait_zero(aw_transport *t, atomic_llong *count, int64_t deadline_us)
+{
+	struct timespec until = {.tv_sec = deadline_us / 1000000,
+				 .tv_nsec = (long)(deadline_us % 1000000) * 1000};
+	long long left;
+
+	pthread_mutex_lock(&t->drain_mu);
+	while ((left = atomic_load(count)) > 0) {
+		if (pthread_cond_timedwait(&t->drained, &t->drain_mu, &until) == ETIMEDOUT) {
+			left = atomic_load(count);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&t->drain_mu);
+	return left;
+}
+
+/* Once the calls accepted before shutdown are over, the transport goes on
+ * refusing calls itself this long: a client answered at the last moment sends
+ * its next call meanwhile and learns of the shutdown from a refusal rather
+ * than from grpc's shutdown (below). Many round trips in a cluster, and room
+ * for a client thread that is not scheduled at once. */
+#define LINGER_MS 250
+/* How long grpc's server may take to close the connections once it shuts
+ * down: the GOAWAY, a ping round trip and the close. Past it, a call is stuck
+ * in grpc (below) and the connections are closed under it. */
+#define CLOSE_MS 1000
+/* How long shutdown waits for the workers to hand back every call slot once
+ * grpc's server has shut down; in practice a few milliseconds. */
+#define SLOTS_BACK_MS 5000
+
+/* Waits until `until_us`, or `deadline_us` if that comes first
+ * (CLOCK_MONOTONIC). */
+static void wait_until(aw_transport *t, int64_t until_us, int64_t deadline_us)
+{
+	int64_t end = until_us < deadline_us ? until_us : deadline_us;
+	struct timespec ts = {.tv_sec = end / 1000000, .tv_nsec = (long)(end % 1000000) * 1000};
+
+	pthread_mutex_lock(&t->drain_mu);
+	while (aw__now_us() < end)
+		pthread_cond_timedwait(&t->drained, &t->drain_mu, &ts);
+	pthread_mutex_unlock(&t->drain_mu);
+}
+
+/*
+ * Shutdown is ours first and grpc's last, because grpc 1.51's own shutdown
+ * mistreats the calls that arrive while it runs (issue 15). Once
+ * grpc_server_shutdown_and_notify has begun, grpc cancels every call that
+ * arrives before its client has read the GOAWAY (the client sees CANCELLED,
+ * which clients do not retry), and a call that slips past grpc's shutdown
+ * check just as the outstanding requests are failed stays in grpc's queue of
+ * calls waiting for a request, which nobody will post: neither answered nor
+ * refused, it holds its connection, and so the shutdown, open until its
+ * client's deadline.
+ *
+ * So: (1) from now on the transport refuses every new call itself (health
+ * aside), with UNAVAILABLE at once, and keeps its requests outstanding so that
+ * grpc hands it every call that arrives; (2) it waits, for up to the grace,
+ * until the calls it accepted before are over, answered in their normal time,
+ * and goes on refusing for LINGER_MS more; (3) it shuts grpc's server down,
+ * which sends GOAWAY and closes each connection gracefully; (4) should a
+ * connection stay open past CLOSE_MS, it holds nothing of ours, only a call
+ * stuck in grpc as above, and the connections are closed under it
+ * (grpc_server_cancel_all_calls): its client sees UNAVAILABLE then instead of
+ * waiting for its deadline.
+ *
+ * Closing the connections at once instead of (3) would spare grpc's shutdown
+ * any arriving call, but grpc completes a reply's batch before the reply has
+ * left for the socket, and an abrupt close loses what is still on its way:
+ * tried so, a write answered OK reached its client as UNAVAILABLE.
+ */
 void aw_transport_shutdown(aw_transport *t, int64_t grace_ms)
 {
+	int64_t grace_us = (grace_ms > 0 ? grace_ms : 0) * 1000;
+	int64_t deadline_us;
+	int all_running = t != NULL && t->workers != NULL;
 	grpc_event ev;
+	long long left;
 
 	if (t == NULL || t->stopped || t->server == NULL)
 		return;
 	t->stopped = 1;
 	if (t->started) {
+		atomic_store(&t->draining, 1);
+		deadline_us = aw__now_us() + grace_us;
+		left = wait_zero(t, &t->serving, deadline_us);
+		if (left == 0)
+			wait_until(t, aw__now_us() + LINGER_MS * 1000, deadline_us);
 		grpc_server_shutdown_and_notify(t->server, t->shutdown_cq, t);
+		if (left > 0) {
+			aw_log(AW_LOG_WARN, "shutdown grace of %" PRId64 " ms over: cancelling %lld call%s",
+			       grace_ms, left, left == 1 ? "" : "s");
+			grpc_server_cancel_all_calls(t->server);
+		}
 		ev = grpc_completion_queue_next(
 			t->shutdown_cq,
 			gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-				     gpr_time_from_millis(grace_ms, GPR_TIMESPAN)),
+				     gpr_time_from_millis(CLOSE_MS, GPR_TIMESPAN)),
 			NULL);
 		if (ev.type == GRPC_QUEUE_TIMEOUT) {
-			aw_log(AW_LOG_WARN, "shutdown grace of %" PRId64 " ms over: cancelling calls",
-			       grace_ms);
+			aw_log(AW_LOG_WARN, "shutdown: connections still open %d ms after GOAWAY: "
+			       "closing them", CLOSE_MS);
 			grpc_server_cancel_all_calls(t->server);
-			grpc_completion_queue_next(t->shutdown_cq,
-						   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			grpc_completion_queue_next(t->shutdown_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+						   NULL);
+		}
+		/* The workers may still hold events of calls refused meanwhile (with a
+		 * batch still to start) and of requests grpc failed; neither may meet a
+		 * destroyed server or a queue shut down (grpc aborts on a batch started
+		 * there). Every slot comes back once they are handled. A transport whose
+		 * start failed half-way has queues nobody polls: nothing to wait for. */
+		for (int i = 0; all_running && i < t->cfg.threads; i++)
+			all_running = t->workers[i].started;
+		if (all_running) {
+			left = wait_zero(t, &t->slots_out, aw__now_us() + SLOTS_BACK_MS * 1000);
+			if (left > 0)
+				aw_log(AW_LOG_WARN, "shutdown: %lld call slot%s still in use", left,
+				       left == 1 ? "" : "s");
 		}
 	}
 	grpc_server_destroy(t->server);
@@ -807,5 +951,7 @@ void aw_transport_free(aw_transport *t)
 		grpc_resource_quota_unref(t->quota);
 	if (t->grpc_initialised)
 		grpc_shutdown();
+	pthread_cond_destroy(&t->drained);
+	pthread_mutex_destroy(&t->drain_mu);
 	free(t);
 }

@@ -36,6 +36,8 @@ typedef struct aw_transport_config {
 	int threads;                     /* polling threads, one completion queue each; >= 1 */
 	int requests_per_method;         /* accepts kept outstanding per method and thread; >= 1 */
 	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
+	int64_t max_send_bytes;          /* larger replies fail with RESOURCE_EXHAUSTED instead
+					  * of being sent; 0 = no limit */
 	int stream_backlog;              /* messages queued on one stream before sends fail */
 	int64_t max_calls;               /* calls in progress at once (public services not
 					  * counted); 0 = no limit. More: RESOURCE_EXHAUSTED */
@@ -88,9 +90,12 @@ int aw_transport_listen(aw_transport *t, const char *addr, grpc_server_credentia
 int aw_transport_start(aw_transport *t, aw_err *err);
 
 /*
- * Stops accepting calls, lets calls in flight finish for up to `grace_ms`, then
- * cancels the rest and stops the threads. Streaming calls never end on their
- * own: their services should finish them before calling this. Idempotent.
+ * Refuses every new call from now on with UNAVAILABLE (health calls aside),
+ * lets the calls in flight finish for up to `grace_ms` (cancelling what still
+ * runs then), shuts grpc's server down, which closes the connections, and
+ * stops the threads. Does not wait for the grace once the calls in flight are
+ * over. Streaming calls never end on their own: their services should finish
+ * them before calling this. Idempotent.
  */
 void aw_transport_shutdown(aw_transport *t, int64_t grace_ms);
 

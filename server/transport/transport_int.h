@@ -92,6 +92,7 @@ struct aw_call {
 	int close_cancelled;         /* written by RECV_CLOSE_ON_SERVER */
 	atomic_int close_armed;      /* RECV_CLOSE_ON_SERVER started (alone or in the reply) */
 	int counted;                 /* counted in t->active until recycled */
+	int serving;                 /* counted in t->serving until recycled */
 	atomic_int cancelled;        /* close reported a cancel */
 	int64_t start_us;            /* CLOCK_MONOTONIC at arrival */
 	int64_t deadline_us;         /* CLOCK_MONOTONIC; INT64_MAX = none */
@@ -137,6 +138,11 @@ struct aw_transport {
 	struct aw_auth *auth;            /* NULL: no token needed */
 	grpc_resource_quota *quota;      /* NULL: no memory cap */
 	atomic_llong active;             /* calls counted against cfg.max_calls */
+	atomic_llong serving;            /* calls being carried out (see aw_transport_shutdown) */
+	atomic_llong slots_out;          /* slots not on a free list: requests and calls */
+	atomic_int draining;             /* shutdown began: new calls are refused */
+	pthread_mutex_t drain_mu;        /* with `drained`: lets shutdown wait for the counts */
+	pthread_cond_t drained;          /* signalled when one of them drops to 0 while draining */
 	aw_call_stats unknown_stats;     /* calls to paths nobody serves */
 	int auth_introspection;          /* reflection needs a token too */
 	int listening;

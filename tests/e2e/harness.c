@@ -43,7 +43,7 @@ static int start_on(harness *h)
 	return -1;
 }
 
-int harness_start(harness *h)
+int harness_prepare(harness *h)
 {
 	snprintf(h->dir, sizeof(h->dir), "/tmp/aw-e2e-XXXXXX");
 	if (mkdtemp(h->dir) == NULL)
@@ -56,6 +56,13 @@ int harness_start(harness *h)
 		}
 		snprintf(h->db, sizeof(h->db), "%s", h->pg.location);
 	}
+	return 0;
+}
+
+int harness_start(harness *h)
+{
+	if (harness_prepare(h) != 0)
+		return -1;
 	/* A test whose start fails never cleans up: do it here. */
 	if (start_on(h) != 0) {
 		harness_cleanup(h);

@@ -34,7 +34,12 @@ typedef struct harness {
  * it. On failure it has cleaned up itself (as harness_cleanup). */
 int harness_start(harness *h);
 
-/* Starts the server again on the same database (after harness_stop). */
+/* Only makes the directory and the database, for a harness_restart later (a
+ * server that comes up late). On failure it has cleaned up itself. */
+int harness_prepare(harness *h);
+
+/* Starts the server again on the same database (after harness_stop or
+ * harness_prepare). */
 int harness_restart(harness *h);
 
 /* Stops the server gracefully; the database stays. */

@@ -22,6 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aw_testlib import Checker, Server, generate  # noqa: E402
 
 NOT_FOUND = 5
+INVALID_ARGUMENT = 3
 
 
 class Reflection:
@@ -114,6 +115,12 @@ def run_version(c, channel, pb, version):
     c.check(resp.all_extension_numbers_response.base_type_name == "aniworld.v1.AnimeSeries"
             and len(resp.all_extension_numbers_response.extension_number) == 0,
             f"{version}: no extensions of a known type")
+    # A response repeats its request: a huge one (a 3 MB symbol name) is
+    # answered without it, so no response grows with the request (issue 16).
+    resp = r.ask(file_containing_symbol="aniworld.v1." + "X" * (3 * 1024 * 1024))
+    c.check(resp.WhichOneof("message_response") == "error_response"
+            and resp.error_response.error_code == INVALID_ARGUMENT
+            and resp.ByteSize() < 4096, f"{version}: a huge request gets a short error response")
     resp = r.ask(list_services="")
     c.check(len(resp.list_services_response.service) == len(services), f"{version}: stream still open")
     r.close()

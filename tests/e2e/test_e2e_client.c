@@ -45,6 +45,7 @@ typedef struct late_server {
 	char listen[64];
 	int delay_ms;
 	pthread_t thread;
+	int prepared; /* harness_prepare succeeded */
 	int started;
 } late_server;
 
@@ -53,13 +54,14 @@ static void listen_on(aw_config *cfg, void *arg)
 	cfg->listen = ((late_server *)arg)->listen;
 }
 
-/* Starts the server only after a delay: a server that is restarting. */
+/* Starts the server only after a delay: a server that is restarting. Its
+ * database is made before (on PostgreSQL that takes a while of its own). */
 static void *late_main(void *arg)
 {
 	late_server *ls = arg;
 
 	usleep((useconds_t)ls->delay_ms * 1000);
-	ls->started = harness_start(&ls->h) == 0;
+	ls->started = ls->prepared && harness_restart(&ls->h) == 0;
 	return NULL;
 }
 
@@ -70,6 +72,7 @@ static void late_start(late_server *ls, int delay_ms)
 	ls->delay_ms = delay_ms;
 	ls->h.configure = listen_on;
 	ls->h.configure_arg = ls;
+	ls->prepared = harness_prepare(&ls->h) == 0;
 	pthread_create(&ls->thread, NULL, late_main, ls);
 }
 

@@ -37,6 +37,14 @@ case "$dir" in
 *) die "DIR must be an absolute path: $dir" ;;
 esac
 
+# The postgres user may not be allowed into the caller's directory (a checkout
+# under /root): run from / with absolute paths.
+case "$logcopy" in
+'' | /*) ;;
+*) logcopy="$(pwd)/$logcopy" ;;
+esac
+cd /
+
 # Runs a PostgreSQL binary as the unprivileged user when we are root.
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then

@@ -54,7 +54,9 @@ typedef struct aw_client aw_client;
  */
 typedef struct aw_client_options {
 	int64_t deadline_ms;          /* per call; 0 = no deadline. Default 10000. */
-	int64_t max_receive_bytes;    /* largest reply accepted; default 64 MiB */
+	int64_t max_receive_bytes;    /* largest reply accepted; default 4 MiB, gRPC's
+					 own default, above every reply the server sends
+					 at its default --max-reply-bytes */
 
 	/* Transport security. With tls_root_ca_pem the client speaks TLS and trusts
 	 * servers whose certificate that CA signed; with tls_cert_pem and

@@ -465,7 +465,7 @@ static const char count_series_sql[] =
 	"AND (($1::int8 >> status) & 1) = 1";
 
 int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *f,
-			  unsigned statuses, const aw_cursor *after, int limit,
+			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err)
 {
@@ -514,12 +514,12 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 		if (f->series_id != 0)
 			rc = aw__pg_page(c, AW_PG_DL_COUNT_SERIES, count_series_sql, &count_p,
 					 AW_PG_DL_PAGE_SERIES, page_series_sql, &page_p, limit,
-					 item_row, NULL, mem, (void **)res->items, &res->n_items,
+					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
 					 &res->total_size, more, "listing downloads", err);
 		else
 			rc = aw__pg_page(c, AW_PG_DL_COUNT_STATUS, count_status_sql, &count_p,
 					 AW_PG_DL_PAGE_STATUS, page_status_sql, &page_p, limit,
-					 item_row, NULL, mem, (void **)res->items, &res->n_items,
+					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
 					 &res->total_size, more, "listing downloads", err);
 	}
 	aw__pg_reader_put(pg(r), c);

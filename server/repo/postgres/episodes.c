@@ -184,7 +184,7 @@ static void bind_page(aw_pg_params *p, const Aniworld__V1__ListEpisodesRequest *
 }
 
 int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
-			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err)
 {
 	int one_series = f->series_id != 0;
@@ -217,7 +217,7 @@ int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 		bind_filters(&count_p, f, seasons);
 		rc = aw__pg_page(c, AW_PG_EPISODE_COUNT + count_variant, count_sql[count_variant],
 				 count_variant != 2 ? &count_p : NULL, AW_PG_EPISODE_PAGE + one_series,
-				 page_sql[one_series], &p, limit, episode_row, NULL, mem,
+				 page_sql[one_series], &p, limit, max_bytes, episode_row, NULL, mem,
 				 (void **)res->episodes, &res->n_episodes, &res->total_size, more,
 				 "listing episodes", err);
 	}

@@ -189,7 +189,8 @@ static int unavailable(aw_pg_conn *c, const char *what, const char *text, aw_err
 
 	aw_err_set(&e, AW_EUNAVAIL, "database unavailable: %s: %s", what, text);
 	conn_drop(c);
-	aw__pg_reachable(c->repo, 0, &e);
+	if (!c->quiet)
+		aw__pg_reachable(c->repo, 0, &e);
 	if (err != NULL)
 		*err = e;
 	return AW_EUNAVAIL;
@@ -252,6 +253,87 @@ static int wait_socket(aw_pg_conn *c, short events, int64_t deadline)
 	}
 }
 
+static int timed_out(aw_pg_conn *c, int timeout_ms, const char *what, aw_err *err)
+{
+	char why[96];
+
+	c->timed_out = 1;
+	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
+	return unavailable(c, what, why, err);
+}
+
+/* Sends what libpq holds for `c` (a non-blocking connection may keep part of
+ * a large request) before `deadline`. */
+static int flush_by(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+		    aw_err *err)
+{
+	int f;
+
+	while ((f = PQflush(c->pg)) == 1) {
+		int w = wait_socket(c, POLLOUT | POLLIN, deadline);
+
+		if (w <= 0)
+			return timed_out(c, timeout_ms, what, err);
+		if (!PQconsumeInput(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+	}
+	return f < 0 ? aw__pg_error(c, NULL, what, err) : 0;
+}
+
+/* The next result of `c` (NULL: the current query has no more), waiting
+ * until `deadline`. */
+static int next_by(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+		   PGresult **out, aw_err *err)
+{
+	*out = NULL;
+	while (PQisBusy(c->pg)) {
+		int w = wait_socket(c, POLLIN, deadline);
+
+		if (w <= 0)
+			return timed_out(c, timeout_ms, what, err);
+		if (!PQconsumeInput(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+	}
+	*out = PQgetResult(c->pg);
+	return 0;
+}
+
+/* Whether `res` is a failure. */
+static int failed_result(const PGresult *res)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	return st == PGRES_FATAL_ERROR || st == PGRES_NONFATAL_ERROR || st == PGRES_PIPELINE_ABORTED;
+}
+
+/* Reads the results of one query up to its NULL: *out is the first that
+ * failed, else the last (NULL when there was none). */
+static int query_results(aw_pg_conn *c, int64_t deadline, int timeout_ms, const char *what,
+			 PGresult **out, aw_err *err)
+{
+	PGresult *keep = NULL, *res;
+	int rc;
+
+	*out = NULL;
+	for (;;) {
+		rc = next_by(c, deadline, timeout_ms, what, &res, err);
+		if (rc != 0) {
+			PQclear(keep);
+			return rc;
+		}
+		if (res == NULL)
+			break;
+		if (keep != NULL && failed_result(keep)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+	*out = keep;
+	return 0;
+}
+
 /*
  * Collects the answer to what was sent on `c`, waiting at most `timeout_ms`.
  * Several statements give several results: *out is the first that failed,
@@ -263,54 +345,14 @@ static int collect(aw_pg_conn *c, int timeout_ms, const char *what, PGresult **o
 		   aw_err *err)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
-	PGresult *keep = NULL;
-	char why[96];
-	int f;
+	int rc = flush_by(c, deadline, timeout_ms, what, err);
 
 	*out = NULL;
-	while ((f = PQflush(c->pg)) == 1) {
-		int w = wait_socket(c, POLLOUT | POLLIN, deadline);
-
-		if (w <= 0)
-			goto timeout;
-		if (!PQconsumeInput(c->pg))
-			return aw__pg_error(c, NULL, what, err);
-	}
-	if (f < 0)
-		return aw__pg_error(c, NULL, what, err);
-	for (;;) {
-		PGresult *res;
-
-		while (PQisBusy(c->pg)) {
-			int w = wait_socket(c, POLLIN, deadline);
-
-			if (w <= 0)
-				goto timeout;
-			if (!PQconsumeInput(c->pg)) {
-				PQclear(keep);
-				return aw__pg_error(c, NULL, what, err);
-			}
-		}
-		res = PQgetResult(c->pg);
-		if (res == NULL)
-			break;
-		if (keep != NULL && (PQresultStatus(keep) == PGRES_FATAL_ERROR ||
-				     PQresultStatus(keep) == PGRES_NONFATAL_ERROR)) {
-			PQclear(res);
-			continue;
-		}
-		PQclear(keep);
-		keep = res;
-	}
-	if (keep == NULL)
-		return aw__pg_error(c, NULL, what, err);
-	*out = keep;
-	return 0;
-
-timeout:
-	PQclear(keep);
-	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
-	return unavailable(c, what, why, err);
+	if (rc == 0)
+		rc = query_results(c, deadline, timeout_ms, what, out, err);
+	if (rc == 0 && *out == NULL)
+		rc = aw__pg_error(c, NULL, what, err);
+	return rc;
 }
 
 /* Whether `res` is a success. */
@@ -332,49 +374,36 @@ static void quiet(void *arg, const char *message)
 }
 
 /*
- * Session settings run once a connection is open: every connection's, then
- * the readers'.
+ * Runs the session setting `sql` on the fresh connection `c`: 0 when done or
+ * refused, 1 when the connection failed, or the AW_E* code of a wait that
+ * failed. A server without the setting (client_connection_check_interval
+ * before PostgreSQL 14, or another engine speaking the protocol) refuses it:
+ * that is no reason not to serve.
  *
- * - A server that notices a client gone mid-query stops working for it.
- * - Readers run their prepared statements with the generic plan. With the
- *   default (auto), a page statement (`id > $1 ORDER BY id LIMIT $2`) was
- *   planned again at every call: its generic plan's cost assumes LIMIT
- *   returns a tenth of the table, so PostgreSQL judged custom plans cheaper.
- *   Planning a cursor that falls in the last histogram bucket probes the
- *   index for the column's real maximum, and near the end of a large table
- *   every cursor does: planning took 0.3 ms on 1,000,000 series against
- *   0.1 ms on 10,000, and a ListSeries page at the end cost 1.4-1.7x more
- *   (bench/RESULTS.md, "Cost flat in table size on PostgreSQL"). Reads look
- *   rows up by key or page along an index, where the generic plan is the
- *   plan. The writer keeps the default: its migrations ran slower with it.
+ * Readers also run their prepared statements with the generic plan. With the
+ * default (auto), a page statement (`id > $1 ORDER BY id LIMIT $2`) was
+ * planned again at every call: its generic plan's cost assumes LIMIT returns
+ * a tenth of the table, so PostgreSQL judged custom plans cheaper. Planning a
+ * cursor that falls in the last histogram bucket probes the index for the
+ * column's real maximum, and near the end of a large table every cursor does:
+ * planning took 0.3 ms on 1,000,000 series against 0.1 ms on 10,000, and a
+ * ListSeries page at the end cost 1.4-1.7x more (bench/RESULTS.md, "Cost flat
+ * in table size on PostgreSQL"). Reads look rows up by key or page along an
+ * index, where the generic plan is the plan. The writer keeps the default:
+ * its migrations ran slower with it.
  */
-static const char *const setup_all[] = {
-	"SET client_connection_check_interval = 2000",
-};
-static const char *const setup_reader[] = {
-	"SET plan_cache_mode = force_generic_plan",
-};
-
-/* Runs the session settings `sql` (n of them) on the fresh connection `c`. */
-static int conn_setup(aw_pg_conn *c, const char *const *sql, size_t n, aw_err *err)
+static int conn_set(aw_pg_conn *c, const char *sql, aw_err *err)
 {
 	PGresult *res;
 	int rc;
 
-	for (size_t i = 0; i < n; i++) {
-		if (!PQsendQuery(c->pg, sql[i]))
-			return aw__pg_error(c, NULL, "setting up a connection", err);
-		rc = collect(c, c->repo->query_timeout_ms, "setting up a connection", &res, err);
-		if (rc != 0)
-			return rc;
-		if (!ok_result(res)) {
-			rc = aw__pg_error(c, res, "setting up a connection", err);
-			PQclear(res);
-			return rc;
-		}
-		PQclear(res);
-	}
-	return 0;
+	if (!PQsendQuery(c->pg, sql))
+		return 1;
+	rc = collect(c, c->repo->query_timeout_ms, "setting up a connection", &res, err);
+	if (rc != 0)
+		return rc;
+	PQclear(res);
+	return PQstatus(c->pg) == CONNECTION_OK ? 0 : 1;
 }
 
 /*
@@ -435,9 +464,12 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 	if (PQsetnonblocking(c->pg, 1) != 0)
 		goto failed;
 	PQsetNoticeProcessor(c->pg, quiet, NULL);
-	rc = conn_setup(c, setup_all, sizeof(setup_all) / sizeof(setup_all[0]), err);
+	/* A server that notices a client gone mid-query stops working for it. */
+	rc = conn_set(c, "SET client_connection_check_interval = 2000", err);
 	if (rc == 0 && c->reader)
-		rc = conn_setup(c, setup_reader, sizeof(setup_reader) / sizeof(setup_reader[0]), err);
+		rc = conn_set(c, "SET plan_cache_mode = force_generic_plan", err);
+	if (rc == 1)
+		goto failed;
 	return rc;
 
 failed:
@@ -445,12 +477,37 @@ failed:
 	return unavailable(c, "connecting", text, err);
 }
 
+/*
+ * Whether an idle connection was closed by the server meanwhile (a restart,
+ * an administrator's command, a failover): the server then sends its reason
+ * and closes the socket, which poll() sees at no cost. Catching it here, before
+ * the connection is used, keeps the first call after the database came back
+ * from failing on a connection that died while it was gone. (A cut network
+ * sends nothing; the query's time bound catches that.)
+ */
+static int closed_meanwhile(aw_pg_conn *c)
+{
+	struct pollfd pfd = {.fd = PQsocket(c->pg), .events = POLLIN};
+
+	/* Something arrived while idle: a goodbye (its message, then the end of
+	 * the stream, which only the next read sees), or a harmless notice. */
+	for (int i = 0; i < 4 && poll(&pfd, 1, 0) > 0; i++) {
+		if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+			return 1;
+		PQisBusy(c->pg); /* parses it: a notice goes to the notice processor */
+	}
+	return 0;
+}
+
 int aw__pg_ready(aw_pg_conn *c, aw_err *err)
 {
 	int rc;
 
-	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK && (c->in_txn || !closed_meanwhile(c))) {
+		c->may_retry = !c->in_txn;
 		return 0;
+	}
+	c->may_retry = 0;
 	if (c->in_txn)
 		return unavailable(c, "in a transaction", "the connection was lost", err);
 	rc = conn_connect(c, err);
@@ -485,34 +542,221 @@ static int usable(aw_pg_conn *c, const char *what, aw_err *err)
 	return 0;
 }
 
-int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
-	       const char *what, PGresult **out, aw_err *err)
+/*
+ * Runs prepared statement `name` after the savepoint its write asked for, in
+ * one round trip: a pipeline of [RELEASE SAVEPOINT w,] SAVEPOINT w and the
+ * statement, then a sync (which ends no transaction: it is an explicit one).
+ * A failure of the savepoint commands aborts the statement and is reported
+ * as its own error.
+ */
+static int run_with_savepoint(aw_pg_conn *c, const char *name, const aw_pg_params *p,
+			      const char *what, PGresult **out, aw_err *err)
 {
 	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline = mono_ms() + timeout;
+	int queries = c->release_pending ? 3 : 2;
+	PGresult *failed = NULL, *stmt = NULL, *res;
+	int rc;
+
+	if (!PQenterPipelineMode(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	if ((c->release_pending &&
+	     !PQsendQueryParams(c->pg, "RELEASE SAVEPOINT w", 0, NULL, NULL, NULL, NULL, 1)) ||
+	    !PQsendQueryParams(c->pg, "SAVEPOINT w", 0, NULL, NULL, NULL, NULL, 1) ||
+	    !PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
+				 p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 1) ||
+	    !PQpipelineSync(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	c->sp_wanted = 0;
+	c->release_pending = 0;
+	c->sp_open = 1;
+	rc = flush_by(c, deadline, timeout, what, err);
+	for (int q = 0; rc == 0 && q < queries; q++) {
+		rc = query_results(c, deadline, timeout, what, &res, err);
+		if (rc != 0 || res == NULL)
+			break;
+		if (failed == NULL && failed_result(res))
+			failed = res;
+		else if (q == queries - 1)
+			stmt = res;
+		else
+			PQclear(res);
+	}
+	if (rc == 0) {
+		rc = next_by(c, deadline, timeout, what, &res, err);
+		if (rc == 0 && (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+			rc = aw__pg_error(c, res, what, err);
+		PQclear(res);
+	}
+	if (rc == 0 && !PQexitPipelineMode(c->pg))
+		rc = aw__pg_error(c, NULL, what, err);
+	/* A pipeline left half read cannot be used again. */
+	if (rc != 0 && c->pg != NULL && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c);
+	if (rc == 0 && failed != NULL)
+		rc = aw__pg_error(c, failed, what, err);
+	else if (rc == 0 && stmt == NULL)
+		rc = aw__pg_error(c, NULL, what, err);
+	PQclear(failed);
+	if (rc != 0) {
+		PQclear(stmt);
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	*out = stmt;
+	return 0;
+}
+
+static int exec_once(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out,
+		     aw_err *err);
+
+/* Ends what a failed pipeline left open; errors do not matter any more. */
+static void exec_once_quiet(aw_pg_conn *c, const char *sql)
+{
+	exec_once(c, sql, c->repo->query_timeout_ms, NULL, NULL);
+}
+
+/* Prepares the statement of `slot` on `c` (as "aw<slot>") unless it is. */
+static int prepare(aw_pg_conn *c, int slot, const char *sql, const char *what, aw_err *err)
+{
 	uint64_t bit = UINT64_C(1) << (slot % 64);
+	char name[16];
+	PGresult *res;
+	int rc;
+
+	if (c->prepared[slot / 64] & bit)
+		return 0;
+	snprintf(name, sizeof(name), "aw%d", slot);
+	if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
+		return aw__pg_error(c, NULL, what, err);
+	rc = collect(c, c->repo->query_timeout_ms, what, &res, err);
+	if (rc != 0)
+		return rc;
+	if (!ok_result(res))
+		rc = aw__pg_error(c, res, what, err);
+	else
+		c->prepared[slot / 64] |= bit;
+	PQclear(res);
+	return rc;
+}
+
+/* One statement of a pipeline: text without parameters (slot < 0), or the
+ * prepared statement of `slot` with `p`. */
+typedef struct pipe_stmt {
+	int slot;
+	const char *sql;
+	const aw_pg_params *p;
+} pipe_stmt;
+
+/*
+ * Runs `n` statements in one round trip (a libpq pipeline and one sync);
+ * results[i] is the result of statement i. On failure the first error is
+ * returned and no result is kept; a transaction the failure left open (the
+ * statements after an error are skipped, up to the sync) is rolled back.
+ */
+static int pipeline_once(aw_pg_conn *c, const pipe_stmt *q, int n, PGresult **results,
+			 const char *what, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline;
+	PGresult *failed = NULL, *res;
+	char name[16];
+	int rc = usable(c, what, err);
+
+	for (int i = 0; i < n; i++)
+		results[i] = NULL;
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (q[i].slot >= 0)
+			rc = prepare(c, q[i].slot, q[i].sql, what, err);
+	}
+	if (rc != 0)
+		return rc;
+	if (!PQenterPipelineMode(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	for (int i = 0; i < n; i++) {
+		const aw_pg_params *p = q[i].p;
+		int sent;
+
+		snprintf(name, sizeof(name), "aw%d", q[i].slot);
+		if (q[i].slot < 0)
+			sent = PQsendQueryParams(c->pg, q[i].sql, 0, NULL, NULL, NULL, NULL, 1);
+		else
+			sent = PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0,
+						   p != NULL ? p->values : NULL,
+						   p != NULL ? p->lengths : NULL,
+						   p != NULL ? p->formats : NULL, 1);
+		if (!sent) {
+			rc = aw__pg_error(c, NULL, what, err);
+			conn_drop(c);
+			return rc;
+		}
+	}
+	if (!PQpipelineSync(c->pg)) {
+		rc = aw__pg_error(c, NULL, what, err);
+		conn_drop(c);
+		return rc;
+	}
+	deadline = mono_ms() + timeout;
+	rc = flush_by(c, deadline, timeout, what, err);
+	for (int i = 0; rc == 0 && i < n; i++) {
+		rc = query_results(c, deadline, timeout, what, &res, err);
+		if (rc != 0)
+			break;
+		if (res != NULL && failed == NULL && failed_result(res))
+			failed = res;
+		else
+			results[i] = res;
+		if (res == failed)
+			results[i] = NULL;
+	}
+	if (rc == 0) {
+		rc = next_by(c, deadline, timeout, what, &res, err);
+		if (rc == 0 && (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+			rc = aw__pg_error(c, res, what, err);
+		PQclear(res);
+	}
+	if (rc == 0 && !PQexitPipelineMode(c->pg))
+		rc = aw__pg_error(c, NULL, what, err);
+	if (rc != 0 && c->pg != NULL && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c);
+	if (rc == 0 && failed != NULL) {
+		rc = aw__pg_error(c, failed, what, err);
+		if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			exec_once_quiet(c, "ROLLBACK");
+	}
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (results[i] == NULL)
+			rc = aw__pg_error(c, NULL, what, err);
+	}
+	PQclear(failed);
+	if (rc != 0) {
+		for (int i = 0; i < n; i++) {
+			PQclear(results[i]);
+			results[i] = NULL;
+		}
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	return 0;
+}
+
+static int run_once(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+		    const char *what, PGresult **out, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
 	char name[16];
 	PGresult *res;
 	int rc;
 
 	*out = NULL;
 	rc = usable(c, what, err);
+	if (rc == 0)
+		rc = prepare(c, slot, sql, what, err);
 	if (rc != 0)
 		return rc;
 	snprintf(name, sizeof(name), "aw%d", slot);
-	if (!(c->prepared[slot / 64] & bit)) {
-		if (!PQsendPrepare(c->pg, name, sql, 0, NULL))
-			return aw__pg_error(c, NULL, what, err);
-		rc = collect(c, timeout, what, &res, err);
-		if (rc != 0)
-			return rc;
-		if (!ok_result(res)) {
-			rc = aw__pg_error(c, res, what, err);
-			PQclear(res);
-			return rc;
-		}
-		PQclear(res);
-		c->prepared[slot / 64] |= bit;
-	}
+	if (c->sp_wanted)
+		return run_with_savepoint(c, name, p, what, out, err);
 	if (!PQsendQueryPrepared(c->pg, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
 				 p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, 1))
 		return aw__pg_error(c, NULL, what, err);
@@ -529,7 +773,8 @@ int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 	return 0;
 }
 
-int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err)
+static int exec_once(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out,
+		     aw_err *err)
 {
 	char what[64];
 	PGresult *res;
@@ -556,6 +801,52 @@ int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, 
 	return rc;
 }
 
+/*
+ * The first statement on a connection reused from before may find it dead: the
+ * server closed it meanwhile (a restart, a failover) and its goodbye had not
+ * arrived when aw__pg_ready looked. Outside a transaction nothing is lost by
+ * running it again on a new connection, once, without calling that an outage.
+ * A time-out is not retried: the call's wait is bounded by one.
+ */
+static int first_attempt(aw_pg_conn *c)
+{
+	int retry = c->may_retry && !c->in_txn;
+
+	c->may_retry = 0;
+	c->quiet = retry;
+	c->timed_out = 0;
+	return retry;
+}
+
+static int again(aw_pg_conn *c, int retry, int rc, aw_err *err)
+{
+	c->quiet = 0;
+	if (rc != AW_EUNAVAIL || !retry || c->timed_out)
+		return 0;
+	return aw__pg_ready(c, err) == 0;
+}
+
+int aw__pg_run(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+	       const char *what, PGresult **out, aw_err *err)
+{
+	int retry = first_attempt(c);
+	int rc = run_once(c, slot, sql, p, what, out, err);
+
+	if (again(c, retry, rc, err))
+		rc = run_once(c, slot, sql, p, what, out, err);
+	return rc;
+}
+
+int aw__pg_exec(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **out, aw_err *err)
+{
+	int retry = first_attempt(c);
+	int rc = exec_once(c, sql, timeout_ms, out, err);
+
+	if (again(c, retry, rc, err))
+		rc = exec_once(c, sql, timeout_ms, out, err);
+	return rc;
+}
+
 int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, const char *what,
 	       aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, ProtobufCMessage **out,
 	       aw_err *err)
@@ -574,38 +865,34 @@ int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, 
 	return rc;
 }
 
-int aw__pg_read_begin(aw_pg_conn *c, aw_err *err)
-{
-	int rc = aw__pg_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-			     c->repo->query_timeout_ms, NULL, err);
-
-	if (rc == 0)
-		c->in_txn = 1;
-	return rc;
-}
-
-void aw__pg_read_end(aw_pg_conn *c)
-{
-	if (c->in_txn && c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-		aw__pg_exec(c, "COMMIT", c->repo->query_timeout_ms, NULL, NULL);
-	c->in_txn = 0;
-}
-
 int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
 		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
-		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		size_t max_bytes, aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
 		int32_t *total, int *more, const char *what, aw_err *err)
 {
+	/* One snapshot, one round trip. */
+	const pipe_stmt q[4] = {
+		{-1, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", NULL},
+		{count_slot, count_sql, count_p},
+		{page_slot, page_sql, page_p},
+		{-1, "COMMIT", NULL},
+	};
+	PGresult *results[4];
 	PGresult *count = NULL, *page = NULL;
-	int rc = aw__pg_read_begin(c, err);
+	int retry = first_attempt(c);
+	int rc = pipeline_once(c, q, 4, results, what, err);
+	size_t used = 0;
 
+	if (again(c, retry, rc, err))
+		rc = pipeline_once(c, q, 4, results, what, err);
 	*n = 0;
 	*more = 0;
-	if (rc == 0)
-		rc = aw__pg_run(c, count_slot, count_sql, count_p, what, &count, err);
-	if (rc == 0)
-		rc = aw__pg_run(c, page_slot, page_sql, page_p, what, &page, err);
-	aw__pg_read_end(c);
+	if (rc == 0) {
+		count = results[1];
+		page = results[2];
+		PQclear(results[0]);
+		PQclear(results[3]);
+	}
 	if (rc == 0) {
 		int64_t t = PQntuples(count) > 0 ? aw__pg_int(count, 0, 0) : 0;
 		int rows = PQntuples(page);
@@ -617,8 +904,16 @@ int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_p
 				break;
 			}
 			rc = row(page, i, ctx, mem, (ProtobufCMessage **)&items[*n], err);
-			if (rc == 0)
-				(*n)++;
+			if (rc != 0)
+				break;
+			if (!aw__repo_page_take(max_bytes, &used, *n, items[*n])) {
+				/* Over the budget: this row starts the next page. */
+				protobuf_c_message_free_unpacked(items[*n], mem);
+				items[*n] = NULL;
+				*more = 1;
+				break;
+			}
+			(*n)++;
 		}
 	}
 	PQclear(count);
@@ -673,7 +968,7 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 {
 	int64_t deadline = mono_ms() + r->query_timeout_ms;
 	aw_pg_conn *c = NULL;
-	int rc;
+	int rc, full;
 
 	*out = NULL;
 	pthread_mutex_lock(&r->pool_mu);
@@ -702,9 +997,10 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 			r->readers[r->n_readers++] = c;
 		}
 	}
+	full = r->n_readers >= r->pool_size;
 	pthread_mutex_unlock(&r->pool_mu);
 	if (c == NULL) {
-		if (r->n_readers < r->pool_size)
+		if (!full)
 			return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
 		return aw_err_set(err, AW_EOVERLOAD,
 				  "no database connection free within %d ms (pool_size %d)",
@@ -735,14 +1031,21 @@ static aw_pg_repo *pg(aw_repo *r)
 	return (aw_pg_repo *)r;
 }
 
+/* Forgets the savepoint state of the writer's connection. */
+static void savepoint_reset(aw_pg_conn *c)
+{
+	c->sp_wanted = 0;
+	c->sp_open = 0;
+	c->release_pending = 0;
+}
+
 /* The writer's connection opens again here, between transactions, if it broke. */
 static int pg_begin(aw_repo *r, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 	int rc = aw__pg_ready(c, err);
 
-	pg(r)->in_savepoint = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 	if (rc == 0)
 		rc = aw__pg_exec(c, "BEGIN", pg(r)->query_timeout_ms, NULL, err);
 	if (rc == 0)
@@ -755,6 +1058,7 @@ static int pg_begin(aw_repo *r, aw_err *err)
  * ROLLBACK, not an error: that must not pass for a commit. (The writer never
  * commits after a storage error, and a logical error inside a shared
  * transaction has been rolled back to its savepoint, so this only guards.)
+ * COMMIT also releases the last write's savepoint.
  */
 static int pg_commit(aw_repo *r, aw_err *err)
 {
@@ -775,7 +1079,7 @@ static int pg_commit(aw_repo *r, aw_err *err)
 		PQclear(res);
 	}
 	c->in_txn = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 	return rc;
 }
 
@@ -787,46 +1091,49 @@ static void pg_rollback(aw_repo *r)
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		aw__pg_exec(c, "ROLLBACK", pg(r)->query_timeout_ms, NULL, NULL);
 	c->in_txn = 0;
-	pg(r)->in_savepoint = 0;
-	pg(r)->release_pending = 0;
+	savepoint_reset(c);
 }
 
 /*
  * In PostgreSQL a failed statement aborts its whole transaction, so every
  * write that shares one gets a savepoint, and a write that fails (however it
  * failed) is rolled back to it. A write alone in its transaction needs none:
- * the writer rolls the whole transaction back if it fails. The RELEASE of a
- * write that succeeded is sent with the SAVEPOINT of the next one (one round
- * trip, not two); COMMIT releases the last.
+ * the writer rolls the whole transaction back if it fails.
+ *
+ * Round trips are what a batch costs, so nothing is sent here: the SAVEPOINT
+ * (after the RELEASE of the previous write's, when it succeeded) goes out in
+ * one pipeline with the write's first statement (aw__pg_run), and COMMIT
+ * releases the last. Only a write that fails costs a round trip of its own
+ * (ROLLBACK TO and RELEASE).
  */
 static int pg_write_begin(aw_repo *r, int alone, aw_err *err)
 {
-	aw_pg_repo *s = pg(r);
-	int rc = 0;
+	aw_pg_conn *c = pg(r)->writer;
 
-	s->in_savepoint = !alone;
-	if (alone)
-		return 0;
-	rc = aw__pg_exec(s->writer, s->release_pending ? "RELEASE SAVEPOINT w; SAVEPOINT w"
-						      : "SAVEPOINT w",
-			 s->query_timeout_ms, NULL, err);
-	s->release_pending = 0;
-	return rc;
+	(void)err;
+	c->sp_wanted = !alone;
+	c->sp_open = 0;
+	return 0;
 }
 
 static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 {
-	aw_pg_repo *s = pg(r);
+	aw_pg_conn *c = pg(r)->writer;
 
-	if (!s->in_savepoint)
-		return 0;
-	s->in_savepoint = 0;
-	if (rc == 0) {
-		s->release_pending = 1;
+	if (c->sp_wanted) {
+		/* The write sent no statement: nothing to undo or release. */
+		c->sp_wanted = 0;
 		return 0;
 	}
-	return aw__pg_exec(s->writer, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
-			   s->query_timeout_ms, NULL, err);
+	if (!c->sp_open)
+		return 0;
+	c->sp_open = 0;
+	if (rc == 0) {
+		c->release_pending = 1;
+		return 0;
+	}
+	return aw__pg_exec(c, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
+			   pg(r)->query_timeout_ms, NULL, err);
 }
 
 /* ---- the monitor --------------------------------------------------------------------------- */

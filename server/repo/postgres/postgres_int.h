@@ -94,7 +94,15 @@ typedef struct aw_pg_conn {
 	PGconn *pg;                  /* NULL: closed, opened again on next use */
 	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
 	int in_txn;                  /* a transaction is open (never reconnect then) */
-	int reader;                  /* a pool connection: generic plans (conn_connect) */
+	int reader;                  /* a pool connection: generic plans (conn_set) */
+	int may_retry;               /* reused since it was last checked: a statement that
+				        finds it dead may run again on a new one */
+	int quiet;                   /* such a first attempt: its failure is not an outage */
+	int timed_out;               /* the last failure was a time-out */
+	/* The writer's savepoint for the write under way (see pg_write_begin). */
+	int sp_wanted;               /* to be sent along with the write's first statement */
+	int sp_open;                 /* sent: the write under way has one */
+	int release_pending;         /* the last write's savepoint is still to be released */
 	struct aw_pg_conn *next;     /* reader pool */
 } aw_pg_conn;
 
@@ -105,8 +113,6 @@ struct aw_pg_repo {
 	int pool_size;
 	int query_timeout_ms;
 	aw_pg_conn *writer;          /* writer thread only */
-	int in_savepoint;            /* the write under way has a savepoint; writer only */
-	int release_pending;         /* a savepoint to release before the next one */
 
 	pthread_mutex_t pool_mu;     /* guards the reader pool */
 	pthread_cond_t pool_cv;      /* signalled when a reader is given back */
@@ -185,11 +191,6 @@ int aw__pg_ready(aw_pg_conn *c, aw_err *err);
 int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err);
 void aw__pg_reader_put(aw_pg_repo *r, aw_pg_conn *c);
 
-/* Opens and ends a REPEATABLE READ READ ONLY transaction on a reader, so that
- * several statements see one snapshot. */
-int aw__pg_read_begin(aw_pg_conn *c, aw_err *err);
-void aw__pg_read_end(aw_pg_conn *c);
-
 /* Records whether the database answered (ok) or could not be reached, and on
  * a change tells the repository's owner (AW_REPO_REACHABLE/UNREACHABLE). */
 void aw__pg_reachable(aw_pg_repo *r, int ok, const aw_err *err);
@@ -205,15 +206,17 @@ int aw__pg_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p, 
 	       aw_err *err);
 
 /*
- * One page of a list, from one snapshot: in a read transaction, runs the count
- * statement (its first column of its one row is the total, clamped to int32)
+ * One page of a list, from one snapshot: in a REPEATABLE READ READ ONLY
+ * transaction, sent with both statements in one pipeline (one round trip),
+ * runs the count statement (its first column of its one row is the total, clamped to int32)
  * and the page statement (asked for limit + 1 rows), building up to `limit`
- * messages into items[] with `row`; *more says whether a row beyond them
+ * messages into items[] with `row`, fewer when the next would not fit in
+ * `max_bytes` (aw__repo_page_take); *more says whether a row beyond them
  * exists.
  */
 int aw__pg_page(aw_pg_conn *c, int count_slot, const char *count_sql, const aw_pg_params *count_p,
 		int page_slot, const char *page_sql, const aw_pg_params *page_p, int limit,
-		aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
+		size_t max_bytes, aw_pg_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items, size_t *n,
 		int32_t *total, int *more, const char *what, aw_err *err);
 
 /* Reads one record on a reader with $1 = id; AW_ENOTFOUND "<thing> <id> not
@@ -260,7 +263,7 @@ int aw__pg_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
 int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
-		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
 int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
@@ -276,7 +279,7 @@ int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 int aw__pg_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
-			  unsigned statuses, const aw_cursor *after, int limit,
+			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err);
 int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
@@ -308,8 +311,8 @@ int aw__pg_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 int aw__pg_session_get(aw_repo *r, const char *session_id, int64_t now_us,
 		       ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 int aw__pg_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
-			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
-			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
+			const aw_cursor *after, int limit, size_t max_bytes, int64_t now_us,
+			ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
 int aw__pg_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 			int *is_active, int64_t *expires_at_us, aw_err *err);
 int aw__pg_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
@@ -330,7 +333,7 @@ int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 int aw__pg_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			Aniworld__V1__Episode **out, aw_err *err);
 int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
-			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
 int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,

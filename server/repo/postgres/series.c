@@ -131,28 +131,34 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
  * Listing. Four statement variants, by which filters are set, so that each can
  * use its best access path: the primary key range alone, or the (site, id)
  * index. A name filter is a substring match (LIKE with the pattern's
- * wildcards escaped) and filters the rows of that path. $1 the cursor, $2 the
- * limit, $3 the pattern, $4 the site; a variant binds only what it uses, so
- * the numbers are compacted per variant below.
+ * wildcards escaped and ASCII letters folded, as SQLite's LIKE folds them) and
+ * filters the rows of that path. The pages bind $1 the cursor and $2 the
+ * limit, then the pattern and the site as the variant uses them; the counts
+ * bind only the filters.
  */
+#define NAME_LIKE(n)                                                                     \
+	"translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE $" n \
+	" ESCAPE '\\'"
+
 static const char *const page_sql[4] = {
 	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > $1::int8 AND name LIKE $3 "
-	"ESCAPE '\\' ORDER BY id LIMIT $2::int8",
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > $1::int8 AND " NAME_LIKE("3")
+	" ORDER BY id LIMIT $2::int8",
 	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = $3 AND id > $1::int8 "
 	"ORDER BY id LIMIT $2::int8",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = $4 AND id > $1::int8 "
-	"AND name LIKE $3 ESCAPE '\\' ORDER BY id LIMIT $2::int8",
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = $4 AND id > $1::int8 AND "
+	NAME_LIKE("3") " ORDER BY id LIMIT $2::int8",
 };
 
 static const char *const count_sql[4] = {
 	"SELECT n FROM row_counts WHERE name = 'anime_series'", /* kept by triggers */
-	"SELECT COUNT(*) FROM anime_series WHERE name LIKE $1 ESCAPE '\\'",
+	"SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1"),
 	"SELECT COUNT(*) FROM anime_series WHERE site = $1",
-	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND name LIKE $1 ESCAPE '\\'",
+	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"),
 };
 
-/* Makes the LIKE pattern %text% with %, _ and \ escaped; malloc'd. */
+/* Makes the LIKE pattern %text% with %, _ and \ escaped and ASCII letters
+ * lowered; malloc'd. */
 static char *like_pattern(const char *text)
 {
 	size_t n = strlen(text);
@@ -164,7 +170,7 @@ static char *like_pattern(const char *text)
 	for (const char *s = text; *s != '\0'; s++) {
 		if (*s == '%' || *s == '_' || *s == '\\')
 			*o++ = '\\';
-		*o++ = *s;
+		*o++ = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
 	}
 	*o++ = '%';
 	*o = '\0';
@@ -183,7 +189,7 @@ static void bind_filters(aw_pg_params *p, int variant, const char *pattern,
 }
 
 int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
-		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
 {
 	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
@@ -216,7 +222,7 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		bind_filters(&page_p, variant, pattern, f);
 		rc = aw__pg_page(c, AW_PG_SERIES_COUNT + variant, count_sql[variant],
 				 variant != 0 ? &count_p : NULL, AW_PG_SERIES_PAGE + variant,
-				 page_sql[variant], &page_p, limit, series_row, NULL, mem,
+				 page_sql[variant], &page_p, limit, max_bytes, series_row, NULL, mem,
 				 (void **)res->series, &res->n_series, &res->total_size, more,
 				 "listing series", err);
 	}

@@ -157,8 +157,8 @@ static void bind_filters(aw_pg_params *p, int variant, int64_t now_us,
 }
 
 int aw__pg_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
-			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
-			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err)
+			const aw_cursor *after, int limit, size_t max_bytes, int64_t now_us,
+			ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err)
 {
 	int variant = (f->active_only ? 1 : 0) | (f->user_id[0] != '\0' ? 2 : 0);
 	Aniworld__V1__ListSessionsResponse *res = NULL;
@@ -182,7 +182,7 @@ int aw__pg_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
 		bind_filters(&page_p, variant, now_us, f);
 		rc = aw__pg_page(c, AW_PG_SESSION_COUNT + variant, count_sql[variant],
 				 variant != 0 ? &count_p : NULL, AW_PG_SESSION_PAGE + variant,
-				 page_sql[variant], &page_p, limit, session_row, &now_us, mem,
+				 page_sql[variant], &page_p, limit, max_bytes, session_row, &now_us, mem,
 				 (void **)res->sessions, &res->n_sessions, &res->total_size, more,
 				 "listing sessions", err);
 	}

@@ -555,7 +555,7 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 }
 
 int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *f,
-			  unsigned statuses, const aw_cursor *after, int limit,
+			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err)
 {
@@ -563,6 +563,7 @@ int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 	stream streams[AW_DL_STATUS_MAX];
 	aw_sq_conn *c;
 	int rc, n = 0;
+	size_t used = 0;
 
 	*out = NULL;
 	*more = 0;
@@ -598,10 +599,18 @@ int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 			break;
 		}
 		rc = item_from_row(next->st, mem, &res->items[res->n_items], err);
-		if (rc == 0) {
-			res->n_items++;
-			rc = advance(c, next, err);
+		if (rc != 0)
+			break;
+		if (!aw__repo_page_take(max_bytes, &used, res->n_items,
+					&res->items[res->n_items]->base)) {
+			/* Over the budget: this row starts the next page. */
+			protobuf_c_message_free_unpacked(&res->items[res->n_items]->base, mem);
+			res->items[res->n_items] = NULL;
+			*more = 1;
+			break;
 		}
+		res->n_items++;
+		rc = advance(c, next, err);
 	}
 	for (int i = 0; i < AW_DL_STATUS_MAX; i++) {
 		if (streams[i].st != NULL) {

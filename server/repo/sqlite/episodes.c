@@ -166,7 +166,7 @@ static void bind_filters(sqlite3_stmt *st, const Aniworld__V1__ListEpisodesReque
 }
 
 int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
-			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err)
 {
 	int one_series = f->series_id != 0;
@@ -207,7 +207,7 @@ int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 		sqlite3_bind_int64(page_st, 2, after->valid ? after->k[1] : INT64_MIN);
 		sqlite3_bind_int64(page_st, 3, after->valid ? after->k[2] : INT64_MIN);
 		sqlite3_bind_int(page_st, 4, limit + 1);
-		rc = aw__sq_page(c, count_st, page_st, limit, episode_row, NULL, mem,
+		rc = aw__sq_page(c, count_st, page_st, limit, max_bytes, episode_row, NULL, mem,
 				 (void **)res->episodes, &res->n_episodes, &res->total_size, more,
 				 "listing episodes", err);
 	}

@@ -192,7 +192,7 @@ static int bind_filters(sqlite3_stmt *st, int variant, const char *pattern,
 }
 
 int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
-		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
 {
 	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
@@ -226,7 +226,7 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		bind_filters(page_st, variant, pattern, f);
 		sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
 		sqlite3_bind_int(page_st, 2, limit + 1);
-		rc = aw__sq_page(c, count_st, page_st, limit, series_row, NULL, mem, (void **)res->series,
+		rc = aw__sq_page(c, count_st, page_st, limit, max_bytes, series_row, NULL, mem, (void **)res->series,
 				 &res->n_series, &res->total_size, more, "listing series", err);
 	}
 	aw__sq_reader_put(sq(r), c);

@@ -173,8 +173,9 @@ static void bind_filters(sqlite3_stmt *st, int variant, int64_t now_us,
 }
 
 int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
-			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
-			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err)
+			const aw_cursor *after, int limit, size_t max_bytes, int64_t now_us,
+			ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out, int *more,
+			aw_err *err)
 {
 	int variant = (f->active_only ? 1 : 0) | (f->user_id[0] != '\0' ? 2 : 0);
 	Aniworld__V1__ListSessionsResponse *res = NULL;
@@ -200,7 +201,7 @@ int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *f,
 		bind_filters(page_st, variant, now_us, f);
 		sqlite3_bind_int64(page_st, 1, after->valid ? after->k[0] : 0);
 		sqlite3_bind_int(page_st, 2, limit + 1);
-		rc = aw__sq_page(c, count_st, page_st, limit, session_row, &now_us, mem,
+		rc = aw__sq_page(c, count_st, page_st, limit, max_bytes, session_row, &now_us, mem,
 				 (void **)res->sessions, &res->n_sessions, &res->total_size, more,
 				 "listing sessions", err);
 	}

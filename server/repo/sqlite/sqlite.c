@@ -176,10 +176,11 @@ int aw__sq_step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, aw_sq_row
 }
 
 int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, int limit,
-		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
-		size_t *n, int32_t *total, int *more, const char *what, aw_err *err)
+		size_t max_bytes, aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem,
+		void **items, size_t *n, int32_t *total, int *more, const char *what, aw_err *err)
 {
 	int rc = aw__sq_read_begin(c, err), step;
+	size_t used = 0;
 
 	*n = 0;
 	*more = 0;
@@ -200,6 +201,13 @@ int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, in
 		rc = row(page_st, ctx, mem, (ProtobufCMessage **)&items[*n], err);
 		if (rc != 0)
 			goto done;
+		if (!aw__repo_page_take(max_bytes, &used, *n, items[*n])) {
+			/* Over the budget: this row starts the next page. */
+			protobuf_c_message_free_unpacked(items[*n], mem);
+			items[*n] = NULL;
+			*more = 1;
+			break;
+		}
 		(*n)++;
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE)

@@ -158,11 +158,14 @@ int aw__sq_step_one(aw_sq_conn *c, sqlite3_stmt *st, const char *what, aw_sq_row
  * One page of a list, from one snapshot: in a read transaction, steps `count_st`
  * (bound; its first column is the total, stored in *total clamped to int32) and
  * `page_st` (bound; asked for limit + 1 rows), building up to `limit` messages
- * into items[] (room for `limit`) with `row`; *more says whether a row beyond
- * them exists. Both statements are reset and unbound whatever happens.
+ * into items[] (room for `limit`) with `row`, and no more than fit in
+ * `max_bytes` (0: no budget; see aw__repo_page_take): it stops stepping at the
+ * first row that does not fit, so memory follows the budget, not `limit`.
+ * *more says whether a row beyond them exists. Both statements are reset and
+ * unbound whatever happens.
  */
 int aw__sq_page(aw_sq_conn *c, sqlite3_stmt *count_st, sqlite3_stmt *page_st, int limit,
-		aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
+		size_t max_bytes, aw_sq_row_fn *row, const void *ctx, ProtobufCAllocator *mem, void **items,
 		size_t *n, int32_t *total, int *more, const char *what, aw_err *err);
 
 /* Reads one record on a reader: SELECT statement `sql` (slot `slot`) with
@@ -205,7 +208,7 @@ int aw__sq_series_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *mem,
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
 int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
-		       const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
 int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
@@ -221,7 +224,7 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 int aw__sq_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
-			  unsigned statuses, const aw_cursor *after, int limit,
+			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err);
 int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
@@ -252,8 +255,8 @@ int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 int aw__sq_session_get(aw_repo *r, const char *session_id, int64_t now_us,
 		       ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 int aw__sq_session_list(aw_repo *r, const Aniworld__V1__ListSessionsRequest *filter,
-			const aw_cursor *after, int limit, int64_t now_us, ProtobufCAllocator *mem,
-			Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
+			const aw_cursor *after, int limit, size_t max_bytes, int64_t now_us,
+			ProtobufCAllocator *mem, Aniworld__V1__ListSessionsResponse **out, int *more, aw_err *err);
 int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 			int *is_active, int64_t *expires_at_us, aw_err *err);
 int aw__sq_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
@@ -274,7 +277,7 @@ int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			Aniworld__V1__Episode **out, aw_err *err);
 int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
-			 const aw_cursor *after, int limit, ProtobufCAllocator *mem,
+			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
 int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,

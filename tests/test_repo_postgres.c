@@ -1,0 +1,281 @@
+/*
+ * The PostgreSQL backend's own checks (server/repo/postgres/), beside the
+ * backend-neutral suites: settings, the password kept out of messages,
+ * migrations and the version check, a database that cannot be reached, and
+ * connections that the server closed coming back by themselves. Runs on the
+ * test fixture's PostgreSQL (AW_TEST_BACKEND=postgres).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "repo_sync.h"
+#include "test_db.h"
+
+typedef struct fixture {
+	test_db db;
+	aw_repo *repo;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (f == NULL || !test_db_is_postgres() || test_db_create(&f->db, TEST_DB_FILE) != 0) {
+		fprintf(stderr, "test_repo_postgres needs the PostgreSQL fixture\n");
+		free(f);
+		*state = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	if (f == NULL)
+		return 0;
+	aw_repo_close(f->repo);
+	test_db_drop(&f->db);
+	free(f);
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_repo_postgres_redacts_the_password(void **state)
+{
+	char buf[256];
+
+	(void)state;
+	aw_repo_location_redact("postgresql://app:s3cret@db.example:5432/aniworld", buf, sizeof(buf));
+	assert_string_equal(buf, "postgresql://app:***@db.example:5432/aniworld");
+	aw_repo_location_redact("postgres://app@db/aniworld?sslmode=verify-full&password=s3cret",
+				buf, sizeof(buf));
+	assert_string_equal(buf, "postgres://app@db/aniworld?sslmode=verify-full&password=***");
+	aw_repo_location_redact("postgresql://db/aniworld", buf, sizeof(buf));
+	assert_string_equal(buf, "postgresql://db/aniworld");
+	/* A password with an '@' in it (percent-encoded or not) stays hidden. */
+	aw_repo_location_redact("postgresql://app:a@b@db/x", buf, sizeof(buf));
+	assert_null(strstr(buf, "a@b"));
+}
+
+static void test_repo_postgres_settings_are_checked(void **state)
+{
+	fixture *f = *state;
+	aw_repo_setting bad[][1] = {
+		{{"pool_size", "0"}},
+		{{"pool_size", "many"}},
+		{{"query_timeout_ms", "-5"}},
+	};
+	const char *names[] = {"pool_size", "pool_size", "query_timeout_ms"};
+
+	for (size_t i = 0; i < 3; i++) {
+		aw_repo_options opts;
+		aw_err err;
+
+		aw_repo_options_defaults(&opts);
+		opts.settings = bad[i];
+		opts.n_settings = 1;
+		assert_int_equal(aw_repo_open(&f->repo, f->db.location, &opts, &err), AW_EINVAL);
+		assert_non_null(strstr(err.msg, names[i]));
+		assert_null(f->repo);
+	}
+}
+
+/* A database that is not there: AW_EUNAVAIL at once, "database unavailable",
+ * and the password nowhere in the message. */
+static void test_repo_postgres_unreachable_fails_fast(void **state)
+{
+	fixture *f = *state;
+	aw_repo_options opts;
+	aw_repo_setting s[1] = {{"query_timeout_ms", "1000"}};
+	aw_err err;
+	int64_t t0 = now_ms();
+
+	aw_repo_options_defaults(&opts);
+	opts.settings = s;
+	opts.n_settings = 1;
+	/* Port 1 on loopback: refused. */
+	assert_int_equal(aw_repo_open(&f->repo, "postgresql://aniworld:hunter2@127.0.0.1:1/x", &opts,
+				      &err),
+			 AW_EUNAVAIL);
+	assert_true(now_ms() - t0 < 3000);
+	assert_non_null(strstr(err.msg, "database unavailable"));
+	assert_null(strstr(err.msg, "hunter2"));
+	assert_non_null(strstr(err.msg, "***"));
+}
+
+/* Opening migrates once; opening again finds nothing to do; a database that a
+ * newer server migrated is refused with a message that says so. */
+static void test_repo_postgres_migrations_and_version(void **state)
+{
+	fixture *f = *state;
+	int64_t n = 0;
+	aw_err err;
+
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	aw_repo_close(f->repo);
+	f->repo = NULL;
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	aw_repo_close(f->repo);
+	f->repo = NULL;
+	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM schema_version", &n), 0);
+	assert_int_equal(n, 3);
+
+	assert_int_equal(test_db_exec(&f->db, "INSERT INTO schema_version VALUES (99)"), 0);
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), AW_EVERSION);
+	assert_non_null(strstr(err.msg, "newer"));
+	assert_null(f->repo);
+}
+
+typedef struct heard {
+	pthread_mutex_t mu;
+	int unreachable, reachable;
+} heard;
+
+static void hear(void *arg, aw_repo_storage_event event, const aw_err *err, uint64_t count)
+{
+	heard *h = arg;
+
+	(void)err;
+	(void)count;
+	pthread_mutex_lock(&h->mu);
+	if (event == AW_REPO_UNREACHABLE)
+		h->unreachable++;
+	else if (event == AW_REPO_REACHABLE)
+		h->reachable++;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int create_series(aw_repo *r, const char *key)
+{
+	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
+	sync_req sr;
+	int rc;
+
+	s.key = (char *)key;
+	s.name = (char *)key;
+	aw_repo_series_create(r, sync_init(&sr), &s);
+	rc = sync_wait(&sr);
+	if (sr.result != NULL)
+		protobuf_c_message_free_unpacked(sr.result, NULL);
+	return rc;
+}
+
+static int get_by_key(aw_repo *r, const char *key)
+{
+	sync_req sr;
+	int rc;
+
+	aw_repo_series_get_by_key(r, sync_init(&sr), key);
+	rc = sync_wait(&sr);
+	if (sr.result != NULL)
+		protobuf_c_message_free_unpacked(sr.result, NULL);
+	return rc;
+}
+
+/* The server ends every connection of the repository (as a restart or a
+ * failover does): the calls after it succeed all the same, on connections
+ * opened again, and nobody is told of an outage that no call saw. */
+static void test_repo_postgres_connections_come_back(void **state)
+{
+	fixture *f = *state;
+	heard h = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	aw_repo_options opts;
+	aw_err err;
+	char key[32];
+
+	aw_repo_options_defaults(&opts);
+	opts.on_storage = hear;
+	opts.storage_arg = &h;
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, &opts, &err), 0);
+	for (int round = 0; round < 3; round++) {
+		snprintf(key, sizeof(key), "k%d", round);
+		assert_int_equal(create_series(f->repo, key), 0);
+		assert_int_equal(get_by_key(f->repo, key), 0);
+		assert_int_equal(test_db_exec(&f->db,
+					      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+					      "WHERE datname = current_database() "
+					      "AND pid <> pg_backend_pid()"),
+				 0);
+		/* The server has closed them: both kinds of connection come back. */
+		assert_int_equal(get_by_key(f->repo, key), 0);
+		snprintf(key, sizeof(key), "after%d", round);
+		assert_int_equal(create_series(f->repo, key), 0);
+	}
+	pthread_mutex_lock(&h.mu);
+	assert_int_equal(h.unreachable, h.reachable);
+	pthread_mutex_unlock(&h.mu);
+}
+
+/* A write in a shared transaction that fails is undone alone: the ones
+ * around it commit (savepoints, since a failed statement aborts the whole
+ * transaction in PostgreSQL). */
+static void test_repo_postgres_failed_write_spares_its_batch(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__AnimeSeries s[5];
+	const char *keys[5] = {"a", "b", "a", "c", "b"};
+	sync_req sr[5];
+	int64_t n = 0;
+	aw_err err;
+
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	/* Queued, then run together: one transaction for all five. */
+	aw_repo_defer_writes(f->repo);
+	for (int i = 0; i < 5; i++) {
+		Aniworld__V1__AnimeSeries init = ANIWORLD__V1__ANIME_SERIES__INIT;
+
+		s[i] = init;
+		s[i].key = (char *)keys[i];
+		s[i].name = (char *)keys[i];
+		aw_repo_series_create(f->repo, sync_init(&sr[i]), &s[i]);
+	}
+	aw_repo_flush(f->repo);
+	for (int i = 0; i < 5; i++) {
+		int rc = sync_wait(&sr[i]);
+
+		assert_int_equal(rc, i == 2 || i == 4 ? AW_EEXIST : 0);
+		if (sr[i].result != NULL)
+			protobuf_c_message_free_unpacked(sr[i].result, NULL);
+	}
+	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM anime_series", &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(test_db_int(&f->db, "SELECT n FROM row_counts WHERE name = 'anime_series'",
+				     &n),
+			 0);
+	assert_int_equal(n, 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_repo_postgres_redacts_the_password),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_settings_are_checked, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_unreachable_fails_fast, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_migrations_and_version, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_connections_come_back, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_failed_write_spares_its_batch,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
