@@ -1,13 +1,16 @@
 /*
  * aw-loadgen: a closed-loop load generator on the Aniworld Store client library.
  *
- *   aw-loadgen --target 127.0.0.1:50051 [--concurrency 16] [--connections 4]
+ *   aw-loadgen --target 127.0.0.1:50051[,HOST:PORT...] [--concurrency 16] [--connections 4]
  *              [--seconds 5 | --requests N] [--warmup 1] [--mix get=60,get_by_key=20,list=10,create=10]
  *              [--seed 10000] [--prefix bench] [--page-size 50] [--token T] [--json FILE]
  *
  * Each of `concurrency` threads makes one synchronous call after another
  * through the client library (threads share `connections` clients, each with a
  * connection of its own), picking the method at random by the mix weights.
+ * Several targets (replicas of one database) take the connections in turn:
+ * connection i goes to target i mod n, so each gets an equal share of the
+ * threads.
  * `--seed N` first creates N series (keys <prefix>-seed-NNNNNN) whose ids and
  * keys drive get, get_by_key and update; creates use unique keys.
  *
@@ -22,7 +25,13 @@
  * --seed-downloads N queues N items first; --ids LO:HI makes get read random
  * ids of an existing table; --list-tail makes list page through the table's
  * last 1000 rows; --watchers N holds N WatchDownloads streams open meanwhile.
+ *
+ * Server CPU per call: --cpu-pids P,... sums the user+system time of those
+ * processes (every thread) over the measured window; --cpu-tree PID does the
+ * same for PID and its child processes (a PostgreSQL postmaster and its
+ * backends). Both are divided by the calls answered in the window.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -84,6 +93,11 @@ static uint64_t hist_pct(const hist *h, double p)
 /* ---- options -------------------------------------------------------------------------- */
 
 static const char *o_target = "127.0.0.1:50051";
+#define MAX_TARGETS 8
+static char *g_targets[MAX_TARGETS]; /* o_target split at commas */
+static int g_n_targets;
+static const char *o_cpu_pids = NULL; /* --cpu-pids: server processes */
+static long o_cpu_tree = 0;           /* --cpu-tree: a process and its children */
 static int o_concurrency = 16, o_connections = 4, o_seed = 0, o_page_size = 50;
 static double o_seconds = 5, o_warmup = 1;
 static long o_requests = 0;
@@ -514,16 +528,86 @@ static int find_tail_token(void)
 	return 0;
 }
 
+/* ---- CPU time of other processes ------------------------------------------------------------ */
+
+/* User+system time of process `pid` (all its threads) in clock ticks, and its
+ * parent; -1 when it cannot be read. Fields 14 and 15 of /proc/PID/stat,
+ * counted after the command name's closing parenthesis. */
+static long long proc_ticks(long pid, long *ppid)
+{
+	char path[64], buf[1024], *p;
+	long long utime = 0, stime = 0;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL || sscanf(p + 1, " %*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", ppid,
+				&utime, &stime) != 3)
+		return -1;
+	return utime + stime;
+}
+
+/* The --cpu-pids processes' time, in microseconds. */
+static double cpu_pids_us(void)
+{
+	long long ticks = 0;
+	char *copy, *save = NULL;
+	long ppid;
+
+	if (o_cpu_pids == NULL || (copy = strdup(o_cpu_pids)) == NULL)
+		return 0;
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		long long v = proc_ticks(strtol(t, NULL, 10), &ppid);
+		if (v > 0)
+			ticks += v;
+	}
+	free(copy);
+	return (double)ticks * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The time of --cpu-tree's process and its children, in microseconds: every
+ * process in /proc whose parent it is. */
+static double cpu_tree_us(void)
+{
+	long long ticks = 0;
+	struct dirent *e;
+	long ppid;
+	DIR *d;
+
+	if (o_cpu_tree <= 0 || (d = opendir("/proc")) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		long long v;
+		if (end == e->d_name || *end != '\0')
+			continue;
+		v = proc_ticks(pid, &ppid);
+		if (v > 0 && (pid == o_cpu_tree || ppid == o_cpu_tree))
+			ticks += v;
+	}
+	closedir(d);
+	return (double)ticks * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---- options and report --------------------------------------------------------------------- */
 
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: aw-loadgen --target HOST:PORT [--concurrency N] [--connections N]\n"
+		"usage: aw-loadgen --target HOST:PORT[,HOST:PORT...] [--concurrency N] [--connections N]\n"
 		"                  [--seconds S | --requests N] [--warmup S] [--seed N] [--prefix P]\n"
 		"                  [--mix get=60,get_by_key=20,list=10,create=10,update=0]\n"
 		"                  [--page-size N] [--token T] [--json FILE]\n"
 		"                  [--seed-downloads N] [--ids LO:HI] [--list-tail] [--watchers N]\n"
+		"                  [--cpu-pids PID,...] [--cpu-tree PID]\n"
 		"methods: get get_by_key list create update claim (claim + complete)\n");
 	exit(2);
 }
@@ -587,6 +671,10 @@ static void parse(int argc, char **argv)
 			o_token = v;
 		else if (strcmp(a, "--json") == 0)
 			o_json = v;
+		else if (strcmp(a, "--cpu-pids") == 0)
+			o_cpu_pids = v;
+		else if (strcmp(a, "--cpu-tree") == 0)
+			o_cpu_tree = strtol(v, NULL, 10);
 		else if (strcmp(a, "--watchers") == 0)
 			o_watchers = (int)strtol(v, NULL, 10);
 		else if (strcmp(a, "--seed-downloads") == 0)
@@ -604,6 +692,17 @@ static void parse(int argc, char **argv)
 		usage();
 	if (o_connections > o_concurrency)
 		o_connections = o_concurrency;
+	char *save = NULL, *copy = strdup(o_target);
+	for (char *t = strtok_r(copy, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+		if (g_n_targets == MAX_TARGETS)
+			usage();
+		g_targets[g_n_targets++] = strdup(t);
+	}
+	free(copy);
+	if (g_n_targets == 0 || o_connections < g_n_targets) {
+		fprintf(stderr, "aw-loadgen: at least one connection per target\n");
+		exit(2);
+	}
 	if (o_seed == 0 && ((o_weights[M_GET] && o_ids_hi == 0) || o_weights[M_GET_BY_KEY] ||
 			    o_weights[M_UPDATE])) {
 		fprintf(stderr, "aw-loadgen: get (without --ids), get_by_key and update need --seed N\n");
@@ -619,6 +718,7 @@ int main(int argc, char **argv)
 	uint64_t errors[M_COUNT][17], bads[M_COUNT], all_errors = 0, all_bad = 0, all_calls = 0;
 	double secs;
 	uint64_t t_start, t_end;
+	double cpu0, cpu1, tree0, tree1;
 	const char *first_bad = NULL;
 	FILE *json = NULL;
 
@@ -630,7 +730,7 @@ int main(int argc, char **argv)
 	g_clients = calloc((size_t)o_connections, sizeof(*g_clients));
 	for (int c = 0; c < o_connections; c++) {
 		aw_err err;
-		if (aw_client_new(&g_clients[c], o_target, &opts, &err) != 0) {
+		if (aw_client_new(&g_clients[c], g_targets[c % g_n_targets], &opts, &err) != 0) {
 			fprintf(stderr, "aw-loadgen: %s\n", err.msg);
 			return 2;
 		}
@@ -665,6 +765,8 @@ int main(int argc, char **argv)
 	}
 	if (o_warmup > 0)
 		usleep((useconds_t)(o_warmup * 1e6));
+	cpu0 = cpu_pids_us();
+	tree0 = cpu_tree_us();
 	t_start = now_us();
 	atomic_store(&g_phase, 1);
 	if (o_requests > 0) {
@@ -675,6 +777,8 @@ int main(int argc, char **argv)
 	}
 	t_end = now_us();
 	atomic_store(&g_phase, 2);
+	cpu1 = cpu_pids_us();
+	tree1 = cpu_tree_us();
 	if (o_requests == 0) {
 		for (int t = 0; t < o_concurrency; t++)
 			pthread_join(w[t].thread, NULL);
@@ -738,10 +842,19 @@ int main(int argc, char **argv)
 	}
 	printf("%-11s %10" PRIu64 " %10.0f   over %.2f s, %d in flight on %d connections\n", "all",
 	       all_calls, (double)all_calls / secs, secs, o_concurrency, o_connections);
+	double per_call = all_calls > 0 ? 1.0 / (double)all_calls : 0;
+	if (o_cpu_pids != NULL)
+		printf("server CPU: %.1f us a call (user+system of %s over the window)\n",
+		       (cpu1 - cpu0) * per_call, o_cpu_pids);
+	if (o_cpu_tree > 0)
+		printf("database CPU: %.1f us a call (process %ld and its children)\n",
+		       (tree1 - tree0) * per_call, o_cpu_tree);
 	if (json != NULL) {
 		fprintf(json, "}, \"calls\": %" PRIu64 ", \"per_second\": %.1f, \"errors\": %" PRIu64
-			      ", \"bad\": %" PRIu64 ", \"ok\": %s}\n",
+			      ", \"bad\": %" PRIu64 ", \"server_cpu_us_per_call\": %.2f"
+			      ", \"db_cpu_us_per_call\": %.2f, \"ok\": %s}\n",
 			all_calls, (double)all_calls / secs, all_errors, all_bad,
+			(cpu1 - cpu0) * per_call, (tree1 - tree0) * per_call,
 			all_errors == 0 && all_bad == 0 ? "true" : "false");
 		fclose(json);
 	}
@@ -751,6 +864,8 @@ int main(int argc, char **argv)
 	for (int c = 0; c < o_connections; c++)
 		aw_client_free(g_clients[c]);
 	free(g_clients);
+	for (int t = 0; t < g_n_targets; t++)
+		free(g_targets[t]);
 	free(g_seeded);
 	free(g_claimed);
 	free(w);

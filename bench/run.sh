@@ -3,6 +3,10 @@
 # bench/RESULTS.md with the machine they ran on.
 #
 #   bench/run.sh [--seconds S] [--rounds R] [--out FILE] [--reference-dir DIR] [--no-reference]
+#                [--only PART,...]
+#
+# PART is reference, flat, claims, memory or postgres (all of them by default).
+# A run of some parts only rewrites their sections of FILE and keeps the rest.
 #
 #  1. Against the grpc++ reference (../shared/bench-reference: its bench.sh drives
 #     both servers alternately with its own load generator and h2load): the
@@ -14,6 +18,11 @@
 #  3. ClaimNextDownload + CompleteDownload from 8 workers on 10,000 and 100,000
 #     queued items (every item claimed once, checked by aw-loadgen).
 #  4. Peak memory (VmHWM) under a mixed load with 1,000 open WatchDownloads streams.
+#  5. PostgreSQL: a throwaway PostgreSQL 15 at its default durability (fsync and
+#     synchronous_commit on; tests/pg/pg_fixture.sh starts it, the exit trap
+#     stops it). SQLite and PostgreSQL side by side (reads and creates, 16 in
+#     flight, server CPU per call); group commit against --max-batch-writes 1;
+#     one replica against two on the same database; cost flat in table size.
 #
 # Needs a built tree (make build) and, for part 1, what the reference's README
 # lists (libgrpc++-dev protobuf-compiler-grpc nghttp2-client); installs them
@@ -27,32 +36,63 @@ REF_DIR=$ROOT/../shared/bench-reference
 SECS=5
 ROUNDS=3
 REFERENCE=1
+ONLY=reference,flat,claims,memory,postgres
+USAGE="usage: $0 [--seconds S] [--rounds R] [--out FILE] [--reference-dir DIR] [--no-reference] [--only PART,...]"
 while [ $# -gt 0 ]; do
 	case $1 in
+	--only) ONLY=$2; shift 2 ;;
 	--seconds) SECS=$2; shift 2 ;;
 	--rounds) ROUNDS=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--reference-dir) REF_DIR=$2; shift 2 ;;
 	--no-reference) REFERENCE=0; shift ;;
-	*) echo "usage: $0 [--seconds S] [--rounds R] [--out FILE] [--reference-dir DIR] [--no-reference]" >&2; exit 2 ;;
+	*) echo "$USAGE" >&2; exit 2 ;;
 	esac
 done
+for part in ${ONLY//,/ }; do
+	case $part in
+	reference | flat | claims | memory | postgres) ;;
+	*) echo "run.sh: unknown part $part; $USAGE" >&2; exit 2 ;;
+	esac
+done
+# want PART: whether this run includes PART.
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+want reference || REFERENCE=0
 
 SERVER=$BUILD/server/aniworld-server
 LOADGEN=$BUILD/bench/aw-loadgen
 [ -x "$SERVER" ] && [ -x "$LOADGEN" ] || { echo "run.sh: build first (make build)" >&2; exit 2; }
 WORK=$(mktemp -d /tmp/aw-bench-XXXXXX)
-trap 'pkill -TERM -f "aniworld-server --listen 127.0.0.1:5029" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PGDIR="" # the PostgreSQL of part 5, while it runs
+declare -A RUNNING # servers started and not yet stopped (pid -> 1): the exit trap stops them
+cleanup() {
+	for pid in "${!RUNNING[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${!RUNNING[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -n "$PGDIR" ]; then
+		"$ROOT/tests/pg/pg_fixture.sh" stop "$PGDIR" >&2 || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 # ---- helpers -------------------------------------------------------------------------------
 
 # start_server DB PORT [args...]: runs the server in the background; sets SPID.
+# With PIN set (e.g. "taskset -c 0") the server runs under it.
 start_server() {
 	local db=$1 port=$2
 	shift 2
-	"$SERVER" --listen "127.0.0.1:$port" --db "$db" --log-level warn "$@" 2>>"$WORK/server.log" &
+	# shellcheck disable=SC2086
+	${PIN:-} "$SERVER" --listen "127.0.0.1:$port" --db "$db" --log-level warn "$@" 2>>"$WORK/server.log" &
 	SPID=$!
+	RUNNING[$SPID]=1
 	for _ in $(seq 1 500); do
 		if /usr/bin/python3 - "$port" <<'EOF' 2>/dev/null; then return 0; fi
 import socket, sys
@@ -64,10 +104,14 @@ EOF
 	return 1
 }
 
-stop_server() {
-	kill -TERM "$SPID" 2>/dev/null || true
-	wait "$SPID" 2>/dev/null || true
+# stop_pid PID: stops a server this script started, and waits for it.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	unset "RUNNING[$1]"
 }
+
+stop_server() { stop_pid "$SPID"; }
 
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 
@@ -134,76 +178,29 @@ make_db() {
 		SELECT printf('big-%07d', x), printf('Big series %d', x), 'aniworld.to', 0, 0 FROM c;"
 }
 
-FLAT_ROWS=""
-declare -A GET LIST START
-for n in 10000 1000000; do
-	log "flat cost: $n series"
-	make_db "$WORK/flat-$n.db" "$n"
-	START[$n]=$(/usr/bin/python3 "$ROOT/bench/startup.py" --server "$SERVER" --db "$WORK/flat-$n.db")
-	start_server "$WORK/flat-$n.db" 50292
-	lo=$((n - 9999))
-	GET[$n]=$(loadgen_line --target 127.0.0.1:50292 --mix get=1 --ids "$lo:$n" --seconds "$SECS")
-	LIST[$n]=$(loadgen_line --target 127.0.0.1:50292 --mix list=1 --list-tail --seconds "$SECS")
-	stop_server
-done
-for what in GET LIST; do
-	declare -n T=$what
-	read -r s10 p10 q10 _ <<<"${T[10000]}"
-	read -r s1m p1m q1m _ <<<"${T[1000000]}"
-	FLAT_ROWS+="| ${what,,} at the end of the table | $s10 | $s1m | $(ratio "$s10" "$s1m") | $p10/$q10 | $p1m/$q1m |"$'\n'
-done
-
-# ---- 3. claims -------------------------------------------------------------------------------
-
-CLAIM_ROWS=""
-declare -A CLAIM
-for n in 10000 100000; do
-	log "claims: $n queued"
-	rm -f "$WORK/claim.db"*
-	start_server "$WORK/claim.db" 50293
-	CLAIM[$n]=$(loadgen_line --target 127.0.0.1:50293 --seed-downloads "$n" --mix claim=1 \
-		--concurrency 8 --requests 5000 --warmup 0 --seconds 600)
-	stop_server
-	read -r s p q _ <<<"${CLAIM[$n]}"
-	CLAIM_ROWS+="| $n | $s | $p/$q |"$'\n'
-done
-read -r c10 _ _ _ <<<"${CLAIM[10000]}"
-read -r c100 _ _ _ <<<"${CLAIM[100000]}"
-
-# ---- 4. memory with 1,000 streams --------------------------------------------------------------
-
-log "memory: 1000 watch streams under load"
-rm -f "$WORK/mem.db"*
-start_server "$WORK/mem.db" 50294
-idle_hwm=$(hwm_kib "$SPID")
-MEM=$(loadgen_line --target 127.0.0.1:50294 --seed 10000 --watchers 1000 \
-	--mix get=60,list=10,create=20,update=10 --seconds "$SECS")
-load_hwm=$(hwm_kib "$SPID")
-stop_server
-
-log "memory: big list pages under the reply budget"
-BIG=$(/usr/bin/python3 "$ROOT/bench/reply_budget.py" --server "$SERVER" --proto-dir "$ROOT/proto")
-
-# ---- the report --------------------------------------------------------------------------------
-
-{
-	cat <<EOF
-# Benchmark results
-
-Written by \`bench/run.sh\` on $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores
-($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),
-$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r),
-SQLite $(sqlite3 --version | cut -d' ' -f1), gRPC $(pkg-config --modversion grpc) (core).
-Load generators and servers share the same cores: read ratios, not absolute numbers.
-$SECS s measured per run, $ROUNDS rounds.
-
-## Against the grpc++ reference
-
-\`../shared/bench-reference/bench.sh\`: its grpc++ load generator (16 calls in flight
-on 4 connections unless said) against the reference (REF) and this server (SUT),
-alternately, every reply checked; ratio = SUT/REF within a round, median of rounds.
-$( [ "$REFERENCE" = 1 ] && echo "$REF_TABLES" || echo "(not run: --no-reference)")
-
+SEC_flat=""
+if want flat; then
+	FLAT_ROWS=""
+	declare -A GET LIST START
+	for n in 10000 1000000; do
+		log "flat cost: $n series"
+		make_db "$WORK/flat-$n.db" "$n"
+		START[$n]=$(/usr/bin/python3 "$ROOT/bench/startup.py" --server "$SERVER" --db "$WORK/flat-$n.db")
+		start_server "$WORK/flat-$n.db" 50292
+		lo=$((n - 9999))
+		GET[$n]=$(loadgen_line --target 127.0.0.1:50292 --mix get=1 --ids "$lo:$n" --seconds "$SECS")
+		LIST[$n]=$(loadgen_line --target 127.0.0.1:50292 --mix list=1 --list-tail --seconds "$SECS")
+		stop_server
+		rm -f "$WORK/flat-$n.db"*
+	done
+	for what in GET LIST; do
+		declare -n T=$what
+		read -r s10 p10 q10 _ <<<"${T[10000]}"
+		read -r s1m p1m q1m _ <<<"${T[1000000]}"
+		FLAT_ROWS+="| ${what,,} at the end of the table | $s10 | $s1m | $(ratio "$s10" "$s1m") | $p10/$q10 | $p1m/$q1m |"$'\n'
+	done
+	SEC_flat=$(
+		cat <<EOF
 ## Cost flat in table size
 
 The same server on 10,000 and on 1,000,000 series (aw-loadgen, 16 calls in flight):
@@ -217,7 +214,30 @@ $FLAT_ROWS
 Start-up, exec to SERVING (median of 5, bench/startup.py): ${START[10000]} ms on
 10,000 series, ${START[1000000]} ms on 1,000,000 (no scan at start: migrations read
 only \`PRAGMA user_version\`).
+EOF
+	)
+fi
 
+# ---- 3. claims -------------------------------------------------------------------------------
+
+SEC_claims=""
+if want claims; then
+	CLAIM_ROWS=""
+	declare -A CLAIM
+	for n in 10000 100000; do
+		log "claims: $n queued"
+		rm -f "$WORK/claim.db"*
+		start_server "$WORK/claim.db" 50293
+		CLAIM[$n]=$(loadgen_line --target 127.0.0.1:50293 --seed-downloads "$n" --mix claim=1 \
+			--concurrency 8 --requests 5000 --warmup 0 --seconds 600)
+		stop_server
+		read -r s p q _ <<<"${CLAIM[$n]}"
+		CLAIM_ROWS+="| $n | $s | $p/$q |"$'\n'
+	done
+	read -r c10 _ _ _ <<<"${CLAIM[10000]}"
+	read -r c100 _ _ _ <<<"${CLAIM[100000]}"
+	SEC_claims=$(
+		cat <<EOF
 ## ClaimNextDownload
 
 8 workers, each claiming the next item and completing it (5,000 claims; every
@@ -229,7 +249,27 @@ its cost does not grow with the queue.
 |---|---|---|
 $CLAIM_ROWS
 Ratio 10k/100k: $(ratio "$c10" "$c100").
+EOF
+	)
+fi
 
+# ---- 4. memory with 1,000 streams --------------------------------------------------------------
+
+SEC_memory=""
+if want memory; then
+	log "memory: 1000 watch streams under load"
+	rm -f "$WORK/mem.db"*
+	start_server "$WORK/mem.db" 50294
+	idle_hwm=$(hwm_kib "$SPID")
+	MEM=$(loadgen_line --target 127.0.0.1:50294 --seed 10000 --watchers 1000 \
+		--mix get=60,list=10,create=20,update=10 --seconds "$SECS")
+	load_hwm=$(hwm_kib "$SPID")
+	stop_server
+
+	log "memory: big list pages under the reply budget"
+	BIG=$(/usr/bin/python3 "$ROOT/bench/reply_budget.py" --server "$SERVER" --proto-dir "$ROOT/proto")
+	SEC_memory=$(
+		cat <<EOF
 ## Memory
 
 VmHWM of the server: $((idle_hwm / 1024)) MiB idle, $((load_hwm / 1024)) MiB after
@@ -247,6 +287,403 @@ list was served before the budget.
 $BIG
 \`\`\`
 EOF
-	cat "$ROOT/bench/PROFILE.md"
-} >"$OUT"
+	)
+fi
+
+# ---- 5. PostgreSQL -----------------------------------------------------------------------------
+
+# median V...: the median of the numbers (the mean of the middle two of an even count).
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# pg_sql DB SQL: runs SQL on database DB of the benchmark's PostgreSQL; prints
+# the result unaligned, without headers. In the background and waited for, so
+# that SIGINT or SIGTERM stops the run at once, not after a fill of a million
+# rows (bash runs a trap only once the foreground command has ended; `wait`
+# is interrupted).
+pg_sql() {
+	psql -X -q -t -A -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U aniworld -d "$1" -c "$2" &
+	wait $!
+}
+
+pg_uri() { echo "postgresql://aniworld@127.0.0.1:$PGPORT/$1"; }
+
+# pg_make_db NAME N: a database with the server's schema (--migrate-only) and N
+# series inserted in one statement, vacuumed and analyzed, then a checkpoint so
+# that none falls in the measurements.
+pg_make_db() {
+	local name=$1 n=$2
+	pg_sql postgres "CREATE DATABASE $name" >/dev/null
+	"$SERVER" --db "$(pg_uri "$name")" --migrate-only --log-level warn 2>>"$WORK/server.log"
+	pg_sql "$name" "INSERT INTO anime_series (key, name, site, created_at, updated_at)
+		SELECT 'big-' || lpad(x::text, 7, '0'), 'Big series ' || x, 'aniworld.to', 0, 0
+		FROM generate_series(1, $n) AS x" >/dev/null
+	pg_sql "$name" "VACUUM ANALYZE anime_series" >/dev/null
+	pg_sql "$name" "CHECKPOINT" >/dev/null
+}
+
+# lg TAG ARGS...: one aw-loadgen run (under LGPIN when set); prints "calls/s p50
+# p99 server-cpu db-cpu" (us a call) of its first method.
+lg() {
+	local tag=$1
+	shift
+	# shellcheck disable=SC2086
+	${LGPIN:-} "$LOADGEN" --seconds "$SECS" "$@" --json "$WORK/$tag.json" >"$WORK/$tag.txt" \
+		2>>"$WORK/loadgen.log" || {
+		cat "$WORK/$tag.txt" >&2
+		echo "run.sh: aw-loadgen reported errors ($tag): not a result" >&2
+		exit 1
+	}
+	/usr/bin/python3 - "$WORK/$tag.json" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+m = next(iter(j["methods"].values()))
+print(f'{j["per_second"]:.0f} {m["p50_us"]} {m["p99_us"]} '
+      f'{j["server_cpu_us_per_call"]:.1f} {j["db_cpu_us_per_call"]:.1f}')
+EOF
+}
+
+# metric PORT NAME: a counter of the server's Prometheus endpoint.
+metric() { curl -sf "http://127.0.0.1:$1/metrics" | awk -v n="$2" '$1 == n { print $2 }'; }
+
+declare -A PGM      # "part,config,round" -> "calls/s p50 p99 cpu dbcpu"
+declare -A PGF      # "config,round" -> writes a transaction
+# field KEY N: field N (1 calls/s, 2 p50, 3 p99, 4 server cpu, 5 db cpu) of every round of KEY.
+field() {
+	local r
+	for r in $(seq 1 "$ROUNDS"); do
+		echo "${PGM[$1,$r]}" | cut -d' ' -f"$2"
+	done
+}
+med() { median $(field "$1" "$2"); }
+# ratio_med A B N: the median over rounds of field N of A / field N of B, each within a round.
+ratio_med() {
+	local r vals=()
+	for r in $(seq 1 "$ROUNDS"); do
+		vals+=("$(ratio "$(echo "${PGM[$1,$r]}" | cut -d' ' -f"$3")" "$(echo "${PGM[$2,$r]}" | cut -d' ' -f"$3")")")
+	done
+	fmt2 "$(median "${vals[@]}")"
+}
+# range A B N: "min..max" of the per-round ratios.
+range() {
+	local r vals=()
+	for r in $(seq 1 "$ROUNDS"); do
+		vals+=("$(ratio "$(echo "${PGM[$1,$r]}" | cut -d' ' -f"$3")" "$(echo "${PGM[$2,$r]}" | cut -d' ' -f"$3")")")
+	done
+	printf '%s\n' "${vals[@]}" | sort -g | sed -n '1p;$p' | paste -sd' ' | awk '{ print $1 ".." $2 }'
+}
+fmt0() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+fmt1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+fmt2() { awk -v v="$1" 'BEGIN { printf "%.2f", v }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a >= b) }'; }
+
+SEC_postgres=""
+if want postgres; then
+	PGDIR=$(mktemp -d /tmp/aw-bench-pg-XXXXXX)
+	log "postgres: starting a throwaway PostgreSQL 15 (tests/pg/pg_fixture.sh)"
+	"$ROOT/tests/pg/pg_fixture.sh" start "$PGDIR" >&2
+	PGPORT=$(cat "$PGDIR/port")
+	PGPID=$(sed -n 1p "$PGDIR/data/postmaster.pid")
+	PG_VERSION=$(pg_sql postgres "SHOW server_version")
+	PG_SETTINGS=$(pg_sql postgres "SELECT string_agg(s || '=' || current_setting(s), ', ')
+		FROM unnest(ARRAY['fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method',
+		'commit_delay', 'shared_buffers', 'max_wal_size']) AS s")
+	LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+	PG_T0=$(date -u +%H:%M)
+
+	log "postgres: 10,000 series in SQLite and in PostgreSQL"
+	make_db "$WORK/cmp.db" 10000
+	pg_make_db cmp 10000
+	log "postgres: 10,000 and 1,000,000 series for the flat-cost runs"
+	pg_make_db flat10k 10000
+	pg_make_db flat1m 1000000
+
+	METHODS="get get_by_key list create"
+	for r in $(seq 1 "$ROUNDS"); do
+		# SQLite and PostgreSQL side by side: the same server, one method at a time.
+		for backend in sqlite postgres; do
+			log "postgres: round $r: $backend"
+			if [ "$backend" = sqlite ]; then
+				start_server "$WORK/cmp.db" 50295
+				cpu=(--cpu-pids "$SPID")
+			else
+				start_server "$(pg_uri cmp)" 50295
+				cpu=(--cpu-pids "$SPID" --cpu-tree "$PGPID")
+			fi
+			for m in $METHODS; do
+				case $m in
+				get) args=(--mix get=1 --ids 1:10000) ;;
+				get_by_key) args=(--mix get_by_key=1 --seed 1000 --prefix "k$r$backend") ;;
+				list) args=(--mix list=1 --list-tail) ;;
+				create) args=(--mix create=1 --prefix "c$r$backend") ;;
+				esac
+				PGM[cmp,$backend-$m,$r]=$(lg "cmp-$backend-$m-$r" --target 127.0.0.1:50295 "${args[@]}" "${cpu[@]}")
+			done
+			stop_server
+		done
+
+		# Group commit against one transaction per write, CreateSeries on PostgreSQL.
+		for mode in batch single; do
+			log "postgres: round $r: creates, $mode"
+			extra=()
+			[ "$mode" = single ] && extra=(--max-batch-writes 1)
+			start_server "$(pg_uri cmp)" 50296 --metrics-listen 127.0.0.1:50299 "${extra[@]}"
+			PGM[gc,$mode,$r]=$(lg "gc-$mode-$r" --target 127.0.0.1:50296 --mix create=1 \
+				--prefix "g$r$mode" --cpu-pids "$SPID" --cpu-tree "$PGPID")
+			w=$(metric 50299 aniworld_store_writes_total)
+			t=$(metric 50299 aniworld_store_transactions_total)
+			PGF[$mode,$r]=$(awk -v w="$w" -v t="$t" 'BEGIN { printf "%.1f", (t > 0 ? w / t : 0) }')
+			stop_server
+		done
+
+		# One replica against two on the same database, GetSeries. "cores": one
+		# core per replica (taskset), load generator and PostgreSQL unpinned;
+		# "apart": the load generator alone on core 1, every replica on core 0.
+		for layout in cores apart; do
+			for n in 1 2; do
+				log "postgres: round $r: reads, $n replica(s), layout $layout"
+				if [ "$layout" = apart ]; then LGPIN="taskset -c 1"; else LGPIN=""; fi
+				PIN="taskset -c 0" start_server "$(pg_uri cmp)" 50297
+				pids=$SPID
+				targets=127.0.0.1:50297
+				if [ "$n" = 2 ]; then
+					if [ "$layout" = apart ]; then p="taskset -c 0"; else p="taskset -c 1"; fi
+					PIN=$p start_server "$(pg_uri cmp)" 50298
+					pids+=",$SPID"
+					targets+=",127.0.0.1:50298"
+				fi
+				PGM[rep,$layout-$n,$r]=$(lg "rep-$layout-$n-$r" --target "$targets" --mix get=1 \
+					--ids 1:10000 --cpu-pids "$pids" --cpu-tree "$PGPID")
+				LGPIN=""
+				for pid in ${pids//,/ }; do
+					stop_pid "$pid"
+				done
+			done
+		done
+
+		# Cost flat in table size: the ends of 10,000 and of 1,000,000 series.
+		for db in flat10k flat1m; do
+			log "postgres: round $r: flat cost, $db"
+			case $db in flat10k) n=10000 ;; flat1m) n=1000000 ;; esac
+			start_server "$(pg_uri "$db")" 50295
+			PGM[flat,$db-get,$r]=$(lg "flat-$db-get-$r" --target 127.0.0.1:50295 --mix get=1 \
+				--ids "$((n - 9999)):$n" --cpu-pids "$SPID" --cpu-tree "$PGPID")
+			PGM[flat,$db-list,$r]=$(lg "flat-$db-list-$r" --target 127.0.0.1:50295 --mix list=1 \
+				--list-tail --cpu-pids "$SPID" --cpu-tree "$PGPID")
+			stop_server
+		done
+	done
+	LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+	# A 1-minute load of half the cores or more, at the start or the end: other work ran.
+	LOAD_NOTE=""
+	if awk -v a="${LOAD_BEFORE%% *}" -v b="${LOAD_AFTER%% *}" -v n="$(nproc)" \
+		'BEGIN { exit !(a >= n / 2 || b >= n / 2) }'; then
+		LOAD_NOTE=": **the cores were shared with other work while this ran**, so absolute
+figures move from run to run"
+	fi
+	PG_T1=$(date -u +%H:%M)
+	PG_EXPLAIN=$(pg_sql flat1m "EXPLAIN SELECT id FROM anime_series WHERE id > 999950 ORDER BY id LIMIT 51" | head -2 | sed 's/^/    /')
+	"$ROOT/tests/pg/pg_fixture.sh" stop "$PGDIR" >&2
+	PGDIR=""
+
+	# The tables.
+	declare -A names=([get]=GetSeries [get_by_key]=GetSeriesByKey [list]=ListSeries [create]=CreateSeries)
+	CMP_ROWS=""
+	MAX_P99=0
+	MAX_P99_WHAT=""
+	for m in $METHODS; do
+		row="| ${names[$m]}"
+		for b in sqlite postgres; do
+			row+=" | $(fmt0 "$(med "cmp,$b-$m" 1)") | $(fmt0 "$(med "cmp,$b-$m" 2)")/$(fmt0 "$(med "cmp,$b-$m" 3)") | $(fmt1 "$(med "cmp,$b-$m" 4)")"
+			p99=$(med "cmp,$b-$m" 3)
+			if ge "$p99" "$MAX_P99"; then MAX_P99=$p99; MAX_P99_WHAT="${names[$m]} on $b"; fi
+		done
+		row+=" | $(fmt1 "$(med "cmp,postgres-$m" 5)") | $(ratio_med "cmp,postgres-$m" "cmp,sqlite-$m" 1) |"
+		CMP_ROWS+="$row"$'\n'
+	done
+	for k in gc,batch gc,single; do
+		p99=$(med "$k" 3)
+		if ge "$p99" "$MAX_P99"; then MAX_P99=$p99; MAX_P99_WHAT="CreateSeries ($k)"; fi
+	done
+	GC_RATIO=$(ratio_med gc,batch gc,single 1)
+	REP_CORES=$(ratio_med rep,cores-2 rep,cores-1 1)
+	REP_APART=$(ratio_med rep,apart-2 rep,apart-1 1)
+	FLAT_GET=$(ratio_med flat,flat10k-get flat,flat1m-get 1)
+	FLAT_LIST=$(ratio_med flat,flat10k-list flat,flat1m-list 1)
+	met() { if ge "$1" "$2"; then echo "**met**"; else echo "**not met**"; fi; }
+	flat_met() { if awk -v v="$1" 'BEGIN { exit !(v <= 1.5) }'; then echo "**met**"; else echo "**not met**"; fi; }
+	p99_met=$(if awk -v v="$MAX_P99" 'BEGIN { exit !(v <= 10000) }'; then echo "**met**"; else echo "**not met**"; fi)
+	gcf() { fmt1 "$(median $(for r in $(seq 1 "$ROUNDS"); do echo "${PGF[$1,$r]}"; done))"; }
+	line() { # line KEY LABEL: a table row of calls/s, p50/p99, server and database CPU
+		echo "| $2 | $(fmt0 "$(med "$1" 1)") | $(fmt0 "$(med "$1" 2)")/$(fmt0 "$(med "$1" 3)") | $(fmt1 "$(med "$1" 4)") | $(fmt1 "$(med "$1" 5)") |"
+	}
+
+	SEC_postgres=$(
+		cat <<EOF
+## PostgreSQL
+
+Written by \`bench/run.sh --only postgres\` (or a full run) on $(date -u +%Y-%m-%d), $PG_T0 to
+$PG_T1 UTC: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),
+kernel $(uname -r), PostgreSQL $PG_VERSION, SQLite $(sqlite3 --version | cut -d' ' -f1).
+Load average (1, 5, 15 min) $LOAD_BEFORE at the start and $LOAD_AFTER at the end$LOAD_NOTE;
+the ratios below compare runs made one after the other within a round, median of
+$ROUNDS rounds [lowest..highest round].
+$SECS s measured per run after 1 s of warm-up; 16 calls in flight on 4 connections
+(aw-loadgen, every reply checked; a run with any error is not a result).
+
+PostgreSQL is a throwaway cluster started by \`tests/pg/pg_fixture.sh\` (stopped by the
+script's exit trap) on 127.0.0.1 TCP, at its default durability:
+$PG_SETTINGS
+(\`fsync\` and \`synchronous_commit\` on: every acknowledged commit is flushed to disk;
+shared_buffers is the fixture's smaller size, larger than every working set here).
+The server talks to it through libpq with its default pool (\`--db-pool-size 4\` readers, one
+writer connection). Server CPU is user+system time of the aniworld-server process(es) over
+the measured window divided by the calls answered (aw-loadgen \`--cpu-pids\`); database CPU
+the same for the postmaster and all its backends (\`--cpu-tree\`).
+
+### SQLite and PostgreSQL, the same server
+
+10,000 series made by SQL; GetSeries of random ids, GetSeriesByKey of 1,000 series the
+run created first, ListSeries pages of 50 through the last 1,000 rows, CreateSeries of new
+keys. Default server settings (\`--threads\` one per core).
+
+| method | SQLite calls/s | p50/p99 us | server CPU us/call | PostgreSQL calls/s | p50/p99 us | server CPU us/call | database CPU us/call | PG / SQLite calls/s |
+|---|---|---|---|---|---|---|---|---|
+$CMP_ROWS
+Highest p99 of any method at 16 in flight (these runs and the group-commit runs below):
+$(fmt0 "$MAX_P99") us ($MAX_P99_WHAT). Target "no method's p99 above 10 ms": $p99_met.
+
+### Group commit on PostgreSQL
+
+CreateSeries on the same database, the server as by default (up to 256 writes a
+transaction) against \`--max-batch-writes 1\` (one transaction, one COMMIT and so one WAL
+flush per write). Writes a transaction from the server's own counters
+(\`aniworld_store_writes_total / aniworld_store_transactions_total\`, warm-up included).
+
+| server | creates/s | p50/p99 us | server CPU us/call | database CPU us/call | writes a transaction |
+|---|---|---|---|---|---|
+$(line gc,batch "group commit (default)") $(gcf batch) |
+$(line gc,single "\`--max-batch-writes 1\`") $(gcf single) |
+
+Group commit / one transaction a write: **$GC_RATIO x** [$(range gc,batch gc,single 1)].
+Target at least 3x: $(met "$GC_RATIO" 3).
+
+### Two replicas on one database
+
+GetSeries of random ids among 10,000, from one server process, then from two on the same
+database with aw-loadgen's 4 connections alternating between them (\`--target A,B\`:
+connection i goes to target i mod 2, 8 of the 16 calls in flight each). Each replica
+runs with \`--threads\` defaulting to the one core it may use. Two layouts, each run
+with \`taskset\`:
+
+- **one core per replica**: replica A on core 0 (\`taskset -c 0\`), replica B on core 1;
+  the load generator and PostgreSQL not pinned (they share both cores with the replicas).
+- **load generator apart**: the load generator alone on core 1 (\`taskset -c 1\`), every
+  replica on core 0; PostgreSQL not pinned. As far apart as 2 cores allow, and so both
+  replicas share one core.
+
+| layout | replicas | reads/s | p50/p99 us | server CPU us/call | database CPU us/call |
+|---|---|---|---|---|---|
+$(line rep,cores-1 "one core per replica | 1")
+$(line rep,cores-2 "one core per replica | 2")
+$(line rep,apart-1 "load generator apart | 1")
+$(line rep,apart-2 "load generator apart | 2")
+
+Two replicas / one: **$REP_CORES x** [$(range rep,cores-2 rep,cores-1 1)] with one core per replica,
+**$REP_APART x** [$(range rep,apart-2 rep,apart-1 1)] with the load generator apart.
+Target at least 1.3x: $(met "$REP_CORES" 1.3) (one core per replica), $(met "$REP_APART" 1.3) (load generator apart).
+
+### Cost flat in table size on PostgreSQL
+
+The same server on a database of 10,000 and one of 1,000,000 series (made with one
+\`INSERT ... SELECT FROM generate_series\`, then \`VACUUM ANALYZE\` and a checkpoint):
+GetSeries of random ids among the last 10,000, ListSeries pages of 50 through the last
+1,000 rows. The page is \`WHERE id > \$cursor ORDER BY id LIMIT n\` on the primary key and
+\`total_size\` one row of a trigger-kept count (\`row_counts\`), never \`COUNT(*)\`. The plan
+on 1,000,000 rows:
+
+$PG_EXPLAIN
+
+| call | 10k calls/s | 1M calls/s | cost 1M / 10k | 10k p50/p99 us | 1M p50/p99 us | server CPU us/call 10k / 1M | database CPU us/call 10k / 1M |
+|---|---|---|---|---|---|---|---|
+| GetSeries at the end | $(fmt0 "$(med flat,flat10k-get 1)") | $(fmt0 "$(med flat,flat1m-get 1)") | $FLAT_GET | $(fmt0 "$(med flat,flat10k-get 2)")/$(fmt0 "$(med flat,flat10k-get 3)") | $(fmt0 "$(med flat,flat1m-get 2)")/$(fmt0 "$(med flat,flat1m-get 3)") | $(fmt1 "$(med flat,flat10k-get 4)") / $(fmt1 "$(med flat,flat1m-get 4)") | $(fmt1 "$(med flat,flat10k-get 5)") / $(fmt1 "$(med flat,flat1m-get 5)") |
+| ListSeries at the end | $(fmt0 "$(med flat,flat10k-list 1)") | $(fmt0 "$(med flat,flat1m-list 1)") | $FLAT_LIST | $(fmt0 "$(med flat,flat10k-list 2)")/$(fmt0 "$(med flat,flat10k-list 3)") | $(fmt0 "$(med flat,flat1m-list 2)")/$(fmt0 "$(med flat,flat1m-list 3)") | $(fmt1 "$(med flat,flat10k-list 4)") / $(fmt1 "$(med flat,flat1m-list 4)") | $(fmt1 "$(med flat,flat10k-list 5)") / $(fmt1 "$(med flat,flat1m-list 5)") |
+
+Cost 1M / 10k is calls/s on 10k over calls/s on 1M within a round (1.00 = the same cost).
+Target within 1.5x: $(flat_met "$FLAT_GET") (GetSeries), $(flat_met "$FLAT_LIST") (ListSeries).
+EOF
+	)
+	if [ -f "$ROOT/bench/POSTGRES.md" ]; then
+		SEC_postgres+=$'\n\n'$(cat "$ROOT/bench/POSTGRES.md")
+	fi
+fi
+
+# ---- the report --------------------------------------------------------------------------------
+
+SEC_reference=""
+if want reference; then
+	SEC_reference=$(
+		cat <<EOF
+## Against the grpc++ reference
+
+\`../shared/bench-reference/bench.sh\`: its grpc++ load generator (16 calls in flight
+on 4 connections unless said) against the reference (REF) and this server (SUT),
+alternately, every reply checked; ratio = SUT/REF within a round, median of rounds.
+$REF_TABLES
+EOF
+	)
+fi
+
+# Each part's section sits between markers, so that a run of some parts
+# (--only) replaces their sections and leaves the others as they were.
+section() { printf '<!-- part:%s -->\n%s\n<!-- /part:%s -->\n' "$1" "$2" "$1"; }
+
+if [ "$ONLY" = reference,flat,claims,memory,postgres ]; then
+	{
+		cat <<EOF
+# Benchmark results
+
+Written by \`bench/run.sh\` on $(date -u +%Y-%m-%dT%H:%MZ): $(nproc) cores
+($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)),
+$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r),
+SQLite $(sqlite3 --version | cut -d' ' -f1), gRPC $(pkg-config --modversion grpc) (core).
+Load generators and servers share the same cores: read ratios, not absolute numbers.
+$SECS s measured per run, $ROUNDS rounds. Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg).
+
+EOF
+		[ "$REFERENCE" = 1 ] || SEC_reference="## Against the grpc++ reference"$'\n\n'"(not run: --no-reference)"
+		for part in reference flat claims memory postgres; do
+			v=SEC_$part
+			section "$part" "${!v}"
+			echo
+		done
+		cat "$ROOT/bench/PROFILE.md"
+	} >"$OUT"
+else
+	# Splice: replace a part's marked section; without one, put it before the
+	# profiling notes (or at the end).
+	touch "$OUT"
+	for part in ${ONLY//,/ }; do
+		v=SEC_$part
+		section "$part" "${!v}" >"$WORK/section.md"
+		/usr/bin/python3 - "$OUT" "$part" "$WORK/section.md" <<'EOF'
+import sys
+path, part, new = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+text = open(path).read()
+begin, end = f"<!-- part:{part} -->", f"<!-- /part:{part} -->\n"
+if begin in text and end in text:
+    a = text.index(begin)
+    b = text.index(end, a) + len(end)
+    text = text[:a] + new + text[b:]
+elif "## What profiling showed" in text:
+    a = text.index("## What profiling showed")
+    text = text[:a] + new + "\n" + text[a:]
+else:
+    text = text + ("\n" if text else "") + new
+open(path, "w").write(text)
+EOF
+	done
+fi
 log "wrote $OUT"

@@ -63,6 +63,8 @@ static const opt options[] = {
 	 "calls in progress at once (streams included, health excluded); more get RESOURCE_EXHAUSTED"},
 	{"max-queued-writes", "ANIWORLD_MAX_QUEUED_WRITES", OPT_I64, F(max_queued_writes),
 	 "writes waiting for their transaction; more get RESOURCE_EXHAUSTED at once"},
+	{"max-batch-writes", "ANIWORLD_MAX_BATCH_WRITES", OPT_INT, F(max_batch_writes),
+	 "most writes committed together in one transaction (group commit); 1 = one each"},
 	{"max-streams-per-connection", "ANIWORLD_MAX_STREAMS_PER_CONNECTION", OPT_I64,
 	 F(max_streams_per_conn), "HTTP/2 streams one connection may have open at once"},
 	{"max-memory", "ANIWORLD_MAX_MEMORY", OPT_I64, F(max_memory_bytes),
@@ -112,6 +114,7 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->auth_reflection = 0;
 	cfg->max_calls = 4096;
 	cfg->max_queued_writes = 4096;
+	cfg->max_batch_writes = 256;
 	cfg->max_streams_per_conn = 1024;
 	cfg->max_memory_bytes = 256 * 1024 * 1024;
 	cfg->keepalive_time_ms = 2 * 3600 * 1000; /* gRPC's default */
@@ -302,6 +305,8 @@ int aw_config_load(aw_config *cfg, int argc, char **argv, int *help_requested, a
 		if (rc != 0)
 			return rc;
 	}
+	if (cfg->max_batch_writes < 1)
+		return aw_err_set(err, AW_EINVAL, "--max-batch-writes: at least 1 write a transaction");
 	return 0;
 }
 

@@ -33,6 +33,7 @@ typedef struct aw_config {
 	int auth_reflection;          /* reflection needs a token too */
 	int64_t max_calls;            /* calls in progress at once; more get RESOURCE_EXHAUSTED */
 	int64_t max_queued_writes;    /* writes waiting for the writer; more get RESOURCE_EXHAUSTED */
+	int max_batch_writes;         /* most writes in one transaction; 1 = no group commit */
 	int64_t max_streams_per_conn; /* HTTP/2 streams one connection may have open */
 	int64_t max_memory_bytes;     /* grpc's buffers for all connections together */
 	int64_t keepalive_time_ms;    /* ping an idle connection this often */

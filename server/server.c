@@ -216,6 +216,7 @@ static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_sett
 	if (cfg->max_queued_writes > 0)
 		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
 								       : (int)cfg->max_queued_writes;
+	ropts->max_batch = cfg->max_batch_writes;
 }
 
 int aw_server_migrate(const aw_config *cfg, aw_err *err)

@@ -27,6 +27,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.max_receive_bytes, 4 * 1024 * 1024);
 	assert_int_equal(c.max_reply_bytes, 3 * 1024 * 1024); /* under gRPC's 4 MiB default */
 	assert_int_equal(c.stale_claim_ms, 15 * 60 * 1000);
+	assert_int_equal(c.max_batch_writes, 256);
 	assert_int_equal(help, 0);
 	aw_config_close(&c);
 }
@@ -42,6 +43,7 @@ static void test_config_env_then_flags(void **state)
 	setenv("ANIWORLD_LISTEN", "127.0.0.1:1234", 1);
 	setenv("ANIWORLD_DB", "/from/env.db", 1);
 	setenv("ANIWORLD_STALE_CLAIM_TIMEOUT", "5m", 1);
+	setenv("ANIWORLD_MAX_BATCH_WRITES", "1", 1);
 	aw_config_defaults(&c);
 	assert_int_equal(aw_config_load(&c, 7, argv, &help, NULL), 0);
 	assert_string_equal(c.listen, "127.0.0.1:1234");
@@ -50,10 +52,12 @@ static void test_config_env_then_flags(void **state)
 	assert_int_equal(c.threads, 3);
 	assert_int_equal(c.max_reply_bytes, 65536);
 	assert_int_equal(c.stale_claim_ms, 5 * 60 * 1000);
+	assert_int_equal(c.max_batch_writes, 1);
 	aw_config_close(&c);
 	unsetenv("ANIWORLD_LISTEN");
 	unsetenv("ANIWORLD_DB");
 	unsetenv("ANIWORLD_STALE_CLAIM_TIMEOUT");
+	unsetenv("ANIWORLD_MAX_BATCH_WRITES");
 }
 
 static void test_config_bad_values_name_the_setting(void **state)
@@ -79,6 +83,12 @@ static void test_config_bad_values_name_the_setting(void **state)
 	aw_config_defaults(&c);
 	assert_int_equal(aw_config_load(&c, 2, missing, &help, &err), AW_EINVAL);
 	assert_non_null(strstr(err.msg, "--db"));
+	aw_config_close(&c);
+
+	char *no_batch[] = {"prog", "--max-batch-writes", "0", NULL};
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 3, no_batch, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--max-batch-writes"));
 	aw_config_close(&c);
 
 	setenv("ANIWORLD_SHUTDOWN_GRACE", "soon", 1);

@@ -374,6 +374,39 @@ static void quiet(void *arg, const char *message)
 }
 
 /*
+ * Runs the session setting `sql` on the fresh connection `c`: 0 when done or
+ * refused, 1 when the connection failed, or the AW_E* code of a wait that
+ * failed. A server without the setting (client_connection_check_interval
+ * before PostgreSQL 14, or another engine speaking the protocol) refuses it:
+ * that is no reason not to serve.
+ *
+ * Readers also run their prepared statements with the generic plan. With the
+ * default (auto), a page statement (`id > $1 ORDER BY id LIMIT $2`) was
+ * planned again at every call: its generic plan's cost assumes LIMIT returns
+ * a tenth of the table, so PostgreSQL judged custom plans cheaper. Planning a
+ * cursor that falls in the last histogram bucket probes the index for the
+ * column's real maximum, and near the end of a large table every cursor does:
+ * planning took 0.3 ms on 1,000,000 series against 0.1 ms on 10,000, and a
+ * ListSeries page at the end cost 1.4-1.7x more (bench/RESULTS.md, "Cost flat
+ * in table size on PostgreSQL"). Reads look rows up by key or page along an
+ * index, where the generic plan is the plan. The writer keeps the default:
+ * its migrations ran slower with it.
+ */
+static int conn_set(aw_pg_conn *c, const char *sql, aw_err *err)
+{
+	PGresult *res;
+	int rc;
+
+	if (!PQsendQuery(c->pg, sql))
+		return 1;
+	rc = collect(c, c->repo->query_timeout_ms, "setting up a connection", &res, err);
+	if (rc != 0)
+		return rc;
+	PQclear(res);
+	return PQstatus(c->pg) == CONNECTION_OK ? 0 : 1;
+}
+
+/*
  * Connects `c`. The URI comes after our defaults, so that what it says wins:
  * a connect timeout, TCP keepalives and a TCP user timeout so that a dead peer
  * is noticed in seconds rather than the system's two hours. The whole
@@ -390,7 +423,6 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 	int64_t deadline = mono_ms() + r->query_timeout_ms;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char text[200];
-	PGresult *res;
 	int rc;
 
 	snprintf(timeout_s, sizeof(timeout_s), "%d", (r->query_timeout_ms + 999) / 1000 < 2
@@ -432,18 +464,13 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 	if (PQsetnonblocking(c->pg, 1) != 0)
 		goto failed;
 	PQsetNoticeProcessor(c->pg, quiet, NULL);
-	/* A server that notices a client gone mid-query stops working for it.
-	 * Servers without the setting (before PostgreSQL 14, or another engine
-	 * speaking the protocol) refuse it: that is no reason not to serve. */
-	if (!PQsendQuery(c->pg, "SET client_connection_check_interval = 2000"))
+	/* A server that notices a client gone mid-query stops working for it. */
+	rc = conn_set(c, "SET client_connection_check_interval = 2000", err);
+	if (rc == 0 && c->reader)
+		rc = conn_set(c, "SET plan_cache_mode = force_generic_plan", err);
+	if (rc == 1)
 		goto failed;
-	rc = collect(c, r->query_timeout_ms, "setting up a connection", &res, err);
-	if (rc != 0)
-		return rc;
-	PQclear(res);
-	if (PQstatus(c->pg) != CONNECTION_OK)
-		goto failed;
-	return 0;
+	return rc;
 
 failed:
 	trimmed(text, sizeof(text), PQerrorMessage(c->pg));
@@ -965,8 +992,10 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 		r->free_readers = c->next;
 	} else if (r->n_readers < r->pool_size) {
 		c = conn_new(r);
-		if (c != NULL)
+		if (c != NULL) {
+			c->reader = 1;
 			r->readers[r->n_readers++] = c;
+		}
 	}
 	full = r->n_readers >= r->pool_size;
 	pthread_mutex_unlock(&r->pool_mu);

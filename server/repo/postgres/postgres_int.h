@@ -100,6 +100,7 @@ typedef struct aw_pg_conn {
 	PGconn *pg;                  /* NULL: closed, opened again on next use */
 	uint64_t prepared[(AW_PG_STMT_COUNT + 63) / 64]; /* slots prepared on `pg` */
 	int in_txn;                  /* a transaction is open (never reconnect then) */
+	int reader;                  /* a pool connection: generic plans (conn_set) */
 	int may_retry;               /* reused since it was last checked: a statement that
 				        finds it dead may run again on a new one */
 	int quiet;                   /* such a first attempt: its failure is not an outage */
