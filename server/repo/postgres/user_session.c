@@ -143,8 +143,8 @@ static const char *const count_sql[4] = {
 	"SELECT COUNT(*) FROM user_sessions",
 	"SELECT COUNT(*) FROM user_sessions WHERE is_active AND expires_at > $1::int8",
 	"SELECT COUNT(*) FROM user_sessions WHERE user_id = $1",
-	"SELECT COUNT(*) FROM user_sessions WHERE user_id = $2 AND is_active "
-	"AND expires_at > $1::int8",
+	("SELECT COUNT(*) FROM user_sessions WHERE user_id = $2 AND is_active "
+	 "AND expires_at > $1::int8"),
 };
 
 static void bind_filters(aw_pg_params *p, int variant, int64_t now_us,
