@@ -135,3 +135,21 @@ void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	req->args.series_delete.deleted = deleted;
 	aw__writer_submit(r, req);
 }
+
+char *aw__series_like_pattern(const char *text)
+{
+	size_t n = strlen(text);
+	char *p = malloc(2 * n + 3), *o = p;
+
+	if (p == NULL)
+		return NULL;
+	*o++ = '%';
+	for (const char *s = text; *s != '\0'; s++) {
+		if (*s == '%' || *s == '_' || *s == '\\')
+			*o++ = '\\';
+		*o++ = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+	}
+	*o++ = '%';
+	*o = '\0';
+	return p;
+}

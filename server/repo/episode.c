@@ -1,6 +1,7 @@
 /*
  * Episode wrappers: checks and packaging around the backend's episode methods.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,4 +180,29 @@ void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 	req->write = write_episode_mark;
 	req->args.episodes_mark.in = in;
 	aw__writer_submit(r, req);
+}
+
+char *aw__episodes_seasons_text(const Aniworld__V1__ListEpisodesRequest *f, char open,
+				char close)
+{
+	size_t cap = 3 + f->n_seasons * 13, n = 0;
+	char *s = malloc(cap);
+
+	if (s == NULL)
+		return NULL;
+	s[n++] = open;
+	for (size_t i = 0; i < f->n_seasons; i++)
+		n += (size_t)snprintf(s + n, cap - n, "%s%d", i > 0 ? "," : "", f->seasons[i]);
+	s[n++] = close;
+	s[n] = '\0';
+	return s;
+}
+
+int aw__episodes_downloaded_filter(const Aniworld__V1__ListEpisodesRequest *f)
+{
+	if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED)
+		return 1;
+	if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
+		return 0;
+	return -1;
 }

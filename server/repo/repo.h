@@ -902,6 +902,22 @@ int64_t aw__pb_timestamp_us(const struct Google__Protobuf__Timestamp *ts);
 /* Copies `s` into memory from `mem` (NULL: malloc); NULL when out of memory. */
 char *aw__repo_strdup(ProtobufCAllocator *mem, const char *s);
 
+/* anime_series.c: the LIKE pattern %text% for a name filter, with %, _ and \
+ * escaped (ESCAPE '\') and ASCII letters lowered, to be compared with a
+ * name whose ASCII letters are lowered too (SQLite's LIKE does that by
+ * itself); malloc'd, NULL when out of memory. */
+char *aw__series_like_pattern(const char *text);
+
+/* episode.c: an episode list's seasons filter as text, the numbers between
+ * `open` and `close` separated by commas ("[1,2]" for SQLite's json_each,
+ * "{1,2}" for a PostgreSQL array); malloc'd, NULL when out of memory. */
+char *aw__episodes_seasons_text(const Aniworld__V1__ListEpisodesRequest *f, char open,
+				char close);
+
+/* episode.c: an episode list's downloaded filter as a bound number: 1
+ * downloaded only, 0 missing only, -1 either. */
+int aw__episodes_downloaded_filter(const Aniworld__V1__ListEpisodesRequest *f);
+
 /* The repository's time (its clock option), microseconds since the Unix epoch. */
 int64_t aw__repo_now(aw_repo *r);
 

@@ -157,26 +157,6 @@ static const char *const count_sql[4] = {
 	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"),
 };
 
-/* Makes the LIKE pattern %text% with %, _ and \ escaped and ASCII letters
- * lowered; malloc'd. */
-static char *like_pattern(const char *text)
-{
-	size_t n = strlen(text);
-	char *p = malloc(2 * n + 3), *o = p;
-
-	if (p == NULL)
-		return NULL;
-	*o++ = '%';
-	for (const char *s = text; *s != '\0'; s++) {
-		if (*s == '%' || *s == '_' || *s == '\\')
-			*o++ = '\\';
-		*o++ = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
-	}
-	*o++ = '%';
-	*o = '\0';
-	return p;
-}
-
 /* Binds the filters of `variant` in the order its statements number them:
  * the pattern, then the site. */
 static void bind_filters(aw_pg_params *p, int variant, const char *pattern,
@@ -202,7 +182,7 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 	*out = NULL;
 	*more = 0;
 	if (variant & 1) {
-		pattern = like_pattern(f->name_contains);
+		pattern = aw__series_like_pattern(f->name_contains);
 		if (pattern == NULL)
 			return aw_err_set(err, AW_ENOMEM, "out of memory listing series");
 	}

@@ -139,31 +139,11 @@ static const char *const count_sql[3] = {
 	"SELECT n FROM row_counts WHERE name = 'episodes'", /* kept by triggers */
 };
 
-/* The seasons as a PostgreSQL array literal of integers; malloc'd. */
-static char *seasons_array(const Aniworld__V1__ListEpisodesRequest *f)
-{
-	size_t cap = 3 + f->n_seasons * 13, n = 0;
-	char *s = malloc(cap);
-
-	if (s == NULL)
-		return NULL;
-	s[n++] = '{';
-	for (size_t i = 0; i < f->n_seasons; i++)
-		n += (size_t)snprintf(s + n, cap - n, "%s%d", i > 0 ? "," : "", f->seasons[i]);
-	s[n++] = '}';
-	s[n] = '\0';
-	return s;
-}
-
 static void bind_filters(aw_pg_params *p, const Aniworld__V1__ListEpisodesRequest *f,
 			 const char *seasons)
 {
-	int downloaded = -1;
+	int downloaded = aw__episodes_downloaded_filter(f);
 
-	if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED)
-		downloaded = 1;
-	else if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
-		downloaded = 0;
 	aw__pg_p_int(p, f->n_seasons > 0);
 	aw__pg_p_text(p, seasons);
 	aw__pg_p_int(p, downloaded);
@@ -192,7 +172,7 @@ int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 			 f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
 	int count_variant = unfiltered ? 2 : one_series;
 	Aniworld__V1__ListEpisodesResponse *res = NULL;
-	char *seasons = seasons_array(f);
+	char *seasons = aw__episodes_seasons_text(f, '{', '}');
 	aw_pg_params p = {0}, count_p = {0};
 	aw_pg_conn *c;
 	int rc;

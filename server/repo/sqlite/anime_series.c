@@ -162,25 +162,6 @@ static const char *const count_sql[4] = {
 	"SELECT COUNT(*) FROM anime_series WHERE site = ?4 AND name LIKE ?3 ESCAPE '\\'",
 };
 
-/* Makes the LIKE pattern %text% with %, _ and \ escaped; malloc'd. */
-static char *like_pattern(const char *text)
-{
-	size_t n = strlen(text);
-	char *p = malloc(2 * n + 3), *o = p;
-
-	if (p == NULL)
-		return NULL;
-	*o++ = '%';
-	for (const char *s = text; *s != '\0'; s++) {
-		if (*s == '%' || *s == '_' || *s == '\\')
-			*o++ = '\\';
-		*o++ = *s;
-	}
-	*o++ = '%';
-	*o = '\0';
-	return p;
-}
-
 static int bind_filters(sqlite3_stmt *st, int variant, const char *pattern,
 			const Aniworld__V1__ListSeriesRequest *f)
 {
@@ -205,7 +186,7 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 	*out = NULL;
 	*more = 0;
 	if (variant & 1) {
-		pattern = like_pattern(f->name_contains);
+		pattern = aw__series_like_pattern(f->name_contains);
 		if (pattern == NULL)
 			return aw_err_set(err, AW_ENOMEM, "out of memory listing series");
 	}

@@ -134,31 +134,11 @@ static const char *const count_sql[3] = {
 	"SELECT n FROM row_counts WHERE name = 'episodes'", /* kept by triggers */
 };
 
-/* The seasons as a JSON array of integers; malloc'd, NULL when out of memory. */
-static char *seasons_json(const Aniworld__V1__ListEpisodesRequest *f)
-{
-	size_t cap = 3 + f->n_seasons * 13, n = 0;
-	char *s = malloc(cap);
-
-	if (s == NULL)
-		return NULL;
-	s[n++] = '[';
-	for (size_t i = 0; i < f->n_seasons; i++)
-		n += (size_t)snprintf(s + n, cap - n, "%s%d", i > 0 ? "," : "", f->seasons[i]);
-	s[n++] = ']';
-	s[n] = '\0';
-	return s;
-}
-
 static void bind_filters(sqlite3_stmt *st, const Aniworld__V1__ListEpisodesRequest *f,
 			 const char *seasons)
 {
-	int downloaded = -1;
+	int downloaded = aw__episodes_downloaded_filter(f);
 
-	if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED)
-		downloaded = 1;
-	else if (f->downloaded == ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
-		downloaded = 0;
 	sqlite3_bind_int64(st, 1, f->series_id);
 	sqlite3_bind_int(st, 5, f->n_seasons > 0);
 	sqlite3_bind_text(st, 6, seasons, -1, SQLITE_STATIC);
@@ -175,7 +155,7 @@ int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *f,
 	int count_variant = unfiltered ? 2 : one_series;
 	Aniworld__V1__ListEpisodesResponse *res = NULL;
 	sqlite3_stmt *count_st = NULL, *page_st = NULL;
-	char *seasons = seasons_json(f);
+	char *seasons = aw__episodes_seasons_text(f, '[', ']');
 	aw_sq_conn *c;
 	int rc;
 
