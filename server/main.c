@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "copy_db.h"
 #include "log.h"
 #include "repo/repo.h"
 #include "server.h"
@@ -21,6 +22,10 @@ int main(int argc, char **argv)
 	aw_err err;
 	sigset_t sigs;
 	int help = 0, sig = 0;
+
+	/* Subcommands, before the server's own options. */
+	if (argc > 1 && strcmp(argv[1], "copy-db") == 0)
+		return aw_copy_db_main(argc - 1, argv + 1);
 
 	aw_err_clear(&err);
 	aw_config_defaults(&cfg);

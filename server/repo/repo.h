@@ -620,6 +620,9 @@ typedef struct aw_repo_backend {
 	/* The location as it may be shown in a log line: secrets (a password in
 	 * a URI) replaced. Writes at most `n` bytes, NUL-terminated. */
 	void (*redact)(const char *location, char *buf, size_t n);
+	/* Its tables as rows, for copying a database to another backend
+	 * (bulk.h); NULL when it cannot be copied. */
+	const struct aw_bulk_methods *bulk;
 } aw_repo_backend;
 
 /* The backend that takes `location`, or NULL. */

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "postgres_int.h"
+#include "../bulk.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -1400,4 +1401,5 @@ const aw_repo_backend aw__postgres_backend = {
 	.matches = postgres_matches,
 	.open = postgres_open,
 	.redact = postgres_redact,
+	.bulk = &aw__postgres_bulk,
 };

@@ -277,6 +277,14 @@ void aw__pg_events_stop(aw_pg_repo *r);
 /* The schema version this build writes. */
 int aw__pg_schema_version(void);
 
+/* The schema version the database holds (0: none), on a connection of the
+ * caller's, blocking (bulk.c). */
+int aw__pg_schema_read(PGconn *pg, int *version, aw_err *err);
+
+/* Schema version `version` of PostgreSQL in the numbering both backends share
+ * (bulk.h: a copy needs both ends at the same one). */
+int aw__pg_schema_shared(int version);
+
 /* Brings the database to the current schema version under an advisory lock,
  * so that replicas started together migrate once; each migration in its own
  * transaction with its version row. AW_EVERSION when the database is newer. */

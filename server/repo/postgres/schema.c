@@ -168,6 +168,54 @@ int aw__pg_schema_version(void)
 	return N_MIGRATIONS;
 }
 
+/*
+ * The migrations that only PostgreSQL has (they change nothing of the data
+ * model both backends share): 4, the events outbox. A PostgreSQL version
+ * less the PostgreSQL-only migrations it includes is the shared number (the
+ * SQLite one). Assumes that the shared migrations come in the same order on
+ * both backends; once the numbers are made the same on both, this list is
+ * empty.
+ */
+static const int pg_only[] = {4};
+
+int aw__pg_schema_shared(int version)
+{
+	int shared = version;
+
+	for (size_t i = 0; i < sizeof(pg_only) / sizeof(pg_only[0]); i++)
+		if (pg_only[i] <= version)
+			shared--;
+	return shared;
+}
+
+/* The integer in the one row of `sql` (text, blocking), 0 when NULL. */
+static int read_int_blocking(PGconn *pg, const char *sql, int *out, aw_err *err)
+{
+	PGresult *res = PQexec(pg, sql);
+	int rc = 0;
+
+	*out = 0;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		*out = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	else
+		rc = aw_err_set(err, AW_EIO, "reading the schema version: %s", PQerrorMessage(pg));
+	PQclear(res);
+	return rc;
+}
+
+int aw__pg_schema_read(PGconn *pg, int *version, aw_err *err)
+{
+	int exists;
+	int rc = read_int_blocking(pg, "SELECT (to_regclass('schema_version') IS NOT NULL)::int",
+				   &exists, err);
+
+	*version = 0;
+	if (rc == 0 && exists)
+		rc = read_int_blocking(pg, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+				       version, err);
+	return rc;
+}
+
 /* Runs `sql` (text, no parameters) and reads the integer in the first
  * column of its first row. */
 static int query_int(aw_pg_conn *c, const char *sql, int64_t *out, aw_err *err)

@@ -131,6 +131,13 @@ int aw__sq_schema_version(void)
 	return N_MIGRATIONS;
 }
 
+/* Every migration here changes the data model that both backends share, so
+ * SQLite's numbers are the shared ones. */
+int aw__sq_schema_shared(int version)
+{
+	return version;
+}
+
 static int user_version(sqlite3 *db, int *out, aw_err *err)
 {
 	sqlite3_stmt *st;
@@ -145,6 +152,12 @@ static int user_version(sqlite3 *db, int *out, aw_err *err)
 	if (rc != SQLITE_ROW)
 		return aw__sq_error(db, rc, "reading the schema version", err);
 	return 0;
+}
+
+int aw__sq_schema_read(sqlite3 *db, int *version, aw_err *err)
+{
+	*version = 0;
+	return user_version(db, version, err);
 }
 
 static int exec(sqlite3 *db, const char *sql, const char *what, aw_err *err)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
+#include "../bulk.h"
 
 /* ---- errors -------------------------------------------------------------------------- */
 
@@ -753,8 +754,7 @@ static int busy_timeout_setting(const aw_repo_options *opts, int64_t *ms, aw_err
 	return 0;
 }
 
-/* Strips the optional "sqlite:" scheme. */
-static const char *sqlite_path(const char *location)
+const char *aw__sq_path(const char *location)
 {
 	return strncmp(location, "sqlite:", 7) == 0 ? location + 7 : location;
 }
@@ -762,7 +762,7 @@ static const char *sqlite_path(const char *location)
 static int sqlite_open(aw_repo **out, const char *location, const aw_repo_options *opts,
 		       aw_err *err)
 {
-	const char *path = sqlite_path(location);
+	const char *path = aw__sq_path(location);
 	int64_t busy_ms;
 	aw_sq_repo *r;
 	int rc;
@@ -814,7 +814,7 @@ static int sqlite_matches(const char *location)
 /* A path holds no secret. */
 static void sqlite_redact(const char *location, char *buf, size_t n)
 {
-	snprintf(buf, n, "%s", sqlite_path(location));
+	snprintf(buf, n, "%s", aw__sq_path(location));
 }
 
 const aw_repo_backend aw__sqlite_backend = {
@@ -822,4 +822,5 @@ const aw_repo_backend aw__sqlite_backend = {
 	.matches = sqlite_matches,
 	.open = sqlite_open,
 	.redact = sqlite_redact,
+	.bulk = &aw__sqlite_bulk,
 };

@@ -186,6 +186,9 @@ int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, co
  * the string outlives the statement's step (then SQLITE_STATIC). */
 int aw__sq_bind_text(sqlite3_stmt *st, int idx, const char *s);
 
+/* The file path of a location (without the optional "sqlite:" scheme). */
+const char *aw__sq_path(const char *location);
+
 /* ---- building messages (sqlite.c) ---------------------------------------------------- */
 
 /* Copies column `col` as a NUL-terminated string from `mem`; "" is shared. */
@@ -196,6 +199,13 @@ char *aw__sq_col_text(sqlite3_stmt *st, int col, ProtobufCAllocator *mem);
 
 /* The schema version this build writes. */
 int aw__sq_schema_version(void);
+
+/* The schema version the database of `db` holds (PRAGMA user_version). */
+int aw__sq_schema_read(sqlite3 *db, int *version, aw_err *err);
+
+/* Schema version `version` of SQLite in the numbering both backends share
+ * (bulk.h: a copy needs both ends at the same one). */
+int aw__sq_schema_shared(int version);
 
 /* Brings the database of `db` to the current schema version, one migration
  * transaction at a time. AW_EVERSION when the file is newer than this build. */
