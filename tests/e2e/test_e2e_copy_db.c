@@ -779,6 +779,18 @@ static void test_e2e_copy_db_refuses_non_empty_target(void **state)
 	assert_int_equal(test_db_int(&f->pg, "SELECT n FROM row_counts WHERE name = 'anime_series'",
 				     &n), 0);
 	assert_int_equal(n, 2);
+
+	/* The other way: the SQLite file holds records too. */
+	assert_int_equal(test_db_exec(&f->pg, "INSERT INTO anime_series (key, name, created_at,"
+					      " updated_at) VALUES ('series-sql', 'x', 1, 2)"),
+			 0);
+	assert_exit(copy_db(log, 0, "--from", f->pg_uri, "--to", f->sqlite, NULL), 1, log);
+	assert_int_equal(sqlite_int(f->sqlite, "SELECT COUNT(*) FROM anime_series"), 2);
+	assert_exit(copy_db(log, 0, "--from", f->pg_uri, "--to", f->sqlite, "--force", NULL), 0, log);
+	assert_int_equal(sqlite_int(f->sqlite, "SELECT COUNT(*) FROM anime_series"), 3);
+	assert_int_equal(sqlite_int(f->sqlite, "SELECT n FROM row_counts WHERE name = 'anime_series'"),
+			 3);
+	assert_true(sqlite_int(f->sqlite, "SELECT id FROM anime_series WHERE key = 'series-sql'") > 0);
 }
 
 /* A source written by a newer build is refused before the target is touched. */
@@ -806,11 +818,11 @@ static void test_e2e_copy_db_refuses_newer_source(void **state)
 
 /* SIGKILL half-way (after the first table, during the pause the test asks for
  * after each) leaves the target empty; a second copy then needs no --force
- * and is whole. */
+ * and is whole. Both ways. */
 static void test_e2e_copy_db_killed_half_way_leaves_target_empty(void **state)
 {
 	fixture *f = *state;
-	char log[128];
+	char log[128], back[128];
 	filled x = {0};
 	aw_client *c;
 	int pid, status;
@@ -843,6 +855,23 @@ static void test_e2e_copy_db_killed_half_way_leaves_target_empty(void **state)
 	assert_int_equal(pg_rows(f, "episodes"), 4);
 	assert_int_equal(pg_rows(f, "download_queue"), 6);
 	assert_int_equal(pg_rows(f, "user_sessions"), 2);
+
+	/* The same the other way, into a new SQLite file. */
+	snprintf(back, sizeof(back), "%s/back.db", f->dir);
+	unlink(log);
+	pid = copy_db(log, 60000, "--from", f->pg_uri, "--to", back, NULL);
+	assert_true(pid > 0);
+	deadline = server_proc_now_ms() + COPY_TIMEOUT_MS;
+	while (!log_has(log, "copy-db: anime_series: 3 rows") && server_proc_now_ms() < deadline)
+		usleep(20000);
+	assert_true(log_has(log, "copy-db: anime_series: 3 rows"));
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(sqlite_int(back, "SELECT COUNT(*) FROM anime_series"), 0);
+	assert_int_equal(sqlite_int(back, "SELECT COUNT(*) FROM episodes"), 0);
+	assert_exit(copy_db(log, 0, "--from", f->pg_uri, "--to", back, NULL), 0, log);
+	assert_int_equal(sqlite_int(back, "SELECT COUNT(*) FROM anime_series"), 3);
+	assert_int_equal(sqlite_int(back, "SELECT COUNT(*) FROM download_queue"), 6);
 }
 
 /* Bad usage is told, with exit 2, and touches nothing. */
