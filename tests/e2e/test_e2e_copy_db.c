@@ -816,6 +816,31 @@ static void test_e2e_copy_db_refuses_newer_source(void **state)
 	assert_int_equal(pg_rows(f, "anime_series"), -1);
 }
 
+/* A table or a column that one side has and the other lacks stops the copy,
+ * naming it: what a migration adding one without telling copy-db runs into. */
+static void test_e2e_copy_db_refuses_unknown_tables_and_columns(void **state)
+{
+	fixture *f = *state;
+	char log[128];
+	aw_client *c;
+
+	snprintf(log, sizeof(log), "%s/copy.log", f->dir);
+	c = start_server(f, 0, f->sqlite);
+	make_series(c, 1);
+	stop_server(f, 0, c);
+
+	sqlite_int(f->sqlite, "ALTER TABLE anime_series ADD COLUMN rating INTEGER");
+	assert_exit(copy_db(log, 0, "--from", f->sqlite, "--to", f->pg_uri, NULL), 1, log);
+	assert_true(log_has(log, "column anime_series.rating of the source is missing from the target"));
+	assert_int_equal(pg_rows(f, "anime_series"), 0);
+
+	sqlite_int(f->sqlite, "ALTER TABLE anime_series DROP COLUMN rating");
+	sqlite_int(f->sqlite, "CREATE TABLE watch_history (id INTEGER PRIMARY KEY, at INTEGER)");
+	assert_exit(copy_db(log, 0, "--from", f->sqlite, "--to", f->pg_uri, NULL), 1, log);
+	assert_true(log_has(log, "table watch_history of the source is not known to copy-db"));
+	assert_int_equal(pg_rows(f, "anime_series"), 0);
+}
+
 /* SIGKILL half-way (after the first table, during the pause the test asks for
  * after each) leaves the target empty; a second copy then needs no --force
  * and is whole. Both ways. */
@@ -898,6 +923,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_copy_db_refuses_newer_source, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_e2e_copy_db_refuses_unknown_tables_and_columns,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_copy_db_killed_half_way_leaves_target_empty,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_e2e_copy_db_usage, setup, teardown),
