@@ -263,6 +263,109 @@ static void test_repo_postgres_failed_write_spares_its_batch(void **state)
 	assert_int_equal(n, 3);
 }
 
+/*
+ * A batch is sent as one pipeline (creates and updates go out without
+ * waiting for each other's answers), and a write that fails in it is still
+ * undone alone: when its statement fails (a key taken, the transaction
+ * aborted), when it fails after its statement ran (an update that found no
+ * row, with the writes after it already run by the server), and around a
+ * write the backend runs on its own (a delete). Every other write commits,
+ * once, with its own stored record as its result; all in one transaction.
+ */
+static void test_repo_postgres_pipelined_batch_undoes_only_failed_writes(void **state)
+{
+	enum { N = 10 };
+	/* What each write is: c create, u update of a missing id, d delete of a
+	 * missing id; with the outcome expected. */
+	static const struct {
+		char op;
+		const char *key;
+		int rc;
+	} w[N] = {
+		{'c', "k0", 0},          {'u', "missing", AW_ENOTFOUND}, {'c', "k2", 0},
+		{'c', "k0", AW_EEXIST},  {'c', "k4", 0},                 {'d', NULL, AW_ENOTFOUND},
+		{'c', "k6", 0},          {'u', "missing", AW_ENOTFOUND}, {'c', "k8", 0},
+		{'c', "k8", AW_EEXIST},
+	};
+	fixture *f = *state;
+	Aniworld__V1__AnimeSeries s[N];
+	aw_download_changes gone[N];
+	sync_req sr[N];
+	uint64_t batches0, writes0, batches, writes;
+	int64_t n = 0, ids[N];
+	aw_err err;
+
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	aw_repo_stats(f->repo, &batches0, &writes0);
+	aw_repo_defer_writes(f->repo);
+	for (int i = 0; i < N; i++) {
+		Aniworld__V1__AnimeSeries init = ANIWORLD__V1__ANIME_SERIES__INIT;
+
+		s[i] = init;
+		memset(&gone[i], 0, sizeof(gone[i]));
+		if (w[i].op == 'c') {
+			s[i].key = (char *)w[i].key;
+			s[i].name = (char *)w[i].key;
+			aw_repo_series_create(f->repo, sync_init(&sr[i]), &s[i]);
+		} else if (w[i].op == 'u') {
+			s[i].id = 900000 + i;
+			s[i].name = (char *)"renamed";
+			aw_repo_series_update(f->repo, sync_init(&sr[i]), &s[i], 2);
+		} else {
+			aw_repo_series_delete(f->repo, sync_init(&sr[i]), 900000 + i, &gone[i]);
+		}
+	}
+	aw_repo_flush(f->repo);
+	for (int i = 0; i < N; i++) {
+		int rc = sync_wait(&sr[i]);
+
+		assert_int_equal(rc, w[i].rc);
+		ids[i] = 0;
+		if (rc == 0 && w[i].op == 'c') {
+			const Aniworld__V1__AnimeSeries *got =
+				(const Aniworld__V1__AnimeSeries *)sr[i].result;
+
+			assert_non_null(got);
+			assert_string_equal(got->key, w[i].key);
+			assert_true(got->id > 0);
+			ids[i] = got->id;
+			for (int j = 0; j < i; j++)
+				assert_true(ids[j] != got->id);
+		} else {
+			assert_null(sr[i].result);
+		}
+		if (sr[i].result != NULL)
+			protobuf_c_message_free_unpacked(sr[i].result, NULL);
+		aw_download_changes_clear(&gone[i], NULL);
+	}
+	aw_repo_stats(f->repo, &batches, &writes);
+	assert_int_equal(batches - batches0, 1);
+	assert_int_equal(writes - writes0, N);
+	/* The five creates that succeeded, each once, under the ids they reported. */
+	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM anime_series", &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(test_db_int(&f->db,
+				     "SELECT COUNT(*) FROM anime_series WHERE key IN "
+				     "('k0', 'k2', 'k4', 'k6', 'k8') AND name = key",
+				     &n),
+			 0);
+	assert_int_equal(n, 5);
+	for (int i = 0; i < N; i++) {
+		char sql[96];
+
+		if (ids[i] == 0)
+			continue;
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM anime_series WHERE id = %lld AND key = '%s'",
+			 (long long)ids[i], w[i].key);
+		assert_int_equal(test_db_int(&f->db, sql, &n), 0);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(test_db_int(&f->db, "SELECT n FROM row_counts WHERE name = 'anime_series'",
+				     &n),
+			 0);
+	assert_int_equal(n, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +380,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_postgres_failed_write_spares_its_batch,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_repo_postgres_pipelined_batch_undoes_only_failed_writes, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,7 +292,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 2 */
+	int version; /* 4 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -493,7 +493,43 @@ struct aw_repo_methods {
 	 * pending then).
 	 */
 	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
+
+	/* ---- version 4: pipelined write batches ---- */
+
+	/*
+	 * [write] NULL: every write runs to its end before the next begins. A
+	 * backend that can send a batch's writes without waiting for each one's
+	 * answer (a client-server database, where a round trip per write is what
+	 * a batch costs) gives the writer this switch; `mode` holds for the write
+	 * calls that follow, until the next call:
+	 *   AW_REPO_WRITE_RUN: as without the switch.
+	 *   AW_REPO_WRITE_SEND: the write (after its write_begin) only sends its
+	 *     statement and returns AW_REPO_PENDING; its outcome is not known yet
+	 *     and write_end is not called. A kind of write the backend does not
+	 *     send this way returns AW_REPO_RUN_ALONE having done nothing: the
+	 *     writer collects every pending write, then runs it (write_begin
+	 *     again) in AW_REPO_WRITE_RUN. Any other return is the write's outcome.
+	 *   AW_REPO_WRITE_COLLECT: the writer calls the oldest pending write again
+	 *     (the same request): this time it returns its outcome and result, and
+	 *     write_end follows as for any write. One failed write is undone alone
+	 *     there, even though the writes sent after it are already on their
+	 *     way (the backend sends them again).
+	 * Only writes whose wrapper does nothing but call one backend method and
+	 * that publish no change event may answer AW_REPO_PENDING. The writer
+	 * collects every pending write before commit().
+	 */
+	void (*write_mode)(aw_repo *r, int mode);
 };
+
+/* Modes of aw_repo_methods.write_mode, and what a write may return in them
+ * (positive, so never taken for 0 or an AW_E* code). */
+enum {
+	AW_REPO_WRITE_RUN = 0,
+	AW_REPO_WRITE_SEND = 1,
+	AW_REPO_WRITE_COLLECT = 2,
+};
+#define AW_REPO_PENDING 1    /* sent; its outcome comes with AW_REPO_WRITE_COLLECT */
+#define AW_REPO_RUN_ALONE 2  /* not sent: run it in AW_REPO_WRITE_RUN */
 
 /* ---- storage faults ---------------------------------------------------------------- */
 

@@ -18,6 +18,15 @@
  * Writes that arrive together then commit together even when a single core
  * serves them all, instead of one transaction each.
  *
+ * Pipelining. A backend with a database at the other end of a connection
+ * can send a batch's writes without waiting for each one's answer
+ * (aw_repo_methods.write_mode): the leader then first only sends the writes
+ * (each answers AW_REPO_PENDING), and collects their outcomes in order
+ * afterwards, calling each write again; a kind of write the backend does not
+ * send ahead (AW_REPO_RUN_ALONE) runs on its own once those before it are
+ * collected. The outcomes, and what a failed write undoes, are the same as
+ * when each write runs to its end in turn.
+ *
  * Nothing is reported as done before its transaction has committed.
  *
  * A write failing with a logical error (invalid, not found, exists,
@@ -59,6 +68,7 @@ struct aw_writer {
 	int *rc;
 	aw_err *errs;
 	ProtobufCMessage **results;
+	int *pending;             /* writes sent, outcome not yet collected (write_mode) */
 };
 
 static int logical_error(int rc)
@@ -129,13 +139,126 @@ static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
 	}
 }
 
+/* A batch under way (run_batch), so that its steps can share it. */
+typedef struct batch_run {
+	aw_repo *r;
+	aw_writer *w;
+	int live;       /* writes that run (not abandoned) */
+	int stored;     /* writes done and kept */
+	aw_err txn_err; /* what failed the transaction */
+} batch_run;
+
+/*
+ * The end of write i, once its outcome is known: a write that ran may still
+ * be refused for the size of its result, and is then undone like any write
+ * that failed (write_end). 0, or the storage error that fails the batch.
+ */
+static int finish_write(batch_run *b, int i)
+{
+	aw_writer *w = b->w;
+	aw_repo_req *req = w->batch[i];
+	const aw_repo_methods *m = b->r->methods;
+
+	if (w->rc[i] == 0)
+		w->rc[i] = check_reply_size(b->r, req, &w->results[i], &w->errs[i]);
+	if (w->rc[i] == 0) {
+		b->stored++;
+		return m->write_end(b->r, 0, &b->txn_err);
+	}
+	drop_result(req, &w->results[i]);
+	if (logical_error(w->rc[i]))
+		return m->write_end(b->r, w->rc[i], &b->txn_err);
+	/* Storage trouble: give up the whole batch. */
+	b->txn_err = w->errs[i];
+	return w->rc[i];
+}
+
+/* Calls write i in `mode` (a backend without pipelining has only one). */
+static int call_write(batch_run *b, int i, int mode)
+{
+	aw_writer *w = b->w;
+	aw_repo_req *req = w->batch[i];
+	const aw_repo_methods *m = b->r->methods;
+	int rc;
+
+	if (m->write_mode == NULL)
+		return req->write(b->r, req, &w->results[i], &w->errs[i]);
+	m->write_mode(b->r, mode);
+	rc = req->write(b->r, req, &w->results[i], &w->errs[i]);
+	m->write_mode(b->r, AW_REPO_WRITE_RUN);
+	return rc;
+}
+
+/* Collects the outcomes of the pending writes pending[0..*np), in the order
+ * they were sent. 0, or the storage error that fails the batch (the writes
+ * not collected keep AW_REPO_PENDING). */
+static int collect_pending(batch_run *b, int *pending, int *np)
+{
+	int rc = 0, k;
+
+	for (k = 0; rc == 0 && k < *np; k++) {
+		int i = pending[k];
+
+		b->w->rc[i] = call_write(b, i, AW_REPO_WRITE_COLLECT);
+		rc = finish_write(b, i);
+	}
+	*np = 0;
+	return rc;
+}
+
+/*
+ * Runs the live writes of the batch, each bracketed by write_begin and
+ * write_end. With a backend that pipelines, writes are first only sent
+ * (AW_REPO_PENDING) and their outcomes collected in order afterwards, or
+ * before a write that the backend runs alone.
+ */
+static int run_writes(batch_run *b, int n, int *pending)
+{
+	aw_writer *w = b->w;
+	const aw_repo_methods *m = b->r->methods;
+	int mode = m->write_mode != NULL ? AW_REPO_WRITE_SEND : AW_REPO_WRITE_RUN;
+	int rc = 0, np = 0;
+
+	for (int i = 0; rc == 0 && i < n; i++) {
+		if (w->rc[i] != 0)
+			continue;
+		/* The backend protects each write as it needs to (write_begin): a
+		 * lone write needs nothing, since on failure the whole transaction
+		 * is rolled back instead of committed. */
+		rc = m->write_begin(b->r, b->live == 1, &b->txn_err);
+		if (rc != 0)
+			break;
+		w->rc[i] = call_write(b, i, mode);
+		if (w->rc[i] == AW_REPO_PENDING) {
+			pending[np++] = i;
+			continue;
+		}
+		if (w->rc[i] == AW_REPO_RUN_ALONE) {
+			drop_result(w->batch[i], &w->results[i]);
+			aw_err_clear(&w->errs[i]);
+			rc = collect_pending(b, pending, &np);
+			if (rc == 0)
+				rc = m->write_begin(b->r, b->live == 1, &b->txn_err);
+			if (rc != 0) {
+				w->rc[i] = AW_REPO_PENDING; /* not run: fails with the batch */
+				break;
+			}
+			w->rc[i] = call_write(b, i, AW_REPO_WRITE_RUN);
+		}
+		rc = finish_write(b, i);
+	}
+	if (rc == 0)
+		rc = collect_pending(b, pending, &np);
+	return rc;
+}
+
 static void run_batch(aw_repo *r, aw_writer *w, int n)
 {
 	const aw_repo_methods *m = r->methods;
-	aw_err txn_err;
-	int rc, live = 0, stored = 0;
+	batch_run b = {.r = r, .w = w};
+	int rc;
 
-	aw_err_clear(&txn_err);
+	aw_err_clear(&b.txn_err);
 	for (int i = 0; i < n; i++) {
 		aw_repo_req *req = w->batch[i];
 		w->results[i] = NULL;
@@ -145,60 +268,34 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 			aw_err_set(&w->errs[i], w->rc[i], "%s before the write ran",
 				   w->rc[i] == AW_ETIMEDOUT ? "deadline exceeded" : "cancelled");
 		else
-			live++;
+			b.live++;
 	}
-	if (live == 0)
+	if (b.live == 0)
 		goto report;
 
-	rc = m->begin(r, &txn_err);
-	for (int i = 0; rc == 0 && i < n; i++) {
-		aw_repo_req *req = w->batch[i];
-
-		if (w->rc[i] != 0)
-			continue;
-		/* The backend protects each write as it needs to (write_begin):
-		 * a lone write needs nothing, since on failure the whole
-		 * transaction is rolled back instead of committed. A write that
-		 * ran may still be refused for the size of its result, and is
-		 * then undone like any write that failed (write_end). */
-		rc = m->write_begin(r, live == 1, &txn_err);
-		if (rc != 0)
-			break;
-		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
-		if (w->rc[i] == 0)
-			w->rc[i] = check_reply_size(r, req, &w->results[i], &w->errs[i]);
-		if (w->rc[i] == 0) {
-			stored++;
-			rc = m->write_end(r, 0, &txn_err);
-		} else if (logical_error(w->rc[i])) {
-			drop_result(req, &w->results[i]);
-			rc = m->write_end(r, w->rc[i], &txn_err);
-		} else {
-			/* Storage trouble: give up the whole batch. */
-			drop_result(req, &w->results[i]);
-			rc = w->rc[i];
-			txn_err = w->errs[i];
-		}
-	}
-	if (rc == 0 && stored > 0) {
-		rc = m->commit(r, &txn_err);
+	rc = m->begin(r, &b.txn_err);
+	if (rc == 0)
+		rc = run_writes(&b, n, w->pending);
+	if (rc == 0 && b.stored > 0) {
+		rc = m->commit(r, &b.txn_err);
 		if (rc == 0)
 			note_outcome(r, w, 0, NULL);
 	} else if (rc == 0) {
 		m->rollback(r); /* every write failed on its own: nothing to keep */
 	}
 	if (rc != 0) {
-		note_outcome(r, w, rc, &txn_err);
+		note_outcome(r, w, rc, &b.txn_err);
 		m->rollback(r);
 		/* Nothing of this batch is stored: every write that had succeeded, or
-		 * had not run yet, fails with the transaction's error. */
+		 * had not run yet or not been collected, fails with the
+		 * transaction's error. */
 		for (int i = 0; i < n; i++) {
 			if (w->rc[i] == 0 || !logical_error(w->rc[i])) {
 				if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
 					continue;
 				drop_result(w->batch[i], &w->results[i]);
 				w->rc[i] = rc;
-				w->errs[i] = txn_err;
+				w->errs[i] = b.txn_err;
 			}
 		}
 	}
@@ -248,6 +345,7 @@ static void writer_free(aw_writer *w)
 	free(w->rc);
 	free(w->errs);
 	free(w->results);
+	free(w->pending);
 	free(w);
 }
 
@@ -264,7 +362,9 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 	w->rc = calloc(n, sizeof(*w->rc));
 	w->errs = calloc(n, sizeof(*w->errs));
 	w->results = calloc(n, sizeof(*w->results));
-	if (w->batch == NULL || w->rc == NULL || w->errs == NULL || w->results == NULL) {
+	w->pending = calloc(n, sizeof(*w->pending));
+	if (w->batch == NULL || w->rc == NULL || w->errs == NULL || w->results == NULL ||
+	    w->pending == NULL) {
 		writer_free(w);
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the writer");
 	}

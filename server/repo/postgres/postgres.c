@@ -526,11 +526,15 @@ static aw_pg_conn *conn_new(aw_pg_repo *r)
 	return c;
 }
 
+static void pipe_reset(aw_pg_conn *c);
+
 static void conn_free(aw_pg_conn *c)
 {
 	if (c == NULL)
 		return;
 	conn_drop(c);
+	pipe_reset(c);
+	free(c->sent);
 	free(c);
 }
 
@@ -666,6 +670,8 @@ static int pipeline_once(aw_pg_conn *c, const pipe_stmt *q, int n, PGresult **re
 
 	for (int i = 0; i < n; i++)
 		results[i] = NULL;
+	if (c->mode != AW_REPO_WRITE_RUN)
+		return aw_err_set(err, AW_EINTERNAL, "%s: not a pipelined statement", what);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		if (q[i].slot >= 0)
 			rc = prepare(c, q[i].slot, q[i].sql, what, err);
@@ -741,6 +747,273 @@ static int pipeline_once(aw_pg_conn *c, const pipe_stmt *q, int n, PGresult **re
 	return 0;
 }
 
+/* ---- pipelined writes -------------------------------------------------------------------- */
+
+/*
+ * A batch's writes sent without waiting for each one's answer (write_mode,
+ * see repo.h). In AW_REPO_WRITE_SEND the write's statement goes into the
+ * writer connection's pipeline, after a savepoint of its own ("p<n>", none
+ * for a write alone in its transaction), and stays listed here with a copy of
+ * its parameters. Nothing is flushed yet: the first AW_REPO_WRITE_COLLECT
+ * ends the pipeline with a sync and sends it all at once, then reads the
+ * answers write by write, in order. A batch of creates is then one round
+ * trip, not one per write.
+ *
+ * The savepoints are not released as the batch goes (COMMIT releases them):
+ * each write's savepoint is nested in the one before, so a write can still be
+ * undone alone once the writes after it have run. When a write fails (its
+ * statement, or afterwards, e.g. a result too large for a reply), the server
+ * has run or skipped the writes sent after it: their answers are read and
+ * dropped, the transaction rolls back to the failed write's savepoint (which
+ * undoes them too) and releases it, and they are sent again. So one failed
+ * write never fails the others and never leaves the transaction aborted for
+ * COMMIT to turn into a ROLLBACK.
+ *
+ * Only statements that are the whole of their write, and whose write
+ * publishes no change event, are sent this way (pipelinable); any other write
+ * answers AW_REPO_RUN_ALONE and runs on its own once the pending ones are
+ * collected. So are writes of a statement not yet prepared on the connection
+ * while others are pending (preparing is a round trip of its own).
+ */
+struct aw_pg_sent {
+	int slot;
+	unsigned sp;     /* its savepoint "p<sp>"; 0: none */
+	aw_pg_params p;  /* its values point into `copy` */
+	char *copy;
+};
+
+static int pipelinable(int slot)
+{
+	return slot == AW_PG_SERIES_INSERT || slot == AW_PG_SERIES_UPDATE;
+}
+
+static int is_prepared(const aw_pg_conn *c, int slot)
+{
+	return (c->prepared[slot / 64] >> (slot % 64)) & 1;
+}
+
+/* Forgets every write sent and not collected. */
+static void pipe_reset(aw_pg_conn *c)
+{
+	for (int i = c->first_sent; i < c->n_sent; i++)
+		free(c->sent[i].copy);
+	c->first_sent = c->n_sent = 0;
+	c->synced = 0;
+	c->sent_now = 0;
+	c->collected = 0;
+	c->collected_sp = 0;
+	c->sp_seq = 0;
+}
+
+/* Copies `p` into `e`, its values into one allocation. */
+static int copy_params(aw_pg_sent *e, const aw_pg_params *p)
+{
+	size_t total = 1, at = 0;
+
+	memset(&e->p, 0, sizeof(e->p));
+	e->copy = NULL;
+	if (p == NULL)
+		return 0;
+	for (int i = 0; i < p->n; i++) {
+		if (p->values[i] != NULL)
+			total += p->formats[i] ? (size_t)p->lengths[i] : strlen(p->values[i]) + 1;
+	}
+	e->copy = malloc(total);
+	if (e->copy == NULL)
+		return -1;
+	e->p.n = p->n;
+	for (int i = 0; i < p->n; i++) {
+		size_t len;
+
+		e->p.lengths[i] = p->lengths[i];
+		e->p.formats[i] = p->formats[i];
+		if (p->values[i] == NULL) {
+			e->p.values[i] = NULL;
+			continue;
+		}
+		len = p->formats[i] ? (size_t)p->lengths[i] : strlen(p->values[i]) + 1;
+		memcpy(e->copy + at, p->values[i], len);
+		e->p.values[i] = e->copy + at;
+		at += len;
+	}
+	return 0;
+}
+
+/* Puts `e` (its savepoint, then its statement) into the pipeline. */
+static int pipe_put(aw_pg_conn *c, const aw_pg_sent *e, const char *what, aw_err *err)
+{
+	char name[16], sp[32];
+
+	if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && !PQenterPipelineMode(c->pg))
+		return aw__pg_error(c, NULL, what, err);
+	snprintf(sp, sizeof(sp), "SAVEPOINT p%u", e->sp);
+	snprintf(name, sizeof(name), "aw%d", e->slot);
+	if ((e->sp != 0 && !PQsendQueryParams(c->pg, sp, 0, NULL, NULL, NULL, NULL, 1)) ||
+	    !PQsendQueryPrepared(c->pg, name, e->p.n, e->p.values, e->p.lengths, e->p.formats, 1))
+		return aw__pg_error(c, NULL, what, err);
+	c->synced = 0;
+	return 0;
+}
+
+/* AW_REPO_WRITE_SEND: sends the write's statement, without waiting. */
+static int pipe_send(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+		     const char *what, aw_err *err)
+{
+	aw_pg_sent *e;
+	int rc;
+
+	if (c->sent_now)
+		return aw_err_set(err, AW_EINTERNAL, "%s: a pipelined write sent a second statement",
+				  what);
+	if (!pipelinable(slot) || (!is_prepared(c, slot) && c->n_sent > c->first_sent))
+		return AW_REPO_RUN_ALONE;
+	rc = usable(c, what, err);
+	if (rc == 0)
+		rc = prepare(c, slot, sql, what, err);
+	if (rc != 0)
+		return rc;
+	if (c->n_sent == c->cap_sent) {
+		int cap = c->cap_sent != 0 ? c->cap_sent * 2 : 16;
+		aw_pg_sent *grown = realloc(c->sent, (size_t)cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return aw_err_set(err, AW_ENOMEM, "%s: out of memory", what);
+		c->sent = grown;
+		c->cap_sent = cap;
+	}
+	e = &c->sent[c->n_sent];
+	e->slot = slot;
+	e->sp = c->sp_wanted ? ++c->sp_seq : 0;
+	if (copy_params(e, p) != 0)
+		return aw_err_set(err, AW_ENOMEM, "%s: out of memory", what);
+	rc = pipe_put(c, e, what, err);
+	if (rc != 0) {
+		free(e->copy);
+		conn_drop(c); /* what it holds of the pipeline is unknown */
+		return rc;
+	}
+	c->n_sent++;
+	c->sent_now = 1;
+	c->sp_wanted = 0;
+	/* A savepoint a write run alone left to release stays open: COMMIT
+	 * releases it, and the writes sent now nest inside it. */
+	c->release_pending = 0;
+	return AW_REPO_PENDING;
+}
+
+/* Makes sure a sync ends what was sent, and sends it. */
+static int pipe_flush(aw_pg_conn *c, int64_t deadline, const char *what, aw_err *err)
+{
+	if (!c->synced) {
+		if (!PQpipelineSync(c->pg))
+			return aw__pg_error(c, NULL, what, err);
+		c->synced = 1;
+	}
+	return flush_by(c, deadline, c->repo->query_timeout_ms, what, err);
+}
+
+/* Reads the sync that ends the pipeline, and leaves pipeline mode. */
+static int pipe_end(aw_pg_conn *c, int64_t deadline, const char *what, aw_err *err)
+{
+	PGresult *res;
+	int rc = next_by(c, deadline, c->repo->query_timeout_ms, what, &res, err);
+
+	if (rc == 0 && (res == NULL || PQresultStatus(res) != PGRES_PIPELINE_SYNC))
+		rc = aw__pg_error(c, res, what, err);
+	PQclear(res);
+	if (rc == 0 && !PQexitPipelineMode(c->pg))
+		rc = aw__pg_error(c, NULL, what, err);
+	return rc;
+}
+
+/* AW_REPO_WRITE_COLLECT: the answer to the oldest write sent, which must be
+ * of `slot`. */
+static int pipe_collect(aw_pg_conn *c, int slot, const char *what, PGresult **out, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline = mono_ms() + timeout;
+	PGresult *sp_res = NULL, *res = NULL;
+	aw_pg_sent *e;
+	int rc;
+
+	*out = NULL;
+	if (c->first_sent == c->n_sent || c->sent[c->first_sent].slot != slot)
+		return aw_err_set(err, AW_EINTERNAL, "%s: not the write sent next", what);
+	e = &c->sent[c->first_sent];
+	rc = usable(c, what, err);
+	if (rc == 0)
+		rc = pipe_flush(c, deadline, what, err);
+	if (rc == 0 && e->sp != 0)
+		rc = query_results(c, deadline, timeout, what, &sp_res, err);
+	if (rc == 0)
+		rc = query_results(c, deadline, timeout, what, &res, err);
+	c->collected = 1;
+	c->collected_sp = e->sp;
+	free(e->copy);
+	c->first_sent++;
+	if (c->first_sent == c->n_sent) {
+		c->first_sent = c->n_sent = 0;
+		if (rc == 0)
+			rc = pipe_end(c, deadline, what, err);
+	}
+	if (rc == 0) {
+		if (sp_res != NULL && failed_result(sp_res))
+			rc = aw__pg_error(c, sp_res, what, err);
+		else if (res == NULL || !ok_result(res))
+			rc = aw__pg_error(c, res, what, err);
+	}
+	PQclear(sp_res);
+	if (rc != 0) {
+		PQclear(res);
+		return rc;
+	}
+	aw__pg_reachable(c->repo, 1, NULL);
+	*out = res;
+	return 0;
+}
+
+/* Reads and drops the answers to every write sent and not collected (they
+ * stay listed, to be sent again), and leaves pipeline mode. */
+static int pipe_drain(aw_pg_conn *c, const char *what, aw_err *err)
+{
+	int timeout = c->repo->query_timeout_ms;
+	int64_t deadline = mono_ms() + timeout;
+	PGresult *res;
+	int rc;
+
+	if (c->pg == NULL || PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF)
+		return 0;
+	rc = pipe_flush(c, deadline, what, err);
+	for (int i = c->first_sent; rc == 0 && i < c->n_sent; i++) {
+		for (int q = c->sent[i].sp != 0 ? 2 : 1; rc == 0 && q > 0; q--) {
+			rc = query_results(c, deadline, timeout, what, &res, err);
+			PQclear(res);
+		}
+	}
+	if (rc == 0)
+		rc = pipe_end(c, deadline, what, err);
+	return rc;
+}
+
+/*
+ * Undoes the collected write whose savepoint is "p<sp>" after the writes sent
+ * after it have run or been skipped: drops their answers, rolls back to the
+ * savepoint (undoing them too), releases it and sends them again.
+ */
+static int pipe_undo(aw_pg_conn *c, unsigned sp, aw_err *err)
+{
+	const char *what = "undoing a failed write";
+	char sql[80];
+	int rc = pipe_drain(c, what, err);
+
+	snprintf(sql, sizeof(sql), "ROLLBACK TO SAVEPOINT p%u; RELEASE SAVEPOINT p%u", sp, sp);
+	if (rc == 0)
+		rc = aw__pg_exec(c, sql, c->repo->query_timeout_ms, NULL, err);
+	for (int i = c->first_sent; rc == 0 && i < c->n_sent; i++)
+		rc = pipe_put(c, &c->sent[i], what, err);
+	return rc;
+}
+
 static int run_once(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
 		    const char *what, PGresult **out, aw_err *err)
 {
@@ -750,6 +1023,10 @@ static int run_once(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params
 	int rc;
 
 	*out = NULL;
+	if (c->mode == AW_REPO_WRITE_SEND)
+		return pipe_send(c, slot, sql, p, what, err);
+	if (c->mode == AW_REPO_WRITE_COLLECT)
+		return pipe_collect(c, slot, what, out, err);
 	rc = usable(c, what, err);
 	if (rc == 0)
 		rc = prepare(c, slot, sql, what, err);
@@ -785,6 +1062,10 @@ static int exec_once(aw_pg_conn *c, const char *sql, int timeout_ms, PGresult **
 		*out = NULL;
 	/* Migrations are long: name only their start. */
 	snprintf(what, sizeof(what), "%.60s", sql);
+	if (c->mode == AW_REPO_WRITE_SEND && !c->sent_now)
+		return AW_REPO_RUN_ALONE; /* not a write that is sent ahead */
+	if (c->mode != AW_REPO_WRITE_RUN)
+		return aw_err_set(err, AW_EINTERNAL, "%s: not a pipelined statement", what);
 	rc = usable(c, what, err);
 	if (rc != 0)
 		return rc;
@@ -1044,8 +1325,12 @@ static void savepoint_reset(aw_pg_conn *c)
 static int pg_begin(aw_repo *r, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
-	int rc = aw__pg_ready(c, err);
+	int rc;
 
+	if (c->pg != NULL && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c); /* cannot happen: the last transaction ended it */
+	pipe_reset(c);
+	rc = aw__pg_ready(c, err);
 	savepoint_reset(c);
 	aw__event_stash_clear(&pg(r)->events);
 	if (rc == 0)
@@ -1068,6 +1353,8 @@ static int pg_commit(aw_repo *r, aw_err *err)
 	PGresult *res;
 	int rc = usable(c, "committing", err);
 
+	if (rc == 0 && (c->n_sent != c->first_sent || PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF))
+		rc = aw_err_set(err, AW_EINTERNAL, "committing: writes sent and not collected");
 	/* The change events go in the transaction: delivered if it commits. */
 	if (rc == 0)
 		rc = aw__pg_events_flush(pg(r), err);
@@ -1095,6 +1382,11 @@ static void pg_rollback(aw_repo *r)
 {
 	aw_pg_conn *c = pg(r)->writer;
 
+	/* Writes sent and not collected: their answers first (or a new connection). */
+	if (pipe_drain(c, "rolling back", NULL) != 0 && c->pg != NULL &&
+	    PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF)
+		conn_drop(c);
+	pipe_reset(c);
 	if (c->pg != NULL && PQstatus(c->pg) == CONNECTION_OK &&
 	    PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		aw__pg_exec(c, "ROLLBACK", pg(r)->query_timeout_ms, NULL, NULL);
@@ -1130,6 +1422,15 @@ static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 
+	if (c->collected) {
+		/* A pipelined write (it published no events): undone alone. */
+		unsigned sp = c->collected_sp;
+
+		c->collected = 0;
+		if (rc == 0 || sp == 0)
+			return 0; /* kept, or alone: the writer rolls back */
+		return pipe_undo(c, sp, err);
+	}
 	if (rc != 0)
 		aw__event_stash_undo(&pg(r)->events); /* its events go with it */
 	if (c->sp_wanted) {
@@ -1146,6 +1447,15 @@ static int pg_write_end(aw_repo *r, int rc, aw_err *err)
 	}
 	return aw__pg_exec(c, "ROLLBACK TO SAVEPOINT w; RELEASE SAVEPOINT w",
 			   pg(r)->query_timeout_ms, NULL, err);
+}
+
+/* Whether the writes that follow are sent ahead (see "pipelined writes"). */
+static void pg_write_mode(aw_repo *r, int mode)
+{
+	aw_pg_conn *c = pg(r)->writer;
+
+	c->mode = mode;
+	c->sent_now = 0;
 }
 
 /* ---- the monitor --------------------------------------------------------------------------- */
@@ -1222,7 +1532,7 @@ static void pg_close(aw_repo *base)
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 3,
+	.version = 4,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1262,6 +1572,7 @@ static const aw_repo_methods postgres_methods = {
 	.downloads_publish = aw__pg_downloads_publish,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
+	.write_mode = pg_write_mode,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

@@ -94,6 +94,7 @@ enum aw_pg_stmt {
 
 typedef struct aw_pg_repo aw_pg_repo;
 typedef struct aw_pg_listener aw_pg_listener;
+typedef struct aw_pg_sent aw_pg_sent;
 
 typedef struct aw_pg_conn {
 	aw_pg_repo *repo;
@@ -109,6 +110,15 @@ typedef struct aw_pg_conn {
 	int sp_wanted;               /* to be sent along with the write's first statement */
 	int sp_open;                 /* sent: the write under way has one */
 	int release_pending;         /* the last write's savepoint is still to be released */
+	/* The writer's pipelined writes (see pg_write_mode in postgres.c). */
+	int mode;                    /* AW_REPO_WRITE_RUN, _SEND or _COLLECT */
+	int sent_now;                /* the write under way (SEND) has sent its statement */
+	aw_pg_sent *sent;            /* sent[first_sent..n_sent): sent, not yet collected */
+	int first_sent, n_sent, cap_sent;
+	int synced;                  /* a sync follows the last of them */
+	unsigned sp_seq;             /* names their savepoints: "p<seq>" */
+	unsigned collected_sp;       /* the savepoint of the write just collected (0: none) */
+	int collected;               /* write_end is about a collected write */
 	struct aw_pg_conn *next;     /* reader pool */
 } aw_pg_conn;
 
