@@ -20,7 +20,8 @@
  * with its episodes; and a download worker that enqueues, claims, completes
  * and deletes series with their queue items. Commit order is the order in
  * which the writer reports successes (one batch at a time, in queue order).
- * A write that failed at the cut may or may not be there.
+ * A write that failed at the cut may or may not be there. A fifth thread
+ * checkpoints every few milliseconds, so that cuts land in checkpoints too.
  *
  * Knobs: AW_POWERCUT_ROUNDS (cuts per run, default 200: 3/5 at "power",
  * 2/5 at "process"), AW_POWERCUT_SEED (the seed printed by a run, to replay
@@ -80,7 +81,7 @@ typedef struct run {
 	leftover left[8];           /* unfinished queue items at the round's start */
 	int n_left;
 	/* totals over the run */
-	uint64_t acked, lost, pending, pending_db, rounds_with_loss;
+	uint64_t acked, lost, pending, pending_db, rounds_with_loss, rounds_in_checkpoint;
 } run;
 
 static void fail_run(run *r, const char *fmt, ...)
@@ -473,6 +474,28 @@ static void *queue_worker(void *arg)
 	return NULL;
 }
 
+/*
+ * Checkpoints as the repository's own checkpointer makes them (PASSIVE, on a
+ * connection of its own), but every few milliseconds instead of every 4,000
+ * WAL pages, so that cuts also land in a checkpoint's writes and syncs.
+ */
+typedef struct checkpointer {
+	run *run;
+	sqlite3 *db;
+} checkpointer;
+
+static void *checkpoint_worker(void *arg)
+{
+	checkpointer *c = arg;
+	struct timespec pace = {0, 2 * 1000 * 1000};
+
+	while (!powercut_is_off() && !atomic_load(&c->run->failed)) {
+		sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		nanosleep(&pace, NULL);
+	}
+	return NULL;
+}
+
 /* ---- the check ------------------------------------------------------------------------ */
 
 enum { CHECK_OK = 0, CHECK_LOST = 1, CHECK_BROKEN = 2 };
@@ -760,8 +783,9 @@ static int one_round(run *r, uint64_t rng, powercut_keep keep, unsigned keep_pct
 		{"durability", aw__repo_durability_name(r->durability)},
 	};
 	aw_repo_options opts;
-	pthread_t threads[WORKERS];
+	pthread_t threads[WORKERS], ckpt_thread;
 	worker workers[WORKERS];
+	checkpointer ckpt = {.run = r};
 	powercut_stats st;
 	int64_t acked, lost;
 	aw_err err;
@@ -781,6 +805,12 @@ static int one_round(run *r, uint64_t rng, powercut_keep keep, unsigned keep_pct
 		return CHECK_BROKEN;
 	}
 	if (rc == 0) {
+		assert_int_equal(sqlite3_open_v2(r->path, &ckpt.db, SQLITE_OPEN_READWRITE,
+						 POWERCUT_VFS_NAME), SQLITE_OK);
+		sqlite3_exec(ckpt.db, r->durability == AW_DURABILITY_POWER ? "PRAGMA synchronous=FULL"
+									   : "PRAGMA synchronous=NORMAL",
+			     NULL, NULL, NULL);
+		assert_int_equal(pthread_create(&ckpt_thread, NULL, checkpoint_worker, &ckpt), 0);
 		for (int i = 0; i < WORKERS; i++) {
 			workers[i] = (worker){.run = r, .id = i};
 			void *(*fn)(void *) = i == 1 ? episodes_worker : i == 2 ? queue_worker : series_worker;
@@ -788,6 +818,10 @@ static int one_round(run *r, uint64_t rng, powercut_keep keep, unsigned keep_pct
 		}
 		for (int i = 0; i < WORKERS; i++)
 			pthread_join(threads[i], NULL);
+		if (!powercut_is_off())
+			fail_run(r, "the writers stopped with the power on");
+		pthread_join(ckpt_thread, NULL);
+		sqlite3_close(ckpt.db);
 		aw_repo_close(r->repo);
 		r->repo = NULL;
 	}
@@ -804,6 +838,8 @@ static int one_round(run *r, uint64_t rng, powercut_keep keep, unsigned keep_pct
 		return CHECK_BROKEN;
 	r->pending += st.pending;
 	r->pending_db += st.pending_db;
+	if (st.pending_db > 0)
+		r->rounds_in_checkpoint++;
 	rc = check_round(r, &acked, &lost, msg, msg_len);
 	r->acked += (uint64_t)acked;
 	r->lost += (uint64_t)lost;
@@ -842,10 +878,11 @@ static void run_rounds(const char *label, aw_durability d, int rounds, uint64_t 
 		}
 	}
 	printf("powercut %s: %d cuts, %llu writes acknowledged, %llu of them lost (in %llu "
-	       "rounds); %llu unsynced writes at the cuts, %llu of them to the database file\n",
+	       "rounds); %llu unsynced writes at the cuts, %llu of them to the database file "
+	       "(a checkpoint under way, in %llu rounds)\n",
 	       label, rounds, (unsigned long long)r->acked, (unsigned long long)r->lost,
 	       (unsigned long long)r->rounds_with_loss, (unsigned long long)r->pending,
-	       (unsigned long long)r->pending_db);
+	       (unsigned long long)r->pending_db, (unsigned long long)r->rounds_in_checkpoint);
 	if (d == AW_DURABILITY_POWER)
 		assert_int_equal(r->lost, 0);
 	assert_true(r->acked > 0);
