@@ -645,6 +645,10 @@ EOF
 
 SEC_durability=""
 if want durability; then
+	if [ ! -f "$REF_DIR/Makefile" ]; then
+		echo "run.sh: no reference at $REF_DIR (--reference-dir DIR)" >&2
+		exit 2
+	fi
 	for p in libgrpc++-dev protobuf-compiler-grpc procps; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "$p"; }
