@@ -741,8 +741,8 @@ static void run_init(run *r, const char *label, aw_durability d)
 
 static void run_close(run *r)
 {
+	remove_db(r); /* uses the model: before it is closed */
 	sqlite3_close(r->model);
-	remove_db(r);
 	rmdir(r->dir);
 	pthread_mutex_destroy(&r->model_mu);
 	pthread_mutex_destroy(&r->seq_mu);
