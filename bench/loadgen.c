@@ -21,7 +21,8 @@
  * FAILED and exits 1: its figures are not a result.
  *
  * Methods: get, get_by_key, list, create, update, claim (ClaimNextDownload and
- * CompleteDownload of the item; every item must be claimed once only).
+ * CompleteDownload of the item; every item must be claimed once only),
+ * enqueue (EnqueueDownload of a new episode of a seeded series).
  * --seed-downloads N queues N items first; --ids LO:HI makes get read random
  * ids of an existing table; --list-tail makes list page through the table's
  * last 1000 rows; --watchers N holds N WatchDownloads streams open meanwhile.
@@ -44,9 +45,9 @@
 
 #include "aniworld/client.h"
 
-enum { M_GET, M_GET_BY_KEY, M_LIST, M_CREATE, M_UPDATE, M_CLAIM, M_COUNT };
-static const char *const method_names[M_COUNT] = {"get",    "get_by_key", "list",
-						  "create", "update",     "claim"};
+enum { M_GET, M_GET_BY_KEY, M_LIST, M_CREATE, M_UPDATE, M_CLAIM, M_ENQUEUE, M_COUNT };
+static const char *const method_names[M_COUNT] = {"get",    "get_by_key", "list",   "create",
+						  "update", "claim",      "enqueue"};
 
 /* Latency histogram: exact below 64 us, then 64 buckets per power of two (~1.5%). */
 #define HIST_BUCKETS (64 + 40 * 64)
@@ -104,7 +105,7 @@ static long o_requests = 0;
 static const char *o_prefix = "bench";
 static const char *o_token = NULL;
 static const char *o_json = NULL;
-static int o_weights[M_COUNT] = {60, 20, 10, 10, 0, 0};
+static int o_weights[M_COUNT] = {60, 20, 10, 10, 0, 0, 0};
 static int o_seed_downloads = 0;     /* queue items enqueued before the run */
 static int64_t o_ids_lo = 0, o_ids_hi = 0; /* get: ids of an existing table instead of --seed */
 static int o_list_tail = 0;          /* list: page from the last full page of the table */
@@ -137,6 +138,7 @@ typedef struct worker {
 	uint64_t bad[M_COUNT];        /* OK status, wrong content */
 	char first_bad[256];
 	long created;
+	long enqueued;
 	char page_token[128];
 	int64_t last_page_id;
 } worker;
@@ -324,8 +326,30 @@ static int call_claim(worker *w, aw_err *err)
 	return rc;
 }
 
+/* EnqueueDownload of an episode of a random seeded series: episode numbers are
+ * unique per worker (worker id in the millions), so an enqueue never meets an
+ * unfinished item of the same episode. */
+static int call_enqueue(worker *w, aw_err *err)
+{
+	const seeded *s = &g_seeded[next_rand(&w->rng) % (unsigned)g_n_seeded];
+	Aniworld__V1__DownloadQueueItem item = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT, *out = NULL;
+	Aniworld__V1__EnqueueDownloadRequest req = ANIWORLD__V1__ENQUEUE_DOWNLOAD_REQUEST__INIT;
+	int rc;
+
+	item.series_id = s->id;
+	item.season = 1;
+	item.episode_number = (int32_t)((w->id + 1) * 1000000 + w->enqueued++ % 1000000);
+	req.item = &item;
+	rc = aw_client_downloads_enqueue(w->client, &req, &out, err);
+	if (rc == 0 && (out->series_id != s->id || out->episode_number != item.episode_number ||
+			out->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PENDING))
+		bad(w, M_ENQUEUE, "enqueued item not echoed as PENDING");
+	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
+	return rc;
+}
+
 static int (*const calls[M_COUNT])(worker *, aw_err *) = {
-	call_get, call_get_by_key, call_list, call_create, call_update, call_claim,
+	call_get, call_get_by_key, call_list, call_create, call_update, call_claim, call_enqueue,
 };
 
 static int pick(worker *w)
@@ -704,8 +728,9 @@ static void parse(int argc, char **argv)
 		exit(2);
 	}
 	if (o_seed == 0 && ((o_weights[M_GET] && o_ids_hi == 0) || o_weights[M_GET_BY_KEY] ||
-			    o_weights[M_UPDATE])) {
-		fprintf(stderr, "aw-loadgen: get (without --ids), get_by_key and update need --seed N\n");
+			    o_weights[M_UPDATE] || o_weights[M_ENQUEUE])) {
+		fprintf(stderr, "aw-loadgen: get (without --ids), get_by_key, update and enqueue need "
+			"--seed N\n");
 		exit(2);
 	}
 }

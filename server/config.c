@@ -46,6 +46,11 @@ static const opt options[] = {
 	{"max-reply-bytes", "ANIWORLD_MAX_REPLY_BYTES", OPT_I64, F(max_reply_bytes),
 	 "largest reply sent: list pages hold fewer items than page_size rather than pass it, "
 	 "writes of records larger are refused (at least 65536)"},
+	{"durability", "ANIWORLD_DURABILITY", OPT_STR, F(durability),
+	 "SQLite: what an acknowledged write survives: power (the WAL is synced before a write "
+	 "is answered: a power cut too) or process (synced at checkpoints: a crash of the "
+	 "process; a power cut may take back the last writes). PostgreSQL: its "
+	 "synchronous_commit decides"},
 	{"busy-timeout", "ANIWORLD_BUSY_TIMEOUT", OPT_MS, F(busy_timeout_ms),
 	 "how long SQLite waits for a lock held by another process"},
 	{"stale-claim-timeout", "ANIWORLD_STALE_CLAIM_TIMEOUT", OPT_MS, F(stale_claim_ms),
@@ -103,6 +108,7 @@ void aw_config_defaults(aw_config *cfg)
 	 * what gRPC adds around a message. */
 	cfg->max_reply_bytes = 3 * 1024 * 1024;
 	cfg->busy_timeout_ms = 5000;
+	cfg->durability = (char *)"power";
 	cfg->db_pool_size = 4;
 	cfg->db_query_timeout_ms = 5000;
 	cfg->migrate_only = 0;
@@ -305,6 +311,10 @@ int aw_config_load(aw_config *cfg, int argc, char **argv, int *help_requested, a
 		if (rc != 0)
 			return rc;
 	}
+	if (strcmp(cfg->durability, "power") != 0 && strcmp(cfg->durability, "process") != 0)
+		return aw_err_set(err, AW_EINVAL,
+				  "--durability (ANIWORLD_DURABILITY): expected power or process, got \"%s\"",
+				  cfg->durability);
 	if (cfg->max_batch_writes < 1)
 		return aw_err_set(err, AW_EINVAL, "--max-batch-writes: at least 1 write a transaction");
 	return 0;

@@ -25,6 +25,7 @@ typedef struct aw_config {
 	int64_t max_receive_bytes;    /* largest request message accepted */
 	int64_t max_reply_bytes;      /* largest reply sent; list pages stop short of it */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
+	char *durability;             /* "power" (WAL synced at every commit) or "process" */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
 	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */
 	char *tls_key;                /* PEM private key file for tls_cert */

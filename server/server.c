@@ -197,7 +197,7 @@ static int serve(aw_server *s, ProtobufCService *svc, unsigned flags, aw_err *er
 /* The backend settings from the configuration, as text; each backend reads its
  * own and ignores the rest. */
 typedef struct repo_settings {
-	aw_repo_setting list[3];
+	aw_repo_setting list[4];
 	char busy_ms[24], pool_size[24], query_ms[24];
 } repo_settings;
 
@@ -210,8 +210,9 @@ static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_sett
 	rs->list[0] = (aw_repo_setting){"busy_timeout_ms", rs->busy_ms};
 	rs->list[1] = (aw_repo_setting){"pool_size", rs->pool_size};
 	rs->list[2] = (aw_repo_setting){"query_timeout_ms", rs->query_ms};
+	rs->list[3] = (aw_repo_setting){"durability", cfg->durability};
 	ropts->settings = rs->list;
-	ropts->n_settings = 3;
+	ropts->n_settings = 4;
 	ropts->max_reply_bytes = (size_t)cfg->max_reply_bytes;
 	if (cfg->max_queued_writes > 0)
 		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
@@ -404,6 +405,11 @@ aw_transport *aw_server_transport(aw_server *s)
 const char *aw_server_security(const aw_server *s)
 {
 	return aw_tls_mode_name(s->tls);
+}
+
+const char *aw_server_durability(const aw_server *s)
+{
+	return aw_repo_durability(s->repo);
 }
 
 size_t aw_server_token_count(const aw_server *s)

@@ -53,6 +53,9 @@ int aw_server_metrics_port(const aw_server *s);
 /* How it serves: "plaintext", "TLS" or "mutual TLS". */
 const char *aw_server_security(const aw_server *s);
 
+/* What an acknowledged write survives, in words (aw_repo_durability). */
+const char *aw_server_durability(const aw_server *s);
+
 /* Whether calls need a bearer token, and how many tokens are in force. */
 size_t aw_server_token_count(const aw_server *s);
 

@@ -28,6 +28,7 @@ static void test_config_defaults(void **state)
 	assert_int_equal(c.max_reply_bytes, 3 * 1024 * 1024); /* under gRPC's 4 MiB default */
 	assert_int_equal(c.stale_claim_ms, 15 * 60 * 1000);
 	assert_int_equal(c.max_batch_writes, 256);
+	assert_string_equal(c.durability, "power"); /* issue 12: power cuts by default */
 	assert_int_equal(help, 0);
 	aw_config_close(&c);
 }
@@ -44,8 +45,10 @@ static void test_config_env_then_flags(void **state)
 	setenv("ANIWORLD_DB", "/from/env.db", 1);
 	setenv("ANIWORLD_STALE_CLAIM_TIMEOUT", "5m", 1);
 	setenv("ANIWORLD_MAX_BATCH_WRITES", "1", 1);
+	setenv("ANIWORLD_DURABILITY", "process", 1);
 	aw_config_defaults(&c);
 	assert_int_equal(aw_config_load(&c, 7, argv, &help, NULL), 0);
+	assert_string_equal(c.durability, "process");
 	assert_string_equal(c.listen, "127.0.0.1:1234");
 	assert_string_equal(c.db, "/tmp/x.db"); /* the flag wins */
 	assert_int_equal(c.shutdown_grace_ms, 2000);
@@ -58,6 +61,7 @@ static void test_config_env_then_flags(void **state)
 	unsetenv("ANIWORLD_DB");
 	unsetenv("ANIWORLD_STALE_CLAIM_TIMEOUT");
 	unsetenv("ANIWORLD_MAX_BATCH_WRITES");
+	unsetenv("ANIWORLD_DURABILITY");
 }
 
 static void test_config_bad_values_name_the_setting(void **state)
@@ -89,6 +93,13 @@ static void test_config_bad_values_name_the_setting(void **state)
 	aw_config_defaults(&c);
 	assert_int_equal(aw_config_load(&c, 3, no_batch, &help, &err), AW_EINVAL);
 	assert_non_null(strstr(err.msg, "--max-batch-writes"));
+	aw_config_close(&c);
+
+	char *bad_durability[] = {"prog", "--durability=disk", NULL};
+	aw_config_defaults(&c);
+	assert_int_equal(aw_config_load(&c, 2, bad_durability, &help, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "--durability"));
+	assert_non_null(strstr(err.msg, "power or process"));
 	aw_config_close(&c);
 
 	setenv("ANIWORLD_SHUTDOWN_GRACE", "soon", 1);

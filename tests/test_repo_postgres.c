@@ -82,10 +82,11 @@ static void test_repo_postgres_settings_are_checked(void **state)
 		{{"pool_size", "0"}},
 		{{"pool_size", "many"}},
 		{{"query_timeout_ms", "-5"}},
+		{{"durability", "disk"}},
 	};
-	const char *names[] = {"pool_size", "pool_size", "query_timeout_ms"};
+	const char *names[] = {"pool_size", "pool_size", "query_timeout_ms", "durability"};
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		aw_repo_options opts;
 		aw_err err;
 
@@ -96,6 +97,25 @@ static void test_repo_postgres_settings_are_checked(void **state)
 		assert_non_null(strstr(err.msg, names[i]));
 		assert_null(f->repo);
 	}
+}
+
+/* The durability setting does not reach PostgreSQL (issue 12): it is checked
+ * above, and what decides instead is said for the log, with the server's
+ * synchronous_commit (the fixture keeps PostgreSQL's default, on). */
+static void test_repo_postgres_durability_is_the_servers(void **state)
+{
+	fixture *f = *state;
+	aw_repo_setting s[1] = {{"durability", "process"}};
+	aw_repo_options opts;
+	aw_err err;
+
+	aw_repo_options_defaults(&opts);
+	opts.settings = s;
+	opts.n_settings = 1;
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, &opts, &err), 0);
+	assert_non_null(strstr(aw_repo_durability(f->repo), "PostgreSQL server"));
+	assert_non_null(strstr(aw_repo_durability(f->repo), "(process, ignored here)"));
+	assert_non_null(strstr(aw_repo_durability(f->repo), "synchronous_commit (on here)"));
 }
 
 /* A database that is not there: AW_EUNAVAIL at once, "database unavailable",
@@ -371,6 +391,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_repo_postgres_redacts_the_password),
 		cmocka_unit_test_setup_teardown(test_repo_postgres_settings_are_checked, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_durability_is_the_servers, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_postgres_unreachable_fails_fast, setup,
 						teardown),

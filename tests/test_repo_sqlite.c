@@ -639,6 +639,59 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 
 #define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* ---- durability (issue 12) ---------------------------------------------------------------- */
+
+/* PRAGMA synchronous of the writer connection: 2 FULL, 1 NORMAL. */
+static int writer_synchronous(aw_repo *r)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(((aw_sq_repo *)r)->writer->db, "PRAGMA synchronous", -1,
+					    &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* The durability setting: power (the default) syncs at every commit, process
+ * at checkpoints; what it means is said in words for the log; a value that is
+ * neither, and a VFS that does not exist, are refused. (What each survives is
+ * shown by test_powercut.c.) */
+static void test_repo_sqlite_durability_setting(void **state)
+{
+	fixture *f = *state;
+	aw_repo_setting process[] = {{"durability", "process"}};
+	aw_repo_setting bad[] = {{"durability", "disk"}};
+	aw_repo_setting no_vfs[] = {{"vfs", "no-such-vfs"}};
+	aw_repo_options opts;
+	aw_repo *r = NULL;
+	aw_err err;
+
+	assert_int_equal(writer_synchronous(f->repo), 2);
+	assert_non_null(strstr(aw_repo_durability(f->repo), "power: "));
+	assert_non_null(strstr(aw_repo_durability(f->repo), "power cut"));
+	aw_repo_close(f->repo);
+	f->repo = NULL;
+
+	aw_repo_options_defaults(&opts);
+	opts.settings = process;
+	opts.n_settings = 1;
+	assert_int_equal(aw_repo_open(&f->repo, f->path, &opts, &err), 0);
+	assert_int_equal(writer_synchronous(f->repo), 1);
+	assert_non_null(strstr(aw_repo_durability(f->repo), "process: "));
+
+	opts.settings = bad;
+	assert_int_equal(aw_repo_open(&r, f->path, &opts, &err), AW_EINVAL);
+	assert_null(r);
+	assert_non_null(strstr(err.msg, "durability"));
+	assert_non_null(strstr(err.msg, "'disk'"));
+	opts.settings = no_vfs;
+	assert_int_equal(aw_repo_open(&r, f->path, &opts, &err), AW_EINVAL);
+	assert_non_null(strstr(err.msg, "no-such-vfs"));
+}
+
 /* ---- reply budget (issue 16: a list page larger than any default client accepts) ---- */
 
 #define BUDGET 65536
@@ -854,6 +907,7 @@ int main(void)
 		TEST(test_repo_sqlite_upgrades_an_older_schema, setup_file),
 		TEST(test_repo_sqlite_refuses_a_non_database, setup_file),
 		TEST(test_repo_sqlite_memory_database, setup_memory),
+		TEST(test_repo_sqlite_durability_setting, setup_file),
 		TEST(test_repo_sqlite_failed_batch_keeps_the_row_count, setup_file),
 		TEST(test_repo_sqlite_episode_queries_use_the_index, setup_file),
 		TEST(test_repo_sqlite_session_digest_is_a_blob, setup_file),

@@ -15,8 +15,13 @@
 # its own so that a ctest run of the same build may go on meanwhile) and stops
 # it on every exit. AW_VALGRIND_BACKENDS=sqlite runs the SQLite pass only.
 #
+# The power-cut test (test_powercut) runs 20 cuts here instead of 200
+# (AW_POWERCUT_ROUNDS, when not already set): its checks are the same, and
+# memcheck makes each cut some 30 times slower.
+#
 #   tests/valgrind.sh [build-dir] [ctest -R regex]     (default: build, every C test)
 set -eu
+export AW_POWERCUT_ROUNDS=${AW_POWERCUT_ROUNDS:-20}
 build=${1:-build}
 filter=${2:-.}
 backends=${AW_VALGRIND_BACKENDS:-sqlite postgres}

@@ -199,6 +199,30 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	return 0;
 }
 
+int aw__repo_durability_setting(const aw_repo_options *opts, aw_durability *out, aw_err *err)
+{
+	const char *v = aw_repo_setting_get(opts, "durability");
+
+	*out = AW_DURABILITY_POWER;
+	if (v == NULL || strcmp(v, "power") == 0)
+		return 0;
+	if (strcmp(v, "process") == 0) {
+		*out = AW_DURABILITY_PROCESS;
+		return 0;
+	}
+	return aw_err_set(err, AW_EINVAL, "setting durability: '%.40s' is not power or process", v);
+}
+
+const char *aw__repo_durability_name(aw_durability d)
+{
+	return d == AW_DURABILITY_PROCESS ? "process" : "power";
+}
+
+const char *aw_repo_durability(const aw_repo *r)
+{
+	return r->durability;
+}
+
 void aw_repo_stats(aw_repo *r, uint64_t *batches, uint64_t *writes)
 {
 	aw__writer_stats(r, batches, writes);

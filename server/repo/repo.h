@@ -567,6 +567,8 @@ struct aw_repo {
 	aw_repo_clock_fn *clock; /* set by aw_repo_open; read through aw__repo_now() */
 	void *clock_arg;
 	size_t max_reply;   /* aw_repo_options.max_reply_bytes; 0: no limit */
+	char durability[256]; /* what an acknowledged write survives, in words, for the
+				 log: set by the backend when it opens (aw_repo_durability) */
 
 	/* Storage fault reports (repo.c), set up by aw_repo_open. */
 	aw_repo_storage_fn *on_storage; /* NULL: nobody listens */
@@ -609,7 +611,9 @@ struct aw_repo {
 
 /* A setting that only one backend understands ("busy_timeout_ms" for SQLite,
  * "pool_size" for PostgreSQL), as text; each backend reads its own and
- * ignores the others'. */
+ * ignores the others'. "durability" ("power" or "process") is read by both:
+ * SQLite acts on it, PostgreSQL checks it and says in aw_repo_durability()
+ * that its own server's synchronous_commit decides instead. */
 typedef struct aw_repo_setting {
 	const char *name;
 	const char *value;
@@ -714,6 +718,11 @@ void aw_repo_flush(aw_repo *r);
  * backend has nothing pending or no hook is set.
  */
 int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+
+/* What an acknowledged write survives on this repository (a process crash, a
+ * power cut), in words, for the server's start-up log line: the backend's
+ * durability setting and what it means there. Owned by `r`. */
+const char *aw_repo_durability(const aw_repo *r);
 
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */
@@ -957,6 +966,20 @@ char *aw__episodes_seasons_text(const Aniworld__V1__ListEpisodesRequest *f, char
  * downloaded only, 0 missing only, -1 either. */
 int aw__episodes_downloaded_filter(const Aniworld__V1__ListEpisodesRequest *f);
 
+/* What the "durability" setting asks for (see aw_repo_setting). */
+typedef enum aw_durability {
+	AW_DURABILITY_POWER,   /* an acknowledged write survives a power cut (the default) */
+	AW_DURABILITY_PROCESS, /* it survives a crash of the process; a power cut may
+				  take back the last ones */
+} aw_durability;
+
+/* The "durability" setting of `opts` into *out (AW_DURABILITY_POWER when unset);
+ * AW_EINVAL naming the bad value. For backends. */
+int aw__repo_durability_setting(const aw_repo_options *opts, aw_durability *out, aw_err *err);
+
+/* The setting's name for messages: "power" or "process". */
+const char *aw__repo_durability_name(aw_durability d);
+
 /* The repository's time (its clock option), microseconds since the Unix epoch. */
 int64_t aw__repo_now(aw_repo *r);
 
@@ -1018,7 +1041,13 @@ int aw__download_changes_add(aw_download_changes *changes, ProtobufCAllocator *m
 /* backends.c: every backend, in the order they are asked; NULL-terminated. */
 extern const aw_repo_backend *const aw__repo_backends[];
 
-/* sqlite/sqlite.c: the SQLite backend (takes every location no other takes). */
+/* sqlite/sqlite.c: the SQLite backend (takes every location no other takes).
+ * Settings: "busy_timeout_ms" (default 5000); "durability": "power" (the
+ * default: synchronous=FULL, the WAL is synced before any write of a batch
+ * is acknowledged) or "process" (synchronous=NORMAL, the WAL is synced at
+ * checkpoints only); "vfs", for tests only: the name of a registered SQLite
+ * VFS every connection opens the file with (tests/powercut_vfs.c), unset in
+ * the server. */
 extern const aw_repo_backend aw__sqlite_backend;
 
 /* postgres/postgres.c: the PostgreSQL backend (postgres:// and postgresql://

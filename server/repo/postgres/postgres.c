@@ -1650,9 +1650,35 @@ static void postgres_redact(const char *location, char *buf, size_t n)
 	buf[o] = '\0';
 }
 
+/*
+ * The durability setting does not reach PostgreSQL: a write is acknowledged
+ * once its COMMIT has returned, and what that survives is the database
+ * server's business (synchronous_commit, fsync, replication), as the operator
+ * set it. The setting is checked (a typo is refused as on SQLite) and the
+ * start-up log says what decides instead, with synchronous_commit as the
+ * writer's session sees it.
+ */
+static void describe_durability(aw_pg_repo *r, aw_durability asked)
+{
+	PGresult *res = NULL;
+	aw_err ignored;
+	char sc[32] = "unknown";
+
+	if (aw__pg_exec(r->writer, "SHOW synchronous_commit", r->query_timeout_ms, &res,
+			&ignored) == 0 && res != NULL && PQntuples(res) == 1)
+		snprintf(sc, sizeof(sc), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	snprintf(r->base.durability, sizeof(r->base.durability),
+		 "decided by the PostgreSQL server, not by --durability (%s, ignored here): "
+		 "a write is answered once its COMMIT returns, durable as the server's "
+		 "synchronous_commit (%s here) and fsync make it",
+		 aw__repo_durability_name(asked), sc);
+}
+
 static int postgres_open(aw_repo **out, const char *location, const aw_repo_options *opts,
 			 aw_err *err)
 {
+	aw_durability durability;
 	int pool_size = AW_PG_POOL_SIZE, timeout_ms = AW_PG_QUERY_TIMEOUT_MS;
 	aw_pg_repo *r;
 	int rc;
@@ -1661,6 +1687,8 @@ static int postgres_open(aw_repo **out, const char *location, const aw_repo_opti
 	rc = int_setting(opts, "pool_size", 1, 1000, &pool_size, err);
 	if (rc == 0)
 		rc = int_setting(opts, "query_timeout_ms", 1, 3600000, &timeout_ms, err);
+	if (rc == 0)
+		rc = aw__repo_durability_setting(opts, &durability, err);
 	if (rc != 0)
 		return rc;
 	r = calloc(1, sizeof(*r));
@@ -1686,6 +1714,8 @@ static int postgres_open(aw_repo **out, const char *location, const aw_repo_opti
 	rc = aw__pg_ready(r->writer, err);
 	if (rc == 0)
 		rc = aw__pg_migrate(r->writer, err);
+	if (rc == 0)
+		describe_durability(r, durability);
 	if (rc == 0) {
 		if (pthread_create(&r->monitor, NULL, monitor_main, r) != 0)
 			rc = aw_err_set(err, AW_ENOMEM, "cannot start the database monitor thread");

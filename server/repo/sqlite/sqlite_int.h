@@ -5,7 +5,8 @@
  * connections in a pool, each used by one reading thread at a time and returned
  * after the read. All are opened with SQLITE_OPEN_NOMUTEX (our own rules keep
  * each connection on one thread at a time) and set, in this order:
- * busy_timeout, journal_mode=WAL (writer), synchronous=NORMAL, foreign_keys=ON.
+ * busy_timeout, journal_mode=WAL (writer), synchronous=FULL or NORMAL (the
+ * durability setting: power or process), foreign_keys=ON.
  * In WAL mode readers work on a snapshot and never wait for the writer.
  *
  * Statements are prepared once per connection on first use and kept
@@ -97,6 +98,8 @@ typedef struct aw_sq_repo {
 	aw_repo base;                /* first: an aw_sq_repo is an aw_repo */
 	char *uri;                   /* what sqlite3_open_v2 is given */
 	int64_t busy_timeout_ms;
+	aw_durability durability;    /* power: synchronous=FULL; process: NORMAL */
+	char *vfs;                   /* the "vfs" setting (tests only), or NULL: the default */
 	int in_savepoint;            /* the write under way has a savepoint; writer only */
 	aw_sq_conn *writer;          /* writer thread only */
 	pthread_mutex_t pool_mu;     /* guards the reader lists */
