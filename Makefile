@@ -7,6 +7,9 @@
 #                           (deploy/check/run.sh; needs root, node, kubectl)
 #       make fuzz           every libFuzzer target for FUZZ_SECONDS (default 30) in
 #                           build-fuzz/ with clang (tests/fuzz/README.md)
+#       make proto-check    buf lint and buf breaking (against the previous commit)
+#                           over proto/, with their self-test (tools/proto-check.sh;
+#                           needs node and npm, installs buf under build/buf)
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
@@ -20,7 +23,7 @@ FUZZ_SECONDS ?= 30
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind fuzz deploy-check clean
+.PHONY: all deps build build-asan run test test-plain test-asan test-valgrind fuzz deploy-check proto-check clean
 
 all: build
 
@@ -56,6 +59,10 @@ fuzz:
 
 deploy-check: build
 	AW_SERVER=$(BUILD)/server/aniworld-server AW_DEPLOY_CHECK_DIR=$(BUILD)/deploy-check deploy/check/run.sh
+
+# The contract's checks: lint, no breaking change against the previous commit.
+proto-check: deps
+	AW_BUF_DIR=$(BUILD)/buf tools/proto-check.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
