@@ -1,6 +1,6 @@
 /*
  * aniworld-server: configuration, signals and the server's life. Nothing else
- * (subcommands live in files of their own: restore.c).
+ * (subcommands live in files of their own: restore.c, snapshot_cmd.c).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +13,7 @@
 #include "repo/repo.h"
 #include "restore.h"
 #include "server.h"
+#include "snapshot_cmd.h"
 
 int main(int argc, char **argv)
 {
@@ -27,6 +28,8 @@ int main(int argc, char **argv)
 	/* Subcommands, each in a file of its own. */
 	if (argc > 1 && strcmp(argv[1], "restore") == 0)
 		return aw_restore_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "snapshot") == 0)
+		return aw_snapshot_cmd_main(argc - 1, argv + 1);
 
 	aw_err_clear(&err);
 	aw_config_defaults(&cfg);
