@@ -542,10 +542,15 @@ static void test_admin_snapshot_under_writes(void **state)
 /*
  * Calls Snapshot on a channel of its own with a small receive window (BDP
  * probing off), so that the server cannot push the whole file into the
- * connection's buffers: takes the first message, then cancels the call and
- * closes the connection. Returns the first message's size (-1: none came).
+ * connection's buffers: takes the first message (then sets *got_first, may be
+ * NULL), then with `leave` cancels the call and closes the connection;
+ * without, reads nothing more until *go_on is set, then reads what is left
+ * (grpc hands out the status only after every message). The call's status
+ * goes to *final_status (may be NULL). Returns the first message's size (-1:
+ * none came).
  */
-static long raw_snapshot_then_leave(const char *target, const char *token)
+static long raw_snapshot(const char *target, const char *token, int leave,
+			 atomic_int *got_first, atomic_int *go_on, int *final_status)
 {
 	grpc_arg args[2];
 	grpc_channel_args chargs = {2, args};
@@ -603,8 +608,28 @@ static long raw_snapshot_then_leave(const char *target, const char *token)
 		got = (long)grpc_byte_buffer_length(recv);
 		grpc_byte_buffer_destroy(recv);
 	}
-	/* Gone: the call cancelled, then the connection closed. */
-	grpc_call_cancel(call, NULL);
+	if (got_first != NULL)
+		atomic_store(got_first, 1);
+	/* Gone: the call cancelled, then the connection closed. Or stalled:
+	 * reading nothing more, waiting for the end. */
+	if (leave) {
+		grpc_call_cancel(call, NULL);
+	} else {
+		while (!atomic_load(go_on))
+			usleep(2000);
+		do {
+			recv = NULL;
+			memset(ops, 0, sizeof(ops));
+			ops[0].op = GRPC_OP_RECV_MESSAGE;
+			ops[0].data.recv_message.recv_message = &recv;
+			if (grpc_call_start_batch(call, ops, 1, &ops[0], NULL) != GRPC_CALL_OK)
+				break;
+			grpc_completion_queue_pluck(cq, &ops[0], gpr_inf_future(GPR_CLOCK_REALTIME),
+						    NULL);
+			if (recv != NULL)
+				grpc_byte_buffer_destroy(recv);
+		} while (recv != NULL);
+	}
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
 	ops[0].data.recv_status_on_client.trailing_metadata = &md_trail;
@@ -612,6 +637,8 @@ static long raw_snapshot_then_leave(const char *target, const char *token)
 	ops[0].data.recv_status_on_client.status_details = &details;
 	assert_int_equal(grpc_call_start_batch(call, ops, 1, &ops[0], NULL), GRPC_CALL_OK);
 	grpc_completion_queue_pluck(cq, &ops[0], gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	if (final_status != NULL)
+		*final_status = (int)status;
 	grpc_call_unref(call);
 	grpc_channel_destroy(ch);
 	grpc_completion_queue_shutdown(cq);
@@ -671,7 +698,7 @@ static void test_admin_snapshot_client_disconnects(void **state)
 	/* A client that takes the first chunk and goes: the server sees the
 	 * stream cancelled in the middle, and lets go of its copy: no file, no
 	 * descriptor of one. */
-	assert_true(raw_snapshot_then_leave(f->srv.target, ADMIN_TOKEN) > 1024 * 1024 - 16);
+	assert_true(raw_snapshot(f->srv.target, ADMIN_TOKEN, 1, NULL, NULL, NULL) > 1024 * 1024 - 16);
 	if (!server_proc_log_wait(&f->srv, "AdminService/Snapshot CANCELLED", 1, 10000))
 		fail_msg("the server did not see the snapshot stream cancelled (log %s)", f->srv.log);
 	assert_true(snapshot_fds_gone(f->srv.pid, 10000));
@@ -698,6 +725,63 @@ static void test_admin_snapshot_client_disconnects(void **state)
 	assert_true(integrity_ok(snap));
 	assert_int_equal(get(f->data, "bulk-0", &err), 0);
 	stop(f);
+}
+
+/* ---- shutdown during a snapshot -------------------------------------------------------------- */
+
+typedef struct stalled_call {
+	const char *target;
+	atomic_int got_first, go_on;
+	int status;
+	long first;
+} stalled_call;
+
+static void *stalled_main(void *arg)
+{
+	stalled_call *sc = arg;
+
+	sc->first = raw_snapshot(sc->target, ADMIN_TOKEN, 0, &sc->got_first, &sc->go_on,
+				 &sc->status);
+	return NULL;
+}
+
+static void test_admin_snapshot_ends_at_shutdown(void **state)
+{
+	fixture *f = *state;
+	const char *args[] = {"--auth-tokens-file", f->data_file, "--admin-tokens-file",
+			      f->admin_file, "--shutdown-grace", "1s", NULL};
+	stalled_call sc;
+	pthread_t t;
+	int status;
+
+	assert_int_equal(server_proc_start(&f->srv, f->db, args), 0);
+	f->data = connect_with(f->srv.target, DATA_TOKEN);
+	fill_bulk(f->data, BULK_SERIES, BULK_BYTES);
+
+	/* A snapshot whose client stops reading after the first chunk. */
+	memset(&sc, 0, sizeof(sc));
+	sc.target = f->srv.target;
+	assert_int_equal(pthread_create(&t, NULL, stalled_main, &sc), 0);
+	for (long long until = server_proc_now_ms() + 20000;
+	     !atomic_load(&sc.got_first) && server_proc_now_ms() < until;)
+		usleep(2000);
+	assert_true(atomic_load(&sc.got_first));
+
+	/* SIGTERM: the snapshot ends, and the server exits 0 all the same. */
+	aw_client_free(f->data);
+	f->data = NULL;
+	status = server_proc_stop(&f->srv, SIGTERM);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the server did not exit 0 on SIGTERM during a snapshot (status %#x); log %s",
+			 status, f->srv.log);
+	atomic_store(&sc.go_on, 1);
+	pthread_join(t, NULL);
+	assert_true(sc.first > 1024 * 1024 - 16);
+	/* The stream did not end OK: the client knows it has no snapshot. */
+	assert_int_not_equal(sc.status, GRPC_STATUS_OK);
+	assert_int_equal(server_proc_log_count(&f->srv, "AdminService/Snapshot UNAVAILABLE"), 1);
+	assert_true(server_proc_log_count(&f->srv, "the server is shutting down") >= 1);
+	assert_false(dir_has(f->dir, ".snapshot-"));
 }
 
 /* ---- a full disk -------------------------------------------------------------------------- */
@@ -1074,6 +1158,8 @@ int main(void)
 	const struct CMUnitTest sqlite_tests[] = {
 		cmocka_unit_test_setup_teardown(test_admin_snapshot_under_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_snapshot_client_disconnects, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_admin_snapshot_ends_at_shutdown, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_admin_snapshot_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_tokens, setup, teardown),
