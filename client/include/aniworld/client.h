@@ -476,12 +476,12 @@ AW_EXTERN int aw_client_session_purge_expired(aw_client *client,
  * aniworld__admin__v1__snapshot_summary__free_unpacked(*summary, NULL).
  * Errors: AW_EPERM (no admin token, a wrong one, or the server has no admin
  * tokens), AW_EUNIMPL (PostgreSQL: use pg_dump or the operator's backups),
- * AW_EFULL or another RESOURCE_EXHAUSTED code (no room for the copy on the
- * server's disk, or another snapshot under way), AW_EUNAVAIL (server
- * unreachable or shutting down), AW_ETIMEDOUT, AW_EIO (writing to `fd`
- * failed: the stream is cancelled), AW_EDATALOSS (what arrived does not
- * match the summary, or the stream ended without one). On any error what was
- * written to `fd` is not a snapshot: discard it.
+ * a RESOURCE_EXHAUSTED code (aw_err_grpc_status() gives 8: no room for the
+ * copy on the server's disk, "disk full: ...", or another snapshot under way),
+ * AW_EUNAVAIL (server unreachable or shutting down), AW_ETIMEDOUT, AW_EIO
+ * (writing to `fd` failed: the stream is cancelled), AW_EDATALOSS (what
+ * arrived does not match the summary, or the stream ended without one). On
+ * any error what was written to `fd` is not a snapshot: discard it.
  */
 AW_EXTERN int aw_admin_snapshot(aw_client *client, int fd, int64_t timeout_ms,
 				Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err);
