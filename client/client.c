@@ -20,6 +20,7 @@ const ProtobufCServiceDescriptor *const aw__client_api_services[] = {
 	&aniworld__v1__episode_service__descriptor,
 	&aniworld__v1__download_queue_service__descriptor,
 	&aniworld__v1__user_session_service__descriptor,
+	&aniworld__admin__v1__admin_service__descriptor,
 };
 
 #define N_API_SERVICES (sizeof(aw__client_api_services) / sizeof(aw__client_api_services[0]))

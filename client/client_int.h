@@ -65,4 +65,12 @@ uint8_t *aw__client_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
 int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
 		     const ProtobufCMessage *req, aw_watch **out, aw_err *err);
 
+/*
+ * watch.c: the next message of a stream opened with aw__client_watch, as
+ * aw_watch_next() reads it but of any type, and telling a stream the server
+ * ended with OK apart: then 0 with *msg NULL. The caller frees *msg with
+ * protobuf_c_message_free_unpacked(msg, NULL).
+ */
+int aw__watch_read(aw_watch *w, ProtobufCMessage **msg, int64_t timeout_ms, aw_err *err);
+
 #endif /* AW_CLIENT_INT_H */

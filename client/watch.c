@@ -34,6 +34,7 @@ struct aw_watch {
 	int status_done;              /* the final status has arrived */
 	int ended;                    /* a read came back empty: no more messages */
 	int final_rc;                 /* what aw_watch_next returns once ended */
+	int ended_ok;                 /* the final status was OK */
 	char final_msg[AW_ERR_MSG_MAX];
 	char tag_start, tag_message, tag_status;
 };
@@ -79,6 +80,7 @@ static void set_final(aw_watch *w)
 	const char *msg = text != NULL ? text : "";
 
 	if (w->status == GRPC_STATUS_OK) {
+		w->ended_ok = 1;
 		w->final_rc = AW_EUNAVAIL;
 		msg = "the server ended the stream";
 	} else {
@@ -229,8 +231,7 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	return 0;
 }
 
-int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t timeout_ms,
-		  aw_err *err)
+int aw__watch_read(aw_watch *w, ProtobufCMessage **event, int64_t timeout_ms, aw_err *err)
 {
 	gpr_timespec deadline = deadline_after(timeout_ms);
 
@@ -271,7 +272,7 @@ int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t time
 				return aw_err_set(err, AW_EINTERNAL, "an event is not a valid %s",
 						  w->output->name);
 			aw_err_clear(err);
-			*event = (Aniworld__V1__DownloadEvent *)msg;
+			*event = msg;
 			return 0;
 		}
 	}
@@ -280,7 +281,23 @@ int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t time
 		drain(w);
 		set_final(w);
 	}
+	if (w->ended_ok) {
+		aw_err_clear(err);
+		return 0;
+	}
 	return aw_err_set(err, w->final_rc, "%s", w->final_msg);
+}
+
+int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t timeout_ms,
+		  aw_err *err)
+{
+	ProtobufCMessage *msg = NULL;
+	int rc = aw__watch_read(w, &msg, timeout_ms, err);
+
+	*event = (Aniworld__V1__DownloadEvent *)msg;
+	if (rc == 0 && msg == NULL)
+		return aw_err_set(err, w->final_rc, "%s", w->final_msg);
+	return rc;
 }
 
 void aw_watch_cancel(aw_watch *w)

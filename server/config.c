@@ -64,6 +64,9 @@ static const opt options[] = {
 	 "bearer tokens, one per line, reloaded on SIGHUP: every call but health must carry one"},
 	{"auth-reflection", "ANIWORLD_AUTH_REFLECTION", OPT_BOOL, F(auth_reflection),
 	 "with --auth-tokens-file, reflection needs a token too (true/false)"},
+	{"admin-tokens-file", "ANIWORLD_ADMIN_TOKENS_FILE", OPT_STR, F(admin_tokens_file),
+	 "admin bearer tokens, one per line, reloaded on SIGHUP: the admin service (snapshots) "
+	 "needs one; without the file it answers PERMISSION_DENIED"},
 	{"max-calls", "ANIWORLD_MAX_CALLS", OPT_I64, F(max_calls),
 	 "calls in progress at once (streams included, health excluded); more get RESOURCE_EXHAUSTED"},
 	{"max-queued-writes", "ANIWORLD_MAX_QUEUED_WRITES", OPT_I64, F(max_queued_writes),
@@ -118,6 +121,7 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->tls_client_ca = (char *)"";
 	cfg->auth_tokens_file = (char *)"";
 	cfg->auth_reflection = 0;
+	cfg->admin_tokens_file = (char *)"";
 	cfg->max_calls = 4096;
 	cfg->max_queued_writes = 4096;
 	cfg->max_batch_writes = 256;

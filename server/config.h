@@ -32,6 +32,7 @@ typedef struct aw_config {
 	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */
 	char *auth_tokens_file;       /* bearer tokens, one per line; "" = no token needed */
 	int auth_reflection;          /* reflection needs a token too */
+	char *admin_tokens_file;      /* admin bearer tokens; "" = the admin service refuses all */
 	int64_t max_calls;            /* calls in progress at once; more get RESOURCE_EXHAUSTED */
 	int64_t max_queued_writes;    /* writes waiting for the writer; more get RESOURCE_EXHAUSTED */
 	int max_batch_writes;         /* most writes in one transaction; 1 = no group commit */

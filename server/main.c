@@ -1,5 +1,6 @@
 /*
- * aniworld-server: configuration, signals and the server's life. Nothing else.
+ * aniworld-server: configuration, signals and the server's life. Nothing else
+ * (subcommands live in files of their own: restore.c, snapshot_cmd.c).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -11,7 +12,9 @@
 #include "copy_db.h"
 #include "log.h"
 #include "repo/repo.h"
+#include "restore.h"
 #include "server.h"
+#include "snapshot_cmd.h"
 
 int main(int argc, char **argv)
 {
@@ -23,9 +26,13 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int help = 0, sig = 0;
 
-	/* Subcommands, before the server's own options. */
+	/* Subcommands, each in a file of its own. */
 	if (argc > 1 && strcmp(argv[1], "copy-db") == 0)
 		return aw_copy_db_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "restore") == 0)
+		return aw_restore_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "snapshot") == 0)
+		return aw_snapshot_cmd_main(argc - 1, argv + 1);
 
 	aw_err_clear(&err);
 	aw_config_defaults(&cfg);
@@ -91,6 +98,11 @@ int main(int argc, char **argv)
 		aw_log(AW_LOG_INFO, "bearer tokens required (%zu in force)%s",
 		       aw_server_token_count(server),
 		       cfg.auth_reflection ? ", reflection included" : "; health and reflection open");
+	if (aw_server_admin_token_count(server) > 0)
+		aw_log(AW_LOG_INFO, "admin service open to %zu admin tokens",
+		       aw_server_admin_token_count(server));
+	else
+		aw_log(AW_LOG_INFO, "admin service disabled (no --admin-tokens-file)");
 
 	for (;;) {
 		sigwait(&sigs, &sig);
@@ -99,8 +111,9 @@ int main(int argc, char **argv)
 		if (aw_server_reload(server, &err) != 0)
 			aw_log(AW_LOG_ERROR, "SIGHUP: reload failed, keeping the old settings: %s", err.msg);
 		else
-			aw_log(AW_LOG_INFO, "SIGHUP: reloaded, %zu bearer tokens in force",
-			       aw_server_token_count(server));
+			aw_log(AW_LOG_INFO, "SIGHUP: reloaded, %zu bearer tokens and %zu admin tokens "
+			       "in force", aw_server_token_count(server),
+			       aw_server_admin_token_count(server));
 	}
 	aw_log(AW_LOG_INFO, "%s: shutting down (grace %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	       (long long)cfg.shutdown_grace_ms);

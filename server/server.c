@@ -47,8 +47,10 @@ struct aw_server {
 	aw_reflection *reflection;
 	aw_download_events *download_events; /* WatchDownloads' watchers, fed by the repository */
 	ProtobufCService *services[N_SERVICES];
+	ProtobufCService *admin;  /* AdminService, served with AW_SERVICE_ADMIN */
 	aw_transport *transport;
 	aw_auth *auth;            /* NULL: no token needed */
+	aw_auth *admin_auth;      /* NULL: the admin service refuses every call */
 	aw_metrics_http *metrics; /* NULL: no metrics endpoint */
 	atomic_ullong write_faults;   /* for the metrics: write faults begun or changed */
 	atomic_ullong read_failures;  /* and reads failed by storage faults */
@@ -309,6 +311,17 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		if (rc == 0)
 			aw_transport_set_auth(s->transport, s->auth, cfg->auth_reflection);
 	}
+	if (rc == 0 && cfg->admin_tokens_file[0] != '\0') {
+		rc = aw_auth_new(&s->admin_auth, cfg->admin_tokens_file, err);
+		if (rc == 0)
+			aw_transport_set_admin_auth(s->transport, s->admin_auth);
+		else {
+			char msg[AW_ERR_MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", err->msg);
+			aw_err_set(err, rc, "--admin-tokens-file: %s", msg);
+		}
+	}
 	if (rc != 0)
 		goto fail;
 
@@ -318,6 +331,13 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		rc = entity_services[i](&s->services[i], &env, err);
 		if (rc == 0)
 			rc = serve(s, s->services[i], 0, err);
+	}
+	if (rc == 0) {
+		const aw_service_env env = {s->repo, cfg, s->download_events};
+
+		rc = aw_admin_service_new(&s->admin, &env, err);
+		if (rc == 0)
+			rc = serve(s, s->admin, AW_SERVICE_ADMIN, err);
 	}
 	if (rc == 0)
 		rc = serve(s, aw_health_service(s->health), AW_SERVICE_PUBLIC, err);
@@ -417,11 +437,25 @@ size_t aw_server_token_count(const aw_server *s)
 	return s->auth != NULL ? aw_auth_count(s->auth) : 0;
 }
 
+size_t aw_server_admin_token_count(const aw_server *s)
+{
+	return s->admin_auth != NULL ? aw_auth_count(s->admin_auth) : 0;
+}
+
 int aw_server_reload(aw_server *s, aw_err *err)
 {
-	if (s->auth == NULL)
-		return 0;
-	return aw_auth_reload(s->auth, NULL, err);
+	aw_err admin_err;
+	int rc = 0, admin_rc = 0;
+
+	/* Both files, even when the first fails: each keeps its old tokens
+	 * only if it cannot be read itself. */
+	if (s->auth != NULL)
+		rc = aw_auth_reload(s->auth, NULL, err);
+	if (s->admin_auth != NULL)
+		admin_rc = aw_auth_reload(s->admin_auth, NULL, &admin_err);
+	if (rc == 0 && admin_rc != 0)
+		rc = aw_err_set(err, admin_rc, "--admin-tokens-file: %s", admin_err.msg);
+	return rc;
 }
 
 int aw_server_port(const aw_server *s)
@@ -461,6 +495,8 @@ void aw_server_stop(aw_server *s)
 	}
 	if (s->download_events != NULL)
 		aw_download_events_shutdown(s->download_events);
+	/* Snapshots end too, and leave the repository before it closes. */
+	aw_admin_service_shutdown(s->admin);
 	if (s->transport != NULL)
 		aw_transport_shutdown(s->transport, s->grace_ms);
 	/* Every call has ended, so no write is under way any more. */
@@ -485,10 +521,13 @@ void aw_server_free(aw_server *s)
 		if (s->services[i] != NULL)
 			protobuf_c_service_destroy(s->services[i]);
 	}
+	if (s->admin != NULL)
+		protobuf_c_service_destroy(s->admin);
 	aw_download_events_free(s->download_events);
 	aw_health_free(s->health);
 	aw_reflection_free(s->reflection);
 	aw_auth_free(s->auth);
+	aw_auth_free(s->admin_auth);
 	aw_descpool_free(s->descriptors);
 	pthread_mutex_destroy(&s->health_mu);
 	free(s);

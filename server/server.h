@@ -59,8 +59,12 @@ const char *aw_server_durability(const aw_server *s);
 /* Whether calls need a bearer token, and how many tokens are in force. */
 size_t aw_server_token_count(const aw_server *s);
 
+/* How many admin tokens are in force (0: the admin service refuses all). */
+size_t aw_server_admin_token_count(const aw_server *s);
+
 /*
- * Re-reads what may change while running (SIGHUP): the bearer tokens file. On
+ * Re-reads what may change while running (SIGHUP): the bearer tokens file
+ * and the admin tokens file, each on its own. On
  * failure what was in force stays, and the error says why. Thread-safe.
  */
 int aw_server_reload(aw_server *s, aw_err *err);

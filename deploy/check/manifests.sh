@@ -1,6 +1,7 @@
 #!/bin/sh
 # Renders the kustomize base (deploy/k8s), the production overlay
-# (deploy/overlays/production) and the PostgreSQL overlay (deploy/overlays/postgres)
+# (deploy/overlays/production), the PostgreSQL overlay (deploy/overlays/postgres)
+# and the snapshot CronJob overlay (deploy/overlays/backup)
 # with kustomize, and validates every rendered object against the Kubernetes
 # OpenAPI schemas, unknown fields included, plus the project's deployment rules
 # (validate-manifests.mjs says which). The one custom resource, the PostgreSQL
@@ -65,10 +66,11 @@ render() { # name dir
 render base deploy/k8s
 render production deploy/overlays/production
 render postgres deploy/overlays/postgres
+render backup deploy/overlays/backup
 
 # The self-test breaks copies of the first SQLite set (the plaintext base) and
 # of the PostgreSQL set.
 node "$out/npm/validate-manifests.mjs" --dockerfile "$src/deploy/Dockerfile" \
 	--config-c "$src/server/config.c" \
 	base="$out/rendered/base.yaml" production="$out/rendered/production.yaml" \
-	postgres="$out/rendered/postgres.yaml"
+	postgres="$out/rendered/postgres.yaml" backup="$out/rendered/backup.yaml"

@@ -475,7 +475,8 @@ function policyErrors(objs, ctx) {
 	const expected = expectedWritable.sort().join(', ');
 	if (writable.sort().join(', ') !== expected)
 		err(`${cw}: writable mounts are ${writable.join(', ') || 'none'}; expected ${expected}`);
-	for (const key of ['ANIWORLD_TLS_CERT', 'ANIWORLD_TLS_KEY', 'ANIWORLD_TLS_CLIENT_CA', 'ANIWORLD_AUTH_TOKENS_FILE']) {
+	for (const key of ['ANIWORLD_TLS_CERT', 'ANIWORLD_TLS_KEY', 'ANIWORLD_TLS_CLIENT_CA', 'ANIWORLD_AUTH_TOKENS_FILE',
+		'ANIWORLD_ADMIN_TOKENS_FILE']) {
 		const file = settings[key] ?? '';
 		if (file === '')
 			continue;
@@ -526,6 +527,10 @@ function policyErrors(objs, ctx) {
 			err(`PodDisruptionBudget ${pdbs[0].metadata?.name}: minAvailable must be a number from 2 to replicas - 1 (${replicas - 1}), is ${min}`);
 	}
 
+	// Snapshot CronJobs: a client of this server, from its image.
+	for (const cj of ofKind('CronJob'))
+		cronJobErrors(cj, objs, { c, settings, volumes, mounts, port, services, headless }, err, ctx);
+
 	// A Namespace in the set holds every namespaced object of it.
 	const namespaces = ofKind('Namespace');
 	if (namespaces.length > 1)
@@ -537,6 +542,101 @@ function policyErrors(objs, ctx) {
 				err(`${describe(o)} is not in namespace ${ns}`);
 	}
 	return errs;
+}
+
+/* The value after option `name` in a container's command line (command, args
+ * and any shell script in them, split at white space), quotes stripped, and a
+ * shell variable ("$out") replaced by its assignment in the script (out=...). */
+function optionValue(words, script, name) {
+	const i = words.indexOf(name);
+	if (i < 0 || i + 1 >= words.length)
+		return undefined;
+	let v = words[i + 1].replace(/^["']|["']$/g, '');
+	const ref = /^\$\{?(\w+)\}?$/.exec(v);
+	if (ref) {
+		const m = new RegExp(`(?:^|\\s)${ref[1]}=(\\S+)`).exec(script);
+		v = m ? m[1].replace(/^["']|["']$/g, '') : v;
+	}
+	return v;
+}
+
+/* A CronJob that takes snapshots (`aniworld-server snapshot`, README "Backup
+ * and restore"): the server's image under the same security rules, one job
+ * at a time, a Service of this set as its target, the admin token from the
+ * Secret the server reads its admin tokens from (read-only), and the
+ * snapshots in a volume claim of the set; nothing else writable but /tmp. */
+function cronJobErrors(cj, objs, srv, err, ctx) {
+	const where = `CronJob ${cj.metadata?.name}`;
+	const pod = cj.spec?.jobTemplate?.spec?.template?.spec ?? {};
+	if (cj.spec?.concurrencyPolicy !== 'Forbid')
+		err(`${where}: concurrencyPolicy must be Forbid (one snapshot at a time)`);
+	if (!['OnFailure', 'Never'].includes(pod.restartPolicy))
+		err(`${where}: restartPolicy must be OnFailure or Never`);
+	if (pod.automountServiceAccountToken !== false)
+		err(`${where}: automountServiceAccountToken must be false (it never calls the API)`);
+	for (const h of ['hostNetwork', 'hostPID', 'hostIPC'])
+		if (pod[h] === true)
+			err(`${where}: ${h} is on`);
+	const containers = pod.containers ?? [];
+	if (containers.length !== 1) {
+		err(`${where}: expected one container, found ${containers.length}`);
+		return;
+	}
+	const c = containers[0];
+	const cw = `${where} container ${c.name}`;
+	if (c.image !== srv.c.image)
+		err(`${cw}: image ${c.image} is not the server's ${srv.c.image} (its client must speak the served version)`);
+	securityErrors(c, pod, cw, err, ctx);
+	containerSettings(c, objs, cw, err, ctx);
+
+	const line = [...(c.command ?? []), ...(c.args ?? [])];
+	const script = line.join(' ');
+	const words = script.split(/\s+/);
+	if (!/(^|[\s/])aniworld-server snapshot(\s|$)/.test(script) &&
+	    !(c.command === undefined && (c.args ?? [])[0] === 'snapshot'))
+		err(`${cw}: does not run \`aniworld-server snapshot\``);
+
+	// The target: a ClusterIP Service of the set, on its port.
+	const target = optionValue(words, script, '--target') ?? '';
+	const tm = /^(?:dns:\/\/\/)?([a-z0-9-]+)(?:\.[a-z0-9.-]+)?:(\d+)$/.exec(target);
+	const svc = tm && srv.services.find((x) => x.metadata?.name === tm[1]);
+	if (!svc || !(svc.spec?.ports ?? []).some((p) => p.port === Number(tm[2])))
+		err(`${cw}: --target ${target || '(none)'} is not a Service of the set on one of its ports`);
+
+	// The admin token: the server's admin tokens Secret, mounted read-only.
+	const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+	const mounts = c.volumeMounts ?? [];
+	const under = (file) => mounts.find((m) => file.startsWith(`${m.mountPath}/`));
+	const adminFile = srv.settings.ANIWORLD_ADMIN_TOKENS_FILE ?? '';
+	const serverMount = adminFile && srv.mounts.find((m) => adminFile.startsWith(`${m.mountPath}/`));
+	const serverSecret = serverMount && srv.volumes.get(serverMount.name)?.secret?.secretName;
+	const tokenFile = optionValue(words, script, '--token-file') ?? '';
+	const tmount = tokenFile && under(tokenFile);
+	const tsecret = tmount && volumes.get(tmount.name)?.secret;
+	if (!adminFile)
+		err(`${cw}: the server has no ANIWORLD_ADMIN_TOKENS_FILE, so it refuses every snapshot`);
+	else if (!tsecret)
+		err(`${cw}: --token-file ${tokenFile || '(none)'} is not in a mounted Secret`);
+	else if (tsecret.secretName !== serverSecret)
+		err(`${cw}: the token comes from Secret ${tsecret.secretName}, the server's admin tokens from ${serverSecret}`);
+	else if (tmount.readOnly !== true)
+		err(`${cw}: the Secret mount ${tmount.mountPath} must be read-only`);
+	else if ((tsecret.items ?? []).some((i) => i.key !== adminFile.replace(/^.*\//, '')))
+		err(`${cw}: mounts keys of Secret ${tsecret.secretName} other than the server's admin tokens`);
+
+	// Where the snapshots go: a volume claim of the set.
+	const out = optionValue(words, script, '--out') ?? '';
+	const omount = out.startsWith('/') && under(out);
+	const claim = omount && volumes.get(omount.name)?.persistentVolumeClaim?.claimName;
+	if (!claim || !objs.some((o) => o.kind === 'PersistentVolumeClaim' && o.metadata?.name === claim))
+		err(`${cw}: --out ${out || '(none)'} is not in a mount of a PersistentVolumeClaim of the set`);
+	const writable = mounts.filter((m) => m.readOnly !== true).map((m) => m.mountPath).sort();
+	const expected = [...new Set(['/tmp', omount?.mountPath ?? '(the snapshots volume)'])].sort();
+	if (writable.join(', ') !== expected.join(', '))
+		err(`${cw}: writable mounts are ${writable.join(', ') || 'none'}; expected ${expected.join(', ')}`);
+	const tmp = mounts.find((m) => m.mountPath === '/tmp');
+	if (!tmp || !volumes.get(tmp.name)?.emptyDir)
+		err(`${cw}: /tmp must be an emptyDir mount (the root file system is read-only)`);
 }
 
 /* ---- driver --------------------------------------------------------------------- */
@@ -615,6 +715,21 @@ async function selfTest(sets, ctx) {
 		mutate('a misspelled setting', (objs) => { objs.find((o) => o.kind === 'ConfigMap').data.ANIWORLD_LOGLEVEL = 'info'; });
 		mutate('a Service without appProtocol', (objs) => { delete objs.find((o) => o.kind === 'Service').spec.ports[0].appProtocol; });
 		mutate('another user than the image', (_, sts) => { sts.spec.template.spec.securityContext.runAsUser = 1000; });
+	}
+	const backup = sets.find((s) => s.objs.some((o) => o.kind === 'CronJob'));
+	if (backup) {
+		const mutate = mutator(backup.objs);
+		const cron = (objs) => objs.find((o) => o.kind === 'CronJob');
+		const job = (objs) => cron(objs).spec.jobTemplate.spec.template.spec;
+		const script = (objs, fn) => { const c = job(objs).containers[0]; c.command = c.command.map(fn); };
+		mutate('snapshots taken concurrently', (objs) => { cron(objs).spec.concurrencyPolicy = 'Allow'; });
+		mutate('a snapshot job from another image', (objs) => { job(objs).containers[0].image = 'aniworld-store:0.0.9'; });
+		mutate('a snapshot job with a writable root', (objs) => { job(objs).containers[0].securityContext.readOnlyRootFilesystem = false; });
+		mutate('snapshots saved in the pod\'s /tmp', (objs) => { script(objs, (w) => w.replace('out=/backups/', 'out=/tmp/')); });
+		mutate('a snapshot target that is no Service', (objs) => { script(objs, (w) => w.replace('--target aniworld-store:', '--target elsewhere:')); });
+		mutate('no admin tokens on the server', (objs) => { delete objs.find((o) => o.kind === 'ConfigMap').data.ANIWORLD_ADMIN_TOKENS_FILE; });
+		mutate('the admin token from another Secret', (objs) => { job(objs).volumes.find((v) => v.secret).secret.secretName = 'other'; });
+		mutate('a writable admin token mount', (objs) => { delete job(objs).containers[0].volumeMounts.find((m) => m.readOnly).readOnly; });
 	}
 	if (postgres) {
 		const mutate = mutator(postgres.objs);

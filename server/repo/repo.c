@@ -235,6 +235,28 @@ int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err)
 	return r->methods->events_sync(r, timeout_ms, err);
 }
 
+int aw_repo_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
+		     const char **format, aw_err *err)
+{
+	*fd = -1;
+	*format = NULL;
+	if (r->methods->version < 5 || r->methods->snapshot == NULL)
+		return aw_err_set(err, AW_EUNIMPL, "this storage backend takes no snapshots");
+	return r->methods->snapshot(r, stop, stop_arg, fd, format, err);
+}
+
+int aw_repo_restore(const char *location, const char *from, int force, aw_err *err)
+{
+	const aw_repo_backend *b = aw_repo_backend_find(location);
+
+	if (b == NULL)
+		return aw_err_set(err, AW_EINVAL, "no storage backend takes this location");
+	if (b->restore == NULL)
+		return aw_err_set(err, AW_EUNIMPL, "the %s backend restores no snapshot files",
+				  b->name);
+	return b->restore(location, from, force, err);
+}
+
 void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)

@@ -292,7 +292,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 4 */
+	int version; /* 5 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -519,6 +519,24 @@ struct aw_repo_methods {
 	 * collects every pending write before commit().
 	 */
 	void (*write_mode)(aw_repo *r, int mode);
+
+	/* ---- version 5: snapshots ---- */
+
+	/*
+	 * [read, long] Makes a consistent copy of the whole database, as of one
+	 * moment during the call, holding every write committed before the call
+	 * and none in part, while reads and writes go on. The copy is a file in
+	 * the backend's own format, returned as *fd open for reading at offset 0
+	 * (the caller closes it); it is no longer reachable by name, so nothing
+	 * is left behind however its reader ends. `stop(stop_arg)` (may be NULL)
+	 * is polled while the copy is made: non-zero abandons it, which returns
+	 * that code. Errors: AW_EFULL (no space for the copy), AW_EREADONLY,
+	 * AW_EIO, AW_EPRECOND (nothing to copy, as a database in memory),
+	 * AW_EUNIMPL (the backend streams no copies; its message says what to use
+	 * instead). NULL means AW_EUNIMPL.
+	 */
+	int (*snapshot)(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
+			const char **format, aw_err *err);
 };
 
 /* Modes of aw_repo_methods.write_mode, and what a write may return in them
@@ -663,10 +681,30 @@ typedef struct aw_repo_backend {
 	/* Its tables as rows, for copying a database to another backend
 	 * (bulk.h); NULL when it cannot be copied. */
 	const struct aw_bulk_methods *bulk;
+
+	/*
+	 * Offline, with no server on it: makes the copy at `from` (a file a
+	 * snapshot of this backend made) the storage at `location`, after
+	 * checking that it is whole and not newer than this build's schema. An
+	 * existing database is replaced only with `force`, and never half: the
+	 * copy is checked beside it, then takes its place at once. NULL when the
+	 * backend has none (aw_repo_restore says so).
+	 */
+	int (*restore)(const char *location, const char *from, int force, aw_err *err);
 } aw_repo_backend;
 
 /* The backend that takes `location`, or NULL. */
 const aw_repo_backend *aw_repo_backend_find(const char *location);
+
+/*
+ * Restores the database at `location` from the snapshot file `from` with the
+ * backend that takes `location` (see aw_repo_backend.restore). Errors:
+ * AW_EEXIST (a database is there and `force` is 0), AW_ECORRUPT (the file
+ * fails its check), AW_EVERSION (its schema is newer than this build's),
+ * AW_EBUSY (a server has the database open), AW_EIO, AW_EFULL, AW_EUNIMPL
+ * (the backend restores no files; its message says what to do instead).
+ */
+int aw_repo_restore(const char *location, const char *from, int force, aw_err *err);
 
 /* Writes `location` without its secrets into buf (see aw_repo_backend.redact). */
 void aw_repo_location_redact(const char *location, char *buf, size_t n);
@@ -723,6 +761,20 @@ int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
  * power cut), in words, for the server's start-up log line: the backend's
  * durability setting and what it means there. Owned by `r`. */
 const char *aw_repo_durability(const aw_repo *r);
+
+/*
+ * Takes a snapshot of the whole database (see aw_repo_methods.snapshot): on
+ * success *fd is an unnamed file holding a consistent copy, open for reading
+ * at offset 0 (the caller closes it), and *format names its format
+ * ("sqlite3"; static). Blocks for as long as copying the database takes, so
+ * call it from a thread of the caller's own; reads and writes go on
+ * meanwhile. `stop` (may be NULL) is polled during the copy; a non-zero
+ * answer abandons it and is returned. Errors: AW_EFULL, AW_EREADONLY, AW_EIO,
+ * AW_EPRECOND, AW_EUNIMPL (the backend takes no snapshots; its message says
+ * what to use instead).
+ */
+int aw_repo_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
+		     const char **format, aw_err *err);
 
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */

@@ -36,6 +36,14 @@ typedef struct aw_service_env {
 /* Every constructor has this shape. */
 typedef int aw_service_new_fn(ProtobufCService **out, const aw_service_env *env, aw_err *err);
 
+/* ---- admin.c: aniworld.admin.v1.AdminService (serve it with AW_SERVICE_ADMIN) ---- */
+aw_service_new_fn aw_admin_service_new;
+
+/* Ends the snapshots under way (their streams end with UNAVAILABLE), refuses
+ * new ones, and returns once their threads are done with the repository.
+ * Call before the transport shuts down. Idempotent; NULL is a no-op. */
+void aw_admin_service_shutdown(ProtobufCService *svc);
+
 /* ---- anime_series.c: aniworld.v1.AnimeSeriesService ---- */
 aw_service_new_fn aw_series_service_new;
 

@@ -4,6 +4,7 @@
  */
 #include "transport_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,7 @@ static int stream_end_locked(aw_call *c)
 	if (c->ended)
 		return 0;
 	c->ended = 1;
+	pthread_cond_broadcast(&c->sent);
 	while (c->q_len > 0) {
 		grpc_slice_unref(c->queue[c->q_head]);
 		c->q_head = (c->q_head + 1) % c->worker->t->cfg.stream_backlog;
@@ -328,6 +330,30 @@ int aw_call_send(aw_call *c, const ProtobufCMessage *msg)
 		return rc;
 	rc = aw_call_send_packed(c, s);
 	grpc_slice_unref(s);
+	return rc;
+}
+
+int aw_call_wait_sendable(aw_call *c, int max_pending, int64_t timeout_ms)
+{
+	int64_t until_us = aw__now_us() + timeout_ms * 1000;
+	struct timespec until = {.tv_sec = until_us / 1000000,
+				 .tv_nsec = (long)(until_us % 1000000) * 1000};
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		if (c->ended || c->finishing) {
+			rc = AW_ECANCELED;
+			break;
+		}
+		if (c->q_len + c->sending < max_pending)
+			break;
+		if (pthread_cond_timedwait(&c->sent, &c->mu, &until) == ETIMEDOUT) {
+			rc = c->q_len + c->sending < max_pending ? 0 : AW_ETIMEDOUT;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
 	return rc;
 }
 
@@ -406,10 +432,15 @@ void aw__call_on_send(aw_call *c, int success)
 	}
 	pthread_mutex_lock(&c->mu);
 	c->sending = 0;
+	pthread_cond_broadcast(&c->sent);
 	if (c->send_buf != NULL) {
 		grpc_byte_buffer_destroy(c->send_buf);
 		c->send_buf = NULL;
 	}
+	/* A send that failed means the stream broke (the client went away): it
+	 * ends cancelled, not OK, unless a status of the service's was on it. */
+	if (!success && !c->status_sent && c->status == GRPC_STATUS_OK)
+		c->status = GRPC_STATUS_CANCELLED;
 	if (!success || c->status_sent)
 		end = stream_end_locked(c);
 	else

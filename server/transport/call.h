@@ -94,6 +94,16 @@ int aw_call_send_packed(aw_call *call, grpc_slice packed);
 int aw_call_send(aw_call *call, const ProtobufCMessage *msg);
 
 /*
+ * Streaming, for a thread of the service's own that produces messages faster
+ * than the client takes them (a file streamed in chunks): waits until fewer
+ * than `max_pending` messages of the stream are queued or being sent, at most
+ * `timeout_ms`. Returns 0 (send the next one), AW_ECANCELED when the stream
+ * has ended or is ending, AW_ETIMEDOUT. Never call it on a transport thread:
+ * the sends it waits for complete there.
+ */
+int aw_call_wait_sendable(aw_call *call, int max_pending, int64_t timeout_ms);
+
+/*
  * Streaming: sends the response headers now, ahead of any message, so that the
  * client learns the stream is established (a watch that has nothing to send
  * yet). Thread-safe; does nothing once headers went out or the call is ending.

@@ -81,6 +81,14 @@ static aw_call *slot_new(aw_worker *w)
 	c->status_details = grpc_empty_slice();
 	aw_arena_init(&c->arena, SLOT_ARENA_SIZE);
 	pthread_mutex_init(&c->mu, NULL);
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->sent, &attr);
+		pthread_condattr_destroy(&attr);
+	}
 	pthread_mutex_lock(&w->mu);
 	c->next_all = w->all_calls;
 	w->all_calls = c;
@@ -95,6 +103,7 @@ static void slot_destroy(aw_call *c)
 	grpc_slice_unref(c->status_details);
 	aw_arena_close(&c->arena);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->sent);
 	free(c->queue);
 	free(c);
 }
@@ -379,7 +388,7 @@ static void invoke(aw_call *c, const ProtobufCMessage *msg)
 
 static int needs_token(const aw_transport *t, const aw_method *m)
 {
-	if (t->auth == NULL || (m->flags & AW_SERVICE_PUBLIC))
+	if (t->auth == NULL || (m->flags & (AW_SERVICE_PUBLIC | AW_SERVICE_ADMIN)))
 		return 0;
 	return !(m->flags & AW_SERVICE_INTROSPECTION) || t->auth_introspection;
 }
@@ -444,6 +453,23 @@ void aw__call_arrived(aw_call *c)
 		aw_err err;
 		if (aw_auth_check(c->worker->t->auth, &c->metadata, &err) != 0) {
 			aw__call_reject(c, aw_err_grpc_status(err.code), err.msg);
+			return;
+		}
+	}
+	if (m->flags & AW_SERVICE_ADMIN) {
+		/* Every refusal is PERMISSION_DENIED: whoever lacks an admin token
+		 * may not do this, whatever else it holds. */
+		aw_err err;
+		if (c->worker->t->admin_auth == NULL) {
+			aw__call_reject(c, GRPC_STATUS_PERMISSION_DENIED,
+					"the admin service is disabled: the server was started "
+					"without --admin-tokens-file");
+			return;
+		}
+		if (aw_auth_check(c->worker->t->admin_auth, &c->metadata, &err) != 0) {
+			char text[AW_ERR_MSG_MAX];
+			snprintf(text, sizeof(text), "admin token required: %.200s", err.msg);
+			aw__call_reject(c, GRPC_STATUS_PERMISSION_DENIED, text);
 			return;
 		}
 	}
@@ -762,6 +788,11 @@ void aw_transport_set_auth(aw_transport *t, struct aw_auth *auth, int introspect
 {
 	t->auth = auth;
 	t->auth_introspection = introspection;
+}
+
+void aw_transport_set_admin_auth(aw_transport *t, struct aw_auth *admin)
+{
+	t->admin_auth = admin;
 }
 
 /*

@@ -31,6 +31,7 @@ typedef struct aw_transport aw_transport;
 /* Flags for aw_transport_add_service(). */
 #define AW_SERVICE_PUBLIC 0x1 /* reachable without a bearer token (health) */
 #define AW_SERVICE_INTROSPECTION 0x2 /* public unless auth_reflection is set (reflection) */
+#define AW_SERVICE_ADMIN 0x4 /* needs an admin token, never a data token (admin service) */
 
 typedef struct aw_transport_config {
 	int threads;                     /* polling threads, one completion queue each; >= 1 */
@@ -113,5 +114,14 @@ void aw_transport_free(aw_transport *t);
  */
 struct aw_auth;
 void aw_transport_set_auth(aw_transport *t, struct aw_auth *auth, int introspection);
+
+/*
+ * Admin tokens: calls to AW_SERVICE_ADMIN services must carry a bearer token
+ * of `admin` (the tokens of aw_transport_set_auth do not count), else they
+ * get PERMISSION_DENIED before any stub runs. Without admin tokens (NULL,
+ * the default) every call to such a service gets PERMISSION_DENIED. `admin`
+ * is borrowed and must outlive the transport. Before start only.
+ */
+void aw_transport_set_admin_auth(aw_transport *t, struct aw_auth *admin);
 
 #endif /* AW_TRANSPORT_H */

@@ -105,6 +105,7 @@ struct aw_call {
 
 	/* Streaming state, guarded by `mu`. */
 	pthread_mutex_t mu;
+	pthread_cond_t sent;         /* a send completed or the stream ended (CLOCK_MONOTONIC) */
 	grpc_slice *queue;           /* ring of packed messages, stream_backlog long */
 	int q_head, q_len;
 	int sending;                 /* a send batch is in flight */
@@ -136,6 +137,7 @@ struct aw_transport {
 	aw_method *methods;
 	size_t n_methods, cap_methods;
 	struct aw_auth *auth;            /* NULL: no token needed */
+	struct aw_auth *admin_auth;      /* NULL: admin services refuse every call */
 	grpc_resource_quota *quota;      /* NULL: no memory cap */
 	atomic_llong active;             /* calls counted against cfg.max_calls */
 	atomic_llong serving;            /* calls being carried out (see aw_transport_shutdown) */

@@ -74,7 +74,8 @@ def run_version(c, channel, pb, version):
     resp = r.ask(list_services="")
     services = sorted(s.name for s in resp.list_services_response.service)
     c.check("aniworld.v1.AnimeSeriesService" in services, f"{version}: series service listed: {services}")
-    for expected in ("grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+    for expected in ("aniworld.admin.v1.AdminService", "grpc.health.v1.Health",
+                     "grpc.reflection.v1.ServerReflection",
                      "grpc.reflection.v1alpha.ServerReflection"):
         c.check(expected in services, f"{version}: {expected} listed")
 

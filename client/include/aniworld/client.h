@@ -35,6 +35,7 @@
 
 #include <stdint.h>
 
+#include "aniworld/admin/v1/admin.pb-c.h"
 #include "aniworld/error.h"
 #include "aniworld/v1/anime_series.pb-c.h"
 #include "aniworld/v1/download_queue.pb-c.h"
@@ -451,6 +452,39 @@ AW_EXTERN int aw_client_session_purge_expired(aw_client *client,
 					      const Aniworld__V1__PurgeExpiredSessionsRequest *req,
 					      Aniworld__V1__PurgeExpiredSessionsResponse **out,
 					      aw_err *err);
+
+/* ---- aniworld.admin.v1.AdminService ----------------------------------------------------- */
+/*
+ * Admin calls need an admin token: create the client with
+ * aw_client_options.bearer_token set to one of the server's
+ * --admin-tokens-file tokens (data tokens do not open this service).
+ */
+
+/*
+ * Takes a snapshot of the server's database (AdminService.Snapshot) and
+ * writes it to `fd` (borrowed: a file, pipe or socket open for writing; it is
+ * written from its current position and not closed), checking what arrives
+ * against the summary that ends the stream: its size and SHA-256. The copy is
+ * consistent: it holds every write acknowledged before the call, and it can
+ * be put in place with `aniworld-server restore`. Waits up to `timeout_ms`
+ * (negative: no limit) for each message; the first comes once the server has
+ * made its copy, which takes about as long as reading the database once.
+ * Writes go on on the server meanwhile.
+ *
+ * On success, when `summary` is not NULL, *summary is the server's summary
+ * (size_bytes, sha256 as 64 hex digits, format "sqlite3"); free it with
+ * aniworld__admin__v1__snapshot_summary__free_unpacked(*summary, NULL).
+ * Errors: AW_EPERM (no admin token, a wrong one, or the server has no admin
+ * tokens), AW_EUNIMPL (PostgreSQL: use pg_dump or the operator's backups),
+ * a RESOURCE_EXHAUSTED code (aw_err_grpc_status() gives 8: no room for the
+ * copy on the server's disk, "disk full: ...", or another snapshot under way),
+ * AW_EUNAVAIL (server unreachable or shutting down), AW_ETIMEDOUT, AW_EIO
+ * (writing to `fd` failed: the stream is cancelled), AW_EDATALOSS (what
+ * arrived does not match the summary, or the stream ended without one). On
+ * any error what was written to `fd` is not a snapshot: discard it.
+ */
+AW_EXTERN int aw_admin_snapshot(aw_client *client, int fd, int64_t timeout_ms,
+				Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err);
 
 #ifdef __cplusplus
 }

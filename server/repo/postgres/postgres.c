@@ -1531,8 +1531,25 @@ static void pg_close(aw_repo *base)
 	free(r);
 }
 
+/* Snapshots stream a file of the server's own; a PostgreSQL database has its
+ * own tools for consistent copies, which also keep roles and settings. */
+static int pg_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
+		       const char **format, aw_err *err)
+{
+	(void)r;
+	(void)stop;
+	(void)stop_arg;
+	(void)fd;
+	(void)format;
+	return aw_err_set(err, AW_EUNIMPL,
+			  "Snapshot is not available on PostgreSQL: back the database up with "
+			  "pg_dump (pg_dump --format=custom), or with the operator's backups "
+			  "(CloudNativePG: a Backup or ScheduledBackup), which also give "
+			  "point-in-time recovery");
+}
+
 static const aw_repo_methods postgres_methods = {
-	.version = 4,
+	.version = 5,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1573,6 +1590,7 @@ static const aw_repo_methods postgres_methods = {
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
 	.write_mode = pg_write_mode,
+	.snapshot = pg_snapshot,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */
@@ -1737,10 +1755,22 @@ static int postgres_open(aw_repo **out, const char *location, const aw_repo_opti
 	return 0;
 }
 
+static int postgres_restore(const char *location, const char *from, int force, aw_err *err)
+{
+	(void)location;
+	(void)from;
+	(void)force;
+	return aw_err_set(err, AW_EUNIMPL,
+			  "restore takes SQLite snapshot files: restore a PostgreSQL database "
+			  "with pg_restore from a pg_dump file, or with the operator's recovery "
+			  "(CloudNativePG: a new Cluster bootstrapped from a backup)");
+}
+
 const aw_repo_backend aw__postgres_backend = {
 	.name = "postgres",
 	.matches = postgres_matches,
 	.open = postgres_open,
 	.redact = postgres_redact,
 	.bulk = &aw__postgres_bulk,
+	.restore = postgres_restore,
 };

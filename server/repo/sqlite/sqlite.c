@@ -574,11 +574,12 @@ static void sq_close(aw_repo *base)
 	aw__event_stash_free(&r->events);
 	free(r->vfs);
 	free(r->uri);
+	free(r->path);
 	free(r);
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 3,
+	.version = 5,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -616,6 +617,7 @@ static const aw_repo_methods sqlite_methods = {
 	.episodes_delete = aw__sq_episodes_delete,
 	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
 	.downloads_publish = sq_downloads_publish,
+	.snapshot = aw__sq_snapshot,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)
@@ -831,7 +833,9 @@ static int sqlite_open(aw_repo **out, const char *location, const aw_repo_option
 	pthread_mutex_init(&r->ckpt_mu, NULL);
 	pthread_cond_init(&r->ckpt_cv, NULL);
 	r->uri = make_uri(r, path, "");
-	if (r->uri == NULL) {
+	if (strcmp(path, ":memory:") != 0)
+		r->path = strdup(path);
+	if (r->uri == NULL || (r->path == NULL && strcmp(path, ":memory:") != 0)) {
 		sq_close(&r->base);
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the repository");
 	}
@@ -868,10 +872,16 @@ static void sqlite_redact(const char *location, char *buf, size_t n)
 	snprintf(buf, n, "%s", aw__sq_path(location));
 }
 
+static int sqlite_restore(const char *location, const char *from, int force, aw_err *err)
+{
+	return aw__sq_restore(aw__sq_path(location), from, force, err);
+}
+
 const aw_repo_backend aw__sqlite_backend = {
 	.name = "sqlite",
 	.matches = sqlite_matches,
 	.open = sqlite_open,
 	.redact = sqlite_redact,
 	.bulk = &aw__sqlite_bulk,
+	.restore = sqlite_restore,
 };

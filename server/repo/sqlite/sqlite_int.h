@@ -97,6 +97,7 @@ typedef struct aw_sq_conn {
 typedef struct aw_sq_repo {
 	aw_repo base;                /* first: an aw_sq_repo is an aw_repo */
 	char *uri;                   /* what sqlite3_open_v2 is given */
+	char *path;                  /* the database file; NULL for one in memory */
 	int64_t busy_timeout_ms;
 	aw_durability durability;    /* power: synchronous=FULL; process: NORMAL */
 	char *vfs;                   /* the "vfs" setting (tests only), or NULL: the default */
@@ -213,6 +214,15 @@ int aw__sq_schema_shared(int version);
 /* Brings the database of `db` to the current schema version, one migration
  * transaction at a time. AW_EVERSION when the file is newer than this build. */
 int aw__sq_migrate(sqlite3 *db, aw_err *err);
+
+/* ---- snapshot.c ------------------------------------------------------------------------ */
+
+/* aw_repo_methods.snapshot: VACUUM INTO a file beside the database. */
+int aw__sq_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
+		    const char **format, aw_err *err);
+
+/* aw_repo_backend.restore for the database file `path`. */
+int aw__sq_restore(const char *path, const char *from, int force, aw_err *err);
 
 /* ---- anime_series.c -------------------------------------------------------------------------- */
 
