@@ -107,6 +107,7 @@ int aw__repo_storage_fault(int rc)
 	case AW_ENOTFOUND:
 	case AW_EEXIST:
 	case AW_EPRECOND:
+	case AW_EABORTED:
 	case AW_ERANGE:
 	case AW_ECANCELED:
 	case AW_ETIMEDOUT:
@@ -181,10 +182,19 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	r->event_arg = opts->event_arg;
 	r->events_watched = opts->events_watched;
 	r->max_reply = opts->max_reply_bytes;
+	r->request_id_retention_us = opts->request_id_retention_us > 0
+					     ? opts->request_id_retention_us
+					     : INT64_C(24) * 3600 * 1000000;
+	r->purger = NULL;
 	pthread_mutex_init(&r->read_fault_mu, NULL);
 	rc = aw__writer_start(r, opts, err);
 	if (rc == 0 && r->methods->start != NULL) {
 		rc = r->methods->start(r, err);
+		if (rc != 0)
+			aw__writer_stop(r);
+	}
+	if (rc == 0 && opts->request_id_purger) {
+		rc = aw__request_purger_start(r, err);
 		if (rc != 0)
 			aw__writer_stop(r);
 	}
@@ -215,6 +225,7 @@ void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)
 		return;
+	aw__request_purger_stop(r);
 	aw__writer_stop(r);
 	pthread_mutex_destroy(&r->read_fault_mu);
 	r->methods->close(r);

@@ -231,6 +231,40 @@ typedef struct aw_session_proof {
 	uint8_t token_hash[AW_SESSION_HASH_BYTES];
 } aw_session_proof;
 
+/* ---- request ids (request_id.c) ------------------------------------------------------ */
+
+/* Longest request_id a caller may give (bytes of printable ASCII). */
+#define AW_REQUEST_ID_MAX 64
+
+/* The digest that tells two requests apart: SHA-256. */
+#define AW_REQUEST_FINGERPRINT_BYTES 32
+
+/*
+ * A write the caller made safe to retry (AIP-155): its request_id, and what
+ * the repository needs to recognise a repeat and answer it as it answered the
+ * first time. The caller (the service layer) fills it; borrowed until done.
+ */
+typedef struct aw_request_id {
+	const char *method;  /* the RPC, "/aniworld.v1.AnimeSeriesService/CreateSeries" */
+	const char *id;      /* the caller's request_id: 1..AW_REQUEST_ID_MAX printable ASCII */
+	uint8_t fingerprint[AW_REQUEST_FINGERPRINT_BYTES]; /* of the request, request_id
+							      left out */
+	const ProtobufCMessageDescriptor *reply; /* the result's type, to rebuild a
+						    stored answer */
+} aw_request_id;
+
+/* A stored answer, as a backend reads it back. Strings and bytes are malloc'd:
+ * the caller frees them (aw__request_record_free). */
+typedef struct aw_request_record {
+	char *method;
+	uint8_t fingerprint[AW_REQUEST_FINGERPRINT_BYTES];
+	int done;            /* 0: claimed by the transaction under way, no outcome yet */
+	int rc;              /* the outcome: 0 or a logical AW_E* code */
+	char *message;       /* rc's message */
+	uint8_t *reply;      /* rc == 0: the packed result */
+	size_t reply_len;
+} aw_request_record;
+
 /*
  * What each write takes, one member per operation (the wrapper that packages
  * the write fills its own; the write function reads only that one). Inputs are
@@ -272,6 +306,8 @@ struct aw_repo_req {
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
 	aw_repo_args args;               /* its input, typed per operation */
+	const aw_request_id *request_id;  /* NULL: none; a write with one is run once (see
+					    request_id.c); set by the caller */
 };
 
 /* ---- page cursors --------------------------------------------------------------------- */
@@ -292,7 +328,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 2 */
+	int version; /* 4 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -493,6 +529,28 @@ struct aw_repo_methods {
 	 * pending then).
 	 */
 	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
+
+	/* ---- version 4: request ids ---- */
+
+	/*
+	 * [write] Claims `rid` for the write about to run: inserts its record
+	 * (created at now_us, no outcome yet) unless one exists, and says which
+	 * (*found 0: claimed). When one exists, *found is 1 and *rec holds it
+	 * (malloc'd). A record another replica is writing in a transaction not
+	 * yet ended is waited for: *found then says what that one committed.
+	 * Called outside any write_begin/write_end bracket: the claim is part of
+	 * the transaction, not of the write.
+	 */
+	int (*request_claim)(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			     aw_request_record *rec, int *found, aw_err *err);
+	/* [write] Stores the outcome of the write of `rid` in its claimed record:
+	 * rc (0 or a logical error), its message, and for rc == 0 the packed result. */
+	int (*request_finish)(aw_repo *r, const aw_request_id *rid, int rc, const char *message,
+			      const uint8_t *reply, size_t reply_len, aw_err *err);
+	/* [write] Deletes at most `limit` records created before `before_us`;
+	 * *count says how many. */
+	int (*request_purge)(aw_repo *r, int64_t before_us, int limit, int64_t *count,
+			     aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -543,6 +601,8 @@ struct aw_repo {
 	int read_fault;                 /* code of the last read failure reported, or 0 */
 	int64_t read_fault_us;          /* when it was reported */
 	uint64_t read_faults_unreported; /* read failures since then */
+	int64_t request_id_retention_us; /* aw_repo_options' */
+	struct aw_request_purger *purger; /* NULL: none (request_id.c) */
 };
 
 /* ---- reply sizes ---------------------------------------------------------------------- */
@@ -596,6 +656,10 @@ typedef struct aw_repo_options {
 	size_t n_settings;
 	size_t max_reply_bytes;   /* largest reply a result may make; 0: no limit (see
 				     "reply sizes" above) */
+	int64_t request_id_retention_us; /* how long a request_id's answer is kept
+					    (request_id.c); 0: 24 hours */
+	int request_id_purger;    /* run a thread that deletes expired answers once a
+				     minute (aw_repo_request_ids_purge) */
 } aw_repo_options;
 
 /* Defaults: 256 writes a batch, 65536 queued, no storage or event hook, real
@@ -835,6 +899,18 @@ void aw_repo_episodes_delete(aw_repo *r, aw_repo_req *req, int64_t id);
 void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 				      const Aniworld__V1__MarkEpisodeDownloadedRequest *in);
 
+/* ---- request ids (request_id.c) ---- */
+
+/*
+ * Deletes the stored answers of request_ids older than the retention
+ * (aw_repo_options.request_id_retention_us, by the repository's clock), in
+ * write transactions of at most a few thousand each, and waits for them: the
+ * purger thread calls it once a minute, tests with their own clock. *deleted
+ * (may be NULL) says how many went. Returns 0 or the error of a failed write.
+ * Must not be called from a thread that defers its writes.
+ */
+int aw_repo_request_ids_purge(aw_repo *r, int64_t *deleted, aw_err *err);
+
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 
 /* Reports a read's outcome through req->done; frees `result` when rc != 0. A
@@ -953,6 +1029,33 @@ int aw__event_stash_next(const aw_event_stash *s, size_t *at, const uint8_t **da
 void aw__event_stash_deliver(aw_repo *r, aw_event_stash *s);
 /* Frees the buffer; the stash is empty again. */
 void aw__event_stash_free(aw_event_stash *s);
+
+/*
+ * request_id.c, for the writer: runs write `req` (which has a request_id) the
+ * way AIP-155 asks, inside the batch's transaction. A repeat gets the stored
+ * answer; a first run claims the request_id, runs `run` (the writer's own
+ * bracket of one write: write_begin, the write, write_end) and stores its
+ * outcome when it is one (success or a logical error). Outcome in *wrc, werr
+ * and *result; *stored is set when the transaction holds something to
+ * commit. Returns 0 or a storage error, which fails the batch.
+ */
+typedef int aw_request_run_fn(aw_repo *r, aw_repo_req *req, int *wrc, aw_err *werr,
+			      ProtobufCMessage **result, aw_err *txn_err, void *arg);
+int aw__request_id_run(aw_repo *r, aw_repo_req *req, aw_request_run_fn *run, void *arg,
+		       int *wrc, aw_err *werr, ProtobufCMessage **result, int *stored,
+		       aw_err *txn_err);
+
+/* request_id.c: frees what a backend read into `rec` (not `rec` itself). */
+void aw__request_record_free(aw_request_record *rec);
+
+/* request_id.c: starts and stops the purger thread of aw_repo_open. */
+int aw__request_purger_start(aw_repo *r, aw_err *err);
+void aw__request_purger_stop(aw_repo *r);
+
+/* Whether `rc` is an answer about the request (invalid, not found, exists,
+ * precondition, aborted, range) that a write undoes alone: recorded as the
+ * answer of a request_id, unlike a storage fault or a time-out. */
+int aw__repo_logical_error(int rc);
 
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);

@@ -61,20 +61,6 @@ struct aw_writer {
 	ProtobufCMessage **results;
 };
 
-static int logical_error(int rc)
-{
-	switch (rc) {
-	case AW_EINVAL:
-	case AW_ENOTFOUND:
-	case AW_EEXIST:
-	case AW_EPRECOND:
-	case AW_ERANGE:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static void drop_result(aw_repo_req *req, ProtobufCMessage **result)
 {
 	if (*result != NULL) {
@@ -129,6 +115,39 @@ static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
 	}
 }
 
+/*
+ * Runs one write in the open transaction, bracketed by the backend's
+ * write_begin and write_end (*(int *)arg says whether it is alone in it).
+ * The outcome goes to *wrc, werr and *result; a storage error (of the
+ * write or of the bracket) is returned, and fails the whole batch.
+ */
+static int run_one(aw_repo *r, aw_repo_req *req, int *wrc, aw_err *werr,
+		   ProtobufCMessage **result, aw_err *txn_err, void *arg)
+{
+	const aw_repo_methods *m = r->methods;
+	int alone = *(int *)arg, rc;
+
+	/* The backend protects each write as it needs to (write_begin): a lone
+	 * write needs nothing, since on failure the whole transaction is rolled
+	 * back instead of committed. A write that ran may still be refused for
+	 * the size of its result, and is then undone like any write that failed
+	 * (write_end). */
+	rc = m->write_begin(r, alone, txn_err);
+	if (rc != 0)
+		return rc;
+	*wrc = req->write(r, req, result, werr);
+	if (*wrc == 0)
+		*wrc = check_reply_size(r, req, result, werr);
+	if (*wrc == 0)
+		return m->write_end(r, 0, txn_err);
+	drop_result(req, result);
+	if (aw__repo_logical_error(*wrc))
+		return m->write_end(r, *wrc, txn_err);
+	/* Storage trouble: give up the whole batch. */
+	*txn_err = *werr;
+	return *wrc;
+}
+
 static void run_batch(aw_repo *r, aw_writer *w, int n)
 {
 	const aw_repo_methods *m = r->methods;
@@ -153,32 +172,22 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 	rc = m->begin(r, &txn_err);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		aw_repo_req *req = w->batch[i];
+		int alone = live == 1, kept = 0;
 
 		if (w->rc[i] != 0)
 			continue;
-		/* The backend protects each write as it needs to (write_begin):
-		 * a lone write needs nothing, since on failure the whole
-		 * transaction is rolled back instead of committed. A write that
-		 * ran may still be refused for the size of its result, and is
-		 * then undone like any write that failed (write_end). */
-		rc = m->write_begin(r, live == 1, &txn_err);
-		if (rc != 0)
-			break;
-		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
-		if (w->rc[i] == 0)
-			w->rc[i] = check_reply_size(r, req, &w->results[i], &w->errs[i]);
-		if (w->rc[i] == 0) {
-			stored++;
-			rc = m->write_end(r, 0, &txn_err);
-		} else if (logical_error(w->rc[i])) {
-			drop_result(req, &w->results[i]);
-			rc = m->write_end(r, w->rc[i], &txn_err);
+		if (req->request_id != NULL) {
+			/* Its outcome is stored even when it is an error, so the
+			 * write needs its own savepoint even alone. */
+			alone = 0;
+			rc = aw__request_id_run(r, req, run_one, &alone, &w->rc[i], &w->errs[i],
+						&w->results[i], &kept, &txn_err);
 		} else {
-			/* Storage trouble: give up the whole batch. */
-			drop_result(req, &w->results[i]);
-			rc = w->rc[i];
-			txn_err = w->errs[i];
+			rc = run_one(r, req, &w->rc[i], &w->errs[i], &w->results[i], &txn_err,
+				     &alone);
 		}
+		if (rc == 0 && (w->rc[i] == 0 || kept))
+			stored++;
 	}
 	if (rc == 0 && stored > 0) {
 		rc = m->commit(r, &txn_err);
@@ -193,7 +202,7 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 		/* Nothing of this batch is stored: every write that had succeeded, or
 		 * had not run yet, fails with the transaction's error. */
 		for (int i = 0; i < n; i++) {
-			if (w->rc[i] == 0 || !logical_error(w->rc[i])) {
+			if (w->rc[i] == 0 || !aw__repo_logical_error(w->rc[i])) {
 				if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
 					continue;
 				drop_result(w->batch[i], &w->results[i]);

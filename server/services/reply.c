@@ -7,6 +7,7 @@
 #include <grpc/status.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
+#include "request_id.h"
 
 typedef struct reply_req {
 	aw_repo_req req;          /* first: the repository sees only this */
@@ -49,7 +50,12 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 				void *arg)
 {
 	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
+	const aw_request_id *rid = NULL;
 
+	if (aw__request_id_of(call, &rid) != 0) {
+		closure(NULL, call);
+		return NULL;
+	}
 	if (rr == NULL) {
 		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		closure(NULL, call);
@@ -60,6 +66,7 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 		.abandoned = reply_abandoned,
 		.waiting = reply_waiting,
 		.mem = aw_call_allocator(call),
+		.request_id = rid,
 	};
 	rr->call = call;
 	rr->closure = closure;

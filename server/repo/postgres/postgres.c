@@ -1221,7 +1221,7 @@ static void pg_close(aw_repo *base)
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 3,
+	.version = 4,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1261,6 +1261,9 @@ static const aw_repo_methods postgres_methods = {
 	.downloads_publish = aw__pg_downloads_publish,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
+	.request_claim = aw__pg_request_claim,
+	.request_finish = aw__pg_request_finish,
+	.request_purge = aw__pg_request_purge,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

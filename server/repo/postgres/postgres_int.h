@@ -85,6 +85,12 @@ enum aw_pg_stmt {
 	AW_PG_EV_OUTBOX_PUT,
 	AW_PG_EV_OUTBOX_GET,
 
+	/* request_id.c */
+	AW_PG_REQUEST_CLAIM,
+	AW_PG_REQUEST_GET,
+	AW_PG_REQUEST_FINISH,
+	AW_PG_REQUEST_PURGE,
+
 	AW_PG_STMT_COUNT
 };
 
@@ -370,5 +376,13 @@ int aw__pg_episodes_delete(aw_repo *r, int64_t id, aw_err *err);
 int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err);
+
+/* ---- request_id.c ----------------------------------------------------------------------- */
+
+int aw__pg_request_claim(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			 aw_request_record *rec, int *found, aw_err *err);
+int aw__pg_request_finish(aw_repo *r, const aw_request_id *rid, int code, const char *message,
+			  const uint8_t *reply, size_t reply_len, aw_err *err);
+int aw__pg_request_purge(aw_repo *r, int64_t before_us, int limit, int64_t *count, aw_err *err);
 
 #endif /* AW_POSTGRES_INT_H */

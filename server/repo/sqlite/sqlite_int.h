@@ -81,7 +81,13 @@ enum aw_sq_stmt {
 	AW_SQ_EPISODE_PAGE,                          /* + 0 all series, 1 one series */
 	AW_SQ_EPISODE_COUNT = AW_SQ_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
 
-	AW_SQ_STMT_COUNT = AW_SQ_EPISODE_COUNT + 3
+	/* request_id.c */
+	AW_SQ_REQUEST_CLAIM = AW_SQ_EPISODE_COUNT + 3,
+	AW_SQ_REQUEST_GET,
+	AW_SQ_REQUEST_FINISH,
+	AW_SQ_REQUEST_PURGE,
+
+	AW_SQ_STMT_COUNT
 };
 
 /* The busy timeout when the "busy_timeout_ms" setting is not given. */
@@ -289,5 +295,12 @@ int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeD
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err);
 
+/* ---- request_id.c ----------------------------------------------------------------------- */
+
+int aw__sq_request_claim(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			 aw_request_record *rec, int *found, aw_err *err);
+int aw__sq_request_finish(aw_repo *r, const aw_request_id *rid, int code, const char *message,
+			  const uint8_t *reply, size_t reply_len, aw_err *err);
+int aw__sq_request_purge(aw_repo *r, int64_t before_us, int limit, int64_t *count, aw_err *err);
 
 #endif /* AW_SQLITE_INT_H */
