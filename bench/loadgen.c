@@ -178,7 +178,7 @@ static int call_get(worker *w, aw_err *err)
 		s = &g_seeded[next_rand(&w->rng) % (unsigned)g_n_seeded];
 		req.id = s->id;
 	}
-	rc = aw_client_series_get(w->client, &req, &out, err);
+	rc = aw_client_series_get(w->client, &req, &out, err, NULL);
 	if (rc == 0 && (out->id != req.id || (s != NULL && strcmp(out->key, s->key) != 0)))
 		bad(w, M_GET, "reply is not the series asked for");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -193,7 +193,7 @@ static int call_get_by_key(worker *w, aw_err *err)
 	int rc;
 
 	req.key = (char *)s->key;
-	rc = aw_client_series_get_by_key(w->client, &req, &out, err);
+	rc = aw_client_series_get_by_key(w->client, &req, &out, err, NULL);
 	if (rc == 0 && out->id != s->id)
 		bad(w, M_GET_BY_KEY, "reply is not the series asked for");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -208,7 +208,7 @@ static int call_list(worker *w, aw_err *err)
 
 	req.page_size = o_page_size;
 	req.page_token = w->page_token;
-	rc = aw_client_series_list(w->client, &req, &out, err);
+	rc = aw_client_series_list(w->client, &req, &out, err, NULL);
 	if (rc == 0) {
 		if (out->n_series > (size_t)o_page_size || out->total_size < g_n_seeded ||
 		    out->n_series == 0)
@@ -245,7 +245,7 @@ static int create_series(aw_client *c, const char *key, int total, int64_t *id, 
 	s.description = "A series created by the load generator.";
 	s.total_episodes = total;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, NULL);
 	if (rc == 0) {
 		*id = out->id;
 		*echo_ok = out->id > 0 && strcmp(out->key, key) == 0 && strcmp(out->name, key) == 0 &&
@@ -287,7 +287,7 @@ static int call_update(worker *w, aw_err *err)
 	mask.paths = paths;
 	req.series = &change;
 	req.update_mask = &mask;
-	rc = aw_client_series_update(w->client, &req, &out, err);
+	rc = aw_client_series_update(w->client, &req, &out, err, NULL);
 	if (rc == 0 && (out->id != s->id || strcmp(out->status, status) != 0))
 		bad(w, M_UPDATE, "update not applied");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -300,7 +300,7 @@ static int call_claim(worker *w, aw_err *err)
 {
 	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
 	Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
-	int rc = aw_client_downloads_claim(w->client, &req, &out, err);
+	int rc = aw_client_downloads_claim(w->client, &req, &out, err, NULL);
 
 	if (rc == 0 && out->item == NULL) {
 		atomic_fetch_add(&g_claims_empty, 1);
@@ -315,7 +315,7 @@ static int call_claim(worker *w, aw_err *err)
 		    atomic_fetch_add(&g_claimed[id], 1) != 0)
 			bad(w, M_CLAIM, "an item was claimed twice");
 		done.id = id;
-		rc = aw_client_downloads_complete(w->client, &done, &item, err);
+		rc = aw_client_downloads_complete(w->client, &done, &item, err, NULL);
 		if (rc == 0 && item->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED)
 			bad(w, M_CLAIM, "a completed item is not COMPLETED");
 		aniworld__v1__download_queue_item__free_unpacked(item, NULL);
@@ -459,7 +459,7 @@ static void *seed_downloads_main(void *arg)
 		item.episode_number = i % 1000 + 1;
 		item.priority = (Aniworld__V1__DownloadPriority)(i % 3 + 1);
 		req.item = &item;
-		if (aw_client_downloads_enqueue(s->client, &req, &out, &err) != 0) {
+		if (aw_client_downloads_enqueue(s->client, &req, &out, &err, NULL) != 0) {
 			fprintf(stderr, "aw-loadgen: enqueue: %s\n", err.msg);
 			s->failed = 1;
 			return NULL;
@@ -511,7 +511,7 @@ static int find_tail_token(void)
 		Aniworld__V1__ListSeriesResponse *out = NULL;
 		req.page_size = 1000;
 		req.page_token = token;
-		if (aw_client_series_list(g_clients[0], &req, &out, &err) != 0) {
+		if (aw_client_series_list(g_clients[0], &req, &out, &err, NULL) != 0) {
 			fprintf(stderr, "aw-loadgen: --list-tail: %s\n", err.msg);
 			return -1;
 		}
@@ -747,7 +747,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o_watchers; i++) {
 			Aniworld__V1__WatchDownloadsRequest wr = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
 			aw_err err;
-			if (aw_client_downloads_watch(g_clients[i % o_connections], &wr, &watches[i], &err) != 0) {
+			if (aw_client_downloads_watch(g_clients[i % o_connections], &wr, &watches[i], &err, NULL) != 0) {
 				fprintf(stderr, "aw-loadgen: watch %d: %s\n", i, err.msg);
 				return 1;
 			}

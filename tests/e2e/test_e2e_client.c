@@ -111,7 +111,7 @@ static void test_client_retries_reads_while_the_server_comes_up(void **state)
 	c = client_for(&ls, 5);
 	get.id = 42;
 	/* NOT_FOUND means an attempt reached the server. */
-	assert_int_equal(aw_client_series_get(c, &get, &out, &err), AW_ENOTFOUND);
+	assert_int_equal(aw_client_series_get(c, &get, &out, &err, NULL), AW_ENOTFOUND);
 	aw_client_free(c);
 	late_stop(&ls);
 }
@@ -134,7 +134,7 @@ static void test_client_does_not_retry_writes(void **state)
 	s.name = "never";
 	req.series = &s;
 	t0 = now_ms();
-	assert_int_equal(aw_client_series_create(c, &req, &out, &err), AW_EUNAVAIL);
+	assert_int_equal(aw_client_series_create(c, &req, &out, &err, NULL), AW_EUNAVAIL);
 	assert_true(now_ms() - t0 < 1000); /* not retried until the server came */
 	aw_client_free(c);
 	late_stop(&ls);
@@ -153,7 +153,7 @@ static void test_client_retries_can_be_disabled(void **state)
 	late_start(&ls, 1500);
 	c = client_for(&ls, 1);
 	get.id = 1;
-	assert_int_equal(aw_client_series_get(c, &get, &out, &err), AW_EUNAVAIL);
+	assert_int_equal(aw_client_series_get(c, &get, &out, &err, NULL), AW_EUNAVAIL);
 	aw_client_free(c);
 	late_stop(&ls);
 }

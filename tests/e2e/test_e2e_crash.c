@@ -209,7 +209,7 @@ static int do_create(writer *w, aw_client *c, int queue)
 	s.name = rec->key;
 	s.description = desc;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, &err);
+	rc = aw_client_series_create(c, &req, &out, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_CREATE, idx, 0, 0, rc, &err);
 	rec = &w->series[idx];
@@ -239,7 +239,7 @@ static int do_update(writer *w, aw_client *c, size_t idx)
 	mask.paths = paths;
 	req.series = &s;
 	req.update_mask = &mask;
-	rc = aw_client_series_update(c, &req, &out, &err);
+	rc = aw_client_series_update(c, &req, &out, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_UPDATE, idx, version, 0, rc, &err);
 	rec->version = version;
@@ -267,7 +267,7 @@ static int do_batch(writer *w, aw_client *c, size_t idx)
 	req.series_id = rec->id;
 	req.n_episodes = EPISODES;
 	req.episodes = ptrs;
-	rc = aw_client_episodes_batch_create(c, &req, &out, &err);
+	rc = aw_client_episodes_batch_create(c, &req, &out, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_BATCH, idx, season, 0, rc, &err);
 	rec->seasons = season;
@@ -282,7 +282,7 @@ static int do_delete(writer *w, aw_client *c, size_t idx)
 	int rc;
 
 	req.id = w->series[idx].id;
-	rc = aw_client_series_delete(c, &req, &err);
+	rc = aw_client_series_delete(c, &req, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_DELETE, idx, 0, 0, rc, &err);
 	w->series[idx].live = 0;
@@ -302,7 +302,7 @@ static int do_enqueue(writer *w, aw_client *c, size_t idx)
 	item.season = 1;
 	item.episode_number = episode;
 	req.item = &item;
-	rc = aw_client_downloads_enqueue(c, &req, &out, &err);
+	rc = aw_client_downloads_enqueue(c, &req, &out, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_ENQUEUE, idx, episode, 0, rc, &err);
 	item_saw(out->id, out->status);
@@ -320,7 +320,7 @@ static int do_claim_complete(writer *w, aw_client *c)
 	aw_err err;
 	int rc;
 
-	rc = aw_client_downloads_claim(c, &claim, &got, &err);
+	rc = aw_client_downloads_claim(c, &claim, &got, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_CLAIM, 0, 0, 0, rc, &err);
 	if (got->item == NULL) {
@@ -331,7 +331,7 @@ static int do_claim_complete(writer *w, aw_client *c)
 	item_saw(got->item->id, got->item->status);
 	aniworld__v1__claim_next_download_response__free_unpacked(got, NULL);
 	w->acked++;
-	rc = aw_client_downloads_complete(c, &done, &out, &err);
+	rc = aw_client_downloads_complete(c, &done, &out, &err, NULL);
 	if (rc != 0)
 		return failed(w, OP_COMPLETE, 0, 0, done.id, rc, &err);
 	item_saw(out->id, out->status);
@@ -460,7 +460,7 @@ static void read_all(aw_client *c, stored *st)
 	for (char *token = ""; ;) {
 		Aniworld__V1__ListSeriesResponse *page = NULL;
 		lreq.page_token = token;
-		if (aw_client_series_list(c, &lreq, &page, &err) != 0)
+		if (aw_client_series_list(c, &lreq, &page, &err, NULL) != 0)
 			fail_msg("ListSeries: %s", err.msg);
 		assert_true(st->n_pages < 4096);
 		st->pages[st->n_pages++] = page;
@@ -488,7 +488,7 @@ static void read_all(aw_client *c, stored *st)
 	for (char *token = ""; ;) {
 		Aniworld__V1__ListEpisodesResponse *page = NULL;
 		ereq.page_token = token;
-		if (aw_client_episodes_list(c, &ereq, &page, &err) != 0)
+		if (aw_client_episodes_list(c, &ereq, &page, &err, NULL) != 0)
 			fail_msg("ListEpisodes: %s", err.msg);
 		assert_true(st->n_pages < 4096);
 		st->pages[st->n_pages++] = page;
@@ -512,7 +512,7 @@ static void read_all(aw_client *c, stored *st)
 	for (char *token = ""; ;) {
 		Aniworld__V1__ListDownloadsResponse *page = NULL;
 		dreq.page_token = token;
-		if (aw_client_downloads_list(c, &dreq, &page, &err) != 0)
+		if (aw_client_downloads_list(c, &dreq, &page, &err, NULL) != 0)
 			fail_msg("ListDownloads: %s", err.msg);
 		assert_true(st->n_pages < 4096);
 		st->pages[st->n_pages++] = page;
