@@ -325,3 +325,37 @@ int64_t aw__pb_timestamp_us(const Google__Protobuf__Timestamp *ts)
 {
 	return ts->seconds * 1000000 + ts->nanos / 1000;
 }
+
+char *aw__etag_new(ProtobufCAllocator *mem, int64_t version)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)version);
+	return aw__repo_strdup(mem, buf);
+}
+
+int aw__etag_version(const char *etag, int64_t *version)
+{
+	int64_t v = 0;
+
+	*version = 0;
+	if (etag == NULL || etag[0] == '\0')
+		return 0;
+	for (const char *p = etag; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - etag >= 18)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v <= 0)
+		return -1;
+	*version = v;
+	return 0;
+}
+
+int aw__repo_stale(aw_err *err, const char *thing, const char *name, int64_t want, int64_t now)
+{
+	return aw_err_set(err, AW_EABORTED,
+			  "the %s %s changed since it was read (etag \"%lld\" is stale, it is now "
+			  "\"%lld\"): read it again",
+			  thing, name, (long long)want, (long long)now);
+}

@@ -306,6 +306,9 @@ struct aw_repo_req {
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
 	aw_repo_args args;               /* its input, typed per operation */
+	int64_t if_version;              /* the write applies only to a record at this
+					    version (its etag); 0: unconditionally. Set by the
+					    caller; see aw__etag_version */
 	const aw_request_id *request_id;  /* NULL: none; a write with one is run once (see
 					    request_id.c); set by the caller */
 };
@@ -368,12 +371,12 @@ struct aw_repo_methods {
 			   ProtobufCAllocator *mem,
 			   Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of series in->id. */
-	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			     int64_t now_us, ProtobufCAllocator *mem,
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
 	/* [write] Deletes series `id` with its episodes and queue items; each
 	 * queue item deleted is recorded in `deleted` (allocated with `mem`). */
-	int (*series_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+	int (*series_delete)(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			     aw_download_changes *deleted, aw_err *err);
 
 	/* ---- downloads ---- */
@@ -397,10 +400,10 @@ struct aw_repo_methods {
 			      int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of item in->id. */
 	int (*downloads_update)(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in,
-				uint64_t mask, int64_t now_us, ProtobufCAllocator *mem,
+				uint64_t mask, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Deletes item `id`; *out is its last state. */
-	int (*downloads_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+	int (*downloads_delete)(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Puts DOWNLOADING items whose heartbeat is older than
 	 * `stale_before_us` back to PENDING (recorded in `requeued`), then claims
@@ -409,14 +412,14 @@ struct aw_repo_methods {
 			       ProtobufCAllocator *mem, aw_download_changes *requeued,
 			       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Records progress of a DOWNLOADING item and moves its heartbeat. */
-	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 				  int64_t now_us, ProtobufCAllocator *mem,
 				  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Applies `rule` to item `id` if its current status is in
 	 * rule->from; `error_message` is the reason for AW_DL_EFFECT_ERROR.
 	 * AW_EPRECOND names the status, rule->method and rule->needs. */
 	int (*downloads_transition)(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				    const char *error_message, int64_t now_us,
+				    const char *error_message, int64_t if_version, int64_t now_us,
 				    ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
 				    aw_err *err);
 	/* [write] Deletes every item in `statuses` (a set of AW_DL_BIT), each
@@ -456,12 +459,12 @@ struct aw_repo_methods {
 			     ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Sets expires_at of an active session. AW_ENOTFOUND, AW_EPRECOND
 	 * (revoked). */
-	int (*session_extend)(aw_repo *r, const char *session_id, int64_t expires_at_us,
+	int (*session_extend)(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Makes a session inactive; an inactive one is returned unchanged.
 	 * AW_ENOTFOUND. */
-	int (*session_revoke)(aw_repo *r, const char *session_id, int64_t now_us,
+	int (*session_revoke)(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			      ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Makes every active session of `user_id` inactive; *count says how
 	 * many there were. */
@@ -490,13 +493,13 @@ struct aw_repo_methods {
 			     ProtobufCAllocator *mem,
 			     Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of episode in->id. */
-	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			       int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			       aw_err *err);
 	/* [write] AW_ENOTFOUND. */
-	int (*episodes_delete)(aw_repo *r, int64_t id, aw_err *err);
+	int (*episodes_delete)(aw_repo *r, int64_t id, int64_t if_version, aw_err *err);
 	/* [write] Sets is_downloaded, download_date = now, file_path, file_size. */
-	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 					int64_t now_us, ProtobufCAllocator *mem,
 					Aniworld__V1__Episode **out, aw_err *err);
 
@@ -1056,6 +1059,16 @@ void aw__request_purger_stop(aw_repo *r);
  * precondition, aborted, range) that a write undoes alone: recorded as the
  * answer of a request_id, unlike a storage fault or a time-out. */
 int aw__repo_logical_error(int rc);
+
+/* etags (repo.c): a record's etag is its version, the count of its writes,
+ * as text; opaque to callers. */
+char *aw__etag_new(ProtobufCAllocator *mem, int64_t version);
+/* The version an etag names: 0 for "" (none), else > 0; -1 when `etag` is
+ * not one the server issues. */
+int aw__etag_version(const char *etag, int64_t *version);
+/* AW_EABORTED, for a conditional write that found the record at another
+ * version: "the <thing> <name> changed since it was read (...)". */
+int aw__repo_stale(aw_err *err, const char *thing, const char *name, int64_t want, int64_t now);
 
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);

@@ -7,6 +7,7 @@
 #include <grpc/status.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
+#include "etag.h"
 #include "request_id.h"
 
 typedef struct reply_req {
@@ -52,7 +53,9 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
 	const aw_request_id *rid = NULL;
 
-	if (aw__request_id_of(call, &rid) != 0) {
+	int64_t if_version = 0;
+
+	if (aw__request_id_of(call, &rid) != 0 || aw__etag_of(call, &if_version) != 0) {
 		closure(NULL, call);
 		return NULL;
 	}
@@ -67,6 +70,7 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 		.waiting = reply_waiting,
 		.mem = aw_call_allocator(call),
 		.request_id = rid,
+		.if_version = if_version,
 	};
 	rr->call = call;
 	rr->closure = closure;

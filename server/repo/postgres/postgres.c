@@ -941,8 +941,8 @@ int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const
 	return rc;
 }
 
-int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, const char *thing,
-			aw_err *err)
+int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, int64_t if_version,
+			int vslot, const char *vsql, const char *thing, aw_err *err)
 {
 	aw_pg_params p = {0};
 	PGresult *res;
@@ -952,13 +952,48 @@ int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, co
 
 	snprintf(what, sizeof(what), "deleting %s %lld", thing, (long long)id);
 	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, if_version);
 	rc = aw__pg_run(c, slot, sql, &p, what, &res, err);
 	if (rc != 0)
 		return rc;
 	changed = aw__pg_changes(res);
 	PQclear(res);
-	if (changed == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	if (changed == 0) {
+		rc = aw__pg_explain_miss(c, vslot, vsql, id, NULL, if_version, thing, err);
+		return rc != 0 ? rc : aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing,
+						 (long long)id);
+	}
+	return 0;
+}
+
+int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, const char *key,
+			int64_t if_version, const char *thing, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int64_t version = 0;
+	char name[160];
+	int rows, rc;
+
+	if (key != NULL)
+		aw__pg_p_text(&p, key);
+	else
+		aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, vslot, vsql, &p, "reading a record's version", &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	if (rows > 0)
+		version = aw__pg_int(res, 0, 0);
+	PQclear(res);
+	if (key != NULL)
+		snprintf(name, sizeof(name), "\"%s\"", key);
+	else
+		snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (rows == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %s not found", thing, name);
+	if (if_version != 0 && version != if_version)
+		return aw__repo_stale(err, thing, name, if_version, version);
 	return 0;
 }
 
