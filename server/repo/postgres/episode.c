@@ -271,6 +271,7 @@ int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, (int64_t)mask);
 	aw__pg_p_int(&p, in->id);
+	aw__pg_p_int(&p, if_version);
 	/*
 	 * One statement: each column keeps its value unless its mask bit ($9) is
 	 * set. download_date: a date given in the mask wins; otherwise a
