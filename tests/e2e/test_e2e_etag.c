@@ -197,6 +197,7 @@ static void test_e2e_etag_download_state_changes(void **state)
 	now = get_item(c, it->id);
 	assert_int_equal(aw_client_downloads_claim(c, &claim, &claimed, &err, NULL), 0);
 	assert_string_not_equal(claimed->item->etag, now->etag);
+	aniworld__v1__download_queue_item__free_unpacked(now, NULL);
 	prog.downloaded_bytes = 10;
 	prog.total_bytes = 100;
 	prog.etag = claimed->item->etag;
@@ -285,10 +286,10 @@ static void test_e2e_etag_episodes_and_sessions(void **state)
 	xreq.etag = v->session->etag;
 	assert_int_equal(aw_client_session_extend(c, &xreq, &u2, &err, NULL), 0);
 	rreq.etag = v->session->etag;
+	aniworld__v1__user_session__free_unpacked(u, NULL);
 	expect_status(aw_client_session_revoke(c, &rreq, &u, &err, NULL), &err, AW_EABORTED,
 		      "session");
 	rreq.etag = u2->etag;
-	aniworld__v1__user_session__free_unpacked(u, NULL);
 	assert_int_equal(aw_client_session_revoke(c, &rreq, &u, &err, NULL), 0);
 	assert_false(u->is_active);
 	aniworld__v1__user_session__free_unpacked(u, NULL);
