@@ -25,6 +25,8 @@
  * --seed-downloads N queues N items first; --ids LO:HI makes get read random
  * ids of an existing table; --list-tail makes list page through the table's
  * last 1000 rows; --watchers N holds N WatchDownloads streams open meanwhile.
+ * --no-request-id sends the measured writes without a request_id (the library
+ * gives each one by default), to measure what storing their answers costs.
  *
  * Server CPU per call: --cpu-pids P,... sums the user+system time of those
  * processes (every thread) over the measured window; --cpu-tree PID does the
@@ -111,6 +113,11 @@ static int o_list_tail = 0;          /* list: page from the last full page of th
 static int o_watchers = 0;           /* WatchDownloads streams held open through the run */
 
 /* ---- shared state ------------------------------------------------------------------------ */
+
+/* The options of measured writes: NULL (the library gives each a request_id),
+ * or none with --no-request-id (to measure what the request ids cost). */
+static const aw_call_opts no_request_id = {.request_id = ""};
+static const aw_call_opts *g_write_opts = NULL;
 
 typedef struct seeded {
 	int64_t id;
@@ -245,7 +252,7 @@ static int create_series(aw_client *c, const char *key, int total, int64_t *id, 
 	s.description = "A series created by the load generator.";
 	s.total_episodes = total;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err, NULL);
+	rc = aw_client_series_create(c, &req, &out, err, g_write_opts);
 	if (rc == 0) {
 		*id = out->id;
 		*echo_ok = out->id > 0 && strcmp(out->key, key) == 0 && strcmp(out->name, key) == 0 &&
@@ -300,7 +307,7 @@ static int call_claim(worker *w, aw_err *err)
 {
 	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
 	Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
-	int rc = aw_client_downloads_claim(w->client, &req, &out, err, NULL);
+	int rc = aw_client_downloads_claim(w->client, &req, &out, err, g_write_opts);
 
 	if (rc == 0 && out->item == NULL) {
 		atomic_fetch_add(&g_claims_empty, 1);
@@ -315,7 +322,7 @@ static int call_claim(worker *w, aw_err *err)
 		    atomic_fetch_add(&g_claimed[id], 1) != 0)
 			bad(w, M_CLAIM, "an item was claimed twice");
 		done.id = id;
-		rc = aw_client_downloads_complete(w->client, &done, &item, err, NULL);
+		rc = aw_client_downloads_complete(w->client, &done, &item, err, g_write_opts);
 		if (rc == 0 && item->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED)
 			bad(w, M_CLAIM, "a completed item is not COMPLETED");
 		aniworld__v1__download_queue_item__free_unpacked(item, NULL);
@@ -607,7 +614,7 @@ static void usage(void)
 		"                  [--mix get=60,get_by_key=20,list=10,create=10,update=0]\n"
 		"                  [--page-size N] [--token T] [--json FILE]\n"
 		"                  [--seed-downloads N] [--ids LO:HI] [--list-tail] [--watchers N]\n"
-		"                  [--cpu-pids PID,...] [--cpu-tree PID]\n"
+		"                  [--cpu-pids PID,...] [--cpu-tree PID] [--no-request-id]\n"
 		"methods: get get_by_key list create update claim (claim + complete)\n");
 	exit(2);
 }
@@ -643,6 +650,10 @@ static void parse(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--list-tail") == 0) {
 			o_list_tail = 1;
+			continue;
+		}
+		if (strcmp(a, "--no-request-id") == 0) {
+			g_write_opts = &no_request_id;
 			continue;
 		}
 		if (v == NULL)

@@ -17,7 +17,7 @@
 
 #include <grpc/grpc.h>
 
-int64_t aw_deadline_from_timespec(int64_t tv_sec, int32_t tv_nsec)
+int64_t aw_client_deadline_from_timespec(int64_t tv_sec, int32_t tv_nsec)
 {
 	return tv_sec * 1000000 + tv_nsec / 1000;
 }

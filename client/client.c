@@ -422,7 +422,7 @@ static void backoff_sleep(int64_t ms, const aw_call_opts *opts)
 {
 	if (opts != NULL && opts->deadline_at_us > 0) {
 		gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
-		int64_t left_ms = (opts->deadline_at_us - aw_deadline_from_timespec(now.tv_sec, now.tv_nsec)) / 1000;
+		int64_t left_ms = (opts->deadline_at_us - aw_client_deadline_from_timespec(now.tv_sec, now.tv_nsec)) / 1000;
 
 		if (left_ms < ms)
 			ms = left_ms > 0 ? left_ms : 0;

@@ -365,7 +365,7 @@ static int64_t unix_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return aw_deadline_from_timespec(ts.tv_sec, (int32_t)ts.tv_nsec);
+	return aw_client_deadline_from_timespec(ts.tv_sec, (int32_t)ts.tv_nsec);
 }
 
 /* A deadline passed on from the call being served: one already gone fails at

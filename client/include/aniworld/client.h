@@ -133,7 +133,7 @@ typedef struct aw_call_opts {
 	 * calls this one while answering its own caller gives it that call's
 	 * deadline (grpc core: grpc_call_details.deadline, converted with
 	 * gpr_convert_clock_type(d, GPR_CLOCK_REALTIME) and then
-	 * aw_deadline_from_timespec(); other frameworks say when it is), so the
+	 * aw_client_deadline_from_timespec(); other frameworks say when it is), so the
 	 * work stops when nobody waits for it any more. With deadline_ms too,
 	 * the earlier one wins. It also bounds every retry. */
 	int64_t deadline_at_us;
@@ -157,7 +157,7 @@ typedef struct aw_call_opts {
 
 /* Microseconds since the Unix epoch of a deadline given as seconds and
  * nanoseconds since the epoch (CLOCK_REALTIME), for aw_call_opts.deadline_at_us. */
-AW_EXTERN int64_t aw_deadline_from_timespec(int64_t tv_sec, int32_t tv_nsec);
+AW_EXTERN int64_t aw_client_deadline_from_timespec(int64_t tv_sec, int32_t tv_nsec);
 
 /*
  * Safe retries. Writes that take a request_id (CreateSeries, CreateEpisode,
