@@ -15,8 +15,13 @@
 
 #include <cmocka.h>
 
+#include "aniworld/v1/anime_series.pb-c.h"
+#include "aniworld/v1/download_queue.pb-c.h"
+#include "aniworld/v1/episode.pb-c.h"
+#include "aniworld/v1/user_session.pb-c.h"
 #include "repo/repo.h"
 #include "repo_sync.h"
+#include "services/request_id.h"
 #include "test_db.h"
 
 #define HOUR_US INT64_C(3600000000)
@@ -165,9 +170,43 @@ static void test_request_id_purged_after_the_retention(void **state)
 	assert_int_equal(create(f, "newer", &d, 0, &id2, NULL), 0); /* still kept */
 }
 
+/* Every method the services' table names exists and its request has a
+ * string request_id: the table is the whole wiring, so it must be right. */
+static void test_request_id_methods_take_one(void **state)
+{
+	static const ProtobufCServiceDescriptor *const services[] = {
+		&aniworld__v1__anime_series_service__descriptor,
+		&aniworld__v1__episode_service__descriptor,
+		&aniworld__v1__download_queue_service__descriptor,
+		&aniworld__v1__user_session_service__descriptor,
+	};
+	size_t n = 0;
+
+	(void)state;
+	for (const char *const *m = aw__request_id_methods; *m != NULL; m++, n++) {
+		const ProtobufCMethodDescriptor *md = NULL;
+		const ProtobufCFieldDescriptor *fd;
+		const char *slash = strrchr(*m, '/');
+
+		assert_non_null(slash);
+		for (size_t i = 0; i < sizeof(services) / sizeof(services[0]) && md == NULL; i++) {
+			size_t len = strlen(services[i]->name);
+			if (strncmp(*m + 1, services[i]->name, len) == 0 && *m + 1 + len == slash)
+				md = protobuf_c_service_descriptor_get_method_by_name(services[i], slash + 1);
+		}
+		if (md == NULL)
+			fail_msg("%s: no such method", *m);
+		fd = protobuf_c_message_descriptor_get_field_by_name(md->input, "request_id");
+		if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
+			fail_msg("%s: %s has no string request_id", *m, md->input->name);
+	}
+	assert_int_equal(n, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_request_id_methods_take_one),
 		cmocka_unit_test_setup_teardown(test_request_id_repeat_gets_the_first_answer, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_request_id_abandoned_write_is_not_kept, setup,
