@@ -26,6 +26,8 @@
  * --seed-downloads N queues N items first; --ids LO:HI makes get read random
  * ids of an existing table; --list-tail makes list page through the table's
  * last 1000 rows; --watchers N holds N WatchDownloads streams open meanwhile.
+ * --no-request-id sends the measured writes without a request_id (the library
+ * gives each one by default), to measure what storing their answers costs.
  *
  * Server CPU per call: --cpu-pids P,... sums the user+system time of those
  * processes (every thread) over the measured window; --cpu-tree PID does the
@@ -113,6 +115,11 @@ static int o_watchers = 0;           /* WatchDownloads streams held open through
 
 /* ---- shared state ------------------------------------------------------------------------ */
 
+/* The options of measured writes: NULL (the library gives each a request_id),
+ * or none with --no-request-id (to measure what the request ids cost). */
+static const aw_call_opts no_request_id = {.request_id = ""};
+static const aw_call_opts *g_write_opts = NULL;
+
 typedef struct seeded {
 	int64_t id;
 	char key[48];
@@ -180,7 +187,7 @@ static int call_get(worker *w, aw_err *err)
 		s = &g_seeded[next_rand(&w->rng) % (unsigned)g_n_seeded];
 		req.id = s->id;
 	}
-	rc = aw_client_series_get(w->client, &req, &out, err);
+	rc = aw_client_series_get(w->client, &req, &out, err, NULL);
 	if (rc == 0 && (out->id != req.id || (s != NULL && strcmp(out->key, s->key) != 0)))
 		bad(w, M_GET, "reply is not the series asked for");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -195,7 +202,7 @@ static int call_get_by_key(worker *w, aw_err *err)
 	int rc;
 
 	req.key = (char *)s->key;
-	rc = aw_client_series_get_by_key(w->client, &req, &out, err);
+	rc = aw_client_series_get_by_key(w->client, &req, &out, err, NULL);
 	if (rc == 0 && out->id != s->id)
 		bad(w, M_GET_BY_KEY, "reply is not the series asked for");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -210,7 +217,7 @@ static int call_list(worker *w, aw_err *err)
 
 	req.page_size = o_page_size;
 	req.page_token = w->page_token;
-	rc = aw_client_series_list(w->client, &req, &out, err);
+	rc = aw_client_series_list(w->client, &req, &out, err, NULL);
 	if (rc == 0) {
 		if (out->n_series > (size_t)o_page_size || out->total_size < g_n_seeded ||
 		    out->n_series == 0)
@@ -247,7 +254,7 @@ static int create_series(aw_client *c, const char *key, int total, int64_t *id, 
 	s.description = "A series created by the load generator.";
 	s.total_episodes = total;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, g_write_opts);
 	if (rc == 0) {
 		*id = out->id;
 		*echo_ok = out->id > 0 && strcmp(out->key, key) == 0 && strcmp(out->name, key) == 0 &&
@@ -289,7 +296,7 @@ static int call_update(worker *w, aw_err *err)
 	mask.paths = paths;
 	req.series = &change;
 	req.update_mask = &mask;
-	rc = aw_client_series_update(w->client, &req, &out, err);
+	rc = aw_client_series_update(w->client, &req, &out, err, NULL);
 	if (rc == 0 && (out->id != s->id || strcmp(out->status, status) != 0))
 		bad(w, M_UPDATE, "update not applied");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -302,7 +309,7 @@ static int call_claim(worker *w, aw_err *err)
 {
 	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
 	Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
-	int rc = aw_client_downloads_claim(w->client, &req, &out, err);
+	int rc = aw_client_downloads_claim(w->client, &req, &out, err, g_write_opts);
 
 	if (rc == 0 && out->item == NULL) {
 		atomic_fetch_add(&g_claims_empty, 1);
@@ -317,7 +324,7 @@ static int call_claim(worker *w, aw_err *err)
 		    atomic_fetch_add(&g_claimed[id], 1) != 0)
 			bad(w, M_CLAIM, "an item was claimed twice");
 		done.id = id;
-		rc = aw_client_downloads_complete(w->client, &done, &item, err);
+		rc = aw_client_downloads_complete(w->client, &done, &item, err, g_write_opts);
 		if (rc == 0 && item->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED)
 			bad(w, M_CLAIM, "a completed item is not COMPLETED");
 		aniworld__v1__download_queue_item__free_unpacked(item, NULL);
@@ -340,7 +347,7 @@ static int call_enqueue(worker *w, aw_err *err)
 	item.season = 1;
 	item.episode_number = (int32_t)((w->id + 1) * 1000000 + w->enqueued++ % 1000000);
 	req.item = &item;
-	rc = aw_client_downloads_enqueue(w->client, &req, &out, err);
+	rc = aw_client_downloads_enqueue(w->client, &req, &out, err, g_write_opts);
 	if (rc == 0 && (out->series_id != s->id || out->episode_number != item.episode_number ||
 			out->status != ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_PENDING))
 		bad(w, M_ENQUEUE, "enqueued item not echoed as PENDING");
@@ -483,7 +490,7 @@ static void *seed_downloads_main(void *arg)
 		item.episode_number = i % 1000 + 1;
 		item.priority = (Aniworld__V1__DownloadPriority)(i % 3 + 1);
 		req.item = &item;
-		if (aw_client_downloads_enqueue(s->client, &req, &out, &err) != 0) {
+		if (aw_client_downloads_enqueue(s->client, &req, &out, &err, NULL) != 0) {
 			fprintf(stderr, "aw-loadgen: enqueue: %s\n", err.msg);
 			s->failed = 1;
 			return NULL;
@@ -535,7 +542,7 @@ static int find_tail_token(void)
 		Aniworld__V1__ListSeriesResponse *out = NULL;
 		req.page_size = 1000;
 		req.page_token = token;
-		if (aw_client_series_list(g_clients[0], &req, &out, &err) != 0) {
+		if (aw_client_series_list(g_clients[0], &req, &out, &err, NULL) != 0) {
 			fprintf(stderr, "aw-loadgen: --list-tail: %s\n", err.msg);
 			return -1;
 		}
@@ -631,7 +638,7 @@ static void usage(void)
 		"                  [--mix get=60,get_by_key=20,list=10,create=10,update=0]\n"
 		"                  [--page-size N] [--token T] [--json FILE]\n"
 		"                  [--seed-downloads N] [--ids LO:HI] [--list-tail] [--watchers N]\n"
-		"                  [--cpu-pids PID,...] [--cpu-tree PID]\n"
+		"                  [--cpu-pids PID,...] [--cpu-tree PID] [--no-request-id]\n"
 		"methods: get get_by_key list create update claim (claim + complete)\n");
 	exit(2);
 }
@@ -667,6 +674,10 @@ static void parse(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--list-tail") == 0) {
 			o_list_tail = 1;
+			continue;
+		}
+		if (strcmp(a, "--no-request-id") == 0) {
+			g_write_opts = &no_request_id;
 			continue;
 		}
 		if (v == NULL)
@@ -772,7 +783,7 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o_watchers; i++) {
 			Aniworld__V1__WatchDownloadsRequest wr = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
 			aw_err err;
-			if (aw_client_downloads_watch(g_clients[i % o_connections], &wr, &watches[i], &err) != 0) {
+			if (aw_client_downloads_watch(g_clients[i % o_connections], &wr, &watches[i], &err, NULL) != 0) {
 				fprintf(stderr, "aw-loadgen: watch %d: %s\n", i, err.msg);
 				return 1;
 			}

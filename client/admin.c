@@ -43,7 +43,8 @@ static int check_summary(const Aniworld__Admin__V1__SnapshotSummary *sum, int64_
 }
 
 int aw_admin_snapshot(aw_client *c, int fd, int64_t timeout_ms,
-		      Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err)
+		      Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err,
+		      const aw_call_opts *opts)
 {
 	Aniworld__Admin__V1__SnapshotRequest req = ANIWORLD__ADMIN__V1__SNAPSHOT_REQUEST__INIT;
 	Aniworld__Admin__V1__SnapshotSummary *sum = NULL;
@@ -65,7 +66,7 @@ int aw_admin_snapshot(aw_client *c, int fd, int64_t timeout_ms,
 		return aw_err_set(err, AW_ENOMEM, "out of memory for hashing the snapshot");
 	}
 	rc = aw__client_watch(c, &aniworld__admin__v1__admin_service__descriptor, "Snapshot",
-			      &req.base, &w, err);
+			      &req.base, &w, err, opts);
 	while (rc == 0) {
 		ProtobufCMessage *msg = NULL;
 		Aniworld__Admin__V1__SnapshotResponse *part;

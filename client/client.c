@@ -53,6 +53,7 @@ void aw_client_free(aw_client *c)
 	grpc_slice_unref(c->auth_md.key);
 	grpc_slice_unref(c->auth_md.value);
 	pthread_mutex_destroy(&c->cq_mu);
+	pthread_mutex_destroy(&c->auth_mu);
 	free(c);
 	grpc_shutdown();
 }
@@ -80,28 +81,55 @@ static int make_credentials(const aw_client_options *o, grpc_channel_credentials
 	return 0;
 }
 
-/* The "authorization" metadata sent on every call. */
-static int make_auth_metadata(aw_client *c, const char *token, aw_err *err)
+/* The "authorization" metadata for `token` (NULL or "": none): *n_md 0 or 1. */
+static int make_auth_metadata(const char *token, grpc_metadata *md, size_t *n_md, aw_err *err)
 {
 	char *value;
 	size_t n;
 
-	c->auth_md.key = grpc_empty_slice();
-	c->auth_md.value = grpc_empty_slice();
-	if (token == NULL)
+	md->key = grpc_empty_slice();
+	md->value = grpc_empty_slice();
+	*n_md = 0;
+	if (token == NULL || token[0] == '\0')
 		return 0;
 	n = strlen(token) + sizeof("Bearer ");
 	value = malloc(n);
 	if (value == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the bearer token");
 	snprintf(value, n, "Bearer %s", token);
-	c->auth_md.key = grpc_slice_from_static_string("authorization");
-	c->auth_md.value = grpc_slice_from_copied_string(value);
+	md->value = grpc_slice_from_copied_string(value);
 	memset(value, 0, n);
 	free(value);
-	if (token[0] == '\0' || !grpc_header_nonbin_value_is_legal(c->auth_md.value))
+	if (!grpc_header_nonbin_value_is_legal(md->value)) {
+		grpc_slice_unref(md->value);
+		md->value = grpc_empty_slice();
 		return aw_err_set(err, AW_EINVAL, "bearer_token has characters not allowed in metadata");
-	c->n_md = 1;
+	}
+	md->key = grpc_slice_from_static_string("authorization");
+	*n_md = 1;
+	return 0;
+}
+
+int aw_client_set_bearer_token(aw_client *c, const char *token, aw_err *err)
+{
+	grpc_metadata md, old;
+	size_t n_md;
+	int rc;
+
+	if (c == NULL)
+		return aw_err_set(err, AW_EINVAL, "client is required");
+	rc = make_auth_metadata(token, &md, &n_md, err);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&c->auth_mu);
+	old = c->auth_md;
+	c->auth_md = md;
+	c->n_md = n_md;
+	pthread_mutex_unlock(&c->auth_mu);
+	/* Calls under way hold references of their own (aw__client_metadata). */
+	grpc_slice_unref(old.key);
+	grpc_slice_unref(old.value);
+	aw_err_clear(err);
 	return 0;
 }
 
@@ -141,7 +169,11 @@ int aw_client_new(aw_client **out, const char *target, const aw_client_options *
 	}
 	grpc_init();
 	pthread_mutex_init(&c->cq_mu, NULL);
-	rc = make_auth_metadata(c, c->opts.bearer_token, err);
+	pthread_mutex_init(&c->auth_mu, NULL);
+	if (c->opts.bearer_token != NULL && c->opts.bearer_token[0] == '\0')
+		rc = aw_err_set(err, AW_EINVAL, "bearer_token has characters not allowed in metadata");
+	else
+		rc = make_auth_metadata(c->opts.bearer_token, &c->auth_md, &c->n_md, err);
 	if (rc == 0)
 		rc = aw__client_service_config(&c->opts, &service_config, err);
 	if (rc == 0)
@@ -300,52 +332,36 @@ uint8_t *aw__client_buffer_bytes(grpc_byte_buffer *bb, size_t *len)
 	return out;
 }
 
-int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
-		     const ProtobufCMessage *req, ProtobufCMessage **out, aw_err *err)
+/* One attempt of a unary call: `payload` (borrowed) to the method of
+ * `handle`, the reply unpacked into *out. */
+static int attempt(aw_client *c, void *handle, const ProtobufCMethodDescriptor *md,
+		   grpc_slice payload, const aw_call_opts *opts, ProtobufCMessage **out,
+		   aw_err *err)
 {
-	const ProtobufCMethodDescriptor *md;
 	grpc_metadata_array initial_md, trailing_md;
 	grpc_byte_buffer *send_bb, *recv_bb = NULL;
 	grpc_status_code status = GRPC_STATUS_UNKNOWN;
 	grpc_slice details = grpc_empty_slice();
+	aw__call_metadata meta;
 	grpc_completion_queue *cq;
-	gpr_timespec deadline;
 	grpc_call *call;
 	grpc_op ops[6];
 	grpc_event ev;
-	grpc_slice payload;
-	void *handle;
-	int rc = 0;
+	int rc;
 
-	if (out != NULL)
-		*out = NULL;
-	if (c == NULL || req == NULL)
-		return aw_err_set(err, AW_EINVAL, "client and request are required");
-	if (aw__client_find_method(c, svc, method, &handle, &md) != 0)
-		return aw_err_set(err, AW_EINVAL, "unknown method %s.%s", svc->name, method);
-	if (req->descriptor != md->input)
-		return aw_err_set(err, AW_EINVAL, "%s.%s takes a %s, not a %s", svc->name, method,
-				  md->input->name, req->descriptor->name);
-
-	size_t n = protobuf_c_message_get_packed_size(req);
-	payload = grpc_slice_malloc(n);
-	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(payload));
+	rc = aw__client_metadata(c, opts, &meta, err);
+	if (rc != 0)
+		return rc;
 	send_bb = grpc_raw_byte_buffer_create(&payload, 1);
-	grpc_slice_unref(payload);
-
-	deadline = c->opts.deadline_ms > 0
-			   ? gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-					  gpr_time_from_millis(c->opts.deadline_ms, GPR_TIMESPAN))
-			   : gpr_inf_future(GPR_CLOCK_MONOTONIC);
 	cq = cq_get(c);
 	call = grpc_channel_create_registered_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-						   handle, deadline, NULL);
+						   handle, aw__client_attempt_deadline(c, opts), NULL);
 	grpc_metadata_array_init(&initial_md);
 	grpc_metadata_array_init(&trailing_md);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = c->n_md;
-	ops[0].data.send_initial_metadata.metadata = c->n_md > 0 ? &c->auth_md : NULL;
+	ops[0].data.send_initial_metadata.count = meta.n;
+	ops[0].data.send_initial_metadata.metadata = meta.n > 0 ? meta.md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send_bb;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -398,5 +414,57 @@ int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 		grpc_byte_buffer_destroy(recv_bb);
 	grpc_call_unref(call);
 	cq_put(c, cq);
+	aw__client_metadata_free(&meta);
+	return rc;
+}
+
+/* Sleeps `ms`, but not past opts->deadline_at_us. */
+static void backoff_sleep(int64_t ms, const aw_call_opts *opts)
+{
+	if (opts != NULL && opts->deadline_at_us > 0) {
+		gpr_timespec now = gpr_now(GPR_CLOCK_REALTIME);
+		int64_t left_ms = (opts->deadline_at_us - aw_client_deadline_from_timespec(now.tv_sec, now.tv_nsec)) / 1000;
+
+		if (left_ms < ms)
+			ms = left_ms > 0 ? left_ms : 0;
+	}
+	gpr_sleep_until(gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				     gpr_time_from_millis(ms, GPR_TIMESPAN)));
+}
+
+int aw__client_unary(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
+		     const ProtobufCMessage *req, ProtobufCMessage **out, aw_err *err,
+		     const aw_call_opts *opts)
+{
+	const ProtobufCMethodDescriptor *md;
+	grpc_slice payload;
+	void *handle;
+	int rc, retryable = 0;
+
+	if (out != NULL)
+		*out = NULL;
+	if (c == NULL || req == NULL)
+		return aw_err_set(err, AW_EINVAL, "client and request are required");
+	if (aw__client_find_method(c, svc, method, &handle, &md) != 0)
+		return aw_err_set(err, AW_EINVAL, "unknown method %s.%s", svc->name, method);
+	if (req->descriptor != md->input)
+		return aw_err_set(err, AW_EINVAL, "%s.%s takes a %s, not a %s", svc->name, method,
+				  md->input->name, req->descriptor->name);
+	rc = aw__client_pack_request(req, opts, &payload, &retryable, err);
+	if (rc != 0)
+		return rc;
+	/* A write with a request_id is answered once however often it is sent:
+	 * retried here (see retry.c); reads are retried by gRPC's policy. */
+	for (int n = 1;; n++) {
+		if (aw__client_deadline_passed(opts)) {
+			rc = aw_err_set(err, AW_ETIMEDOUT, "the call's deadline (deadline_at_us) has passed");
+			break;
+		}
+		rc = attempt(c, handle, md, payload, opts, out, err);
+		if (!retryable || n >= c->opts.max_attempts || (rc != AW_EUNAVAIL && rc != AW_ETIMEDOUT))
+			break;
+		backoff_sleep(aw__client_backoff_ms(&c->opts, n + 1), opts);
+	}
+	grpc_slice_unref(payload);
 	return rc;
 }

@@ -6,105 +6,120 @@
 #define DOWNLOADS_SERVICE (&aniworld__v1__download_queue_service__descriptor)
 
 int aw_client_downloads_enqueue(aw_client *c, const Aniworld__V1__EnqueueDownloadRequest *req,
-				Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+				Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "EnqueueDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_get(aw_client *c, const Aniworld__V1__GetDownloadRequest *req,
-			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			    Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "GetDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_update(aw_client *c, const Aniworld__V1__UpdateDownloadRequest *req,
-			       Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			       Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "UpdateDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_delete(aw_client *c, const Aniworld__V1__DeleteDownloadRequest *req,
-			       aw_err *err)
+			       aw_err *err,
+		  const aw_call_opts *opts)
 {
-	return aw__client_unary(c, DOWNLOADS_SERVICE, "DeleteDownload", &req->base, NULL, err);
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "DeleteDownload", &req->base, NULL, err, opts);
 }
 
 int aw_client_downloads_list(aw_client *c, const Aniworld__V1__ListDownloadsRequest *req,
-			     Aniworld__V1__ListDownloadsResponse **out, aw_err *err)
+			     Aniworld__V1__ListDownloadsResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "ListDownloads", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_claim(aw_client *c, const Aniworld__V1__ClaimNextDownloadRequest *req,
-			      Aniworld__V1__ClaimNextDownloadResponse **out, aw_err *err)
+			      Aniworld__V1__ClaimNextDownloadResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "ClaimNextDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_report_progress(aw_client *c,
 					const Aniworld__V1__ReportProgressRequest *req,
-					Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+					Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "ReportProgress", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_complete(aw_client *c, const Aniworld__V1__CompleteDownloadRequest *req,
-				 Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+				 Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "CompleteDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_fail(aw_client *c, const Aniworld__V1__FailDownloadRequest *req,
-			     Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			     Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "FailDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_pause(aw_client *c, const Aniworld__V1__PauseDownloadRequest *req,
-			      Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "PauseDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_resume(aw_client *c, const Aniworld__V1__ResumeDownloadRequest *req,
-			       Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			       Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "ResumeDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_cancel(aw_client *c, const Aniworld__V1__CancelDownloadRequest *req,
-			       Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			       Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "CancelDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_retry(aw_client *c, const Aniworld__V1__RetryDownloadRequest *req,
-			      Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "RetryDownload", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_purge(aw_client *c, const Aniworld__V1__PurgeDownloadsRequest *req,
-			      Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err)
+			      Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
 	return aw__client_unary(c, DOWNLOADS_SERVICE, "PurgeDownloads", &req->base,
-				(ProtobufCMessage **)out, err);
+				(ProtobufCMessage **)out, err, opts);
 }
 
 int aw_client_downloads_watch(aw_client *c, const Aniworld__V1__WatchDownloadsRequest *req,
-			      aw_watch **out, aw_err *err)
+			      aw_watch **out, aw_err *err,
+		  const aw_call_opts *opts)
 {
-	return aw__client_watch(c, DOWNLOADS_SERVICE, "WatchDownloads", &req->base, out, err);
+	return aw__client_watch(c, DOWNLOADS_SERVICE, "WatchDownloads", &req->base, out, err, opts);
 }

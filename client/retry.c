@@ -1,9 +1,18 @@
 /*
- * The retry policy, as a gRPC service config: gRPC core then does the retrying
- * (backoff with jitter, attempts within the call's deadline, transparent retry
- * of attempts that never left the client), and this file only says which
- * methods are safe to retry. A method is a read, and so idempotent, when its
- * name starts with Get or List; every other method writes.
+ * The retry policy.
+ *
+ * Reads, as a gRPC service config: gRPC core does the retrying (backoff with
+ * jitter, attempts within the call's deadline, transparent retry of attempts
+ * that never left the client), and this file only says which methods are
+ * safe to retry. A method is a read, and so idempotent, when its name starts
+ * with Get or List; every other method writes.
+ *
+ * Writes that carry a request_id are retried by the library itself
+ * (aw__client_unary), since gRPC's policy cannot retry DEADLINE_EXCEEDED: the
+ * server answers a repeated request_id with its first answer, so sending it
+ * again never does the work twice. Between attempts it sleeps
+ * aw__client_backoff_ms(): "equal jitter", half the backoff fixed and half at
+ * random, so that clients cut off together do not come back together.
  */
 #include "client_int.h"
 
@@ -11,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 typedef struct sbuf {
 	char *p;
@@ -94,4 +104,19 @@ int aw__client_service_config(const aw_client_options *o, char **json, aw_err *e
 	}
 	*json = b.p;
 	return 0;
+}
+
+int64_t aw__client_backoff_ms(const aw_client_options *o, int attempt)
+{
+	int64_t backoff = o->retry_initial_backoff_ms;
+	uint32_t r = 0;
+
+	for (int i = 2; i < attempt && backoff < o->retry_max_backoff_ms; i++)
+		backoff *= 2;
+	if (backoff > o->retry_max_backoff_ms)
+		backoff = o->retry_max_backoff_ms;
+	/* Randomness that fails leaves the fixed half: still bounded. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = 0;
+	return backoff / 2 + (int64_t)(r % (uint32_t)(backoff / 2 + 1));
 }

@@ -25,6 +25,7 @@ struct aw_watch {
 	grpc_call *call;
 	grpc_metadata_array initial_md, trailing_md;
 	grpc_byte_buffer *send_buf;   /* the request, until the start completes */
+	aw__call_metadata meta;       /* sent with the request; kept as long */
 	grpc_byte_buffer *recv_buf;   /* filled by the RECV_MESSAGE in flight */
 	grpc_status_code status;      /* filled by RECV_STATUS_ON_CLIENT */
 	grpc_slice details;
@@ -113,6 +114,7 @@ static void watch_destroy(aw_watch *w)
 	}
 	if (w->send_buf != NULL)
 		grpc_byte_buffer_destroy(w->send_buf);
+	aw__client_metadata_free(&w->meta);
 	grpc_metadata_array_destroy(&w->initial_md);
 	grpc_metadata_array_destroy(&w->trailing_md);
 	grpc_slice_unref(w->details);
@@ -129,14 +131,14 @@ static void watch_destroy(aw_watch *w)
 }
 
 /* Posts the start batch and the status batch. */
-static int start_batches(aw_client *c, aw_watch *w, aw_err *err)
+static int start_batches(aw_watch *w, aw__call_metadata *meta, aw_err *err)
 {
 	grpc_op ops[4];
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[0].data.send_initial_metadata.count = c->n_md;
-	ops[0].data.send_initial_metadata.metadata = c->n_md > 0 ? &c->auth_md : NULL;
+	ops[0].data.send_initial_metadata.count = meta->n;
+	ops[0].data.send_initial_metadata.metadata = meta->n > 0 ? meta->md : NULL;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = w->send_buf;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -160,7 +162,8 @@ static int start_batches(aw_client *c, aw_watch *w, aw_err *err)
 }
 
 int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
-		     const ProtobufCMessage *req, aw_watch **out, aw_err *err)
+		     const ProtobufCMessage *req, aw_watch **out, aw_err *err,
+		     const aw_call_opts *opts)
 {
 	const ProtobufCMethodDescriptor *md;
 	aw_watch *w;
@@ -199,7 +202,9 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 		watch_destroy(w);
 		return aw_err_set(err, AW_ENOMEM, "cannot create the stream");
 	}
-	rc = start_batches(c, w, err);
+	rc = aw__client_metadata(c, opts, &w->meta, err);
+	if (rc == 0)
+		rc = start_batches(w, &w->meta, err);
 	if (rc != 0) {
 		watch_destroy(w);
 		return rc;
@@ -207,7 +212,7 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 
 	/* Wait for the server's headers, which it sends once the watch is in place;
 	 * but only so long. */
-	gpr_timespec deadline = deadline_after(c->opts.deadline_ms > 0 ? c->opts.deadline_ms : -1);
+	gpr_timespec deadline = aw__client_attempt_deadline(c, opts);
 	while (w->start_pending && next_event(w, deadline) != NULL) {
 	}
 	if (w->start_pending) {

@@ -55,6 +55,10 @@ static const opt options[] = {
 	 "how long SQLite waits for a lock held by another process"},
 	{"stale-claim-timeout", "ANIWORLD_STALE_CLAIM_TIMEOUT", OPT_MS, F(stale_claim_ms),
 	 "a DOWNLOADING item with no progress report for this long can be claimed again"},
+	{"request-id-retention", "ANIWORLD_REQUEST_ID_RETENTION", OPT_MS,
+	 F(request_id_retention_ms),
+	 "how long the answer to a write with a request_id is kept: a retry within it gets the "
+	 "same answer, the write is not done again"},
 	{"tls-cert", "ANIWORLD_TLS_CERT", OPT_STR, F(tls_cert),
 	 "PEM certificate chain file: serve TLS instead of plaintext (needs --tls-key)"},
 	{"tls-key", "ANIWORLD_TLS_KEY", OPT_STR, F(tls_key), "PEM private key file of --tls-cert"},
@@ -116,6 +120,7 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->db_query_timeout_ms = 5000;
 	cfg->migrate_only = 0;
 	cfg->stale_claim_ms = 15 * 60 * 1000;
+	cfg->request_id_retention_ms = INT64_C(24) * 3600 * 1000;
 	cfg->tls_cert = (char *)"";
 	cfg->tls_key = (char *)"";
 	cfg->tls_client_ca = (char *)"";

@@ -27,6 +27,7 @@ typedef struct aw_config {
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
 	char *durability;             /* "power" (WAL synced at every commit) or "process" */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
+	int64_t request_id_retention_ms; /* answers to writes with a request_id are kept this long */
 	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */
 	char *tls_key;                /* PEM private key file for tls_cert */
 	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */

@@ -216,6 +216,8 @@ static void repo_options(const aw_config *cfg, aw_repo_options *ropts, repo_sett
 	ropts->settings = rs->list;
 	ropts->n_settings = 4;
 	ropts->max_reply_bytes = (size_t)cfg->max_reply_bytes;
+	ropts->request_id_retention_us =
+		cfg->request_id_retention_ms > INT64_MAX / 1000 ? INT64_MAX : cfg->request_id_retention_ms * 1000;
 	if (cfg->max_queued_writes > 0)
 		ropts->max_queue = cfg->max_queued_writes > INT32_MAX ? INT32_MAX
 								       : (int)cfg->max_queued_writes;
@@ -263,6 +265,7 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	ropts.on_download_event = hook_download_event;
 	ropts.events_watched = hook_events_watched;
 	ropts.event_arg = s;
+	ropts.request_id_purger = 1;
 	/* The broker first: a backend may deliver events as soon as it is open. */
 	rc = aw_download_events_new(&s->download_events, err);
 	if (rc == 0)

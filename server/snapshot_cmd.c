@@ -257,7 +257,7 @@ static int save(cmd *c, aw_client *client)
 		free(sums);
 		return 1;
 	}
-	rc = aw_admin_snapshot(client, fd, (int64_t)c->timeout_s * 1000, &sum, &err);
+	rc = aw_admin_snapshot(client, fd, (int64_t)c->timeout_s * 1000, &sum, &err, NULL);
 	if (rc != 0)
 		fprintf(stderr, PROG ": %s (%s)\n", err.msg, aw_err_name(rc));
 	if (rc == 0 && fsync(fd) != 0) {

@@ -202,7 +202,12 @@ static void test_repo_sqlite_upgrades_an_older_schema(void **state)
 	f->repo = NULL;
 	side_exec(f->path, "DROP TRIGGER anime_series_counted; DROP TRIGGER anime_series_uncounted;"
 			   "DROP TRIGGER episodes_counted; DROP TRIGGER episodes_uncounted;"
-			   "DROP TABLE row_counts; PRAGMA user_version = 1;");
+			   "DROP TABLE row_counts; DROP TABLE request_ids;"
+			   "ALTER TABLE anime_series DROP COLUMN version;"
+			   "ALTER TABLE episodes DROP COLUMN version;"
+			   "ALTER TABLE download_queue DROP COLUMN version;"
+			   "ALTER TABLE user_sessions DROP COLUMN version;"
+			   "PRAGMA user_version = 1;");
 
 	assert_int_equal(aw_repo_open(&f->repo, f->path, NULL, NULL), 0);
 	assert_int_equal(side_count(f->path, "PRAGMA user_version"), aw__sq_schema_version());

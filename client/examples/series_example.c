@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	series.site = "aniworld.to";
 	series.total_episodes = 12;
 	create.series = &series;
-	if (aw_client_series_create(client, &create, &created, &err) != 0) {
+	if (aw_client_series_create(client, &create, &created, &err, NULL) != 0) {
 		fprintf(stderr, "CreateSeries: %s (%s)\n", err.msg, aw_err_name(err.code));
 		aw_client_free(client);
 		return 1;
@@ -46,7 +46,7 @@ int main(int argc, char **argv)
 	Aniworld__V1__AnimeSeries *got = NULL;
 
 	get.id = created->id;
-	if (aw_client_series_get(client, &get, &got, &err) == 0) {
+	if (aw_client_series_get(client, &get, &got, &err, NULL) == 0) {
 		printf("got series %lld: %s (%d episodes)\n", (long long)got->id, got->name,
 		       got->total_episodes);
 		aniworld__v1__anime_series__free_unpacked(got, NULL);
@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 	Aniworld__V1__ListSeriesResponse *page = NULL;
 
 	list.page_size = 10;
-	if (aw_client_series_list(client, &list, &page, &err) == 0) {
+	if (aw_client_series_list(client, &list, &page, &err, NULL) == 0) {
 		printf("%d series in all; first page:\n", page->total_size);
 		for (size_t i = 0; i < page->n_series; i++)
 			printf("  %lld %s\n", (long long)page->series[i]->id, page->series[i]->key);

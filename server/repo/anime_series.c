@@ -91,7 +91,8 @@ static int write_series_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 			       aw_err *err)
 {
 	Aniworld__V1__AnimeSeries *out = NULL;
-	int rc = r->methods->series_update(r, req->args.series_write.in, req->args.series_write.mask, aw__repo_now(r), req->mem,
+	int rc = r->methods->series_update(r, req->args.series_write.in, req->args.series_write.mask,
+					   req->if_version, aw__repo_now(r), req->mem,
 					   &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
@@ -120,7 +121,7 @@ static int write_series_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 	if (deleted == NULL)
 		deleted = &own;
 	before = deleted->n_events;
-	rc = r->methods->series_delete(r, req->args.series_delete.id, req->mem, deleted, err);
+	rc = r->methods->series_delete(r, req->args.series_delete.id, req->if_version, req->mem, deleted, err);
 	if (rc == 0)
 		rc = aw__download_changes_publish(r, deleted, before, err);
 	aw_download_changes_clear(&own, req->mem);

@@ -229,7 +229,8 @@ static int write_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
 	int rc = r->methods->downloads_update(r, req->args.downloads_write.in,
-					      req->args.downloads_write.mask, aw__repo_now(r), req->mem,
+					      req->args.downloads_write.mask, req->if_version,
+					      aw__repo_now(r), req->mem,
 					      &out, err);
 
 	if (rc == 0)
@@ -253,7 +254,8 @@ static int write_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 {
 	aw_download_changes *deleted = req->args.downloads_delete.deleted;
 	Aniworld__V1__DownloadQueueItem *gone = NULL;
-	int rc = r->methods->downloads_delete(r, req->args.downloads_delete.id, req->mem, &gone, err);
+	int rc = r->methods->downloads_delete(r, req->args.downloads_delete.id, req->if_version,
+					      req->mem, &gone, err);
 
 	if (rc != 0)
 		return rc;
@@ -324,7 +326,8 @@ void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
 {
 	Aniworld__V1__DownloadQueueItem *out = NULL;
-	int rc = r->methods->downloads_progress(r, req->args.downloads_progress.in, aw__repo_now(r), req->mem, &out,
+	int rc = r->methods->downloads_progress(r, req->args.downloads_progress.in, req->if_version,
+						aw__repo_now(r), req->mem, &out,
 						err);
 
 	if (rc == 0)
@@ -350,6 +353,7 @@ static int write_transition(aw_repo *r, aw_repo_req *req, ProtobufCMessage **res
 	int rc = r->methods->downloads_transition(r, req->args.downloads_transition.id,
 						  req->args.downloads_transition.rule,
 						  req->args.downloads_transition.error_message,
+						  req->if_version,
 						  aw__repo_now(r), req->mem, &out, err);
 
 	if (rc == 0)

@@ -128,7 +128,8 @@ static int write_episode_update(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 				aw_err *err)
 {
 	Aniworld__V1__Episode *out = NULL;
-	int rc = r->methods->episodes_update(r, req->args.episodes_write.in, req->args.episodes_write.mask, aw__repo_now(r), req->mem,
+	int rc = r->methods->episodes_update(r, req->args.episodes_write.in, req->args.episodes_write.mask,
+					     req->if_version, aw__repo_now(r), req->mem,
 					     &out, err);
 
 	*result = out != NULL ? &out->base : NULL;
@@ -149,7 +150,7 @@ void aw_repo_episodes_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__E
 static int write_episode_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 				aw_err *err)
 {
-	int rc = r->methods->episodes_delete(r, req->args.episodes_delete.id, err);
+	int rc = r->methods->episodes_delete(r, req->args.episodes_delete.id, req->if_version, err);
 
 	return rc != 0 ? rc : aw__repo_empty(req, result, err);
 }
@@ -165,7 +166,8 @@ static int write_episode_mark(aw_repo *r, aw_repo_req *req, ProtobufCMessage **r
 			      aw_err *err)
 {
 	Aniworld__V1__Episode *out = NULL;
-	int rc = r->methods->episodes_mark_downloaded(r, req->args.episodes_mark.in, aw__repo_now(r), req->mem,
+	int rc = r->methods->episodes_mark_downloaded(r, req->args.episodes_mark.in, req->if_version,
+						      aw__repo_now(r), req->mem,
 						      &out, err);
 
 	*result = out != NULL ? &out->base : NULL;

@@ -107,6 +107,7 @@ int aw__repo_storage_fault(int rc)
 	case AW_ENOTFOUND:
 	case AW_EEXIST:
 	case AW_EPRECOND:
+	case AW_EABORTED:
 	case AW_ERANGE:
 	case AW_ECANCELED:
 	case AW_ETIMEDOUT:
@@ -181,10 +182,19 @@ int aw_repo_open(aw_repo **out, const char *location, const aw_repo_options *opt
 	r->event_arg = opts->event_arg;
 	r->events_watched = opts->events_watched;
 	r->max_reply = opts->max_reply_bytes;
+	r->request_id_retention_us = opts->request_id_retention_us > 0
+					     ? opts->request_id_retention_us
+					     : INT64_C(24) * 3600 * 1000000;
+	r->purger = NULL;
 	pthread_mutex_init(&r->read_fault_mu, NULL);
 	rc = aw__writer_start(r, opts, err);
 	if (rc == 0 && r->methods->start != NULL) {
 		rc = r->methods->start(r, err);
+		if (rc != 0)
+			aw__writer_stop(r);
+	}
+	if (rc == 0 && opts->request_id_purger) {
+		rc = aw__request_purger_start(r, err);
 		if (rc != 0)
 			aw__writer_stop(r);
 	}
@@ -261,6 +271,7 @@ void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)
 		return;
+	aw__request_purger_stop(r);
 	aw__writer_stop(r);
 	pthread_mutex_destroy(&r->read_fault_mu);
 	r->methods->close(r);
@@ -359,4 +370,38 @@ Google__Protobuf__Timestamp *aw__pb_timestamp(ProtobufCAllocator *mem, int64_t u
 int64_t aw__pb_timestamp_us(const Google__Protobuf__Timestamp *ts)
 {
 	return ts->seconds * 1000000 + ts->nanos / 1000;
+}
+
+char *aw__etag_new(ProtobufCAllocator *mem, int64_t version)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", (long long)version);
+	return aw__repo_strdup(mem, buf);
+}
+
+int aw__etag_version(const char *etag, int64_t *version)
+{
+	int64_t v = 0;
+
+	*version = 0;
+	if (etag == NULL || etag[0] == '\0')
+		return 0;
+	for (const char *p = etag; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || p - etag >= 18)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	if (v <= 0)
+		return -1;
+	*version = v;
+	return 0;
+}
+
+int aw__repo_stale(aw_err *err, const char *thing, const char *name, int64_t want, int64_t now)
+{
+	return aw_err_set(err, AW_EABORTED,
+			  "the %s %s changed since it was read (etag \"%lld\" is stale, it is now "
+			  "\"%lld\"): read it again",
+			  thing, name, (long long)want, (long long)now);
 }

@@ -231,6 +231,40 @@ typedef struct aw_session_proof {
 	uint8_t token_hash[AW_SESSION_HASH_BYTES];
 } aw_session_proof;
 
+/* ---- request ids (request_id.c) ------------------------------------------------------ */
+
+/* Longest request_id a caller may give (bytes of printable ASCII). */
+#define AW_REQUEST_ID_MAX 64
+
+/* The digest that tells two requests apart: SHA-256. */
+#define AW_REQUEST_FINGERPRINT_BYTES 32
+
+/*
+ * A write the caller made safe to retry (AIP-155): its request_id, and what
+ * the repository needs to recognise a repeat and answer it as it answered the
+ * first time. The caller (the service layer) fills it; borrowed until done.
+ */
+typedef struct aw_request_id {
+	const char *method;  /* the RPC, "/aniworld.v1.AnimeSeriesService/CreateSeries" */
+	const char *id;      /* the caller's request_id: 1..AW_REQUEST_ID_MAX printable ASCII */
+	uint8_t fingerprint[AW_REQUEST_FINGERPRINT_BYTES]; /* of the request, request_id
+							      left out */
+	const ProtobufCMessageDescriptor *reply; /* the result's type, to rebuild a
+						    stored answer */
+} aw_request_id;
+
+/* A stored answer, as a backend reads it back. Strings and bytes are malloc'd:
+ * the caller frees them (aw__request_record_free). */
+typedef struct aw_request_record {
+	char *method;
+	uint8_t fingerprint[AW_REQUEST_FINGERPRINT_BYTES];
+	int done;            /* 0: claimed by the transaction under way, no outcome yet */
+	int rc;              /* the outcome: 0 or a logical AW_E* code */
+	char *message;       /* rc's message */
+	uint8_t *reply;      /* rc == 0: the packed result */
+	size_t reply_len;
+} aw_request_record;
+
 /*
  * What each write takes, one member per operation (the wrapper that packages
  * the write fills its own; the write function reads only that one). Inputs are
@@ -272,6 +306,11 @@ struct aw_repo_req {
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
 	aw_repo_args args;               /* its input, typed per operation */
+	int64_t if_version;              /* the write applies only to a record at this
+					    version (its etag); 0: unconditionally. Set by the
+					    caller; see aw__etag_version */
+	const aw_request_id *request_id;  /* NULL: none; a write with one is run once (see
+					    request_id.c); set by the caller */
 };
 
 /* ---- page cursors --------------------------------------------------------------------- */
@@ -292,7 +331,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 5 */
+	int version; /* 6 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -332,12 +371,12 @@ struct aw_repo_methods {
 			   ProtobufCAllocator *mem,
 			   Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of series in->id. */
-	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+	int (*series_update)(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			     int64_t now_us, ProtobufCAllocator *mem,
 			     Aniworld__V1__AnimeSeries **out, aw_err *err);
 	/* [write] Deletes series `id` with its episodes and queue items; each
 	 * queue item deleted is recorded in `deleted` (allocated with `mem`). */
-	int (*series_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+	int (*series_delete)(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			     aw_download_changes *deleted, aw_err *err);
 
 	/* ---- downloads ---- */
@@ -361,10 +400,10 @@ struct aw_repo_methods {
 			      int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of item in->id. */
 	int (*downloads_update)(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in,
-				uint64_t mask, int64_t now_us, ProtobufCAllocator *mem,
+				uint64_t mask, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Deletes item `id`; *out is its last state. */
-	int (*downloads_delete)(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+	int (*downloads_delete)(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Puts DOWNLOADING items whose heartbeat is older than
 	 * `stale_before_us` back to PENDING (recorded in `requeued`), then claims
@@ -373,14 +412,14 @@ struct aw_repo_methods {
 			       ProtobufCAllocator *mem, aw_download_changes *requeued,
 			       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Records progress of a DOWNLOADING item and moves its heartbeat. */
-	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+	int (*downloads_progress)(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 				  int64_t now_us, ProtobufCAllocator *mem,
 				  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Applies `rule` to item `id` if its current status is in
 	 * rule->from; `error_message` is the reason for AW_DL_EFFECT_ERROR.
 	 * AW_EPRECOND names the status, rule->method and rule->needs. */
 	int (*downloads_transition)(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				    const char *error_message, int64_t now_us,
+				    const char *error_message, int64_t if_version, int64_t now_us,
 				    ProtobufCAllocator *mem, Aniworld__V1__DownloadQueueItem **out,
 				    aw_err *err);
 	/* [write] Deletes every item in `statuses` (a set of AW_DL_BIT), each
@@ -420,12 +459,12 @@ struct aw_repo_methods {
 			     ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Sets expires_at of an active session. AW_ENOTFOUND, AW_EPRECOND
 	 * (revoked). */
-	int (*session_extend)(aw_repo *r, const char *session_id, int64_t expires_at_us,
+	int (*session_extend)(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Makes a session inactive; an inactive one is returned unchanged.
 	 * AW_ENOTFOUND. */
-	int (*session_revoke)(aw_repo *r, const char *session_id, int64_t now_us,
+	int (*session_revoke)(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			      ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 	/* [write] Makes every active session of `user_id` inactive; *count says how
 	 * many there were. */
@@ -454,13 +493,13 @@ struct aw_repo_methods {
 			     ProtobufCAllocator *mem,
 			     Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
 	/* [write] Replaces the fields in `mask` of episode in->id. */
-	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+	int (*episodes_update)(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			       int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			       aw_err *err);
 	/* [write] AW_ENOTFOUND. */
-	int (*episodes_delete)(aw_repo *r, int64_t id, aw_err *err);
+	int (*episodes_delete)(aw_repo *r, int64_t id, int64_t if_version, aw_err *err);
 	/* [write] Sets is_downloaded, download_date = now, file_path, file_size. */
-	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+	int (*episodes_mark_downloaded)(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 					int64_t now_us, ProtobufCAllocator *mem,
 					Aniworld__V1__Episode **out, aw_err *err);
 
@@ -537,6 +576,28 @@ struct aw_repo_methods {
 	 */
 	int (*snapshot)(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
 			const char **format, aw_err *err);
+
+	/* ---- version 6: request ids ---- */
+
+	/*
+	 * [write] Claims `rid` for the write about to run: inserts its record
+	 * (created at now_us, no outcome yet) unless one exists, and says which
+	 * (*found 0: claimed). When one exists, *found is 1 and *rec holds it
+	 * (malloc'd). A record another replica is writing in a transaction not
+	 * yet ended is waited for: *found then says what that one committed.
+	 * Called outside any write_begin/write_end bracket: the claim is part of
+	 * the transaction, not of the write.
+	 */
+	int (*request_claim)(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			     aw_request_record *rec, int *found, aw_err *err);
+	/* [write] Stores the outcome of the write of `rid` in its claimed record:
+	 * rc (0 or a logical error), its message, and for rc == 0 the packed result. */
+	int (*request_finish)(aw_repo *r, const aw_request_id *rid, int rc, const char *message,
+			      const uint8_t *reply, size_t reply_len, aw_err *err);
+	/* [write] Deletes at most `limit` records created before `before_us`;
+	 * *count says how many. */
+	int (*request_purge)(aw_repo *r, int64_t before_us, int limit, int64_t *count,
+			     aw_err *err);
 };
 
 /* Modes of aw_repo_methods.write_mode, and what a write may return in them
@@ -599,6 +660,8 @@ struct aw_repo {
 	int read_fault;                 /* code of the last read failure reported, or 0 */
 	int64_t read_fault_us;          /* when it was reported */
 	uint64_t read_faults_unreported; /* read failures since then */
+	int64_t request_id_retention_us; /* aw_repo_options' */
+	struct aw_request_purger *purger; /* NULL: none (request_id.c) */
 };
 
 /* ---- reply sizes ---------------------------------------------------------------------- */
@@ -654,6 +717,10 @@ typedef struct aw_repo_options {
 	size_t n_settings;
 	size_t max_reply_bytes;   /* largest reply a result may make; 0: no limit (see
 				     "reply sizes" above) */
+	int64_t request_id_retention_us; /* how long a request_id's answer is kept
+					    (request_id.c); 0: 24 hours */
+	int request_id_purger;    /* run a thread that deletes expired answers once a
+				     minute (aw_repo_request_ids_purge) */
 } aw_repo_options;
 
 /* Defaults: 256 writes a batch, 65536 queued, no storage or event hook, real
@@ -935,6 +1002,18 @@ void aw_repo_episodes_delete(aw_repo *r, aw_repo_req *req, int64_t id);
 void aw_repo_episodes_mark_downloaded(aw_repo *r, aw_repo_req *req,
 				      const Aniworld__V1__MarkEpisodeDownloadedRequest *in);
 
+/* ---- request ids (request_id.c) ---- */
+
+/*
+ * Deletes the stored answers of request_ids older than the retention
+ * (aw_repo_options.request_id_retention_us, by the repository's clock), in
+ * write transactions of at most a few thousand each, and waits for them: the
+ * purger thread calls it once a minute, tests with their own clock. *deleted
+ * (may be NULL) says how many went. Returns 0 or the error of a failed write.
+ * Must not be called from a thread that defers its writes.
+ */
+int aw_repo_request_ids_purge(aw_repo *r, int64_t *deleted, aw_err *err);
+
 /* ---- shared by the wrappers (repo.c) and backends ----------------------------------------- */
 
 /* Reports a read's outcome through req->done; frees `result` when rc != 0. A
@@ -1067,6 +1146,43 @@ int aw__event_stash_next(const aw_event_stash *s, size_t *at, const uint8_t **da
 void aw__event_stash_deliver(aw_repo *r, aw_event_stash *s);
 /* Frees the buffer; the stash is empty again. */
 void aw__event_stash_free(aw_event_stash *s);
+
+/*
+ * request_id.c, for the writer: runs write `req` (which has a request_id) the
+ * way AIP-155 asks, inside the batch's transaction. A repeat gets the stored
+ * answer; a first run claims the request_id, runs `run` (the writer's own
+ * bracket of one write: write_begin, the write, write_end) and stores its
+ * outcome when it is one (success or a logical error). Outcome in *wrc, werr
+ * and *result; *stored is set when the transaction holds something to
+ * commit. Returns 0 or a storage error, which fails the batch.
+ */
+typedef int aw_request_run_fn(aw_repo *r, aw_repo_req *req, int *wrc, aw_err *werr,
+			      ProtobufCMessage **result, aw_err *txn_err, void *arg);
+int aw__request_id_run(aw_repo *r, aw_repo_req *req, aw_request_run_fn *run, void *arg,
+		       int *wrc, aw_err *werr, ProtobufCMessage **result, int *stored,
+		       aw_err *txn_err);
+
+/* request_id.c: frees what a backend read into `rec` (not `rec` itself). */
+void aw__request_record_free(aw_request_record *rec);
+
+/* request_id.c: starts and stops the purger thread of aw_repo_open. */
+int aw__request_purger_start(aw_repo *r, aw_err *err);
+void aw__request_purger_stop(aw_repo *r);
+
+/* Whether `rc` is an answer about the request (invalid, not found, exists,
+ * precondition, aborted, range) that a write undoes alone: recorded as the
+ * answer of a request_id, unlike a storage fault or a time-out. */
+int aw__repo_logical_error(int rc);
+
+/* etags (repo.c): a record's etag is its version, the count of its writes,
+ * as text; opaque to callers. */
+char *aw__etag_new(ProtobufCAllocator *mem, int64_t version);
+/* The version an etag names: 0 for "" (none), else > 0; -1 when `etag` is
+ * not one the server issues. */
+int aw__etag_version(const char *etag, int64_t *version);
+/* AW_EABORTED, for a conditional write that found the record at another
+ * version: "the <thing> <name> changed since it was read (...)". */
+int aw__repo_stale(aw_err *err, const char *thing, const char *name, int64_t want, int64_t now);
 
 /* writer.c: sets up and tears down the group-commit writer of `r`. */
 int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err);

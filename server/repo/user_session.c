@@ -161,6 +161,7 @@ static int write_session_extend(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 	const Aniworld__V1__ExtendSessionRequest *in = req->args.session_extend.in;
 	Aniworld__V1__UserSession *out = NULL;
 	int rc = r->methods->session_extend(r, in->session_id, aw__pb_timestamp_us(in->expires_at),
+					    req->if_version,
 					    aw__repo_now(r), req->mem, &out, err);
 
 	set_session_result(out, result);
@@ -183,7 +184,8 @@ static int write_session_revoke(aw_repo *r, aw_repo_req *req, ProtobufCMessage *
 				aw_err *err)
 {
 	Aniworld__V1__UserSession *out = NULL;
-	int rc = r->methods->session_revoke(r, req->args.session_revoke.session_id, aw__repo_now(r), req->mem, &out, err);
+	int rc = r->methods->session_revoke(r, req->args.session_revoke.session_id, req->if_version,
+					    aw__repo_now(r), req->mem, &out, err);
 
 	set_session_result(out, result);
 	return rc;

@@ -71,20 +71,6 @@ struct aw_writer {
 	int *pending;             /* writes sent, outcome not yet collected (write_mode) */
 };
 
-static int logical_error(int rc)
-{
-	switch (rc) {
-	case AW_EINVAL:
-	case AW_ENOTFOUND:
-	case AW_EEXIST:
-	case AW_EPRECOND:
-	case AW_ERANGE:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
 static void drop_result(aw_repo_req *req, ProtobufCMessage **result)
 {
 	if (*result != NULL) {
@@ -139,6 +125,39 @@ static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
 	}
 }
 
+/*
+ * Runs one write in the open transaction, bracketed by the backend's
+ * write_begin and write_end (*(int *)arg says whether it is alone in it).
+ * The outcome goes to *wrc, werr and *result; a storage error (of the
+ * write or of the bracket) is returned, and fails the whole batch.
+ */
+static int run_one(aw_repo *r, aw_repo_req *req, int *wrc, aw_err *werr,
+		   ProtobufCMessage **result, aw_err *txn_err, void *arg)
+{
+	const aw_repo_methods *m = r->methods;
+	int alone = *(int *)arg, rc;
+
+	/* The backend protects each write as it needs to (write_begin): a lone
+	 * write needs nothing, since on failure the whole transaction is rolled
+	 * back instead of committed. A write that ran may still be refused for
+	 * the size of its result, and is then undone like any write that failed
+	 * (write_end). */
+	rc = m->write_begin(r, alone, txn_err);
+	if (rc != 0)
+		return rc;
+	*wrc = req->write(r, req, result, werr);
+	if (*wrc == 0)
+		*wrc = check_reply_size(r, req, result, werr);
+	if (*wrc == 0)
+		return m->write_end(r, 0, txn_err);
+	drop_result(req, result);
+	if (aw__repo_logical_error(*wrc))
+		return m->write_end(r, *wrc, txn_err);
+	/* Storage trouble: give up the whole batch. */
+	*txn_err = *werr;
+	return *wrc;
+}
+
 /* A batch under way (run_batch), so that its steps can share it. */
 typedef struct batch_run {
 	aw_repo *r;
@@ -166,7 +185,7 @@ static int finish_write(batch_run *b, int i)
 		return m->write_end(b->r, 0, &b->txn_err);
 	}
 	drop_result(req, &w->results[i]);
-	if (logical_error(w->rc[i]))
+	if (aw__repo_logical_error(w->rc[i]))
 		return m->write_end(b->r, w->rc[i], &b->txn_err);
 	/* Storage trouble: give up the whole batch. */
 	b->txn_err = w->errs[i];
@@ -222,6 +241,21 @@ static int run_writes(batch_run *b, int n, int *pending)
 	for (int i = 0; rc == 0 && i < n; i++) {
 		if (w->rc[i] != 0)
 			continue;
+		if (w->batch[i]->request_id != NULL) {
+			/* Its outcome is stored even when it is an error, so the
+			 * write needs its own savepoint even alone; it runs after
+			 * the writes sent before it are collected, never pipelined. */
+			int alone = 0, kept = 0;
+
+			rc = collect_pending(b, pending, &np);
+			if (rc != 0)
+				break;
+			rc = aw__request_id_run(b->r, w->batch[i], run_one, &alone, &w->rc[i],
+						&w->errs[i], &w->results[i], &kept, &b->txn_err);
+			if (rc == 0 && (w->rc[i] == 0 || kept))
+				b->stored++;
+			continue;
+		}
 		/* The backend protects each write as it needs to (write_begin): a
 		 * lone write needs nothing, since on failure the whole transaction
 		 * is rolled back instead of committed. */
@@ -290,7 +324,7 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 		 * had not run yet or not been collected, fails with the
 		 * transaction's error. */
 		for (int i = 0; i < n; i++) {
-			if (w->rc[i] == 0 || !logical_error(w->rc[i])) {
+			if (w->rc[i] == 0 || !aw__repo_logical_error(w->rc[i])) {
 				if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
 					continue;
 				drop_result(w->batch[i], &w->results[i]);

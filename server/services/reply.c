@@ -7,6 +7,8 @@
 #include <grpc/status.h>
 
 #include "google/protobuf/timestamp.pb-c.h"
+#include "etag.h"
+#include "request_id.h"
 
 typedef struct reply_req {
 	aw_repo_req req;          /* first: the repository sees only this */
@@ -49,7 +51,14 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 				void *arg)
 {
 	reply_req *rr = aw_call_alloc(call, sizeof(*rr));
+	const aw_request_id *rid = NULL;
 
+	int64_t if_version = 0;
+
+	if (aw__request_id_of(call, &rid) != 0 || aw__etag_of(call, &if_version) != 0) {
+		closure(NULL, call);
+		return NULL;
+	}
 	if (rr == NULL) {
 		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		closure(NULL, call);
@@ -60,6 +69,8 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 		.abandoned = reply_abandoned,
 		.waiting = reply_waiting,
 		.mem = aw_call_allocator(call),
+		.request_id = rid,
+		.if_version = if_version,
 	};
 	rr->call = call;
 	rr->closure = closure;

@@ -17,7 +17,10 @@
  * closure(result, call), on failure the error's status and closure(NULL, call).
  * Allocated in the call's arena (nothing to free); the repository allocates its
  * result there too. Writes already abandoned by the caller are skipped.
- * Returns NULL (with RESOURCE_EXHAUSTED replied) when memory is exhausted.
+ * A write of a method that takes a request_id (request_id.h) carries the
+ * caller's, so the repository runs it once; a bad request_id is refused here.
+ * Returns NULL (with the status replied: RESOURCE_EXHAUSTED when memory is
+ * exhausted, INVALID_ARGUMENT for a bad request_id) when there is no request.
  */
 aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure);
 

@@ -81,6 +81,18 @@ const char *aw_call_method(const aw_call *call)
 	return call->method != NULL ? call->method->path : "(unknown)";
 }
 
+const ProtobufCMessage *aw_call_request(const aw_call *call)
+{
+	return call->request;
+}
+
+const ProtobufCMessageDescriptor *aw_call_reply_descriptor(const aw_call *call)
+{
+	if (call->method == NULL)
+		return NULL;
+	return call->method->service->descriptor->methods[call->method->index].output;
+}
+
 void aw_call_watch_cancel(aw_call *call)
 {
 	aw__call_arm_close(call);

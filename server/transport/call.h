@@ -63,6 +63,13 @@ void *aw_call_alloc(aw_call *call, size_t size);
 /* The method path, "/aniworld.v1.AnimeSeriesService/GetSeries" (borrowed). */
 const char *aw_call_method(const aw_call *call);
 
+/* The request message the stub was invoked with (borrowed, lives as `in`
+ * does); NULL before the stub runs. */
+const ProtobufCMessage *aw_call_request(const aw_call *call);
+
+/* The type of the method's reply message; NULL for an unknown path. */
+const ProtobufCMessageDescriptor *aw_call_reply_descriptor(const aw_call *call);
+
 /* Whether the work for this call is no longer wanted: 0 when it still is,
  * AW_ECANCELED when the client cancelled or the connection broke (seen once
  * aw_call_watch_cancel has been called), AW_ETIMEDOUT when the deadline has

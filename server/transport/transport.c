@@ -141,6 +141,7 @@ void aw__call_recycle(aw_call *c)
 		grpc_byte_buffer_destroy(c->send_buf);
 		c->send_buf = NULL;
 	}
+	c->request = NULL;
 	/* grpc fills these arrays anew for every request. */
 	grpc_metadata_array_destroy(&c->metadata);
 	grpc_metadata_array_init(&c->metadata);
@@ -383,6 +384,7 @@ static void invoke(aw_call *c, const ProtobufCMessage *msg)
 {
 	const aw_method *m = c->method;
 
+	c->request = msg;
 	m->service->invoke(m->service, m->index, msg, aw__call_closure, c);
 }
 

@@ -96,6 +96,7 @@ struct aw_call {
 	atomic_int cancelled;        /* close reported a cancel */
 	int64_t start_us;            /* CLOCK_MONOTONIC at arrival */
 	int64_t deadline_us;         /* CLOCK_MONOTONIC; INT64_MAX = none */
+	const ProtobufCMessage *request; /* the request the stub is running for (in the arena) */
 
 	int status;                  /* gRPC status set by the handler */
 	char message[AW_ERR_MSG_MAX];

@@ -124,6 +124,41 @@ def main():
                  None, "health of an unknown service")
         c.status(lambda: unary(S, "Nope", pb.GetSeriesRequest, pb.AnimeSeries)(
             pb.GetSeriesRequest(id=1), timeout=5), SC.UNIMPLEMENTED, None, "unknown method")
+
+        # Safe retries (AIP-155) from a second language: a repeat of a request_id
+        # gets the first answer; the same request_id with another request is refused.
+        once = pb.CreateSeriesRequest(series=pb.AnimeSeries(key="py-once", name="Once"),
+                                      request_id="3f0c2a4e-9a1b-4c55-8e0f-7d2b1a6c9e01")
+        first = create(once, timeout=5)
+        again = create(once, timeout=5)
+        c.check(again.id == first.id and again.etag == first.etag,
+                "CreateSeries repeated with its request_id answers the first series")
+        page = list_(pb.ListSeriesRequest(name_contains="Once"), timeout=5)
+        c.check(page.total_size == 1, "the repeat created nothing")
+        other = pb.CreateSeriesRequest(series=pb.AnimeSeries(key="py-other", name="Other"),
+                                       request_id=once.request_id)
+        c.status(lambda: create(other, timeout=5), SC.INVALID_ARGUMENT, "request_id",
+                 "request_id reused for another request")
+        c.status(lambda: create(pb.CreateSeriesRequest(series=pb.AnimeSeries(key="py-x", name="x"),
+                                                       request_id="x" * 65), timeout=5),
+                 SC.INVALID_ARGUMENT, "request_id", "request_id too long")
+
+        # Concurrency control (AIP-154): the etag read makes a write conditional.
+        c.check(first.etag != "", "AnimeSeries carries an etag")
+        upd = update(pb.UpdateSeriesRequest(series=pb.AnimeSeries(id=first.id, status="airing",
+                                                                  etag=first.etag),
+                                            update_mask=field_mask_pb2.FieldMask(paths=["status"])),
+                     timeout=5)
+        c.check(upd.etag != first.etag, "an update moves the etag")
+        c.status(lambda: update(pb.UpdateSeriesRequest(
+            series=pb.AnimeSeries(id=first.id, status="stale", etag=first.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["status"])), timeout=5),
+            SC.ABORTED, "changed since it was read", "update with a stale etag")
+        c.status(lambda: delete(pb.DeleteSeriesRequest(id=first.id, etag=first.etag), timeout=5),
+                 SC.ABORTED, f"series {first.id}", "delete with a stale etag")
+        delete(pb.DeleteSeriesRequest(id=first.id, etag=upd.etag), timeout=5)
+        c.status(lambda: get(pb.GetSeriesRequest(id=first.id), timeout=5), SC.NOT_FOUND, None,
+                 "deleted with the current etag")
         channel.close()
     finally:
         rc = server.stop()

@@ -178,7 +178,7 @@ static int create(aw_client *c, const char *key, size_t len, char fill, aw_err *
 	s.name = (char *)key;
 	s.description = desc;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, NULL);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	free(desc);
 	return rc;
@@ -191,7 +191,7 @@ static int get(aw_client *c, const char *key, aw_err *err)
 	int rc;
 
 	req.key = (char *)key;
-	rc = aw_client_series_get_by_key(c, &req, &out, err);
+	rc = aw_client_series_get_by_key(c, &req, &out, err, NULL);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	return rc;
 }
@@ -218,7 +218,7 @@ static int snapshot_to(aw_client *c, const char *path,
 	int rc;
 
 	assert_true(fd >= 0);
-	rc = aw_admin_snapshot(c, fd, 60000, sum, err);
+	rc = aw_admin_snapshot(c, fd, 60000, sum, err, NULL);
 	close(fd);
 	return rc;
 }
@@ -483,7 +483,7 @@ static void test_admin_snapshot_under_writes(void **state)
 	assert_int_equal(pipe(pipefd), 0);
 	reader = (slow_reader){.in = pipefd[0], .path = snap, .writers = ws, .more = 30};
 	assert_int_equal(pthread_create(&rt, NULL, slow_reader_main, &reader), 0);
-	rc = aw_admin_snapshot(f->admin, pipefd[1], 60000, &sum, &err);
+	rc = aw_admin_snapshot(f->admin, pipefd[1], 60000, &sum, &err, NULL);
 	close(pipefd[1]);
 	pthread_join(rt, NULL);
 	close(pipefd[0]);
@@ -709,7 +709,7 @@ static void test_admin_snapshot_client_disconnects(void **state)
 	q = (quitter){.in = pipefd[0], .take = 100 * 1024};
 	assert_int_equal(pthread_create(&t, NULL, quitter_main, &q), 0);
 	/* The write to the closed pipe fails; the client cancels the stream. */
-	rc = aw_admin_snapshot(f->admin, pipefd[1], 60000, NULL, &err);
+	rc = aw_admin_snapshot(f->admin, pipefd[1], 60000, NULL, &err, NULL);
 	pthread_join(t, NULL);
 	close(pipefd[1]);
 	assert_int_equal(rc, AW_EIO);

@@ -53,7 +53,7 @@ static int create(aw_client *c, const char *key, const char *name, int total,
 	s.site = "aniworld.to";
 	s.total_episodes = total;
 	req.series = &s;
-	return aw_client_series_create(c, &req, out, err);
+	return aw_client_series_create(c, &req, out, err, NULL);
 }
 
 static Aniworld__V1__AnimeSeries *must_create(aw_client *c, const char *key, const char *name)
@@ -89,20 +89,20 @@ static void test_e2e_anime_series_every_method(void **state)
 
 	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	get.id = a->id;
-	assert_int_equal(aw_client_series_get(f->client, &get, &got, &err), 0);
+	assert_int_equal(aw_client_series_get(f->client, &get, &got, &err, NULL), 0);
 	assert_string_equal(got->name, "Steins;Gate");
 	assert_int_equal(got->total_episodes, 12);
 	aniworld__v1__anime_series__free_unpacked(got, NULL);
 
 	Aniworld__V1__GetSeriesByKeyRequest by_key = ANIWORLD__V1__GET_SERIES_BY_KEY_REQUEST__INIT;
 	by_key.key = "steins-gate";
-	assert_int_equal(aw_client_series_get_by_key(f->client, &by_key, &got, &err), 0);
+	assert_int_equal(aw_client_series_get_by_key(f->client, &by_key, &got, &err, NULL), 0);
 	assert_int_equal(got->id, a->id);
 	aniworld__v1__anime_series__free_unpacked(got, NULL);
 
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
-	assert_int_equal(aw_client_series_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_series, 1);
 	assert_int_equal(page->total_size, 1);
 	assert_string_equal(page->next_page_token, "");
@@ -119,7 +119,7 @@ static void test_e2e_anime_series_every_method(void **state)
 	mask.paths = paths;
 	update.series = &change;
 	update.update_mask = &mask;
-	assert_int_equal(aw_client_series_update(f->client, &update, &got, &err), 0);
+	assert_int_equal(aw_client_series_update(f->client, &update, &got, &err, NULL), 0);
 	assert_string_equal(got->status, "completed");
 	assert_int_equal(got->total_episodes, 24);
 	assert_string_equal(got->name, "Steins;Gate");
@@ -132,8 +132,8 @@ static void test_e2e_anime_series_every_method(void **state)
 
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	del.id = a->id;
-	assert_int_equal(aw_client_series_delete(f->client, &del, &err), 0);
-	expect_status(aw_client_series_get(f->client, &get, &got, &err), &err, AW_ENOTFOUND, NULL);
+	assert_int_equal(aw_client_series_delete(f->client, &del, &err, NULL), 0);
+	expect_status(aw_client_series_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
 	assert_null(got);
 	aniworld__v1__anime_series__free_unpacked(a, NULL);
 }
@@ -150,7 +150,7 @@ static void test_e2e_anime_series_update_with_empty_mask_replaces_all(void **sta
 	change.key = "full-renamed";
 	change.name = "Renamed";
 	update.series = &change;
-	assert_int_equal(aw_client_series_update(f->client, &update, &got, &err), 0);
+	assert_int_equal(aw_client_series_update(f->client, &update, &got, &err, NULL), 0);
 	assert_string_equal(got->key, "full-renamed");
 	assert_string_equal(got->site, ""); /* every mutable field was replaced */
 	assert_int_equal(got->total_episodes, 0);
@@ -158,7 +158,7 @@ static void test_e2e_anime_series_update_with_empty_mask_replaces_all(void **sta
 
 	/* An empty mask also checks every field: name may not become empty. */
 	change.name = "";
-	expect_status(aw_client_series_update(f->client, &update, &got, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_update(f->client, &update, &got, &err, NULL), &err, AW_EINVAL,
 		      "series.name");
 	aniworld__v1__anime_series__free_unpacked(a, NULL);
 }
@@ -182,34 +182,34 @@ static void test_e2e_anime_series_errors(void **state)
 		      "series.total_episodes");
 	assert_non_null(strstr(err.msg, "-3"));
 	Aniworld__V1__CreateSeriesRequest empty_create = ANIWORLD__V1__CREATE_SERIES_REQUEST__INIT;
-	expect_status(aw_client_series_create(f->client, &empty_create, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_create(f->client, &empty_create, &out, &err, NULL), &err, AW_EINVAL,
 		      "series");
 	assert_int_equal(aw_err_grpc_status(err.code), 3);
 
 	/* GetSeries, GetSeriesByKey */
 	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	get.id = 987654;
-	expect_status(aw_client_series_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND, "987654");
+	expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND, "987654");
 	assert_int_equal(aw_err_grpc_status(err.code), 5);
 	get.id = 0;
-	expect_status(aw_client_series_get(f->client, &get, &out, &err), &err, AW_EINVAL, "id");
+	expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL, "id");
 	Aniworld__V1__GetSeriesByKeyRequest by_key = ANIWORLD__V1__GET_SERIES_BY_KEY_REQUEST__INIT;
 	by_key.key = "missing-key";
-	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "missing-key");
 	by_key.key = "";
-	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_EINVAL,
 		      "key");
 
 	/* ListSeries */
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
 	list.page_size = -1;
-	expect_status(aw_client_series_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size");
 	list.page_size = 1;
 	list.page_token = "definitely-not-a-token";
-	expect_status(aw_client_series_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	assert_null(page);
 
@@ -224,40 +224,40 @@ static void test_e2e_anime_series_errors(void **state)
 	mask.paths = path;
 	change.id = a->id;
 	path[0] = "no_such_field";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "no_such_field");
 	path[0] = "created_at";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "id";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_EINVAL, "id");
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL, "id");
 	path[0] = "key";
 	change.key = "other";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_EEXIST,
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EEXIST,
 		      "other");
 	path[0] = "total_episodes";
 	change.total_episodes = -1;
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "series.total_episodes");
 	path[0] = "name";
 	change.name = "x";
 	change.id = 555555;
-	expect_status(aw_client_series_update(f->client, &update, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "555555");
 	Aniworld__V1__UpdateSeriesRequest no_series = ANIWORLD__V1__UPDATE_SERIES_REQUEST__INIT;
-	expect_status(aw_client_series_update(f->client, &no_series, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_series_update(f->client, &no_series, &out, &err, NULL), &err, AW_EINVAL,
 		      "series");
 
 	/* DeleteSeries */
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	del.id = 444444;
-	expect_status(aw_client_series_delete(f->client, &del, &err), &err, AW_ENOTFOUND, "444444");
+	expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND, "444444");
 	del.id = -5;
-	expect_status(aw_client_series_delete(f->client, &del, &err), &err, AW_EINVAL, "-5");
+	expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "-5");
 
 	/* Nothing above changed the two series. */
 	get.id = a->id;
-	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err), 0);
+	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err, NULL), 0);
 	assert_string_equal(out->key, "taken");
 	assert_string_equal(out->name, "Taken");
 	assert_int_equal(out->total_episodes, 12);
@@ -280,7 +280,7 @@ static void test_e2e_anime_series_unreachable_server_is_unavailable(void **state
 	/* Port 1 on loopback: nothing listens there. */
 	assert_int_equal(aw_client_new(&c, "127.0.0.1:1", &opts, &err), 0);
 	get.id = 1;
-	int rc = aw_client_series_get(c, &get, &out, &err);
+	int rc = aw_client_series_get(c, &get, &out, &err, NULL);
 	assert_true(rc == AW_EUNAVAIL || rc == AW_ETIMEDOUT);
 	assert_null(out);
 	aw_client_free(c);
@@ -305,7 +305,7 @@ static void test_e2e_anime_series_paging(void **state)
 		Aniworld__V1__ListSeriesResponse *page = NULL;
 
 		list.page_token = token;
-		assert_int_equal(aw_client_series_list(f->client, &list, &page, &err), 0);
+		assert_int_equal(aw_client_series_list(f->client, &list, &page, &err, NULL), 0);
 		assert_int_equal(page->total_size, 120);
 		assert_true(page->n_series <= 50); /* page_size 0 means 50 */
 		for (size_t i = 0; i < page->n_series; i++) {
@@ -324,7 +324,7 @@ static void test_e2e_anime_series_paging(void **state)
 	Aniworld__V1__ListSeriesRequest big = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
 	big.page_size = 5000;
-	assert_int_equal(aw_client_series_list(f->client, &big, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(f->client, &big, &page, &err, NULL), 0);
 	assert_int_equal(page->n_series, 120);
 	aniworld__v1__list_series_response__free_unpacked(page, NULL);
 }
@@ -363,7 +363,7 @@ static void *worker_main(void *arg)
 		Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 		get.id = s->id;
 		w->calls++;
-		if (aw_client_series_get(w->client, &get, &g, &err) != 0 || strcmp(g->name, name) != 0)
+		if (aw_client_series_get(w->client, &get, &g, &err, NULL) != 0 || strcmp(g->name, name) != 0)
 			w->bad++;
 		aniworld__v1__anime_series__free_unpacked(g, NULL);
 		g = NULL;
@@ -371,7 +371,7 @@ static void *worker_main(void *arg)
 		Aniworld__V1__GetSeriesByKeyRequest bk = ANIWORLD__V1__GET_SERIES_BY_KEY_REQUEST__INIT;
 		bk.key = key;
 		w->calls++;
-		if (aw_client_series_get_by_key(w->client, &bk, &g, &err) != 0 || g->id != s->id)
+		if (aw_client_series_get_by_key(w->client, &bk, &g, &err, NULL) != 0 || g->id != s->id)
 			w->bad++;
 		aniworld__v1__anime_series__free_unpacked(g, NULL);
 		g = NULL;
@@ -387,7 +387,7 @@ static void *worker_main(void *arg)
 		up.series = &change;
 		up.update_mask = &mask;
 		w->calls++;
-		if (aw_client_series_update(w->client, &up, &g, &err) != 0 ||
+		if (aw_client_series_update(w->client, &up, &g, &err, NULL) != 0 ||
 		    strcmp(g->status, "updated") != 0 || strcmp(g->name, name) != 0)
 			w->bad++;
 		aniworld__v1__anime_series__free_unpacked(g, NULL);
@@ -396,14 +396,14 @@ static void *worker_main(void *arg)
 		if (i % 10 == 9) {
 			Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 			del.id = s->id;
-			if (aw_client_series_delete(w->client, &del, &err) != 0)
+			if (aw_client_series_delete(w->client, &del, &err, NULL) != 0)
 				w->bad++;
 		} else {
 			Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 			Aniworld__V1__ListSeriesResponse *page = NULL;
 			list.page_size = 5;
 			list.name_contains = name;
-			if (aw_client_series_list(w->client, &list, &page, &err) != 0 ||
+			if (aw_client_series_list(w->client, &list, &page, &err, NULL) != 0 ||
 			    page->n_series != 1 || page->series[0]->id != s->id)
 				w->bad++;
 			aniworld__v1__list_series_response__free_unpacked(page, NULL);
@@ -432,7 +432,7 @@ static void test_e2e_anime_series_eight_threads(void **state)
 	}
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
-	assert_int_equal(aw_client_series_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 8 * 90);
 	aniworld__v1__list_series_response__free_unpacked(page, NULL);
 }
@@ -455,7 +455,7 @@ static void test_e2e_anime_series_survives_restart(void **state)
 
 	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	get.id = id;
-	assert_int_equal(aw_client_series_get(f->client, &get, &got, &err), 0);
+	assert_int_equal(aw_client_series_get(f->client, &get, &got, &err, NULL), 0);
 	assert_string_equal(got->key, "persist");
 	aniworld__v1__anime_series__free_unpacked(got, NULL);
 	/* Ids keep growing after a restart. */

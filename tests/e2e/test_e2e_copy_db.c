@@ -305,7 +305,7 @@ static int64_t make_series(aw_client *c, int i)
 	s.n_episode_dict = 1;
 	s.episode_dict = entries;
 	req.series = &s;
-	if (aw_client_series_create(c, &req, &out, &err) != 0)
+	if (aw_client_series_create(c, &req, &out, &err, NULL) != 0)
 		fail_msg("create series %d: %s", i, err.msg);
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -324,7 +324,7 @@ static int64_t make_episode(aw_client *c, int64_t series, int season, int number
 	e.episode_number = number;
 	e.title = "An episode";
 	req.episode = &e;
-	if (aw_client_episodes_create(c, &req, &out, &err) != 0)
+	if (aw_client_episodes_create(c, &req, &out, &err, NULL) != 0)
 		fail_msg("create episode: %s", err.msg);
 	id = out->id;
 	aniworld__v1__episode__free_unpacked(out, NULL);
@@ -345,7 +345,7 @@ static int64_t enqueue(aw_client *c, int64_t series, int number)
 	it.download_url = "https://example.invalid/ep";
 	it.file_destination = "/media/anime/x/ep.mkv";
 	req.item = &it;
-	if (aw_client_downloads_enqueue(c, &req, &out, &err) != 0)
+	if (aw_client_downloads_enqueue(c, &req, &out, &err, NULL) != 0)
 		fail_msg("enqueue: %s", err.msg);
 	id = out->id;
 	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
@@ -359,7 +359,7 @@ static void claim(aw_client *c, int64_t want)
 	Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
 	aw_err err;
 
-	if (aw_client_downloads_claim(c, &req, &out, &err) != 0)
+	if (aw_client_downloads_claim(c, &req, &out, &err, NULL) != 0)
 		fail_msg("claim: %s", err.msg);
 	assert_non_null(out->item);
 	assert_int_equal(out->item->id, want);
@@ -388,7 +388,7 @@ static void fill(aw_client *c, filled *x)
 		x->series[i] = make_series(c, i);
 	/* The last series goes: its id is never to be given again. */
 	del.id = x->series[3];
-	assert_int_equal(aw_client_series_delete(c, &del, &err), 0);
+	assert_int_equal(aw_client_series_delete(c, &del, &err, NULL), 0);
 
 	x->episodes[0] = make_episode(c, x->series[0], 1, 1);
 	x->episodes[1] = make_episode(c, x->series[0], 1, 2);
@@ -397,18 +397,18 @@ static void fill(aw_client *c, filled *x)
 	mark.id = x->episodes[1];
 	mark.file_path = "/media/anime/x/s1e2.mkv";
 	mark.file_size = 734003200;
-	assert_int_equal(aw_client_episodes_mark_downloaded(c, &mark, &ep, &err), 0);
+	assert_int_equal(aw_client_episodes_mark_downloaded(c, &mark, &ep, &err, NULL), 0);
 	aniworld__v1__episode__free_unpacked(ep, NULL);
 
 	/* One item in every status; the claims take them in the order made. */
 	done.id = enqueue(c, x->series[0], 1);
 	claim(c, done.id);
-	assert_int_equal(aw_client_downloads_complete(c, &done, &item, &err), 0);
+	assert_int_equal(aw_client_downloads_complete(c, &done, &item, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(item, NULL);
 	fail.id = enqueue(c, x->series[0], 2);
 	claim(c, fail.id);
 	fail.error_message = "the host\tsaid no\n";
-	assert_int_equal(aw_client_downloads_fail(c, &fail, &item, &err), 0);
+	assert_int_equal(aw_client_downloads_fail(c, &fail, &item, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(item, NULL);
 	x->claimed = enqueue(c, x->series[0], 3);
 	claim(c, x->claimed);
@@ -416,13 +416,13 @@ static void fill(aw_client *c, filled *x)
 	prog.downloaded_bytes = 1 << 20;
 	prog.total_bytes = 3 << 20;
 	prog.download_speed = 123456.789;
-	assert_int_equal(aw_client_downloads_report_progress(c, &prog, &item, &err), 0);
+	assert_int_equal(aw_client_downloads_report_progress(c, &prog, &item, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(item, NULL);
 	pause.id = enqueue(c, x->series[1], 1);
-	assert_int_equal(aw_client_downloads_pause(c, &pause, &item, &err), 0);
+	assert_int_equal(aw_client_downloads_pause(c, &pause, &item, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(item, NULL);
 	cancel.id = enqueue(c, x->series[1], 2);
-	assert_int_equal(aw_client_downloads_cancel(c, &cancel, &item, &err), 0);
+	assert_int_equal(aw_client_downloads_cancel(c, &cancel, &item, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(item, NULL);
 	x->pending = enqueue(c, x->series[2], 1);
 	x->max_download = x->pending;
@@ -435,13 +435,13 @@ static void fill(aw_client *c, filled *x)
 		sreq.ip_address = "192.0.2.7";
 		sreq.user_agent = "test agent/1.0";
 		sreq.expires_at = &expires;
-		if (aw_client_session_create(c, &sreq, &sess, &err) != 0)
+		if (aw_client_session_create(c, &sreq, &sess, &err, NULL) != 0)
 			fail_msg("create session: %s", err.msg);
 		x->max_session = sess->id;
 		aniworld__v1__user_session__free_unpacked(sess, NULL);
 	}
 	rev.session_id = x->session[1];
-	assert_int_equal(aw_client_session_revoke(c, &rev, &sess, &err), 0);
+	assert_int_equal(aw_client_session_revoke(c, &rev, &sess, &err, NULL), 0);
 	aniworld__v1__user_session__free_unpacked(sess, NULL);
 }
 
@@ -500,7 +500,7 @@ static void snap_take(aw_client *c, snapshot *s)
 
 		req.page_size = 2;
 		req.page_token = token;
-		assert_int_equal(aw_client_series_list(c, &req, &out, &err), 0);
+		assert_int_equal(aw_client_series_list(c, &req, &out, &err, NULL), 0);
 		snprintf(label, sizeof(label), "ListSeries page %d", page);
 		snap_add(s, label, &out->base);
 		for (size_t i = 0; i < out->n_series; i++) {
@@ -509,12 +509,12 @@ static void snap_take(aw_client *c, snapshot *s)
 			Aniworld__V1__AnimeSeries *one = NULL;
 
 			get.id = out->series[i]->id;
-			assert_int_equal(aw_client_series_get(c, &get, &one, &err), 0);
+			assert_int_equal(aw_client_series_get(c, &get, &one, &err, NULL), 0);
 			snprintf(label, sizeof(label), "GetSeries %lld", (long long)get.id);
 			snap_add(s, label, &one->base);
 			aniworld__v1__anime_series__free_unpacked(one, NULL);
 			byk.key = out->series[i]->key;
-			assert_int_equal(aw_client_series_get_by_key(c, &byk, &one, &err), 0);
+			assert_int_equal(aw_client_series_get_by_key(c, &byk, &one, &err, NULL), 0);
 			snprintf(label, sizeof(label), "GetSeriesByKey %s", byk.key);
 			snap_add(s, label, &one->base);
 			aniworld__v1__anime_series__free_unpacked(one, NULL);
@@ -532,7 +532,7 @@ static void snap_take(aw_client *c, snapshot *s)
 
 		req.page_size = 2;
 		req.page_token = token;
-		assert_int_equal(aw_client_episodes_list(c, &req, &out, &err), 0);
+		assert_int_equal(aw_client_episodes_list(c, &req, &out, &err, NULL), 0);
 		snprintf(label, sizeof(label), "ListEpisodes page %d", page);
 		snap_add(s, label, &out->base);
 		for (size_t i = 0; i < out->n_episodes; i++) {
@@ -540,7 +540,7 @@ static void snap_take(aw_client *c, snapshot *s)
 			Aniworld__V1__Episode *one = NULL;
 
 			get.id = out->episodes[i]->id;
-			assert_int_equal(aw_client_episodes_get(c, &get, &one, &err), 0);
+			assert_int_equal(aw_client_episodes_get(c, &get, &one, &err, NULL), 0);
 			snprintf(label, sizeof(label), "GetEpisode %lld", (long long)get.id);
 			snap_add(s, label, &one->base);
 			aniworld__v1__episode__free_unpacked(one, NULL);
@@ -565,7 +565,7 @@ static void snap_take(aw_client *c, snapshot *s)
 				req.n_statuses = 1;
 				req.statuses = &downloading;
 			}
-			assert_int_equal(aw_client_downloads_list(c, &req, &out, &err), 0);
+			assert_int_equal(aw_client_downloads_list(c, &req, &out, &err, NULL), 0);
 			snprintf(label, sizeof(label), "ListDownloads %d page %d", filtered, page);
 			snap_add(s, label, &out->base);
 			for (size_t i = 0; i < out->n_items && !filtered; i++) {
@@ -573,7 +573,7 @@ static void snap_take(aw_client *c, snapshot *s)
 				Aniworld__V1__DownloadQueueItem *one = NULL;
 
 				get.id = out->items[i]->id;
-				assert_int_equal(aw_client_downloads_get(c, &get, &one, &err), 0);
+				assert_int_equal(aw_client_downloads_get(c, &get, &one, &err, NULL), 0);
 				snprintf(label, sizeof(label), "GetDownload %lld", (long long)get.id);
 				snap_add(s, label, &one->base);
 				aniworld__v1__download_queue_item__free_unpacked(one, NULL);
@@ -592,7 +592,7 @@ static void snap_take(aw_client *c, snapshot *s)
 
 		req.page_size = 2;
 		req.page_token = token;
-		assert_int_equal(aw_client_session_list(c, &req, &out, &err), 0);
+		assert_int_equal(aw_client_session_list(c, &req, &out, &err, NULL), 0);
 		snprintf(label, sizeof(label), "ListSessions page %d", page);
 		snap_add(s, label, &out->base);
 		for (size_t i = 0; i < out->n_sessions; i++) {
@@ -600,7 +600,7 @@ static void snap_take(aw_client *c, snapshot *s)
 			Aniworld__V1__UserSession *one = NULL;
 
 			get.session_id = out->sessions[i]->session_id;
-			assert_int_equal(aw_client_session_get(c, &get, &one, &err), 0);
+			assert_int_equal(aw_client_session_get(c, &get, &one, &err, NULL), 0);
 			snprintf(label, sizeof(label), "GetSession %s", get.session_id);
 			snap_add(s, label, &one->base);
 			aniworld__v1__user_session__free_unpacked(one, NULL);
@@ -635,7 +635,7 @@ static void assert_session_valid(aw_client *c, const char *id)
 
 	req.session_id = (char *)id;
 	req.token = (char *)TOKEN;
-	assert_int_equal(aw_client_session_validate(c, &req, &out, &err), 0);
+	assert_int_equal(aw_client_session_validate(c, &req, &out, &err, NULL), 0);
 	assert_true(out->valid);
 	aniworld__v1__validate_session_response__free_unpacked(out, NULL);
 }
@@ -649,7 +649,7 @@ static void assert_still_claimed(aw_client *c, const filled *x)
 	aw_err err;
 
 	get.id = x->claimed;
-	assert_int_equal(aw_client_downloads_get(c, &get, &one, &err), 0);
+	assert_int_equal(aw_client_downloads_get(c, &get, &one, &err, NULL), 0);
 	assert_int_equal(one->status, DOWNLOADING);
 	assert_non_null(one->started_at);
 	aniworld__v1__download_queue_item__free_unpacked(one, NULL);
@@ -676,7 +676,7 @@ static void assert_new_ids_above(aw_client *c, filled *x, int i)
 	sreq.user_id = "user-2";
 	sreq.token = "another token";
 	sreq.expires_at = &expires;
-	assert_int_equal(aw_client_session_create(c, &sreq, &sess, &err), 0);
+	assert_int_equal(aw_client_session_create(c, &sreq, &sess, &err, NULL), 0);
 	assert_true(sess->id > x->max_session);
 	x->series[3] = s;
 	x->episodes[3] = e;

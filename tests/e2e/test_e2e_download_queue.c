@@ -65,7 +65,7 @@ static int64_t make_series(aw_client *c, const char *key)
 	s.key = (char *)key;
 	s.name = (char *)key;
 	req.series = &s;
-	if (aw_client_series_create(c, &req, &out, NULL) != 0)
+	if (aw_client_series_create(c, &req, &out, NULL, NULL) != 0)
 		return -1;
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -136,7 +136,7 @@ static int enqueue(aw_client *c, int64_t series, int season, int episode, int pr
 	d.download_url = "https://example.invalid/episode";
 	d.file_destination = "/anime/episode.mp4";
 	req.item = &d;
-	return aw_client_downloads_enqueue(c, &req, out, err);
+	return aw_client_downloads_enqueue(c, &req, out, err, NULL);
 }
 
 static item *must_enqueue(aw_client *c, int64_t series, int season, int episode, int priority)
@@ -158,7 +158,7 @@ static item *claim(aw_client *c)
 	item *d;
 
 
-	if (aw_client_downloads_claim(c, &req, &res, &err) != 0)
+	if (aw_client_downloads_claim(c, &req, &res, &err, NULL) != 0)
 		fail_msg("ClaimNextDownload: %s", err.msg);
 	d = res->item;
 	res->item = NULL;
@@ -175,7 +175,7 @@ static int progress(aw_client *c, int64_t id, int64_t done, int64_t total, doubl
 	req.downloaded_bytes = done;
 	req.total_bytes = total;
 	req.download_speed = speed;
-	return aw_client_downloads_report_progress(c, &req, out, err);
+	return aw_client_downloads_report_progress(c, &req, out, err, NULL);
 }
 
 /* The status-changing methods, by the name they answer to. */
@@ -191,33 +191,33 @@ static int act(aw_client *c, action a, int64_t id, item **out, aw_err *err)
 		Aniworld__V1__CompleteDownloadRequest r =
 			ANIWORLD__V1__COMPLETE_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
-		return aw_client_downloads_complete(c, &r, out, err);
+		return aw_client_downloads_complete(c, &r, out, err, NULL);
 	}
 	case FAIL: {
 		Aniworld__V1__FailDownloadRequest r = ANIWORLD__V1__FAIL_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
 		r.error_message = "HTTP 503 from the provider";
-		return aw_client_downloads_fail(c, &r, out, err);
+		return aw_client_downloads_fail(c, &r, out, err, NULL);
 	}
 	case PAUSE: {
 		Aniworld__V1__PauseDownloadRequest r = ANIWORLD__V1__PAUSE_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
-		return aw_client_downloads_pause(c, &r, out, err);
+		return aw_client_downloads_pause(c, &r, out, err, NULL);
 	}
 	case RESUME: {
 		Aniworld__V1__ResumeDownloadRequest r = ANIWORLD__V1__RESUME_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
-		return aw_client_downloads_resume(c, &r, out, err);
+		return aw_client_downloads_resume(c, &r, out, err, NULL);
 	}
 	case CANCEL: {
 		Aniworld__V1__CancelDownloadRequest r = ANIWORLD__V1__CANCEL_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
-		return aw_client_downloads_cancel(c, &r, out, err);
+		return aw_client_downloads_cancel(c, &r, out, err, NULL);
 	}
 	default: {
 		Aniworld__V1__RetryDownloadRequest r = ANIWORLD__V1__RETRY_DOWNLOAD_REQUEST__INIT;
 		r.id = id;
-		return aw_client_downloads_retry(c, &r, out, err);
+		return aw_client_downloads_retry(c, &r, out, err, NULL);
 	}
 	}
 }
@@ -242,7 +242,7 @@ static int delete_download(aw_client *c, int64_t id, aw_err *err)
 	Aniworld__V1__DeleteDownloadRequest req = ANIWORLD__V1__DELETE_DOWNLOAD_REQUEST__INIT;
 
 	req.id = id;
-	return aw_client_downloads_delete(c, &req, err);
+	return aw_client_downloads_delete(c, &req, err, NULL);
 }
 
 static aw_watch *must_watch(aw_client *c, int64_t series)
@@ -252,7 +252,7 @@ static aw_watch *must_watch(aw_client *c, int64_t series)
 	aw_err err;
 
 	req.series_id = series;
-	if (aw_client_downloads_watch(c, &req, &w, &err) != 0)
+	if (aw_client_downloads_watch(c, &req, &w, &err, NULL) != 0)
 		fail_msg("WatchDownloads: %s", err.msg);
 	return w;
 }
@@ -313,7 +313,7 @@ static void test_e2e_download_queue_every_method(void **state)
 	/* GetDownload */
 	Aniworld__V1__GetDownloadRequest get = ANIWORLD__V1__GET_DOWNLOAD_REQUEST__INIT;
 	get.id = a->id;
-	assert_int_equal(aw_client_downloads_get(f->client, &get, &got, &err), 0);
+	assert_int_equal(aw_client_downloads_get(f->client, &get, &got, &err, NULL), 0);
 	assert_int_equal(got->series_id, f->series);
 	assert_int_equal(got->episode_number, 1);
 	free_item(got);
@@ -331,7 +331,7 @@ static void test_e2e_download_queue_every_method(void **state)
 	mask.paths = paths;
 	up.item = &change;
 	up.update_mask = &mask;
-	assert_int_equal(aw_client_downloads_update(f->client, &up, &got, &err), 0);
+	assert_int_equal(aw_client_downloads_update(f->client, &up, &got, &err, NULL), 0);
 	assert_int_equal(got->priority, HIGH);
 	assert_string_equal(got->file_destination, "/anime/Frieren/S01E01.mkv");
 	assert_string_equal(got->download_url, "https://example.invalid/episode");
@@ -341,7 +341,7 @@ static void test_e2e_download_queue_every_method(void **state)
 	item *b = must_enqueue(f->client, f->series2, 1, 1, LOW);
 	Aniworld__V1__ListDownloadsRequest list = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
 	Aniworld__V1__ListDownloadsResponse *page = NULL;
-	assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 2);
 	assert_int_equal(page->n_items, 2);
 	assert_int_equal(page->items[0]->id, a->id); /* HIGH first */
@@ -390,16 +390,16 @@ static void test_e2e_download_queue_every_method(void **state)
 	Aniworld__V1__DownloadStatus completed[] = {COMPLETED};
 	purge.n_statuses = 1;
 	purge.statuses = completed;
-	assert_int_equal(aw_client_downloads_purge(f->client, &purge, &purged, &err), 0);
+	assert_int_equal(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), 0);
 	assert_int_equal(purged->deleted_count, 1);
 	aniworld__v1__purge_downloads_response__free_unpacked(purged, NULL);
-	rc = aw_client_downloads_get(f->client, &get, &got, &err);
+	rc = aw_client_downloads_get(f->client, &get, &got, &err, NULL);
 	expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* DeleteDownload */
 	assert_int_equal(delete_download(f->client, b->id, &err), 0);
 	get.id = b->id;
-	rc = aw_client_downloads_get(f->client, &get, &got, &err);
+	rc = aw_client_downloads_get(f->client, &get, &got, &err, NULL);
 	expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* WatchDownloads saw all of it, in order. */
@@ -436,7 +436,7 @@ static void test_e2e_download_queue_errors(void **state)
 
 	/* EnqueueDownload */
 	Aniworld__V1__EnqueueDownloadRequest no_item = ANIWORLD__V1__ENQUEUE_DOWNLOAD_REQUEST__INIT;
-	expect_status(aw_client_downloads_enqueue(f->client, &no_item, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_enqueue(f->client, &no_item, &out, &err, NULL), &err, AW_EINVAL,
 		      "item is required");
 	expect_status(enqueue(f->client, 0, 1, 1, NORMAL, &out, &err), &err, AW_EINVAL,
 		      "item.series_id");
@@ -458,10 +458,10 @@ static void test_e2e_download_queue_errors(void **state)
 	/* GetDownload, DeleteDownload */
 	Aniworld__V1__GetDownloadRequest get = ANIWORLD__V1__GET_DOWNLOAD_REQUEST__INIT;
 	get.id = 0;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL,
 		      "id must be a positive download id, got 0");
 	get.id = 31337;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "download 31337 not found");
 	expect_status(delete_download(f->client, -2, &err), &err, AW_EINVAL, "-2");
 	expect_status(delete_download(f->client, 31337, &err), &err, AW_ENOTFOUND, "31337");
@@ -471,7 +471,7 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__UpdateDownloadRequest up = ANIWORLD__V1__UPDATE_DOWNLOAD_REQUEST__INIT;
 	Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
 	char *path[1];
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item is required");
 	up.item = &change;
 	up.update_mask = &mask;
@@ -479,29 +479,29 @@ static void test_e2e_download_queue_errors(void **state)
 	mask.paths = path;
 	change.id = 0;
 	path[0] = "priority";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.id");
 	change.id = a->id;
 	path[0] = "status";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "retry_count";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "episode_number";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "immutable field \"episode_number\"");
 	path[0] = "priority";
 	change.priority = 9;
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.priority");
 	path[0] = "download_url";
 	change.download_url = "bad\001url";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.download_url");
 	change.download_url = "fine";
 	change.id = 31337;
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "31337");
 
 	/* ListDownloads */
@@ -509,24 +509,24 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__ListDownloadsResponse *page = NULL;
 	Aniworld__V1__DownloadStatus st[3] = {PENDING, 0, PAUSED};
 	list.page_size = -1;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size must be >= 0, got -1");
 	list.page_size = 0;
 	list.series_id = -4;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "series_id must be >= 0");
 	list.series_id = 0;
 	list.n_statuses = 3;
 	list.statuses = st;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "statuses[1]");
 	assert_non_null(strstr(err.msg, "UNSPECIFIED"));
 	st[1] = 12;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "got 12");
 	list.n_statuses = 0;
 	list.page_token = "garbage";
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	assert_null(page);
 
@@ -549,7 +549,7 @@ static void test_e2e_download_queue_errors(void **state)
 	/* FailDownload needs a reason; every status change needs an id. */
 	Aniworld__V1__FailDownloadRequest fail = ANIWORLD__V1__FAIL_DOWNLOAD_REQUEST__INIT;
 	fail.id = a->id;
-	expect_status(aw_client_downloads_fail(f->client, &fail, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_fail(f->client, &fail, &out, &err, NULL), &err, AW_EINVAL,
 		      "error_message is required");
 	for (int x = 0; x < N_ACTIONS; x++) {
 		expect_status(act(f->client, (action)x, -1, &out, &err), &err, AW_EINVAL, "id");
@@ -561,15 +561,15 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__PurgeDownloadsRequest purge = ANIWORLD__V1__PURGE_DOWNLOADS_REQUEST__INIT;
 	Aniworld__V1__PurgeDownloadsResponse *purged = NULL;
 	Aniworld__V1__DownloadStatus unfinished[] = {COMPLETED, PAUSED};
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "statuses is required");
 	purge.n_statuses = 2;
 	purge.statuses = unfinished;
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "statuses[1]");
 	assert_non_null(strstr(err.msg, "PAUSED"));
 	unfinished[1] = 0;
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err), &err, AW_EINVAL,
+	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "UNSPECIFIED");
 	assert_null(purged);
 
@@ -577,7 +577,7 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__WatchDownloadsRequest wr = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
 	aw_watch *w = NULL;
 	wr.series_id = -1;
-	int rc = aw_client_downloads_watch(f->client, &wr, &w, &err);
+	int rc = aw_client_downloads_watch(f->client, &wr, &w, &err, NULL);
 	if (rc == 0) {
 		/* The refusal may come with the headers: then the first read has it. */
 		event *e = NULL;
@@ -588,7 +588,7 @@ static void test_e2e_download_queue_errors(void **state)
 
 	/* Nothing above changed the item. */
 	get.id = a->id;
-	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err), 0);
+	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err, NULL), 0);
 	assert_int_equal(out->status, PENDING);
 	assert_int_equal(out->priority, NORMAL);
 	free_item(out);
@@ -699,7 +699,7 @@ static void test_e2e_download_queue_paging_in_queue_order(void **state)
 		list.n_statuses = 2; /* repeats are fine */
 		list.statuses = st;
 		list.series_id = f->series;
-		assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err), 0);
+		assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err, NULL), 0);
 		assert_int_equal(page->total_size, 120);
 		assert_true(page->n_items <= 50);
 		for (size_t i = 0; i < page->n_items; i++) {
@@ -748,7 +748,7 @@ static void *claimer_main(void *arg)
 		Aniworld__V1__ClaimNextDownloadResponse *res = NULL;
 		item *done = NULL;
 
-		if (aw_client_downloads_claim(client, &req, &res, &err) != 0) {
+		if (aw_client_downloads_claim(client, &req, &res, &err, NULL) != 0) {
 			snprintf(c->failure, sizeof(c->failure), "claim: %s", err.msg);
 			c->bad++;
 			break;
@@ -818,7 +818,7 @@ static void test_e2e_download_queue_eight_claimers_drain_the_queue(void **state)
 	Aniworld__V1__DownloadStatus completed[] = {COMPLETED};
 	list.n_statuses = 1;
 	list.statuses = completed;
-	assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_downloads_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, DRAIN_ITEMS);
 	aniworld__v1__list_downloads_response__free_unpacked(page, NULL);
 	assert_null(claim(f->client));
@@ -1035,7 +1035,7 @@ static void test_e2e_download_queue_slow_watcher_is_dropped(void **state)
 	d.download_url = url;
 	req.item = &d;
 	pthread_create(&t, NULL, read_all, &fast);
-	assert_int_equal(aw_client_downloads_enqueue(f->client, &req, &a, &err), 0);
+	assert_int_equal(aw_client_downloads_enqueue(f->client, &req, &a, &err, NULL), 0);
 	free(url);
 	free_item(claim(f->client));
 	for (int i = 1; i <= SLOW_EVENTS; i++) {
@@ -1081,7 +1081,7 @@ static void test_e2e_download_queue_watch_unreachable_server(void **state)
 	opts.deadline_ms = 2000;
 	/* Port 1 on loopback: nothing listens there. */
 	assert_int_equal(aw_client_new(&c, "127.0.0.1:1", &opts, &err), 0);
-	rc = aw_client_downloads_watch(c, &req, &w, &err);
+	rc = aw_client_downloads_watch(c, &req, &w, &err, NULL);
 	if (rc == 0) {
 		event *e = NULL;
 		rc = aw_watch_next(w, &e, 10000, &err);
@@ -1133,7 +1133,7 @@ static void test_e2e_download_queue_series_delete_cascades(void **state)
 	aw_err err;
 
 	del.id = f->series2;
-	assert_int_equal(aw_client_series_delete(f->client, &del, &err), 0);
+	assert_int_equal(aw_client_series_delete(f->client, &del, &err, NULL), 0);
 	expect_event(all, DELETED, a->id, PENDING);
 	expect_event(all, DELETED, c->id, PENDING);
 	assert_int_equal(aw_watch_next(all, &e, 100, &err), AW_ETIMEDOUT);
@@ -1142,10 +1142,10 @@ static void test_e2e_download_queue_series_delete_cascades(void **state)
 	aw_watch_free(other);
 	free_item(c);
 	get.id = a->id;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      NULL);
 	get.id = b->id;
-	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err), 0);
+	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err, NULL), 0);
 	free_item(out);
 	expect_status(enqueue(f->client, f->series2, 1, 2, NORMAL, &out, &err), &err, AW_ENOTFOUND,
 		      "series");

@@ -31,7 +31,7 @@ static int setup(void **state)
 	s.key = "frieren";
 	s.name = "Frieren";
 	req.series = &s;
-	if (aw_client_series_create(f->client, &req, &out, NULL) != 0)
+	if (aw_client_series_create(f->client, &req, &out, NULL, NULL) != 0)
 		return -1;
 	f->series = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -68,7 +68,7 @@ static int create(fixture *f, int64_t series, int season, int number, Aniworld__
 	e.episode_number = number;
 	e.title = "Episode";
 	req.episode = &e;
-	return aw_client_episodes_create(f->client, &req, out, err);
+	return aw_client_episodes_create(f->client, &req, out, err, NULL);
 }
 
 /* Microseconds of a Timestamp, for comparing them. */
@@ -88,7 +88,7 @@ static int64_t new_series(fixture *f, const char *key)
 	s.key = (char *)key;
 	s.name = (char *)key;
 	req.series = &s;
-	if (aw_client_series_create(f->client, &req, &out, &err) != 0)
+	if (aw_client_series_create(f->client, &req, &out, &err, NULL) != 0)
 		fail_msg("creating series %s: %s", key, err.msg);
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -139,7 +139,7 @@ static int32_t count_of(fixture *f, int64_t series)
 
 	list.series_id = series;
 	list.page_size = 1;
-	if (aw_client_episodes_list(f->client, &list, &page, &err) != 0)
+	if (aw_client_episodes_list(f->client, &list, &page, &err, NULL) != 0)
 		fail_msg("listing: %s", err.msg);
 	n = page->total_size;
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
@@ -157,7 +157,7 @@ static void test_e2e_episode_every_method(void **state)
 
 	Aniworld__V1__GetEpisodeRequest get = ANIWORLD__V1__GET_EPISODE_REQUEST__INIT;
 	get.id = e->id;
-	assert_int_equal(aw_client_episodes_get(f->client, &get, &got, &err), 0);
+	assert_int_equal(aw_client_episodes_get(f->client, &get, &got, &err, NULL), 0);
 	assert_string_equal(got->title, "Episode");
 	aniworld__v1__episode__free_unpacked(got, NULL);
 
@@ -175,7 +175,7 @@ static void test_e2e_episode_every_method(void **state)
 	batch.series_id = f->series;
 	batch.n_episodes = 11;
 	batch.episodes = ptrs;
-	assert_int_equal(aw_client_episodes_batch_create(f->client, &batch, &made, &err), 0);
+	assert_int_equal(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), 0);
 	assert_int_equal(made->n_episodes, 11);
 	assert_int_equal(made->episodes[10]->episode_number, 12);
 	assert_int_equal(made->episodes[3]->series_id, f->series);
@@ -185,7 +185,7 @@ static void test_e2e_episode_every_method(void **state)
 	mark.id = e->id;
 	mark.file_path = "/anime/frieren/s01e01.mkv";
 	mark.file_size = 734003200;
-	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &got, &err), 0);
+	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &got, &err, NULL), 0);
 	assert_true(got->is_downloaded);
 	assert_non_null(got->download_date);
 	assert_int_equal(got->file_size, 734003200);
@@ -196,7 +196,7 @@ static void test_e2e_episode_every_method(void **state)
 	list.series_id = f->series;
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING;
 	list.page_size = 5;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 11);
 	assert_int_equal(page->n_episodes, 5);
 	assert_int_equal(page->episodes[0]->episode_number, 2);
@@ -213,15 +213,15 @@ static void test_e2e_episode_every_method(void **state)
 	mask.paths = paths;
 	up.episode = &change;
 	up.update_mask = &mask;
-	assert_int_equal(aw_client_episodes_update(f->client, &up, &got, &err), 0);
+	assert_int_equal(aw_client_episodes_update(f->client, &up, &got, &err, NULL), 0);
 	assert_string_equal(got->title, "The Journey's End");
 	assert_true(got->is_downloaded);
 	aniworld__v1__episode__free_unpacked(got, NULL);
 
 	Aniworld__V1__DeleteEpisodeRequest del = ANIWORLD__V1__DELETE_EPISODE_REQUEST__INIT;
 	del.id = e->id;
-	assert_int_equal(aw_client_episodes_delete(f->client, &del, &err), 0);
-	expect_status(aw_client_episodes_get(f->client, &get, &got, &err), &err, AW_ENOTFOUND, NULL);
+	assert_int_equal(aw_client_episodes_delete(f->client, &del, &err, NULL), 0);
+	expect_status(aw_client_episodes_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
 	aniworld__v1__episode__free_unpacked(e, NULL);
 }
 
@@ -239,7 +239,7 @@ static void test_e2e_episode_errors(void **state)
 	expect_status(create(f, f->series, 1, 0, &out, &err), &err, AW_EINVAL,
 		      "episode.episode_number");
 	Aniworld__V1__CreateEpisodeRequest empty = ANIWORLD__V1__CREATE_EPISODE_REQUEST__INIT;
-	expect_status(aw_client_episodes_create(f->client, &empty, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_create(f->client, &empty, &out, &err, NULL), &err, AW_EINVAL,
 		      "episode");
 
 	/* Batches: checked whole first, then stored whole or not at all. */
@@ -252,48 +252,48 @@ static void test_e2e_episode_errors(void **state)
 	batch.episodes = ptrs;
 	a.season = b.season = 3;
 	a.episode_number = b.episode_number = 4;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err), &err, AW_EEXIST,
+	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[0] and episodes[1]");
 	b.episode_number = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].episode_number");
 	b.episode_number = 5;
 	b.series_id = f->series + 1;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].series_id");
 	b.series_id = 0;
 	a.season = 1;
 	a.episode_number = 1; /* stored already */
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err), &err, AW_EEXIST,
+	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[0]");
 	Aniworld__V1__GetEpisodeRequest none = ANIWORLD__V1__GET_EPISODE_REQUEST__INIT;
 	Aniworld__V1__ListEpisodesRequest list = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
 	Aniworld__V1__ListEpisodesResponse *page = NULL;
 	list.series_id = f->series;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 1); /* b of the failed batch was not kept */
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 	batch.n_episodes = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes");
 
-	expect_status(aw_client_episodes_get(f->client, &none, &out, &err), &err, AW_EINVAL, "id");
+	expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_EINVAL, "id");
 	none.id = 31337;
-	expect_status(aw_client_episodes_get(f->client, &none, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 31337");
 
 	list.page_size = -2;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size");
 	list.page_size = 0;
 	int32_t bad_season[] = {-1};
 	list.seasons = bad_season;
 	list.n_seasons = 1;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "seasons[0]");
 	list.n_seasons = 0;
 	list.page_token = "bogus";
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 
 	Aniworld__V1__Episode change = ANIWORLD__V1__EPISODE__INIT;
@@ -305,30 +305,30 @@ static void test_e2e_episode_errors(void **state)
 	mask.paths = paths;
 	up.episode = &change;
 	up.update_mask = &mask;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "series_id");
 	paths[0] = "file_size";
 	change.file_size = -1;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "episode.file_size");
 	paths[0] = "title";
 	change.id = 5555;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 5555");
 
 	Aniworld__V1__MarkEpisodeDownloadedRequest mark = ANIWORLD__V1__MARK_EPISODE_DOWNLOADED_REQUEST__INIT;
 	mark.id = 1;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err, AW_EINVAL,
 		      "file_path");
 	mark.file_path = "/x";
 	mark.id = 4444;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err), &err,
+	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err,
 		      AW_ENOTFOUND, "episode 4444");
 
 	Aniworld__V1__DeleteEpisodeRequest del = ANIWORLD__V1__DELETE_EPISODE_REQUEST__INIT;
-	expect_status(aw_client_episodes_delete(f->client, &del, &err), &err, AW_EINVAL, "id");
+	expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "id");
 	del.id = 4444;
-	expect_status(aw_client_episodes_delete(f->client, &del, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 4444 not found");
 }
 
@@ -340,14 +340,14 @@ static void test_e2e_episode_batch_rules(void **state)
 	Aniworld__V1__BatchCreateEpisodesResponse *made = NULL;
 	aw_err err;
 
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "1001");
 	assert_null(made);
 	assert_int_equal(count_of(f, f->series), 0);
 
 	/* 1000 is allowed, and comes back in the order given. */
 	b->n_episodes = 1000;
-	assert_int_equal(aw_client_episodes_batch_create(f->client, b, &made, &err), 0);
+	assert_int_equal(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), 0);
 	assert_int_equal(made->n_episodes, 1000);
 	for (size_t i = 0; i < 1000; i++) {
 		assert_true(made->episodes[i]->id > 0);
@@ -365,31 +365,31 @@ static void test_e2e_episode_batch_rules(void **state)
 	for (size_t i = 0; i < 5; i++)
 		b->episodes[i]->season = 2;
 	b->episodes[3]->episode_number = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[3].episode_number must be >= 1, got 0");
 	b->episodes[3]->episode_number = 4;
 	b->episodes[2]->season = -1;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[2].season must be >= 0, got -1");
 	b->episodes[2]->season = 2;
 	b->episodes[4]->file_size = -5;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[4].file_size");
 	b->episodes[4]->file_size = 0;
 	b->episodes[1]->series_id = f->series + 100;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].series_id");
 	b->episodes[1]->series_id = f->series; /* the request's own: fine */
 
 	/* The same season and episode twice, within the batch. */
 	b->episodes[4]->episode_number = 2;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EEXIST,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[1] and episodes[4] are both season 2 episode 2");
 	b->episodes[4]->episode_number = 5;
 
 	/* Against a stored one: the fourth clashes, the other four are not kept. */
 	assert_int_equal(create(f, f->series, 2, 4, NULL, &err), 0);
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EEXIST,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[3]");
 	assert_non_null(strstr(err.msg, "season 2 episode 4"));
 	assert_int_equal(count_of(f, f->series), 1001);
@@ -397,10 +397,10 @@ static void test_e2e_episode_batch_rules(void **state)
 	/* A series that does not exist, or none at all. */
 	b->series_id = 8888;
 	b->episodes[1]->series_id = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_ENOTFOUND,
 		      "series 8888 not found");
 	b->series_id = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "series_id");
 	assert_int_equal(count_of(f, 0), 1001);
 	batch_free(b);
@@ -419,7 +419,7 @@ static Aniworld__V1__Episode *update(fixture *f, Aniworld__V1__Episode *change, 
 	mask.paths = paths;
 	up.episode = change;
 	up.update_mask = &mask;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err), &err, expect, needle);
+	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, expect, needle);
 	return out;
 }
 
@@ -522,17 +522,17 @@ static void test_e2e_episode_mark_downloaded(void **state)
 	aw_err err;
 
 	assert_int_equal(create(f, f->series, 2, 3, &e, &err), 0);
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "id must be a positive episode id, got 0");
 	mark.id = e->id;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "file_path is required");
 	mark.file_path = "/anime/frieren/s02e03.mkv";
 	mark.file_size = -1;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "file_size must be >= 0, got -1");
 	mark.file_size = 1 << 20;
-	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err), 0);
+	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), 0);
 	assert_true(m->is_downloaded);
 	assert_string_equal(m->file_path, "/anime/frieren/s02e03.mkv");
 	assert_int_equal(m->file_size, 1 << 20);
@@ -541,7 +541,7 @@ static void test_e2e_episode_mark_downloaded(void **state)
 	assert_int_equal(us_of(m->created_at), us_of(e->created_at));
 
 	get.id = e->id;
-	assert_int_equal(aw_client_episodes_get(f->client, &get, &g, &err), 0);
+	assert_int_equal(aw_client_episodes_get(f->client, &get, &g, &err, NULL), 0);
 	assert_true(g->is_downloaded);
 	assert_int_equal(us_of(g->download_date), us_of(m->download_date));
 	aniworld__v1__episode__free_unpacked(g, NULL);
@@ -572,7 +572,7 @@ static void test_e2e_episode_list_pages_and_filters(void **state)
 	list.page_size = 2;
 	do {
 		list.page_token = token;
-		assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+		assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 		assert_int_equal(page->total_size, 18);
 		for (size_t i = 0; i < page->n_episodes; i++) {
 			const Aniworld__V1__Episode *e = page->episodes[i];
@@ -593,7 +593,7 @@ static void test_e2e_episode_list_pages_and_filters(void **state)
 	list.n_seasons = 2;
 	list.page_size = 0; /* 50 */
 	list.page_token = "";
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 6);
 	assert_int_equal(page->n_episodes, 6);
 	assert_int_equal(page->episodes[0]->season, 0);
@@ -609,43 +609,43 @@ static void test_e2e_episode_list_pages_and_filters(void **state)
 	mark.id = page->episodes[4]->id;
 	mark.file_path = "/anime/apothecary/s02e02.mkv";
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
-	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err), 0);
+	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), 0);
 	aniworld__v1__episode__free_unpacked(m, NULL);
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 1);
 	assert_int_equal(page->episodes[0]->id, mark.id);
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 5);
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 
 	/* A token only continues the list it came from. */
 	list.page_size = 1;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	snprintf(token, sizeof(token), "%s", page->next_page_token);
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 	assert_string_not_equal(token, "");
 	list.page_token = token;
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 
 	/* Bad requests. */
 	list.page_token = "";
 	list.downloaded = (Aniworld__V1__DownloadFilter)7;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "downloaded");
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
 	list.series_id = -1;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "series_id must be >= 0");
 
 	/* A series with no episodes, or none at all: an empty page. */
 	list.series_id = 424242;
 	list.n_seasons = 0;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_episodes, 0);
 	assert_int_equal(page->total_size, 0);
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
@@ -665,16 +665,16 @@ static void test_e2e_episode_deleted_with_their_series(void **state)
 	assert_int_equal(create(f, other, 1, 1, NULL, &err), 0);
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	del.id = f->series;
-	assert_int_equal(aw_client_series_delete(f->client, &del, &err), 0);
+	assert_int_equal(aw_client_series_delete(f->client, &del, &err, NULL), 0);
 
 	Aniworld__V1__GetEpisodeRequest get = ANIWORLD__V1__GET_EPISODE_REQUEST__INIT;
 	get.id = e->id;
-	expect_status(aw_client_episodes_get(f->client, &get, &out, &err), &err, AW_ENOTFOUND,
+	expect_status(aw_client_episodes_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "not found");
 	Aniworld__V1__ListEpisodesRequest list = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
 	Aniworld__V1__ListEpisodesResponse *page = NULL;
 	list.series_id = f->series;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_episodes, 0);
 	assert_int_equal(page->total_size, 0);
 	assert_string_equal(page->next_page_token, "");
@@ -682,7 +682,7 @@ static void test_e2e_episode_deleted_with_their_series(void **state)
 
 	/* Every series: only the other one's episode is left. */
 	list.series_id = 0;
-	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_episodes, 1);
 	assert_int_equal(page->total_size, 1);
 	assert_int_equal(page->episodes[0]->series_id, other);

@@ -258,15 +258,15 @@ static void test_e2e_metrics_counts_calls_by_method_and_status(void **state)
 	for (int i = 0; i < 3; i++) {
 		snprintf(key, sizeof(key), "metrics-%d", i);
 		s.key = key;
-		assert_int_equal(aw_client_series_create(f->client, &create, &out, &err), 0);
+		assert_int_equal(aw_client_series_create(f->client, &create, &out, &err, NULL), 0);
 		aniworld__v1__anime_series__free_unpacked(out, NULL);
 	}
 	/* A duplicate (the last key again), a missing record, an invalid id. */
-	assert_int_equal(aw_client_series_create(f->client, &create, &out, &err), AW_EEXIST);
+	assert_int_equal(aw_client_series_create(f->client, &create, &out, &err, NULL), AW_EEXIST);
 	get.id = 987654;
-	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err), AW_ENOTFOUND);
+	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err, NULL), AW_ENOTFOUND);
 	get.id = -1;
-	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err), AW_EINVAL);
+	assert_int_equal(aw_client_series_get(f->client, &get, &out, &err, NULL), AW_EINVAL);
 
 	after = scrape_until(f, counted, sizeof(counted) / sizeof(counted[0]));
 	for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {

@@ -259,7 +259,7 @@ static void test_outage_password_is_never_logged(void **state)
 		s.key = "with-a-password";
 		s.name = "with-a-password";
 		req.series = &s;
-		assert_int_equal(aw_client_series_create(c, &req, &out, &err), 0);
+		assert_int_equal(aw_client_series_create(c, &req, &out, &err, NULL), 0);
 		aniworld__v1__anime_series__free_unpacked(out, NULL);
 	}
 	aw_client_free(c);
@@ -446,7 +446,7 @@ static void write_once(worker *w)
 		mask.paths = paths;
 		req.series = &s;
 		req.update_mask = &mask;
-		rc = aw_client_series_update(w->client, &req, &out, &err);
+		rc = aw_client_series_update(w->client, &req, &out, &err, NULL);
 		if (judge(w, "UpdateSeries", began, t0, rc, &err)) {
 			if (strcmp(out->description, desc) != 0)
 				wrong(w, "UpdateSeries answered description %s, not %s", out->description,
@@ -467,7 +467,7 @@ static void write_once(worker *w)
 		s.name = key;
 		s.description = "v0";
 		req.series = &s;
-		rc = aw_client_series_create(w->client, &req, &out, &err);
+		rc = aw_client_series_create(w->client, &req, &out, &err, NULL);
 		pthread_mutex_lock(&recs_mu);
 		if (judge(w, "CreateSeries", began, t0, rc, &err)) {
 			if (strcmp(out->key, key) != 0 || out->id <= 0)
@@ -517,7 +517,7 @@ static void read_once(worker *w)
 		int got = -1;
 
 		req.id = id;
-		rc = aw_client_series_get(w->client, &req, &out, &err);
+		rc = aw_client_series_get(w->client, &req, &out, &err, NULL);
 		if (judge(w, "GetSeries", began, t0, rc, &err)) {
 			if (strcmp(out->key, key) != 0 || sscanf(out->description, "v%d", &got) != 1 ||
 			    got < version)
@@ -530,7 +530,7 @@ static void read_once(worker *w)
 		Aniworld__V1__ListSeriesResponse *out = NULL;
 
 		req.page_size = 1;
-		rc = aw_client_series_list(w->client, &req, &out, &err);
+		rc = aw_client_series_list(w->client, &req, &out, &err, NULL);
 		if (judge(w, "ListSeries", began, t0, rc, &err)) {
 			if ((size_t)out->total_size < acked_before)
 				wrong(w, "ListSeries: total_size %d, %zu creates acknowledged before",
@@ -631,7 +631,7 @@ static void check_stored(const char *target)
 		Aniworld__V1__ListSeriesResponse *page = NULL;
 
 		req.page_token = token;
-		if (aw_client_series_list(c, &req, &page, &err) != 0)
+		if (aw_client_series_list(c, &req, &page, &err, NULL) != 0)
 			fail_msg("ListSeries after the outage: %s", err.msg);
 		for (size_t i = 0; i < page->n_series; i++) {
 			const Aniworld__V1__AnimeSeries *s = page->series[i];
@@ -860,7 +860,7 @@ static void *burst_main(void *arg)
 		aw_err err;
 
 		req.id = b->id;
-		if (aw_client_series_get(b->client, &req, &out, &err) != 0) {
+		if (aw_client_series_get(b->client, &req, &out, &err, NULL) != 0) {
 			b->failures++;
 			snprintf(b->msg, sizeof(b->msg), "%s", err.msg);
 			continue;
@@ -899,7 +899,7 @@ static int64_t create_one(aw_client *c, const char *key, aw_err *err)
 	s.key = (char *)key;
 	s.name = (char *)key;
 	req.series = &s;
-	if (aw_client_series_create(c, &req, &out, err) != 0)
+	if (aw_client_series_create(c, &req, &out, err, NULL) != 0)
 		return -1;
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);

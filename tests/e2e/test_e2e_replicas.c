@@ -139,7 +139,7 @@ static int64_t create_series(aw_client *c, const char *key)
 	s.name = (char *)key;
 	s.site = "aniworld.to";
 	req.series = &s;
-	if (aw_client_series_create(c, &req, &out, &err) != 0)
+	if (aw_client_series_create(c, &req, &out, &err, NULL) != 0)
 		fail_msg("create series %s: %s", key, err.msg);
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -157,7 +157,7 @@ static int64_t count_status(aw_client *c, Aniworld__V1__DownloadStatus status)
 	req.n_statuses = 1;
 	req.statuses = &status;
 	req.page_size = 1;
-	if (aw_client_downloads_list(c, &req, &out, &err) != 0)
+	if (aw_client_downloads_list(c, &req, &out, &err, NULL) != 0)
 		fail_msg("list downloads: %s", err.msg);
 	n = out->total_size;
 	aniworld__v1__list_downloads_response__free_unpacked(out, NULL);
@@ -180,7 +180,7 @@ static void test_e2e_replicas_write_through_one_read_through_another(void **stat
 	aw_err err;
 
 	get.id = create_series(f->clients[0], "made-on-a");
-	assert_int_equal(aw_client_series_get(f->clients[1], &get, &out, &err), 0);
+	assert_int_equal(aw_client_series_get(f->clients[1], &get, &out, &err, NULL), 0);
 	assert_string_equal(out->key, "made-on-a");
 	assert_string_equal(out->site, "aniworld.to");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -192,10 +192,10 @@ static void test_e2e_replicas_write_through_one_read_through_another(void **stat
 	mask.paths = paths;
 	upd.series = &change;
 	upd.update_mask = &mask;
-	assert_int_equal(aw_client_series_update(f->clients[1], &upd, &out, &err), 0);
+	assert_int_equal(aw_client_series_update(f->clients[1], &upd, &out, &err, NULL), 0);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	by_key.key = "made-on-a";
-	assert_int_equal(aw_client_series_get_by_key(f->clients[0], &by_key, &out, &err), 0);
+	assert_int_equal(aw_client_series_get_by_key(f->clients[0], &by_key, &out, &err, NULL), 0);
 	assert_string_equal(out->name, "Renamed on B");
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 
@@ -205,7 +205,7 @@ static void test_e2e_replicas_write_through_one_read_through_another(void **stat
 	again.key = "made-on-a";
 	again.name = "again";
 	req.series = &again;
-	assert_int_equal(aw_client_series_create(f->clients[1], &req, &out, &err), AW_EEXIST);
+	assert_int_equal(aw_client_series_create(f->clients[1], &req, &out, &err, NULL), AW_EEXIST);
 }
 
 #define N_ITEMS 2000
@@ -238,7 +238,7 @@ static void *enqueue_main(void *arg)
 		item.download_url = "https://example.invalid/ep";
 		item.file_destination = "/anime/ep.mp4";
 		req.item = &item;
-		if (aw_client_downloads_enqueue(w->client, &req, &out, &err) != 0) {
+		if (aw_client_downloads_enqueue(w->client, &req, &out, &err, NULL) != 0) {
 			w->errors++;
 			snprintf(w->failure, sizeof(w->failure), "enqueue %d: %s", i, err.msg);
 			continue;
@@ -258,7 +258,7 @@ static void *claim_main(void *arg)
 		Aniworld__V1__ClaimNextDownloadResponse *out = NULL;
 		aw_err err;
 
-		if (aw_client_downloads_claim(w->client, &req, &out, &err) != 0) {
+		if (aw_client_downloads_claim(w->client, &req, &out, &err, NULL) != 0) {
 			w->errors++;
 			snprintf(w->failure, sizeof(w->failure), "claim: %s", err.msg);
 			if (w->errors > 20)
@@ -366,7 +366,7 @@ static void test_e2e_replicas_started_together_migrate_once(void **state)
 	Aniworld__V1__ListSeriesResponse *out = NULL;
 	aw_err err;
 	for (int i = 0; i < 4; i++) {
-		assert_int_equal(aw_client_series_list(f->clients[i], &req, &out, &err), 0);
+		assert_int_equal(aw_client_series_list(f->clients[i], &req, &out, &err, NULL), 0);
 		assert_int_equal(out->total_size, 4);
 		aniworld__v1__list_series_response__free_unpacked(out, NULL);
 	}
@@ -410,7 +410,7 @@ static void *kwriter_main(void *arg)
 		s.key = key;
 		s.name = key;
 		req.series = &s;
-		rc = aw_client_series_create(w->client, &req, &out, &err);
+		rc = aw_client_series_create(w->client, &req, &out, &err, NULL);
 		if (rc != 0) {
 			snprintf(w->unanswered, sizeof(w->unanswered), "%s", key);
 			snprintf(w->failure, sizeof(w->failure), "%s", err.msg);
@@ -537,7 +537,7 @@ static void test_e2e_replicas_sigkill_of_one_loses_nothing(void **state)
 		aw_err err;
 
 		req.page_token = token;
-		if (aw_client_series_list(reader, &req, &page, &err) != 0)
+		if (aw_client_series_list(reader, &req, &page, &err, NULL) != 0)
 			fail_msg("list after the kills: %s", err.msg);
 		for (size_t s = 0; s < page->n_series; s++) {
 			const Aniworld__V1__AnimeSeries *got = page->series[s];

@@ -126,7 +126,7 @@ static int64_t create_series(aw_client *c, const char *key)
 	s.key = (char *)key;
 	s.name = (char *)key;
 	req.series = &s;
-	if (aw_client_series_create(c, &req, &out, &err) != 0)
+	if (aw_client_series_create(c, &req, &out, &err, NULL) != 0)
 		fail_msg("create series %s: %s", key, err.msg);
 	id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -146,7 +146,7 @@ static int64_t enqueue(aw_client *c, int64_t series, int episode)
 	d.download_url = "https://example.invalid/ep";
 	d.file_destination = "/anime/ep.mp4";
 	req.item = &d;
-	if (aw_client_downloads_enqueue(c, &req, &out, &err) != 0)
+	if (aw_client_downloads_enqueue(c, &req, &out, &err, NULL) != 0)
 		fail_msg("enqueue episode %d: %s", episode, err.msg);
 	id = out->id;
 	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
@@ -159,7 +159,7 @@ static aw_watch *must_watch(aw_client *c)
 	aw_watch *w = NULL;
 	aw_err err;
 
-	if (aw_client_downloads_watch(c, &req, &w, &err) != 0)
+	if (aw_client_downloads_watch(c, &req, &w, &err, NULL) != 0)
 		fail_msg("WatchDownloads: %s", err.msg);
 	return w;
 }
@@ -208,14 +208,14 @@ static void test_e2e_replicas_watch_sees_other_replica_in_order(void **state)
 		expect_event(w, CREATED, ids[i], PENDING);
 
 	/* A claim through A, its completion through B, the series deleted through A. */
-	assert_int_equal(aw_client_downloads_claim(a, &claim, &claimed, &err), 0);
+	assert_int_equal(aw_client_downloads_claim(a, &claim, &claimed, &err, NULL), 0);
 	assert_int_equal(claimed->item->id, ids[0]);
 	aniworld__v1__claim_next_download_response__free_unpacked(claimed, NULL);
 	complete.id = ids[0];
-	assert_int_equal(aw_client_downloads_complete(b, &complete, &out, &err), 0);
+	assert_int_equal(aw_client_downloads_complete(b, &complete, &out, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
 	del.id = series;
-	assert_int_equal(aw_client_series_delete(a, &del, &err), 0);
+	assert_int_equal(aw_client_series_delete(a, &del, &err, NULL), 0);
 
 	expect_event(w, UPDATED, ids[0], DOWNLOADING);
 	expect_event(w, UPDATED, ids[0], COMPLETED);
@@ -263,7 +263,7 @@ static void test_e2e_replicas_watch_ends_when_events_are_lost(void **state)
 		int64_t id;
 
 		w = NULL;
-		rc = aw_client_downloads_watch(b, &req, &w, &err);
+		rc = aw_client_downloads_watch(b, &req, &w, &err, NULL);
 		if (rc != 0) {
 			assert_int_equal(rc, AW_EUNAVAIL);
 			nanosleep(&pace, NULL);

@@ -161,7 +161,7 @@ static int list_series(aw_client *c, const char *token, ProtobufCMessage **out, 
 
 	req.page_size = 1000;
 	req.page_token = (char *)token;
-	return aw_client_series_list(c, &req, (Aniworld__V1__ListSeriesResponse **)out, err);
+	return aw_client_series_list(c, &req, (Aniworld__V1__ListSeriesResponse **)out, err, NULL);
 }
 
 static int list_episodes(aw_client *c, const char *token, ProtobufCMessage **out, aw_err *err)
@@ -170,7 +170,7 @@ static int list_episodes(aw_client *c, const char *token, ProtobufCMessage **out
 
 	req.page_size = 1000;
 	req.page_token = (char *)token;
-	return aw_client_episodes_list(c, &req, (Aniworld__V1__ListEpisodesResponse **)out, err);
+	return aw_client_episodes_list(c, &req, (Aniworld__V1__ListEpisodesResponse **)out, err, NULL);
 }
 
 static int list_downloads(aw_client *c, const char *token, ProtobufCMessage **out, aw_err *err)
@@ -179,7 +179,7 @@ static int list_downloads(aw_client *c, const char *token, ProtobufCMessage **ou
 
 	req.page_size = 1000;
 	req.page_token = (char *)token;
-	return aw_client_downloads_list(c, &req, (Aniworld__V1__ListDownloadsResponse **)out, err);
+	return aw_client_downloads_list(c, &req, (Aniworld__V1__ListDownloadsResponse **)out, err, NULL);
 }
 
 static int list_sessions(aw_client *c, const char *token, ProtobufCMessage **out, aw_err *err)
@@ -188,7 +188,7 @@ static int list_sessions(aw_client *c, const char *token, ProtobufCMessage **out
 
 	req.page_size = 1000;
 	req.page_token = (char *)token;
-	return aw_client_session_list(c, &req, (Aniworld__V1__ListSessionsResponse **)out, err);
+	return aw_client_session_list(c, &req, (Aniworld__V1__ListSessionsResponse **)out, err, NULL);
 }
 
 /* ---- making big records ---------------------------------------------------------------- */
@@ -228,7 +228,7 @@ static int create_series(aw_client *c, const char *key, int seasons, int episode
 	s.n_episode_dict = (size_t)seasons;
 	s.episode_dict = ptrs;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, NULL);
 	if (rc == 0 && id != NULL)
 		*id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -325,7 +325,7 @@ static void test_e2e_replies_every_list_method_pages_within_the_budget(void **st
 		req.series_id = series;
 		req.n_episodes = 5;
 		req.episodes = ptrs;
-		assert_int_equal(aw_client_episodes_batch_create(f->client, &req, &out, &err), 0);
+		assert_int_equal(aw_client_episodes_batch_create(f->client, &req, &out, &err, NULL), 0);
 		aniworld__v1__batch_create_episodes_response__free_unpacked(out, NULL);
 	}
 	page_through(f->client, list_episodes, 65536, 30, p);
@@ -343,7 +343,7 @@ static void test_e2e_replies_every_list_method_pages_within_the_budget(void **st
 		item.download_url = url;
 		item.file_destination = url;
 		req.item = &item;
-		assert_int_equal(aw_client_downloads_enqueue(f->client, &req, &out, &err), 0);
+		assert_int_equal(aw_client_downloads_enqueue(f->client, &req, &out, &err, NULL), 0);
 		aniworld__v1__download_queue_item__free_unpacked(out, NULL);
 	}
 	page_through(f->client, list_downloads, 65536, 30, p);
@@ -360,7 +360,7 @@ static void test_e2e_replies_every_list_method_pages_within_the_budget(void **st
 		req.token = "secret";
 		req.user_agent = agent;
 		req.expires_at = &expires;
-		assert_int_equal(aw_client_session_create(f->client, &req, &out, &err), 0);
+		assert_int_equal(aw_client_session_create(f->client, &req, &out, &err, NULL), 0);
 		aniworld__v1__user_session__free_unpacked(out, NULL);
 	}
 	page_through(f->client, list_sessions, 65536, 120, p);
@@ -405,12 +405,12 @@ static void test_e2e_replies_records_larger_than_a_reply_are_refused(void **stat
 	mask.paths = paths;
 	ureq.series = &up;
 	ureq.update_mask = &mask;
-	rc = aw_client_series_update(f->client, &ureq, &got, &err);
+	rc = aw_client_series_update(f->client, &ureq, &got, &err, NULL);
 	assert_int_equal(rc, AW_EINVAL);
 	assert_non_null(strstr(err.msg, "reply"));
 
 	lreq.page_size = 10;
-	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 1);
 	assert_string_equal(page->series[0]->key, "small");
 	assert_string_equal(page->series[0]->description, "");
@@ -428,11 +428,11 @@ static void test_e2e_replies_records_larger_than_a_reply_are_refused(void **stat
 	breq.series_id = small;
 	breq.n_episodes = 20;
 	breq.episodes = ptrs;
-	rc = aw_client_episodes_batch_create(f->client, &breq, &bout, &err);
+	rc = aw_client_episodes_batch_create(f->client, &breq, &bout, &err, NULL);
 	assert_int_equal(rc, AW_EINVAL);
 	assert_non_null(strstr(err.msg, "BatchCreateEpisodesResponse"));
 	ereq.series_id = small;
-	assert_int_equal(aw_client_episodes_list(f->client, &ereq, &epage, &err), 0);
+	assert_int_equal(aw_client_episodes_list(f->client, &ereq, &epage, &err, NULL), 0);
 	assert_int_equal(epage->total_size, 0);
 	aniworld__v1__list_episodes_response__free_unpacked(epage, NULL);
 	free(title);
@@ -462,14 +462,14 @@ static void test_e2e_replies_a_record_over_a_lowered_budget(void **state)
 
 	restart_with(f, 65536);
 	lreq.page_size = 1000;
-	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err, NULL), 0);
 	assert_int_equal(page->n_series, 1);
 	assert_string_equal(page->series[0]->key, "before");
 	snprintf(token, sizeof(token), "%s", page->next_page_token);
 	aniworld__v1__list_series_response__free_unpacked(page, NULL);
 	lreq.page_token = token;
-	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err), AW_ENOMEM);
-	assert_int_equal(aw_client_series_get(f->client, &greq, &got, &err), AW_ENOMEM);
+	assert_int_equal(aw_client_series_list(f->client, &lreq, &page, &err, NULL), AW_ENOMEM);
+	assert_int_equal(aw_client_series_get(f->client, &greq, &got, &err, NULL), AW_ENOMEM);
 
 	restart_with(f, 1024 * 1024);
 	page_through(f->client, list_series, 1024 * 1024, 3, p);

@@ -125,7 +125,7 @@ static int try_create(const harness *h, const aw_client_options *opts, const cha
 	s.key = (char *)key;
 	s.name = (char *)key;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, NULL);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	aw_client_free(c);
 	return rc;

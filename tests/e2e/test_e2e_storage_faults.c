@@ -163,7 +163,7 @@ static int create(aw_client *c, const char *key, size_t len, aw_err *err)
 	s.name = (char *)key;
 	s.description = desc;
 	req.series = &s;
-	rc = aw_client_series_create(c, &req, &out, err);
+	rc = aw_client_series_create(c, &req, &out, err, NULL);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	free(desc);
 	return rc;
@@ -177,7 +177,7 @@ static int get(aw_client *c, const char *key, int64_t *id, aw_err *err)
 	int rc;
 
 	req.key = (char *)key;
-	rc = aw_client_series_get_by_key(c, &req, &out, err);
+	rc = aw_client_series_get_by_key(c, &req, &out, err, NULL);
 	if (rc == 0 && id != NULL)
 		*id = out->id;
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
@@ -192,7 +192,7 @@ static int list_all(aw_client *c, int *total, aw_err *err)
 	int rc;
 
 	req.page_size = 1000;
-	rc = aw_client_series_list(c, &req, &out, err);
+	rc = aw_client_series_list(c, &req, &out, err, NULL);
 	if (rc == 0)
 		*total = out->total_size;
 	aniworld__v1__list_series_response__free_unpacked(out, NULL);
@@ -214,7 +214,7 @@ static int update(aw_client *c, int64_t id, const char *desc, aw_err *err)
 	mask.paths = paths;
 	req.series = &s;
 	req.update_mask = &mask;
-	rc = aw_client_series_update(c, &req, &out, err);
+	rc = aw_client_series_update(c, &req, &out, err, NULL);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	return rc;
 }

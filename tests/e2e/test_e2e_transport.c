@@ -290,7 +290,7 @@ static void *load_main(void *arg)
 		s.key = key;
 		s.name = key;
 		req.series = &s;
-		if (aw_client_series_create(c, &req, &out, &err) == 0) {
+		if (aw_client_series_create(c, &req, &out, &err, NULL) == 0) {
 			l->ok++;
 			aniworld__v1__anime_series__free_unpacked(out, NULL);
 		} else if (was_stopping || *l->stopping) {
@@ -338,7 +338,7 @@ static void test_transport_graceful_shutdown_loses_nothing_acknowledged(void **s
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
 	list.page_size = 1;
-	assert_int_equal(aw_client_series_list(c, &list, &page, &err), 0);
+	assert_int_equal(aw_client_series_list(c, &list, &page, &err, NULL), 0);
 	assert_true(page->total_size >= acknowledged);
 	aniworld__v1__list_series_response__free_unpacked(page, NULL);
 	aw_client_free(c);
@@ -374,7 +374,7 @@ static void test_transport_overload_refuses_past_max_calls(void **state)
 	for (int i = 0; i < 200; i++) {
 		Aniworld__V1__WatchDownloadsRequest req = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
 		w[i] = NULL;
-		int rc = aw_client_downloads_watch(c, &req, &w[i], &err);
+		int rc = aw_client_downloads_watch(c, &req, &w[i], &err, NULL);
 		if (rc != 0) {
 			assert_int_equal(aw_err_grpc_status(rc), GRPC_STATUS_RESOURCE_EXHAUSTED);
 			assert_non_null(strstr(err.msg, "overloaded"));
@@ -407,14 +407,14 @@ static void test_transport_overload_refuses_past_max_calls(void **state)
 	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	Aniworld__V1__AnimeSeries *out = NULL;
 	get.id = 1;
-	assert_int_equal(aw_err_grpc_status(aw_client_series_get(c, &get, &out, &err)),
+	assert_int_equal(aw_err_grpc_status(aw_client_series_get(c, &get, &out, &err, NULL)),
 			 GRPC_STATUS_RESOURCE_EXHAUSTED);
 	/* ...and served again once they end. */
 	for (int i = 0; i < 200; i++)
 		aw_watch_free(w[i]);
 	int rc = AW_EOVERLOAD;
 	for (int tries = 0; tries < 500 && aw_err_grpc_status(rc) == GRPC_STATUS_RESOURCE_EXHAUSTED; tries++) {
-		rc = aw_client_series_get(c, &get, &out, &err);
+		rc = aw_client_series_get(c, &get, &out, &err, NULL);
 		if (aw_err_grpc_status(rc) == GRPC_STATUS_RESOURCE_EXHAUSTED)
 			usleep(10000);
 	}

@@ -144,7 +144,7 @@ static int create(aw_client *c, const char *sid, const char *user, const char *t
 	req.ip_address = "198.51.100.4";
 	req.user_agent = "Mozilla/5.0 (X11; Linux x86_64)";
 	req.expires_at = &exp;
-	return aw_client_session_create(c, &req, out, err);
+	return aw_client_session_create(c, &req, out, err, NULL);
 }
 
 static session *must_create(aw_client *c, const char *sid, const char *user, const char *token,
@@ -169,7 +169,7 @@ static int get(aw_client *c, const char *sid, session **out, aw_err *err)
 	Aniworld__V1__GetSessionRequest req = ANIWORLD__V1__GET_SESSION_REQUEST__INIT;
 
 	req.session_id = (char *)sid;
-	return aw_client_session_get(c, &req, out, err);
+	return aw_client_session_get(c, &req, out, err, NULL);
 }
 
 static Aniworld__V1__ValidateSessionResponse *validate(aw_client *c, const char *sid,
@@ -181,7 +181,7 @@ static Aniworld__V1__ValidateSessionResponse *validate(aw_client *c, const char 
 
 	req.session_id = (char *)sid;
 	req.token = (char *)token;
-	if (aw_client_session_validate(c, &req, &out, &err) != 0)
+	if (aw_client_session_validate(c, &req, &out, &err, NULL) != 0)
 		fail_msg("ValidateSession %s: %s", sid, err.msg);
 	return out;
 }
@@ -207,7 +207,7 @@ static int revoke_one(aw_client *c, const char *sid, session **out, aw_err *err)
 	Aniworld__V1__RevokeSessionRequest req = ANIWORLD__V1__REVOKE_SESSION_REQUEST__INIT;
 
 	req.session_id = (char *)sid;
-	return aw_client_session_revoke(c, &req, out, err);
+	return aw_client_session_revoke(c, &req, out, err, NULL);
 }
 
 static int extend(aw_client *c, const char *sid, int64_t expires_us, session **out, aw_err *err)
@@ -218,7 +218,7 @@ static int extend(aw_client *c, const char *sid, int64_t expires_us, session **o
 	set_ts(&exp, expires_us);
 	req.session_id = (char *)sid;
 	req.expires_at = &exp;
-	return aw_client_session_extend(c, &req, out, err);
+	return aw_client_session_extend(c, &req, out, err, NULL);
 }
 
 static void expect_status(int rc, const aw_err *err, int code, const char *needle)
@@ -286,7 +286,7 @@ static void test_e2e_user_session_every_method(void **state)
 	Aniworld__V1__ListSessionsRequest list = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
 	list.user_id = "alice";
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_sessions, 2);
 	assert_int_equal(page->total_size, 2);
 	assert_int_equal(page->sessions[0]->id, a->id);
@@ -322,10 +322,10 @@ static void test_e2e_user_session_every_method(void **state)
 	Aniworld__V1__RevokeUserSessionsRequest ru = ANIWORLD__V1__REVOKE_USER_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__RevokeUserSessionsResponse *rur = NULL;
 	ru.user_id = "alice";
-	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err), 0);
+	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), 0);
 	assert_int_equal(rur->revoked_count, 1);
 	aniworld__v1__revoke_user_sessions_response__free_unpacked(rur, NULL);
-	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err), 0);
+	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), 0);
 	assert_int_equal(rur->revoked_count, 0);
 	aniworld__v1__revoke_user_sessions_response__free_unpacked(rur, NULL);
 	expect_verdict(f->client, b->session_id, "alice-token-2", REVOKED);
@@ -333,7 +333,7 @@ static void test_e2e_user_session_every_method(void **state)
 	/* PurgeExpiredSessions: nothing has expired yet. */
 	Aniworld__V1__PurgeExpiredSessionsRequest pr = ANIWORLD__V1__PURGE_EXPIRED_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__PurgeExpiredSessionsResponse *prr = NULL;
-	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err), 0);
+	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err, NULL), 0);
 	assert_int_equal(prr->deleted_count, 0);
 	aniworld__v1__purge_expired_sessions_response__free_unpacked(prr, NULL);
 
@@ -387,7 +387,7 @@ static void test_e2e_user_session_expiry(void **state)
 	Aniworld__V1__ListSessionsResponse *page = NULL;
 	list.user_id = "dave";
 	list.active_only = 1;
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->n_sessions, 1);
 	assert_int_equal(page->total_size, 1);
 	assert_string_equal(page->sessions[0]->session_id, "long");
@@ -402,7 +402,7 @@ static void test_e2e_user_session_expiry(void **state)
 	/* Purge takes the expired revoked one only. */
 	Aniworld__V1__PurgeExpiredSessionsRequest pr = ANIWORLD__V1__PURGE_EXPIRED_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__PurgeExpiredSessionsResponse *prr = NULL;
-	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err), 0);
+	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err, NULL), 0);
 	assert_int_equal(prr->deleted_count, 1);
 	aniworld__v1__purge_expired_sessions_response__free_unpacked(prr, NULL);
 	expect_status(get(f->client, "short-revoked", &out, &err), &err, AW_ENOTFOUND,
@@ -475,15 +475,15 @@ static void test_e2e_user_session_errors(void **state)
 		      AW_EINVAL, "expires_at must be in the future");
 	assert_non_null(strstr(err.msg, "Z")); /* the value, in RFC 3339 */
 	cr.expires_at = NULL;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at is required");
 	cr.expires_at = &exp;
 	exp.nanos = 1000000000;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at.nanos");
 	exp.nanos = 0;
 	exp.seconds = INT64_C(999999999999);
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at.seconds");
 	set_ts(&exp, later);
 	expect_status(create(f->client, long_text + 900, "frank", token, later, &out, &err), &err,
@@ -495,14 +495,14 @@ static void test_e2e_user_session_errors(void **state)
 	expect_status(create(f->client, "frank-1", "frank", token, later, &out, &err), &err, AW_EEXIST,
 		      "\"frank-1\"");
 	cr.ip_address = long_text + 1000;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "ip_address is longer than 64");
 	cr.ip_address = "10.0.0.1\r";
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "ip_address contains a control character");
 	cr.ip_address = "";
 	cr.user_agent = long_text;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "user_agent is longer than 1024");
 	assert_null(out);
 	assert_int_equal(aw_err_grpc_status(err.code), 3);
@@ -517,25 +517,25 @@ static void test_e2e_user_session_errors(void **state)
 	Aniworld__V1__ListSessionsRequest list = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
 	list.page_size = -1;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size must be >= 0, got -1");
 	list.page_size = 1;
 	list.page_token = "not-a-token";
-	expect_status(aw_client_session_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	list.page_token = "";
 	list.user_id = long_text;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "user_id is longer than 255");
 	add(f->client, "frank-2", "frank", token);
 	list.user_id = "frank";
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	char next[128];
 	snprintf(next, sizeof(next), "%s", page->next_page_token);
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 	list.page_token = next;
 	list.active_only = 1;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "other filters");
 	assert_null(page);
 
@@ -543,14 +543,14 @@ static void test_e2e_user_session_errors(void **state)
 	Aniworld__V1__ValidateSessionRequest vr = ANIWORLD__V1__VALIDATE_SESSION_REQUEST__INIT;
 	Aniworld__V1__ValidateSessionResponse *v = NULL;
 	vr.token = (char *)token;
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "session_id is required");
 	vr.session_id = "frank-1";
 	vr.token = "";
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "token is required");
 	vr.token = long_token;
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "token is longer than 4096");
 	assert_null(strstr(err.msg, token));
 	assert_null(v);
@@ -562,7 +562,7 @@ static void test_e2e_user_session_errors(void **state)
 		      "expires_at must be in the future");
 	Aniworld__V1__ExtendSessionRequest er = ANIWORLD__V1__EXTEND_SESSION_REQUEST__INIT;
 	er.session_id = "frank-1";
-	expect_status(aw_client_session_extend(f->client, &er, &out, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_extend(f->client, &er, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at is required");
 	expect_status(extend(f->client, "nope-404", later, &out, &err), &err, AW_ENOTFOUND,
 		      "\"nope-404\"");
@@ -580,10 +580,10 @@ static void test_e2e_user_session_errors(void **state)
 	/* RevokeUserSessions */
 	Aniworld__V1__RevokeUserSessionsRequest ru = ANIWORLD__V1__REVOKE_USER_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__RevokeUserSessionsResponse *rur = NULL;
-	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
 		      "user_id is required");
 	ru.user_id = "bad\x01user";
-	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err), &err, AW_EINVAL,
+	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
 		      "user_id contains a control character");
 	assert_null(rur);
 
@@ -617,7 +617,7 @@ static void test_e2e_user_session_paging(void **state)
 		list.page_token = token;
 		list.user_id = "hank";
 		list.active_only = 1;
-		assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+		assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 		assert_int_equal(page->total_size, 40);
 		assert_true(page->n_sessions <= 7);
 		for (size_t i = 0; i < page->n_sessions; i++) {
@@ -636,13 +636,13 @@ static void test_e2e_user_session_paging(void **state)
 	/* All users, default page size 50; more than 1000 is clamped. */
 	Aniworld__V1__ListSessionsRequest all = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
-	assert_int_equal(aw_client_session_list(f->client, &all, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &all, &page, &err, NULL), 0);
 	assert_int_equal(page->n_sessions, 50);
 	assert_int_equal(page->total_size, 60);
 	assert_string_not_equal(page->next_page_token, "");
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 	all.page_size = 5000;
-	assert_int_equal(aw_client_session_list(f->client, &all, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &all, &page, &err, NULL), 0);
 	assert_int_equal(page->n_sessions, 60);
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 }
@@ -770,7 +770,7 @@ static void test_e2e_user_session_token_never_stored_or_logged(void **state)
 	aniworld__v1__user_session__free_unpacked(out, NULL);
 	Aniworld__V1__ListSessionsRequest list = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 
 	expect_verdict(f->client, "secret-1", tokens[0], 0);
@@ -779,7 +779,7 @@ static void test_e2e_user_session_token_never_stored_or_logged(void **state)
 	Aniworld__V1__ValidateSessionRequest vr = ANIWORLD__V1__VALIDATE_SESSION_REQUEST__INIT;
 	Aniworld__V1__ValidateSessionResponse *v = NULL;
 	vr.token = (char *)tokens[2];
-	assert_int_equal(aw_client_session_validate(f->client, &vr, &v, &err), AW_EINVAL);
+	assert_int_equal(aw_client_session_validate(f->client, &vr, &v, &err, NULL), AW_EINVAL);
 
 	assert_int_equal(extend(f->client, "secret-1", later + HOUR_US, &out, &err), 0);
 	aniworld__v1__user_session__free_unpacked(out, NULL);
@@ -789,11 +789,11 @@ static void test_e2e_user_session_token_never_stored_or_logged(void **state)
 	Aniworld__V1__RevokeUserSessionsRequest ru = ANIWORLD__V1__REVOKE_USER_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__RevokeUserSessionsResponse *rur = NULL;
 	ru.user_id = "nobody";
-	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err), 0);
+	assert_int_equal(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), 0);
 	aniworld__v1__revoke_user_sessions_response__free_unpacked(rur, NULL);
 	Aniworld__V1__PurgeExpiredSessionsRequest pr = ANIWORLD__V1__PURGE_EXPIRED_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__PurgeExpiredSessionsResponse *prr = NULL;
-	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err), 0);
+	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err, NULL), 0);
 	aniworld__v1__purge_expired_sessions_response__free_unpacked(prr, NULL);
 
 	/* The database while the server runs: rows are in the WAL. */
@@ -873,14 +873,14 @@ static void *worker_main(void *arg)
 		vr.session_id = s->session_id;
 		vr.token = token;
 		w->calls++;
-		if (aw_client_session_validate(w->client, &vr, &v, &err) != 0 || !v->valid ||
+		if (aw_client_session_validate(w->client, &vr, &v, &err, NULL) != 0 || !v->valid ||
 		    strcmp(v->session->user_id, user) != 0)
 			note_bad(w, "validate", &err);
 		aniworld__v1__validate_session_response__free_unpacked(v, NULL);
 		v = NULL;
 		vr.token = wrong;
 		w->calls++;
-		if (aw_client_session_validate(w->client, &vr, &v, &err) != 0 || v->valid ||
+		if (aw_client_session_validate(w->client, &vr, &v, &err, NULL) != 0 || v->valid ||
 		    v->reason != MISMATCH)
 			note_bad(w, "validate wrong token", &err);
 		aniworld__v1__validate_session_response__free_unpacked(v, NULL);
@@ -896,7 +896,7 @@ static void *worker_main(void *arg)
 		aniworld__v1__user_session__free_unpacked(o, NULL);
 		vr.token = token;
 		w->calls++;
-		if (aw_client_session_validate(w->client, &vr, &v, &err) != 0 || v->valid ||
+		if (aw_client_session_validate(w->client, &vr, &v, &err, NULL) != 0 || v->valid ||
 		    v->reason != REVOKED)
 			note_bad(w, "validate revoked", &err);
 		aniworld__v1__validate_session_response__free_unpacked(v, NULL);
@@ -924,11 +924,11 @@ static void test_e2e_user_session_eight_threads(void **state)
 	}
 	Aniworld__V1__ListSessionsRequest list = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 8 * 25);
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 	list.active_only = 1;
-	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err), 0);
+	assert_int_equal(aw_client_session_list(f->client, &list, &page, &err, NULL), 0);
 	assert_int_equal(page->total_size, 0);
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 }

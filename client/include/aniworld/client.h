@@ -26,6 +26,8 @@
  *     aniworld__v1__anime_series__free_unpacked(out, NULL). On failure *out is
  *     NULL and there is nothing to free.
  *   - A client is safe to use from many threads at once.
+ *   - The last parameter, `opts`, holds this call's options (a deadline, extra
+ *     metadata, a request_id, an etag; see aw_call_opts); NULL means none.
  *
  * Streaming methods (WatchDownloads) return an opaque stream instead, read
  * one message at a time with aw_watch_next(); see below.
@@ -86,12 +88,14 @@ typedef struct aw_client_options {
 	/*
 	 * Retries. A call is retried only when that is safe: reads (every Get* and
 	 * List* method) whose attempt ended UNAVAILABLE (the server was unreachable,
-	 * restarting or shedding a connection), and, whatever the method, an attempt
-	 * that gRPC knows never reached the server. Writes are never sent twice:
-	 * their UNAVAILABLE is returned, since the write may or may not have
-	 * happened. Attempts back off exponentially (doubling from
-	 * retry_initial_backoff_ms up to retry_max_backoff_ms, with gRPC's random
-	 * jitter) and all of them together stay within deadline_ms.
+	 * restarting or shedding a connection); writes that carry a request_id
+	 * (see "Safe retries" below) whose attempt ended UNAVAILABLE or
+	 * DEADLINE_EXCEEDED; and, whatever the method, an attempt that gRPC knows
+	 * never reached the server. Other writes are never sent twice: their
+	 * UNAVAILABLE is returned, since the write may or may not have happened.
+	 * Reads back off exponentially (doubling from retry_initial_backoff_ms up
+	 * to retry_max_backoff_ms, with gRPC's random jitter) and all of their
+	 * attempts together stay within deadline_ms.
 	 * max_attempts: 1 disables retries; at most 5 (gRPC's cap). Default 3,
 	 * 100 ms, 1000 ms. Reconnecting to a server that went away starts after
 	 * 100 ms and backs off to 5 s.
@@ -103,6 +107,84 @@ typedef struct aw_client_options {
 
 /* Fills `opts` with the defaults. */
 AW_EXTERN void aw_client_options_init(aw_client_options *opts);
+
+/* One metadata entry sent with a call: a lowercase key ("x-trace-id"; keys
+ * ending in "-bin" carry binary values) and its value, both borrowed for the
+ * call. */
+typedef struct aw_metadata {
+	const char *key;
+	const char *value;
+	size_t value_len;             /* 0: strlen(value) */
+} aw_metadata;
+
+/* Most metadata entries one call may add. */
+#define AW_CALL_MAX_METADATA 16
+
+/*
+ * Options of one call, the last parameter of every call function (NULL: none
+ * of them). Zero it (or use AW_CALL_OPTS_INIT) and set what you need; fields
+ * added later are zero by default. Everything is borrowed for the call.
+ */
+typedef struct aw_call_opts {
+	/* This call's deadline, relative: 0 keeps the client's deadline_ms, a
+	 * negative value means none. */
+	int64_t deadline_ms;
+	/* An absolute deadline, in microseconds since the Unix epoch (0: none),
+	 * for passing on the deadline of the call being served: a service that
+	 * calls this one while answering its own caller gives it that call's
+	 * deadline (grpc core: grpc_call_details.deadline, converted with
+	 * gpr_convert_clock_type(d, GPR_CLOCK_REALTIME) and then
+	 * aw_client_deadline_from_timespec(); other frameworks say when it is), so the
+	 * work stops when nobody waits for it any more. With deadline_ms too,
+	 * the earlier one wins. It also bounds every retry. */
+	int64_t deadline_at_us;
+	/* Metadata sent with the call besides the client's bearer token. At
+	 * most AW_CALL_MAX_METADATA; an illegal key or value is AW_EINVAL. */
+	const aw_metadata *metadata;
+	size_t n_metadata;
+	/*
+	 * The request_id of a write that takes one (see "Safe retries" below):
+	 * NULL uses the request's own request_id, or generates a random UUID when
+	 * that is empty; "" sends none (and the write is then never retried).
+	 */
+	const char *request_id;
+	/* The etag the write is conditional on, for methods that take one (in
+	 * the request, or in the resource of an update): replaces the request's.
+	 * NULL keeps the request's. */
+	const char *etag;
+} aw_call_opts;
+
+#define AW_CALL_OPTS_INIT {0, 0, NULL, 0, NULL, NULL}
+
+/* Microseconds since the Unix epoch of a deadline given as seconds and
+ * nanoseconds since the epoch (CLOCK_REALTIME), for aw_call_opts.deadline_at_us. */
+AW_EXTERN int64_t aw_client_deadline_from_timespec(int64_t tv_sec, int32_t tv_nsec);
+
+/*
+ * Safe retries. Writes that take a request_id (CreateSeries, CreateEpisode,
+ * BatchCreateEpisodes, EnqueueDownload, ClaimNextDownload, CompleteDownload,
+ * FailDownload, RetryDownload, CancelDownload, CreateSession) always carry
+ * one: the caller's, or a random UUID (version 4, from getrandom(2)) the
+ * library makes for the call. The server answers a repeat with the first
+ * answer, so such a write is retried like a read: an attempt that ends
+ * UNAVAILABLE or DEADLINE_EXCEEDED is sent again, with the same request_id,
+ * up to the client's max_attempts attempts in all. Each attempt gets the
+ * call's deadline; between attempts the library sleeps a random time between
+ * half and all of a backoff that starts at retry_initial_backoff_ms and
+ * doubles up to retry_max_backoff_ms. An absolute deadline (deadline_at_us)
+ * bounds all attempts together: no attempt starts after it. So a write
+ * returns after at most max_attempts * deadline plus the backoffs. Other
+ * writes (updates, deletes, the rest of the state changes) are never sent
+ * twice.
+ */
+
+/*
+ * Replaces the bearer token sent on every call from now on (token rotation):
+ * calls already under way keep the token they started with. NULL or "" sends
+ * none. Safe while other threads call. Errors: AW_EINVAL (characters not
+ * allowed in metadata; the old token stays), AW_ENOMEM.
+ */
+AW_EXTERN int aw_client_set_bearer_token(aw_client *client, const char *token, aw_err *err);
 
 /*
  * Creates a client for `target` (a gRPC target: "host:port", "dns:///host:port",
@@ -127,34 +209,40 @@ AW_EXTERN void aw_client_free(aw_client *client);
  * name is empty or total_episodes is negative. *out: the stored series. */
 AW_EXTERN int aw_client_series_create(aw_client *client,
 				      const Aniworld__V1__CreateSeriesRequest *req,
-				      Aniworld__V1__AnimeSeries **out, aw_err *err);
+				      Aniworld__V1__AnimeSeries **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads series req->id. AW_ENOTFOUND when there is none. */
 AW_EXTERN int aw_client_series_get(aw_client *client, const Aniworld__V1__GetSeriesRequest *req,
-				   Aniworld__V1__AnimeSeries **out, aw_err *err);
+				   Aniworld__V1__AnimeSeries **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads the series with key req->key. AW_ENOTFOUND when there is none. */
 AW_EXTERN int aw_client_series_get_by_key(aw_client *client,
 					  const Aniworld__V1__GetSeriesByKeyRequest *req,
-					  Aniworld__V1__AnimeSeries **out, aw_err *err);
+					  Aniworld__V1__AnimeSeries **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads one page of series in id order; pass (*out)->next_page_token in the
  * next request to continue. AW_EINVAL for a negative page_size or a bad token.
  * Free with aniworld__v1__list_series_response__free_unpacked(). */
 AW_EXTERN int aw_client_series_list(aw_client *client, const Aniworld__V1__ListSeriesRequest *req,
-				    Aniworld__V1__ListSeriesResponse **out, aw_err *err);
+				    Aniworld__V1__ListSeriesResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Changes the fields of series req->series->id named in req->update_mask (all
  * mutable fields when empty). AW_ENOTFOUND, AW_EEXIST (key taken), AW_EINVAL
  * (unknown or output-only path, invalid value). *out: the series after. */
 AW_EXTERN int aw_client_series_update(aw_client *client,
 				      const Aniworld__V1__UpdateSeriesRequest *req,
-				      Aniworld__V1__AnimeSeries **out, aw_err *err);
+				      Aniworld__V1__AnimeSeries **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Deletes series req->id with its episodes and download queue items.
  * AW_ENOTFOUND when there is none. Nothing to free on success. */
 AW_EXTERN int aw_client_series_delete(aw_client *client,
-				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err);
+				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* ---- aniworld.v1.EpisodeService ------------------------------------------------------ */
 /*
@@ -170,7 +258,8 @@ AW_EXTERN int aw_client_series_delete(aw_client *client,
  * episode without download_date gets now. *out: the stored episode. */
 AW_EXTERN int aw_client_episodes_create(aw_client *client,
 					const Aniworld__V1__CreateEpisodeRequest *req,
-					Aniworld__V1__Episode **out, aw_err *err);
+					Aniworld__V1__Episode **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Creates req->episodes (1..1000, each with series_id 0 or req->series_id) in
  * series req->series_id, all in one transaction: either every episode is
@@ -180,11 +269,13 @@ AW_EXTERN int aw_client_episodes_create(aw_client *client,
 AW_EXTERN int aw_client_episodes_batch_create(aw_client *client,
 					      const Aniworld__V1__BatchCreateEpisodesRequest *req,
 					      Aniworld__V1__BatchCreateEpisodesResponse **out,
-					      aw_err *err);
+					      aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads episode req->id. */
 AW_EXTERN int aw_client_episodes_get(aw_client *client, const Aniworld__V1__GetEpisodeRequest *req,
-				     Aniworld__V1__Episode **out, aw_err *err);
+				     Aniworld__V1__Episode **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Changes the fields of episode req->episode->id named in req->update_mask
  * (season, episode_number, title, file_path, file_size, is_downloaded,
@@ -193,11 +284,13 @@ AW_EXTERN int aw_client_episodes_get(aw_client *client, const Aniworld__V1__GetE
  * immutable or output-only path or an invalid value. *out: the episode after. */
 AW_EXTERN int aw_client_episodes_update(aw_client *client,
 					const Aniworld__V1__UpdateEpisodeRequest *req,
-					Aniworld__V1__Episode **out, aw_err *err);
+					Aniworld__V1__Episode **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Deletes episode req->id. Nothing to free on success. */
 AW_EXTERN int aw_client_episodes_delete(aw_client *client,
-					const Aniworld__V1__DeleteEpisodeRequest *req, aw_err *err);
+					const Aniworld__V1__DeleteEpisodeRequest *req, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads one page of episodes: of series req->series_id ordered by season and
  * episode number (0: every series, ordered by series first), only
@@ -207,14 +300,16 @@ AW_EXTERN int aw_client_episodes_delete(aw_client *client,
  * token. Free with aniworld__v1__list_episodes_response__free_unpacked(). */
 AW_EXTERN int aw_client_episodes_list(aw_client *client,
 				      const Aniworld__V1__ListEpisodesRequest *req,
-				      Aniworld__V1__ListEpisodesResponse **out, aw_err *err);
+				      Aniworld__V1__ListEpisodesResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Records that episode req->id was downloaded to req->file_path (required),
  * req->file_size bytes (>= 0): is_downloaded set, download_date now. *out: the
  * episode after. */
 AW_EXTERN int aw_client_episodes_mark_downloaded(aw_client *client,
 						 const Aniworld__V1__MarkEpisodeDownloadedRequest *req,
-						 Aniworld__V1__Episode **out, aw_err *err);
+						 Aniworld__V1__Episode **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* ---- aniworld.v1.DownloadQueueService ------------------------------------------------ */
 /*
@@ -234,12 +329,14 @@ AW_EXTERN int aw_client_episodes_mark_downloaded(aw_client *client,
  * for an invalid field (the message names it). *out: the stored item. */
 AW_EXTERN int aw_client_downloads_enqueue(aw_client *client,
 					  const Aniworld__V1__EnqueueDownloadRequest *req,
-					  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					  Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads item req->id. AW_ENOTFOUND when there is none. */
 AW_EXTERN int aw_client_downloads_get(aw_client *client,
 				      const Aniworld__V1__GetDownloadRequest *req,
-				      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+				      Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Changes the fields of item req->item->id named in req->update_mask:
  * priority, download_url, file_destination (all three when empty). AW_ENOTFOUND;
@@ -247,13 +344,15 @@ AW_EXTERN int aw_client_downloads_get(aw_client *client,
  * *out: the item after. */
 AW_EXTERN int aw_client_downloads_update(aw_client *client,
 					 const Aniworld__V1__UpdateDownloadRequest *req,
-					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Deletes item req->id, whatever its status. AW_ENOTFOUND when there is none.
  * Nothing to free on success. */
 AW_EXTERN int aw_client_downloads_delete(aw_client *client,
 					 const Aniworld__V1__DeleteDownloadRequest *req,
-					 aw_err *err);
+					 aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads one page of items in queue order (priority high first, then oldest,
  * then id), filtered by req->statuses (none: every status) and req->series_id
@@ -263,7 +362,8 @@ AW_EXTERN int aw_client_downloads_delete(aw_client *client,
  * aniworld__v1__list_downloads_response__free_unpacked(). */
 AW_EXTERN int aw_client_downloads_list(aw_client *client,
 				       const Aniworld__V1__ListDownloadsRequest *req,
-				       Aniworld__V1__ListDownloadsResponse **out, aw_err *err);
+				       Aniworld__V1__ListDownloadsResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Takes the first PENDING item in queue order and marks it DOWNLOADING, with
  * started_at now. No two callers ever get the same item. (*out)->item is NULL
@@ -274,7 +374,8 @@ AW_EXTERN int aw_client_downloads_list(aw_client *client,
  * aniworld__v1__claim_next_download_response__free_unpacked(). */
 AW_EXTERN int aw_client_downloads_claim(aw_client *client,
 					const Aniworld__V1__ClaimNextDownloadRequest *req,
-					Aniworld__V1__ClaimNextDownloadResponse **out, aw_err *err);
+					Aniworld__V1__ClaimNextDownloadResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Records the progress of DOWNLOADING item req->id (progress_percent becomes
  * downloaded / total * 100, 0 while total is 0) and keeps its claim alive.
@@ -284,35 +385,41 @@ AW_EXTERN int aw_client_downloads_claim(aw_client *client,
 AW_EXTERN int aw_client_downloads_report_progress(aw_client *client,
 						  const Aniworld__V1__ReportProgressRequest *req,
 						  Aniworld__V1__DownloadQueueItem **out,
-						  aw_err *err);
+						  aw_err *err,
+			     const aw_call_opts *opts);
 
 /* DOWNLOADING -> COMPLETED, with progress 100 and completed_at now.
  * AW_EPRECOND from any other status. *out: the item after. */
 AW_EXTERN int aw_client_downloads_complete(aw_client *client,
 					   const Aniworld__V1__CompleteDownloadRequest *req,
-					   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					   Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* DOWNLOADING -> FAILED with req->error_message (required: AW_EINVAL when
  * empty). AW_EPRECOND from any other status. *out: the item after. */
 AW_EXTERN int aw_client_downloads_fail(aw_client *client,
 				       const Aniworld__V1__FailDownloadRequest *req,
-				       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+				       Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* PENDING or DOWNLOADING -> PAUSED. AW_EPRECOND from any other status. */
 AW_EXTERN int aw_client_downloads_pause(aw_client *client,
 					const Aniworld__V1__PauseDownloadRequest *req,
-					Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* PAUSED -> PENDING. AW_EPRECOND from any other status. */
 AW_EXTERN int aw_client_downloads_resume(aw_client *client,
 					 const Aniworld__V1__ResumeDownloadRequest *req,
-					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* PENDING, DOWNLOADING or PAUSED -> CANCELLED. AW_EPRECOND from a finished
  * status. */
 AW_EXTERN int aw_client_downloads_cancel(aw_client *client,
 					 const Aniworld__V1__CancelDownloadRequest *req,
-					 Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					 Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* FAILED or CANCELLED -> PENDING, with retry_count + 1 and error_message,
  * progress, started_at and completed_at cleared. AW_EPRECOND from any other
@@ -320,7 +427,8 @@ AW_EXTERN int aw_client_downloads_cancel(aw_client *client,
  * is unfinished. */
 AW_EXTERN int aw_client_downloads_retry(aw_client *client,
 					const Aniworld__V1__RetryDownloadRequest *req,
-					Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+					Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Deletes every item in req->statuses, which must name at least one status
  * and only finished ones (COMPLETED, FAILED, CANCELLED): AW_EINVAL otherwise.
@@ -328,7 +436,8 @@ AW_EXTERN int aw_client_downloads_retry(aw_client *client,
  * aniworld__v1__purge_downloads_response__free_unpacked(). */
 AW_EXTERN int aw_client_downloads_purge(aw_client *client,
 					const Aniworld__V1__PurgeDownloadsRequest *req,
-					Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err);
+					Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* ---- watching the download queue (server streaming) ------------------------------------- */
 
@@ -351,7 +460,8 @@ typedef struct aw_watch aw_watch;
  */
 AW_EXTERN int aw_client_downloads_watch(aw_client *client,
 					const Aniworld__V1__WatchDownloadsRequest *req,
-					aw_watch **out, aw_err *err);
+					aw_watch **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /*
  * Waits up to `timeout_ms` (0: only look; negative: no limit) for the next
@@ -399,12 +509,14 @@ AW_EXTERN void aw_watch_free(aw_watch *watch);
  * aniworld__v1__user_session__free_unpacked(). */
 AW_EXTERN int aw_client_session_create(aw_client *client,
 				       const Aniworld__V1__CreateSessionRequest *req,
-				       Aniworld__V1__UserSession **out, aw_err *err);
+				       Aniworld__V1__UserSession **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads session req->session_id; (*out)->is_expired says whether expires_at
  * has passed. AW_ENOTFOUND when there is none. */
 AW_EXTERN int aw_client_session_get(aw_client *client, const Aniworld__V1__GetSessionRequest *req,
-				    Aniworld__V1__UserSession **out, aw_err *err);
+				    Aniworld__V1__UserSession **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Reads one page of sessions in id order, of one user (req->user_id) or of all
  * (empty), only the active, unexpired ones when req->active_only; pass
@@ -412,7 +524,8 @@ AW_EXTERN int aw_client_session_get(aw_client *client, const Aniworld__V1__GetSe
  * continue. AW_EINVAL for a negative page_size or a bad token. Free with
  * aniworld__v1__list_sessions_response__free_unpacked(). */
 AW_EXTERN int aw_client_session_list(aw_client *client, const Aniworld__V1__ListSessionsRequest *req,
-				     Aniworld__V1__ListSessionsResponse **out, aw_err *err);
+				     Aniworld__V1__ListSessionsResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Checks req->token against session req->session_id (both required). An
  * invalid session is not an error: the call returns 0 with (*out)->valid false
@@ -422,20 +535,23 @@ AW_EXTERN int aw_client_session_list(aw_client *client, const Aniworld__V1__List
  * with aniworld__v1__validate_session_response__free_unpacked(). */
 AW_EXTERN int aw_client_session_validate(aw_client *client,
 					 const Aniworld__V1__ValidateSessionRequest *req,
-					 Aniworld__V1__ValidateSessionResponse **out, aw_err *err);
+					 Aniworld__V1__ValidateSessionResponse **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Sets the expiry of session req->session_id to req->expires_at (required, in
  * the future). AW_ENOTFOUND; AW_EPRECOND when the session is revoked. *out:
  * the session after. */
 AW_EXTERN int aw_client_session_extend(aw_client *client,
 				       const Aniworld__V1__ExtendSessionRequest *req,
-				       Aniworld__V1__UserSession **out, aw_err *err);
+				       Aniworld__V1__UserSession **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Revokes session req->session_id; revoking a revoked session succeeds and
  * changes nothing. AW_ENOTFOUND when there is none. *out: the session after. */
 AW_EXTERN int aw_client_session_revoke(aw_client *client,
 				       const Aniworld__V1__RevokeSessionRequest *req,
-				       Aniworld__V1__UserSession **out, aw_err *err);
+				       Aniworld__V1__UserSession **out, aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Revokes every active session of req->user_id (required); (*out)->revoked_count
  * says how many (0 for a user with none). Free with
@@ -443,7 +559,8 @@ AW_EXTERN int aw_client_session_revoke(aw_client *client,
 AW_EXTERN int aw_client_session_revoke_user(aw_client *client,
 					    const Aniworld__V1__RevokeUserSessionsRequest *req,
 					    Aniworld__V1__RevokeUserSessionsResponse **out,
-					    aw_err *err);
+					    aw_err *err,
+			     const aw_call_opts *opts);
 
 /* Deletes every session whose expires_at has passed, revoked or not;
  * (*out)->deleted_count says how many. Free with
@@ -451,7 +568,8 @@ AW_EXTERN int aw_client_session_revoke_user(aw_client *client,
 AW_EXTERN int aw_client_session_purge_expired(aw_client *client,
 					      const Aniworld__V1__PurgeExpiredSessionsRequest *req,
 					      Aniworld__V1__PurgeExpiredSessionsResponse **out,
-					      aw_err *err);
+					      aw_err *err,
+			     const aw_call_opts *opts);
 
 /* ---- aniworld.admin.v1.AdminService ----------------------------------------------------- */
 /*
@@ -481,10 +599,12 @@ AW_EXTERN int aw_client_session_purge_expired(aw_client *client,
  * AW_EUNAVAIL (server unreachable or shutting down), AW_ETIMEDOUT, AW_EIO
  * (writing to `fd` failed: the stream is cancelled), AW_EDATALOSS (what
  * arrived does not match the summary, or the stream ended without one). On
- * any error what was written to `fd` is not a snapshot: discard it.
+ * any error what was written to `fd` is not a snapshot: discard it. `opts`
+ * (may be NULL) as for every call: metadata, a deadline for opening the stream.
  */
 AW_EXTERN int aw_admin_snapshot(aw_client *client, int fd, int64_t timeout_ms,
-				Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err);
+				Aniworld__Admin__V1__SnapshotSummary **summary, aw_err *err,
+				const aw_call_opts *opts);
 
 #ifdef __cplusplus
 }

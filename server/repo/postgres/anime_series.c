@@ -14,7 +14,9 @@
 
 #define SERIES_COLUMNS                                                                   \
 	"id, key, name, site, folder, description, status, total_episodes, cover_url, " \
-	"episode_dict, created_at, updated_at"
+	"episode_dict, created_at, updated_at, version"
+
+#define SERIES_VERSION_SQL "SELECT version FROM anime_series WHERE id = $1::int8"
 
 static aw_pg_repo *pg(aw_repo *r)
 {
@@ -41,7 +43,8 @@ static int series_row(const PGresult *res, int row, const void *ctx, ProtobufCAl
 	    (s->status = aw__pg_text(res, row, 6, mem)) == NULL ||
 	    (s->cover_url = aw__pg_text(res, row, 8, mem)) == NULL ||
 	    (s->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 10))) == NULL ||
-	    (s->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 11))) == NULL) {
+	    (s->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 11))) == NULL ||
+	    (s->etag = aw__etag_new(mem, aw__pg_int(res, row, 12))) == NULL) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
 	}
@@ -217,7 +220,7 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 	return 0;
 }
 
-int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err)
 {
@@ -230,6 +233,7 @@ int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, (int64_t)mask);
 	aw__pg_p_int(&p, in->id);
+	aw__pg_p_int(&p, if_version);
 	/* One statement: each column keeps its value unless its mask bit ($11) is set. */
 	rc = aw__pg_one(pg(r)->writer, AW_PG_SERIES_UPDATE,
 			"UPDATE anime_series SET "
@@ -243,18 +247,20 @@ int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			"ELSE total_episodes END, "
 			"cover_url = CASE WHEN $11::int8 & 128 <> 0 THEN $8 ELSE cover_url END, "
 			"episode_dict = CASE WHEN $11::int8 & 256 <> 0 THEN $9 ELSE episode_dict END, "
-			"updated_at = $10::int8 "
-			"WHERE id = $12::int8 RETURNING " SERIES_COLUMNS,
+			"updated_at = $10::int8, version = version + 1 "
+			"WHERE id = $12::int8 AND ($13::int8 = 0 OR version = $13::int8) "
+			"RETURNING " SERIES_COLUMNS,
 			&p, "updating a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	free(json);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->id);
+		return aw__pg_explain_miss(pg(r)->writer, AW_PG_VERSION_SERIES, SERIES_VERSION_SQL,
+					   in->id, NULL, if_version, "series", err);
 	if (rc == AW_EEXIST)
 		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
 	return rc;
 }
 
-int aw__pg_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__pg_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err)
 {
 	int rc = aw__pg_downloads_of_series(r, id, mem, deleted, err);
@@ -262,5 +268,8 @@ int aw__pg_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	if (rc != 0)
 		return rc;
 	return aw__pg_delete_by_id(pg(r)->writer, AW_PG_SERIES_DELETE,
-				   "DELETE FROM anime_series WHERE id = $1::int8", id, "series", err);
+				   "DELETE FROM anime_series WHERE id = $1::int8 "
+				   "AND ($2::int8 = 0 OR version = $2::int8)",
+				   id, if_version, AW_PG_VERSION_SERIES, SERIES_VERSION_SQL, "series",
+				   err);
 }

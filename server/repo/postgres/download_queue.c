@@ -27,7 +27,10 @@
 #define DL_COLUMNS                                                                       \
 	"id, series_id, season, episode_number, status, priority, progress_percent, "   \
 	"downloaded_bytes, total_bytes, download_speed, error_message, retry_count, "   \
-	"download_url, file_destination, started_at, completed_at, created_at, updated_at"
+	"download_url, file_destination, started_at, completed_at, created_at, updated_at, " \
+	"version"
+
+#define DL_VERSION_SQL "SELECT version FROM download_queue WHERE id = $1::int8"
 
 #define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
 #define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
@@ -75,7 +78,8 @@ static int item_from_row(const PGresult *res, int row, ProtobufCAllocator *mem,
 	    optional_time(res, row, 14, mem, &d->started_at) != 0 ||
 	    optional_time(res, row, 15, mem, &d->completed_at) != 0 ||
 	    (d->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 16))) == NULL ||
-	    (d->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 17))) == NULL) {
+	    (d->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 17))) == NULL ||
+	    (d->etag = aw__etag_new(mem, aw__pg_int(res, row, 18))) == NULL) {
 		protobuf_c_message_free_unpacked(&d->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
 	}
@@ -210,7 +214,7 @@ int aw__pg_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 				"download", item_row, mem, (ProtobufCMessage **)out, err);
 }
 
-int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask, int64_t if_version,
 			    int64_t now_us, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
@@ -223,6 +227,7 @@ int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 	aw__pg_p_int(&p, (int64_t)mask);
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, in->id);
+	aw__pg_p_int(&p, if_version);
 	/* Each column keeps its value unless its mask bit ($4) is set. */
 	rc = run_one(pg(r)->writer, AW_PG_DL_UPDATE,
 		     "UPDATE download_queue SET "
@@ -230,25 +235,31 @@ int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 		     "download_url = CASE WHEN $4::int8 & 2 <> 0 THEN $2 ELSE download_url END, "
 		     "file_destination = CASE WHEN $4::int8 & 4 <> 0 THEN $3 "
 		     "ELSE file_destination END, "
-		     "updated_at = $5::int8 WHERE id = $6::int8 RETURNING " DL_COLUMNS,
+		     "updated_at = $5::int8, version = version + 1 "
+		     "WHERE id = $6::int8 AND ($7::int8 = 0 OR version = $7::int8) "
+		     "RETURNING " DL_COLUMNS,
 		     &p, "updating a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)in->id);
+		return aw__pg_explain_miss(pg(r)->writer, AW_PG_VERSION_DOWNLOAD, DL_VERSION_SQL, in->id,
+					   NULL, if_version, "download", err);
 	return rc;
 }
 
-int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__pg_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_pg_params p = {0};
 	int rc;
 
 	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, if_version);
 	rc = run_one(pg(r)->writer, AW_PG_DL_DELETE,
-		     "DELETE FROM download_queue WHERE id = $1::int8 RETURNING " DL_COLUMNS, &p,
-		     "deleting a download", mem, out, err);
+		     "DELETE FROM download_queue WHERE id = $1::int8 "
+		     "AND ($2::int8 = 0 OR version = $2::int8) RETURNING " DL_COLUMNS,
+		     &p, "deleting a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+		return aw__pg_explain_miss(pg(r)->writer, AW_PG_VERSION_DOWNLOAD, DL_VERSION_SQL, id,
+					   NULL, if_version, "download", err);
 	return rc;
 }
 
@@ -273,8 +284,8 @@ int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	rc = run_all(c, AW_PG_DL_REQUEUE,
 		     "UPDATE download_queue SET status = $3::int, retry_count = retry_count + 1, "
 		     "progress_percent = 0, downloaded_bytes = 0, download_speed = 0, "
-		     "started_at = NULL, heartbeat_at = NULL, updated_at = $1::int8 "
-		     "WHERE id IN (SELECT id FROM download_queue WHERE status = $4::int "
+		     "started_at = NULL, heartbeat_at = NULL, updated_at = $1::int8, "
+		     "version = version + 1 WHERE id IN (SELECT id FROM download_queue WHERE status = $4::int "
 		     "AND heartbeat_at < $2::int8 FOR UPDATE SKIP LOCKED) RETURNING " DL_COLUMNS,
 		     &p, "requeueing stale claims", mem, requeued, EV_UPDATED, err);
 	if (rc != 0)
@@ -288,7 +299,7 @@ int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	rc = run_one(c, AW_PG_DL_CLAIM,
 		     "UPDATE download_queue "
 		     "SET status = $3::int, started_at = $1::int8, heartbeat_at = $1::int8, "
-		     "updated_at = $1::int8 "
+		     "updated_at = $1::int8, version = version + 1 "
 		     "WHERE id = (SELECT id FROM download_queue WHERE status = $2::int "
 		     "ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 		     "RETURNING " DL_COLUMNS,
@@ -296,30 +307,39 @@ int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	return rc == AW_ENOTFOUND ? 0 : rc;
 }
 
-/* After a status-guarded UPDATE changed nothing: AW_ENOTFOUND or AW_EPRECOND,
- * naming the status that refused `method`. */
-static int refused(aw_pg_conn *c, int64_t id, const char *method, const char *needs, aw_err *err)
+/* After a status-guarded UPDATE (conditional on if_version too) changed
+ * nothing: AW_ENOTFOUND, AW_EABORTED (stale etag) or AW_EPRECOND, naming the
+ * status that refused `method`. */
+static int refused(aw_pg_conn *c, int64_t id, int64_t if_version, const char *method,
+		   const char *needs, aw_err *err)
 {
 	aw_pg_params p = {0};
 	PGresult *res;
+	int64_t version;
+	char name[24];
 	int status, rows;
 	int rc;
 
 	aw__pg_p_int(&p, id);
-	rc = aw__pg_run(c, AW_PG_DL_STATUS, "SELECT status FROM download_queue WHERE id = $1::int8",
-			&p, "reading a download's status", &res, err);
+	rc = aw__pg_run(c, AW_PG_DL_STATUS,
+			"SELECT status, version FROM download_queue WHERE id = $1::int8", &p,
+			"reading a download's status", &res, err);
 	if (rc != 0)
 		return rc;
 	rows = PQntuples(res);
 	status = rows > 0 ? (int)aw__pg_int(res, 0, 0) : 0;
+	version = rows > 0 ? aw__pg_int(res, 0, 1) : 0;
 	PQclear(res);
 	if (rows == 0)
 		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+	snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (if_version != 0 && version != if_version)
+		return aw__repo_stale(err, "download", name, if_version, version);
 	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
 			  aw__download_status_name(status), method, needs);
 }
 
-int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
@@ -333,16 +353,18 @@ int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	aw__pg_p_double(&p, in->download_speed);
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, AW_DL_DOWNLOADING);
+	aw__pg_p_int(&p, if_version);
 	rc = run_one(c, AW_PG_DL_PROGRESS,
 		     "UPDATE download_queue SET downloaded_bytes = $2::int8, total_bytes = $3::int8, "
 		     "download_speed = $4::float8, "
 		     "progress_percent = CASE WHEN $3::int8 > 0 "
 		     "THEN $2::int8::float8 * 100.0 / $3::int8::float8 ELSE 0 END, "
-		     "heartbeat_at = $5::int8, updated_at = $5::int8 "
-		     "WHERE id = $1::int8 AND status = $6::int RETURNING " DL_COLUMNS,
+		     "heartbeat_at = $5::int8, updated_at = $5::int8, version = version + 1 "
+		     "WHERE id = $1::int8 AND status = $6::int "
+		     "AND ($7::int8 = 0 OR version = $7::int8) RETURNING " DL_COLUMNS,
 		     &p, "recording progress", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return refused(c, in->id, "ReportProgress", "DOWNLOADING", err);
+		return refused(c, in->id, if_version, "ReportProgress", "DOWNLOADING", err);
 	return rc;
 }
 
@@ -365,14 +387,15 @@ int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	"downloaded_bytes = CASE WHEN $5::int & 4 <> 0 THEN 0 ELSE downloaded_bytes END, "     \
 	"download_speed = CASE WHEN $5::int & 4 <> 0 THEN 0 ELSE download_speed END, "         \
 	"started_at = CASE WHEN $5::int & 4 <> 0 THEN NULL ELSE started_at END, "              \
-	"heartbeat_at = NULL, updated_at = $2::int8 "                                        \
-	"WHERE id = $1::int8 AND (($3::int8 >> status) & 1) = 1 RETURNING " DL_COLUMNS
+	"heartbeat_at = NULL, updated_at = $2::int8, version = version + 1 "                  \
+	"WHERE id = $1::int8 AND (($3::int8 >> status) & 1) = 1 "                             \
+	"AND ($7::int8 = 0 OR version = $7::int8) RETURNING " DL_COLUMNS
 
 _Static_assert(AW_DL_EFFECT_COMPLETE == 1 && AW_DL_EFFECT_ERROR == 2 && AW_DL_EFFECT_RESET == 4,
 	       "TRANSITION_SQL tests the effect bits by value");
 
 int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				const char *error_message, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
@@ -385,10 +408,11 @@ int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *
 	aw__pg_p_int(&p, rule->to);
 	aw__pg_p_int(&p, rule->effects);
 	aw__pg_p_text(&p, error_message != NULL ? error_message : "");
+	aw__pg_p_int(&p, if_version);
 	rc = run_one(c, AW_PG_DL_TRANSITION, TRANSITION_SQL, &p, "changing a download's status", mem,
 		     out, err);
 	if (rc == AW_ENOTFOUND)
-		return refused(c, id, rule->method, rule->needs, err);
+		return refused(c, id, if_version, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
 		return aw_err_set(err, AW_EEXIST,
 				  "download %lld cannot be retried: its episode has another "

@@ -22,7 +22,9 @@
 
 #define EPISODE_COLUMNS                                                        \
 	"id, series_id, season, episode_number, title, file_path, file_size, " \
-	"is_downloaded, download_date, created_at, updated_at"
+	"is_downloaded, download_date, created_at, updated_at, version"
+
+#define EPISODE_VERSION_SQL "SELECT version FROM episodes WHERE id = $1::int8"
 
 static aw_pg_repo *pg(aw_repo *r)
 {
@@ -50,7 +52,8 @@ static int episode_row(const PGresult *res, int row, const void *ctx, ProtobufCA
 	    (!aw__pg_isnull(res, row, 8) &&
 	     (e->download_date = aw__pb_timestamp(mem, aw__pg_int(res, row, 8))) == NULL) ||
 	    (e->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 9))) == NULL ||
-	    (e->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 10))) == NULL) {
+	    (e->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 10))) == NULL ||
+	    (e->etag = aw__etag_new(mem, aw__pg_int(res, row, 11))) == NULL) {
 		protobuf_c_message_free_unpacked(&e->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading an episode");
 	}
@@ -247,7 +250,7 @@ static int refused(aw_pg_conn *c, const Aniworld__V1__Episode *in, uint64_t mask
 			  season, number);
 }
 
-int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			   aw_err *err)
 {
@@ -268,6 +271,7 @@ int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, (int64_t)mask);
 	aw__pg_p_int(&p, in->id);
+	aw__pg_p_int(&p, if_version);
 	/*
 	 * One statement: each column keeps its value unless its mask bit ($9) is
 	 * set. download_date: a date given in the mask wins; otherwise a
@@ -291,8 +295,9 @@ int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 			"  ELSE e.download_date END, "
 			"is_downloaded = CASE WHEN $9::int8 & 32 <> 0 THEN $6::int <> 0 "
 			"ELSE e.is_downloaded END, "
-			"updated_at = $8::int8 "
-			"WHERE e.id = $10::int8 AND NOT EXISTS (SELECT 1 FROM episodes o "
+			"updated_at = $8::int8, version = e.version + 1 "
+			"WHERE e.id = $10::int8 AND ($11::int8 = 0 OR e.version = $11::int8) "
+			"AND NOT EXISTS (SELECT 1 FROM episodes o "
 			"  WHERE o.series_id = e.series_id AND o.id <> e.id "
 			"  AND o.season = CASE WHEN $9::int8 & 1 <> 0 THEN $1::int ELSE e.season END "
 			"  AND o.episode_number = CASE WHEN $9::int8 & 2 <> 0 THEN $2::int "
@@ -300,21 +305,27 @@ int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 			"RETURNING " EPISODE_COLUMNS,
 			&p, "updating an episode", episode_row, NULL, mem, (ProtobufCMessage **)out,
 			err);
-	if (rc == AW_ENOTFOUND)
-		return refused(c, in, mask, err);
+	if (rc == AW_ENOTFOUND) {
+		rc = aw__pg_explain_miss(c, AW_PG_VERSION_EPISODE, EPISODE_VERSION_SQL, in->id, NULL,
+					 if_version, "episode", err);
+		return rc != 0 ? rc : refused(c, in, mask, err);
+	}
 	if (rc == AW_EEXIST) /* taken by a transaction that committed meanwhile */
 		return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d",
 				  (long long)in->series_id, in->season, in->episode_number);
 	return rc;
 }
 
-int aw__pg_episodes_delete(aw_repo *r, int64_t id, aw_err *err)
+int aw__pg_episodes_delete(aw_repo *r, int64_t id, int64_t if_version, aw_err *err)
 {
 	return aw__pg_delete_by_id(pg(r)->writer, AW_PG_EPISODE_DELETE,
-				   "DELETE FROM episodes WHERE id = $1::int8", id, "episode", err);
+				   "DELETE FROM episodes WHERE id = $1::int8 "
+				   "AND ($2::int8 = 0 OR version = $2::int8)",
+				   id, if_version, AW_PG_VERSION_EPISODE, EPISODE_VERSION_SQL, "episode",
+				   err);
 }
 
-int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err)
 {
@@ -325,13 +336,17 @@ int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeD
 	aw__pg_p_text(&p, in->file_path);
 	aw__pg_p_int(&p, in->file_size);
 	aw__pg_p_int(&p, in->id);
+	aw__pg_p_int(&p, if_version);
 	rc = aw__pg_one(pg(r)->writer, AW_PG_EPISODE_MARK,
 			"UPDATE episodes SET is_downloaded = true, download_date = $1::int8, "
-			"file_path = $2, file_size = $3::int8, updated_at = $1::int8 "
-			"WHERE id = $4::int8 RETURNING " EPISODE_COLUMNS,
+			"file_path = $2, file_size = $3::int8, updated_at = $1::int8, "
+			"version = version + 1 "
+			"WHERE id = $4::int8 AND ($5::int8 = 0 OR version = $5::int8) "
+			"RETURNING " EPISODE_COLUMNS,
 			&p, "marking an episode downloaded", episode_row, NULL, mem,
 			(ProtobufCMessage **)out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)in->id);
+		return aw__pg_explain_miss(pg(r)->writer, AW_PG_VERSION_EPISODE, EPISODE_VERSION_SQL,
+					   in->id, NULL, if_version, "episode", err);
 	return rc;
 }

@@ -1223,8 +1223,8 @@ int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const
 	return rc;
 }
 
-int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, const char *thing,
-			aw_err *err)
+int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, int64_t if_version,
+			int vslot, const char *vsql, const char *thing, aw_err *err)
 {
 	aw_pg_params p = {0};
 	PGresult *res;
@@ -1234,13 +1234,48 @@ int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, co
 
 	snprintf(what, sizeof(what), "deleting %s %lld", thing, (long long)id);
 	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, if_version);
 	rc = aw__pg_run(c, slot, sql, &p, what, &res, err);
 	if (rc != 0)
 		return rc;
 	changed = aw__pg_changes(res);
 	PQclear(res);
-	if (changed == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	if (changed == 0) {
+		rc = aw__pg_explain_miss(c, vslot, vsql, id, NULL, if_version, thing, err);
+		return rc != 0 ? rc : aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing,
+						 (long long)id);
+	}
+	return 0;
+}
+
+int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, const char *key,
+			int64_t if_version, const char *thing, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int64_t version = 0;
+	char name[160];
+	int rows, rc;
+
+	if (key != NULL)
+		aw__pg_p_text(&p, key);
+	else
+		aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, vslot, vsql, &p, "reading a record's version", &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	if (rows > 0)
+		version = aw__pg_int(res, 0, 0);
+	PQclear(res);
+	if (key != NULL)
+		snprintf(name, sizeof(name), "\"%s\"", key);
+	else
+		snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (rows == 0)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %s not found", thing, name);
+	if (if_version != 0 && version != if_version)
+		return aw__repo_stale(err, thing, name, if_version, version);
 	return 0;
 }
 
@@ -1549,7 +1584,7 @@ static int pg_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, 
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 5,
+	.version = 6,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1591,6 +1626,9 @@ static const aw_repo_methods postgres_methods = {
 	.events_sync = aw__pg_events_sync,
 	.write_mode = pg_write_mode,
 	.snapshot = pg_snapshot,
+	.request_claim = aw__pg_request_claim,
+	.request_finish = aw__pg_request_finish,
+	.request_purge = aw__pg_request_purge,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

@@ -85,6 +85,16 @@ enum aw_pg_stmt {
 	AW_PG_EV_OUTBOX_PUT,
 	AW_PG_EV_OUTBOX_GET,
 
+	/* request_id.c */
+	AW_PG_REQUEST_CLAIM,
+	AW_PG_REQUEST_GET,
+	AW_PG_REQUEST_FINISH,
+	AW_PG_REQUEST_PURGE,
+	AW_PG_VERSION_SERIES,      /* + the others: the version of one record */
+	AW_PG_VERSION_EPISODE,
+	AW_PG_VERSION_DOWNLOAD,
+	AW_PG_VERSION_SESSION,
+
 	AW_PG_STMT_COUNT
 };
 
@@ -244,10 +254,23 @@ int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const
 		     aw_pg_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
 		     aw_err *err);
 
-/* Runs DELETE `sql` on the writer with $1 = id; AW_ENOTFOUND "<thing> <id> not
- * found" when it deleted nothing. */
-int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, const char *thing,
-			aw_err *err);
+/* Runs DELETE `sql` on the writer with $1 = id and $2 = if_version (its WHERE:
+ * "id = $1 AND ($2 = 0 OR version = $2)"). When it deleted nothing:
+ * AW_ENOTFOUND "<thing> <id> not found", or AW_EABORTED (aw__pg_explain_miss
+ * with version statement `vslot`, `vsql`). */
+int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, int64_t if_version,
+			int vslot, const char *vsql, const char *thing, aw_err *err);
+
+/*
+ * After a write conditional on one record's version (if_version, 0: none)
+ * changed nothing, on the writer: reads the record's version with `vsql`
+ * ($1 = id, or `key` when not NULL) and returns AW_ENOTFOUND ("<thing> <id>
+ * not found") when it is missing, AW_EABORTED (stale) when it is at another
+ * version, or 0 when neither explains it (the write's own condition did).
+ * Under READ COMMITTED it sees what a concurrent writer committed.
+ */
+int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, const char *key,
+			int64_t if_version, const char *thing, aw_err *err);
 
 /* ---- reading binary results (postgres.c) -------------------------------------------------- */
 
@@ -291,9 +314,6 @@ int aw__pg_schema_version(void);
  * caller's, blocking (bulk.c). */
 int aw__pg_schema_read(PGconn *pg, int *version, aw_err *err);
 
-/* Schema version `version` of PostgreSQL in the numbering both backends share
- * (bulk.h: a copy needs both ends at the same one). */
-int aw__pg_schema_shared(int version);
 
 /* Brings the database to the current schema version under an advisory lock,
  * so that replicas started together migrate once; each migration in its own
@@ -311,10 +331,10 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
 		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
-int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err);
-int aw__pg_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__pg_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
 
 /* ---- download_queue.c ---------------------------------------------------------------------- */
@@ -328,19 +348,19 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err);
-int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask, int64_t if_version,
 			    int64_t now_us, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__pg_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 			   ProtobufCAllocator *mem, aw_download_changes *requeued,
 			   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				const char *error_message, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__pg_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			   aw_download_changes *deleted, aw_err *err);
@@ -363,10 +383,10 @@ int aw__pg_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 			int *is_active, int64_t *expires_at_us, aw_err *err);
 int aw__pg_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
 			 ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
-int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
 			  aw_err *err);
-int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 int aw__pg_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, int64_t *count,
 			       aw_err *err);
@@ -381,12 +401,20 @@ int aw__pg_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 int aw__pg_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
 			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
-int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			   aw_err *err);
-int aw__pg_episodes_delete(aw_repo *r, int64_t id, aw_err *err);
-int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+int aw__pg_episodes_delete(aw_repo *r, int64_t id, int64_t if_version, aw_err *err);
+int aw__pg_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err);
+
+/* ---- request_id.c ----------------------------------------------------------------------- */
+
+int aw__pg_request_claim(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			 aw_request_record *rec, int *found, aw_err *err);
+int aw__pg_request_finish(aw_repo *r, const aw_request_id *rid, int code, const char *message,
+			  const uint8_t *reply, size_t reply_len, aw_err *err);
+int aw__pg_request_purge(aw_repo *r, int64_t before_us, int limit, int64_t *count, aw_err *err);
 
 #endif /* AW_POSTGRES_INT_H */

@@ -152,6 +152,27 @@ static const char *const migrations[] = {
 	"  event BYTEA NOT NULL"
 	");"
 	"CREATE INDEX download_event_outbox_created ON download_event_outbox(created_at);",
+
+	/* 5: safe retries and concurrency control. request_ids holds the answer
+	 * of every write given a request_id (AIP-155), written in the write's
+	 * own transaction; `done` false is a claim whose write is under way (a
+	 * replica's claim of the same id waits for its transaction). The version
+	 * of each record counts its writes: its etag (AIP-154). */
+	"CREATE TABLE request_ids ("
+	"  request_id TEXT PRIMARY KEY,"
+	"  method TEXT NOT NULL,"
+	"  fingerprint BYTEA NOT NULL," /* SHA-256 of the request, request_id left out */
+	"  done BOOLEAN NOT NULL DEFAULT false,"
+	"  code INTEGER NOT NULL DEFAULT 0," /* 0 or the AW_E* code of the error */
+	"  message TEXT NOT NULL DEFAULT '',"
+	"  reply BYTEA," /* the packed result when code is 0 */
+	"  created_at BIGINT NOT NULL"
+	");"
+	"CREATE INDEX request_ids_created ON request_ids(created_at);"
+	"ALTER TABLE anime_series ADD COLUMN version BIGINT NOT NULL DEFAULT 1;"
+	"ALTER TABLE episodes ADD COLUMN version BIGINT NOT NULL DEFAULT 1;"
+	"ALTER TABLE download_queue ADD COLUMN version BIGINT NOT NULL DEFAULT 1;"
+	"ALTER TABLE user_sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -166,26 +187,6 @@ static const char *const migrations[] = {
 int aw__pg_schema_version(void)
 {
 	return N_MIGRATIONS;
-}
-
-/*
- * The migrations that only PostgreSQL has (they change nothing of the data
- * model both backends share): 4, the events outbox. A PostgreSQL version
- * less the PostgreSQL-only migrations it includes is the shared number (the
- * SQLite one). Assumes that the shared migrations come in the same order on
- * both backends; once the numbers are made the same on both, this list is
- * empty.
- */
-static const int pg_only[] = {4};
-
-int aw__pg_schema_shared(int version)
-{
-	int shared = version;
-
-	for (size_t i = 0; i < sizeof(pg_only) / sizeof(pg_only[0]); i++)
-		if (pg_only[i] <= version)
-			shared--;
-	return shared;
 }
 
 /* The integer in the one row of `sql` (text, blocking), 0 when NULL. */

@@ -16,7 +16,9 @@
 
 #define SESSION_COLUMNS                                                            \
 	"id, session_id, user_id, ip_address, user_agent, expires_at, is_active, " \
-	"last_activity, created_at, updated_at"
+	"last_activity, created_at, updated_at, version"
+
+#define SESSION_VERSION_SQL "SELECT version FROM user_sessions WHERE session_id = $1"
 
 static aw_pg_repo *pg(aw_repo *r)
 {
@@ -43,7 +45,8 @@ static int session_row(const PGresult *res, int row, const void *now_us, Protobu
 	    (s->expires_at = aw__pb_timestamp(mem, expires_at)) == NULL ||
 	    (s->last_activity = aw__pb_timestamp(mem, aw__pg_int(res, row, 7))) == NULL ||
 	    (s->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 8))) == NULL ||
-	    (s->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 9))) == NULL) {
+	    (s->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 9))) == NULL ||
+	    (s->etag = aw__etag_new(mem, aw__pg_int(res, row, 10))) == NULL) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a session");
 	}
@@ -233,13 +236,14 @@ int aw__pg_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
 	aw__pg_p_text(&p, session_id);
 	aw__pg_p_int(&p, now_us);
 	rc = run_one(pg(r)->writer, AW_PG_SESSION_TOUCH,
-		     "UPDATE user_sessions SET last_activity = $2::int8 WHERE session_id = $1 "
+		     "UPDATE user_sessions SET last_activity = $2::int8, version = version + 1 "
+		     "WHERE session_id = $1 "
 		     "RETURNING " SESSION_COLUMNS,
 		     &p, "recording session activity", now_us, mem, out, err);
 	return rc == AW_ENOTFOUND ? not_found(session_id, err) : rc;
 }
 
-int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
 			  aw_err *err)
 {
@@ -251,11 +255,17 @@ int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	aw__pg_p_text(&p, session_id);
 	aw__pg_p_int(&p, expires_at_us);
 	aw__pg_p_int(&p, now_us);
+	aw__pg_p_int(&p, if_version);
 	rc = run_one(c, AW_PG_SESSION_EXTEND,
-		     "UPDATE user_sessions SET expires_at = $2::int8, updated_at = $3::int8 "
-		     "WHERE session_id = $1 AND is_active RETURNING " SESSION_COLUMNS,
+		     "UPDATE user_sessions SET expires_at = $2::int8, updated_at = $3::int8, "
+		     "version = version + 1 WHERE session_id = $1 AND is_active "
+		     "AND ($4::int8 = 0 OR version = $4::int8) RETURNING " SESSION_COLUMNS,
 		     &p, "extending a session", now_us, mem, out, err);
 	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = aw__pg_explain_miss(c, AW_PG_VERSION_SESSION, SESSION_VERSION_SQL, 0, session_id,
+				 if_version, "session", err);
+	if (rc != 0)
 		return rc;
 	/* Nothing matched: the session is missing, or revoked. */
 	rc = get_with(c, session_id, now_us, mem, &found, err);
@@ -265,7 +275,7 @@ int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	return aw_err_set(err, AW_EPRECOND, "session \"%s\" is revoked", session_id);
 }
 
-int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
@@ -274,11 +284,17 @@ int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
 
 	aw__pg_p_text(&p, session_id);
 	aw__pg_p_int(&p, now_us);
+	aw__pg_p_int(&p, if_version);
 	rc = run_one(c, AW_PG_SESSION_REVOKE,
-		     "UPDATE user_sessions SET is_active = false, updated_at = $2::int8 "
-		     "WHERE session_id = $1 AND is_active RETURNING " SESSION_COLUMNS,
+		     "UPDATE user_sessions SET is_active = false, updated_at = $2::int8, "
+		     "version = version + 1 WHERE session_id = $1 AND is_active "
+		     "AND ($3::int8 = 0 OR version = $3::int8) RETURNING " SESSION_COLUMNS,
 		     &p, "revoking a session", now_us, mem, out, err);
 	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = aw__pg_explain_miss(c, AW_PG_VERSION_SESSION, SESSION_VERSION_SQL, 0, session_id,
+				 if_version, "session", err);
+	if (rc != 0)
 		return rc;
 	/* Nothing matched: missing (NOT_FOUND), or already revoked, which is
 	 * returned as it is. */
@@ -307,8 +323,8 @@ int aw__pg_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, 
 	aw__pg_p_text(&p, user_id);
 	aw__pg_p_int(&p, now_us);
 	return run_counted(pg(r)->writer, AW_PG_SESSION_REVOKE_USER,
-			   "UPDATE user_sessions SET is_active = false, updated_at = $2::int8 "
-			   "WHERE user_id = $1 AND is_active",
+			   "UPDATE user_sessions SET is_active = false, updated_at = $2::int8, "
+			   "version = version + 1 WHERE user_id = $1 AND is_active",
 			   &p, "revoking a user's sessions", count, err);
 }
 

@@ -13,7 +13,9 @@
 
 #define SERIES_COLUMNS                                                                   \
 	"id, key, name, site, folder, description, status, total_episodes, cover_url, " \
-	"episode_dict, created_at, updated_at"
+	"episode_dict, created_at, updated_at, version"
+
+#define SERIES_VERSION_SQL "SELECT version FROM anime_series WHERE id = ?1"
 
 /* Builds an AnimeSeries from a row of SERIES_COLUMNS (starting at column 0). */
 static int series_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem,
@@ -35,7 +37,8 @@ static int series_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem
 	    (s->status = aw__sq_col_text(st, 6, mem)) == NULL ||
 	    (s->cover_url = aw__sq_col_text(st, 8, mem)) == NULL ||
 	    (s->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 10))) == NULL ||
-	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 11))) == NULL) {
+	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 11))) == NULL ||
+	    (s->etag = aw__etag_new(mem, sqlite3_column_int64(st, 12))) == NULL) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
 	}
@@ -221,7 +224,7 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 	return 0;
 }
 
-int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err)
 {
@@ -241,8 +244,8 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			 "total_episodes = CASE WHEN ?11 & 64 THEN ?7 ELSE total_episodes END, "
 			 "cover_url = CASE WHEN ?11 & 128 THEN ?8 ELSE cover_url END, "
 			 "episode_dict = CASE WHEN ?11 & 256 THEN ?9 ELSE episode_dict END, "
-			 "updated_at = ?10 "
-			 "WHERE id = ?12 RETURNING " SERIES_COLUMNS,
+			 "updated_at = ?10, version = version + 1 "
+			 "WHERE id = ?12 AND (?13 = 0 OR version = ?13) RETURNING " SERIES_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -252,22 +255,26 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 	sqlite3_bind_int64(st, 10, now_us);
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)mask);
 	sqlite3_bind_int64(st, 12, in->id);
+	sqlite3_bind_int64(st, 13, if_version);
 	rc = step_one(c, st, "updating a series", mem, out, err);
 	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->id);
+		return aw__sq_explain_miss(c, AW_SQ_VERSION_SERIES, SERIES_VERSION_SQL, in->id, NULL,
+					   if_version, "series", err);
 	if (rc == AW_EEXIST)
 		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
 	return rc;
 }
 
-int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__sq_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err)
 {
 	int rc = aw__sq_downloads_of_series(r, id, mem, deleted, err);
 
 	if (rc != 0)
 		return rc;
-	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_SERIES_DELETE, "DELETE FROM anime_series WHERE id = ?1", id,
-				   "series", err);
+	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_SERIES_DELETE,
+				   "DELETE FROM anime_series WHERE id = ?1 AND (?2 = 0 OR version = ?2)",
+				   id, if_version, AW_SQ_VERSION_SERIES, SERIES_VERSION_SQL, "series",
+				   err);
 }

@@ -168,8 +168,8 @@ static int sq_bulk_version(aw_bulk *b, int *stored, int *current, aw_err *err)
 {
 	int v, rc = aw__sq_schema_read(db_of(b), &v, err);
 
-	*stored = rc == 0 ? aw__sq_schema_shared(v) : 0;
-	*current = aw__sq_schema_shared(aw__sq_schema_version());
+	*stored = rc == 0 ? v : 0;
+	*current = aw__sq_schema_version();
 	return rc;
 }
 

@@ -13,6 +13,7 @@
  */
 #include "sqlite_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +22,10 @@
 #define DL_COLUMNS                                                                       \
 	"id, series_id, season, episode_number, status, priority, progress_percent, "   \
 	"downloaded_bytes, total_bytes, download_speed, error_message, retry_count, "   \
-	"download_url, file_destination, started_at, completed_at, created_at, updated_at"
+	"download_url, file_destination, started_at, completed_at, created_at, updated_at, " \
+	"version"
+
+#define DL_VERSION_SQL "SELECT version FROM download_queue WHERE id = ?1"
 
 /* Column numbers in DL_COLUMNS that the list's merge compares. */
 enum { COL_ID = 0, COL_PRIORITY = 5, COL_CREATED_AT = 16 };
@@ -72,7 +76,8 @@ static int item_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
 	    optional_time(st, 14, mem, &d->started_at) != 0 ||
 	    optional_time(st, 15, mem, &d->completed_at) != 0 ||
 	    (d->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 16))) == NULL ||
-	    (d->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 17))) == NULL) {
+	    (d->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 17))) == NULL ||
+	    (d->etag = aw__etag_new(mem, sqlite3_column_int64(st, 18))) == NULL) {
 		protobuf_c_message_free_unpacked(&d->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
 	}
@@ -190,7 +195,7 @@ int aw__sq_downloads_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 				item_row, mem, (ProtobufCMessage **)out, err);
 }
 
-int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask, int64_t if_version,
 			    int64_t now_us, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
@@ -204,7 +209,8 @@ int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 			 "priority = CASE WHEN ?4 & 1 THEN ?1 ELSE priority END, "
 			 "download_url = CASE WHEN ?4 & 2 THEN ?2 ELSE download_url END, "
 			 "file_destination = CASE WHEN ?4 & 4 THEN ?3 ELSE file_destination END, "
-			 "updated_at = ?5 WHERE id = ?6 RETURNING " DL_COLUMNS,
+			 "updated_at = ?5, version = version + 1 "
+			 "WHERE id = ?6 AND (?7 = 0 OR version = ?7) RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -214,13 +220,15 @@ int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)mask);
 	sqlite3_bind_int64(st, 5, now_us);
 	sqlite3_bind_int64(st, 6, in->id);
+	sqlite3_bind_int64(st, 7, if_version);
 	rc = step_one(c, st, "updating a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)in->id);
+		return aw__sq_explain_miss(c, AW_SQ_VERSION_DOWNLOAD, DL_VERSION_SQL, in->id, NULL,
+					   if_version, "download", err);
 	return rc;
 }
 
-int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__sq_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_sq_conn *c = sq(r)->writer;
@@ -228,14 +236,17 @@ int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_DL_DELETE,
-			 "DELETE FROM download_queue WHERE id = ?1 RETURNING " DL_COLUMNS, &st,
-			 err);
+			 "DELETE FROM download_queue WHERE id = ?1 AND (?2 = 0 OR version = ?2) "
+			 "RETURNING " DL_COLUMNS,
+			 &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, if_version);
 	rc = step_one(c, st, "deleting a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+		return aw__sq_explain_miss(c, AW_SQ_VERSION_DOWNLOAD, DL_VERSION_SQL, id, NULL,
+					   if_version, "download", err);
 	return rc;
 }
 
@@ -262,7 +273,7 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 			 "UPDATE download_queue INDEXED BY download_queue_heartbeat "
 			 "SET status = 1, retry_count = retry_count + 1, progress_percent = 0, "
 			 "downloaded_bytes = 0, download_speed = 0, started_at = NULL, "
-			 "heartbeat_at = NULL, updated_at = ?1 "
+			 "heartbeat_at = NULL, updated_at = ?1, version = version + 1 "
 			 "WHERE status = 2 AND heartbeat_at < ?2 RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
@@ -276,7 +287,8 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	/* The first PENDING item in queue order: one probe of the order index. */
 	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM,
 			 "UPDATE download_queue "
-			 "SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1 "
+			 "SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1, "
+			 "version = version + 1 "
 			 "WHERE id = (SELECT id FROM download_queue WHERE status = ?2 "
 			 "ORDER BY priority DESC, created_at, id LIMIT 1) RETURNING " DL_COLUMNS,
 			 &st, err);
@@ -289,13 +301,17 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	return rc == AW_ENOTFOUND ? 0 : rc;
 }
 
-/* After a status-guarded UPDATE changed nothing: AW_ENOTFOUND or AW_EPRECOND,
- * naming the status that refused `method`. */
-static int refused(aw_sq_conn *c, int64_t id, const char *method, const char *needs, aw_err *err)
+/* After a status-guarded UPDATE (conditional on if_version too) changed
+ * nothing: AW_ENOTFOUND, AW_EABORTED (stale etag) or AW_EPRECOND, naming the
+ * status that refused `method`. */
+static int refused(aw_sq_conn *c, int64_t id, int64_t if_version, const char *method,
+		   const char *needs, aw_err *err)
 {
 	sqlite3_stmt *st;
-	int rc = aw__sq_stmt(c, AW_SQ_DL_STATUS, "SELECT status FROM download_queue WHERE id = ?1",
-			     &st, err);
+	int rc = aw__sq_stmt(c, AW_SQ_DL_STATUS,
+			     "SELECT status, version FROM download_queue WHERE id = ?1", &st, err);
+	int64_t version;
+	char name[24];
 	int status;
 
 	if (rc != 0)
@@ -303,16 +319,20 @@ static int refused(aw_sq_conn *c, int64_t id, const char *method, const char *ne
 	sqlite3_bind_int64(st, 1, id);
 	rc = sqlite3_step(st);
 	status = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
 		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
 	if (rc != SQLITE_ROW)
 		return aw__sq_error(c->db, rc, "reading a download's status", err);
+	snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (if_version != 0 && version != if_version)
+		return aw__repo_stale(err, "download", name, if_version, version);
 	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
 			  aw__download_status_name(status), method, needs);
 }
 
-int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
@@ -324,7 +344,8 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 			 "UPDATE download_queue SET downloaded_bytes = ?2, total_bytes = ?3, "
 			 "download_speed = ?4, "
 			 "progress_percent = CASE WHEN ?3 > 0 THEN ?2 * 100.0 / ?3 ELSE 0 END, "
-			 "heartbeat_at = ?5, updated_at = ?5 WHERE id = ?1 AND status = ?6 "
+			 "heartbeat_at = ?5, updated_at = ?5, version = version + 1 "
+			 "WHERE id = ?1 AND status = ?6 AND (?7 = 0 OR version = ?7) "
 			 "RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
@@ -335,9 +356,10 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	sqlite3_bind_double(st, 4, in->download_speed);
 	sqlite3_bind_int64(st, 5, now_us);
 	sqlite3_bind_int(st, 6, AW_DL_DOWNLOADING);
+	sqlite3_bind_int64(st, 7, if_version);
 	rc = step_one(c, st, "recording progress", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return refused(c, in->id, "ReportProgress", "DOWNLOADING", err);
+		return refused(c, in->id, if_version, "ReportProgress", "DOWNLOADING", err);
 	return rc;
 }
 
@@ -358,14 +380,14 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	"downloaded_bytes = CASE WHEN ?5 & 4 THEN 0 ELSE downloaded_bytes END, "              \
 	"download_speed = CASE WHEN ?5 & 4 THEN 0 ELSE download_speed END, "                  \
 	"started_at = CASE WHEN ?5 & 4 THEN NULL ELSE started_at END, "                       \
-	"heartbeat_at = NULL, updated_at = ?2 "                                               \
-	"WHERE id = ?1 AND (?3 >> status) & 1 RETURNING " DL_COLUMNS
+	"heartbeat_at = NULL, updated_at = ?2, version = version + 1 "                        \
+	"WHERE id = ?1 AND (?3 >> status) & 1 AND (?7 = 0 OR version = ?7) RETURNING " DL_COLUMNS
 
 _Static_assert(AW_DL_EFFECT_COMPLETE == 1 && AW_DL_EFFECT_ERROR == 2 && AW_DL_EFFECT_RESET == 4,
 	       "TRANSITION_SQL tests the effect bits by value");
 
 int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				const char *error_message, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_sq_conn *c = sq(r)->writer;
@@ -381,9 +403,10 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *
 	sqlite3_bind_int(st, 4, rule->to);
 	sqlite3_bind_int64(st, 5, rule->effects);
 	aw__sq_bind_text(st, 6, error_message != NULL ? error_message : "");
+	sqlite3_bind_int64(st, 7, if_version);
 	rc = step_one(c, st, "changing a download's status", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return refused(c, id, rule->method, rule->needs, err);
+		return refused(c, id, if_version, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
 		return aw_err_set(err, AW_EEXIST,
 				  "download %lld cannot be retried: its episode has another "

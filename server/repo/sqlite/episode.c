@@ -15,7 +15,9 @@
 
 #define EPISODE_COLUMNS                                                              \
 	"id, series_id, season, episode_number, title, file_path, file_size, "       \
-	"is_downloaded, download_date, created_at, updated_at"
+	"is_downloaded, download_date, created_at, updated_at, version"
+
+#define EPISODE_VERSION_SQL "SELECT version FROM episodes WHERE id = ?1"
 
 /* Slot AW_SQ_EPISODE_GET, prepared on a reader or the writer's connection. */
 #define EPISODE_GET_SQL "SELECT " EPISODE_COLUMNS " FROM episodes WHERE id = ?1"
@@ -46,7 +48,8 @@ static int episode_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *me
 	    (sqlite3_column_type(st, 8) != SQLITE_NULL &&
 	     (e->download_date = aw__pb_timestamp(mem, sqlite3_column_int64(st, 8))) == NULL) ||
 	    (e->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 9))) == NULL ||
-	    (e->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 10))) == NULL) {
+	    (e->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 10))) == NULL ||
+	    (e->etag = aw__etag_new(mem, sqlite3_column_int64(st, 11))) == NULL) {
 		protobuf_c_message_free_unpacked(&e->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading an episode");
 	}
@@ -231,7 +234,7 @@ static int taken_message(aw_sq_conn *c, const Aniworld__V1__Episode *in, uint64_
 			  season, number);
 }
 
-int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			   aw_err *err)
 {
@@ -256,8 +259,8 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 			 "  WHEN ?9 & 96 THEN NULL "
 			 "  ELSE download_date END, "
 			 "is_downloaded = CASE WHEN ?9 & 32 THEN ?6 ELSE is_downloaded END, "
-			 "updated_at = ?8 "
-			 "WHERE id = ?10 RETURNING " EPISODE_COLUMNS,
+			 "updated_at = ?8, version = version + 1 "
+			 "WHERE id = ?10 AND (?11 = 0 OR version = ?11) RETURNING " EPISODE_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -272,21 +275,24 @@ int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 	sqlite3_bind_int64(st, 8, now_us);
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)mask);
 	sqlite3_bind_int64(st, 10, in->id);
+	sqlite3_bind_int64(st, 11, if_version);
 	rc = step_one(c, st, "updating an episode", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)in->id);
+		return aw__sq_explain_miss(c, AW_SQ_VERSION_EPISODE, EPISODE_VERSION_SQL, in->id, NULL,
+					   if_version, "episode", err);
 	if (rc == AW_EEXIST)
 		return taken_message(c, in, mask, err);
 	return rc;
 }
 
-int aw__sq_episodes_delete(aw_repo *r, int64_t id, aw_err *err)
+int aw__sq_episodes_delete(aw_repo *r, int64_t id, int64_t if_version, aw_err *err)
 {
-	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_EPISODE_DELETE, "DELETE FROM episodes WHERE id = ?1", id,
-				   "episode", err);
+	return aw__sq_delete_by_id(sq(r)->writer, AW_SQ_EPISODE_DELETE,
+				   "DELETE FROM episodes WHERE id = ?1 AND (?2 = 0 OR version = ?2)", id,
+				   if_version, AW_SQ_VERSION_EPISODE, EPISODE_VERSION_SQL, "episode", err);
 }
 
-int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err)
 {
@@ -296,7 +302,8 @@ int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeD
 
 	rc = aw__sq_stmt(c, AW_SQ_EPISODE_MARK,
 			 "UPDATE episodes SET is_downloaded = 1, download_date = ?1, file_path = ?2, "
-			 "file_size = ?3, updated_at = ?1 WHERE id = ?4 RETURNING " EPISODE_COLUMNS,
+			 "file_size = ?3, updated_at = ?1, version = version + 1 "
+			 "WHERE id = ?4 AND (?5 = 0 OR version = ?5) RETURNING " EPISODE_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -304,8 +311,10 @@ int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeD
 	aw__sq_bind_text(st, 2, in->file_path);
 	sqlite3_bind_int64(st, 3, in->file_size);
 	sqlite3_bind_int64(st, 4, in->id);
+	sqlite3_bind_int64(st, 5, if_version);
 	rc = step_one(c, st, "marking an episode downloaded", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)in->id);
+		return aw__sq_explain_miss(c, AW_SQ_VERSION_EPISODE, EPISODE_VERSION_SQL, in->id, NULL,
+					   if_version, "episode", err);
 	return rc;
 }

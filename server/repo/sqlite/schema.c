@@ -122,6 +122,30 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER episodes_uncounted AFTER DELETE ON episodes BEGIN"
 	"  UPDATE row_counts SET n = n - 1 WHERE name = 'episodes';"
 	"END;",
+
+	/* 4: PostgreSQL's event outbox; SQLite needs none (its events never
+	 * leave the process). Kept so that migration N is the same on both. */
+	"",
+
+	/* 5: safe retries and concurrency control. request_ids holds the answer
+	 * of every write given a request_id (AIP-155), written in the write's
+	 * own transaction; `done` 0 is a claim whose write is under way. The
+	 * version of each record counts its writes: its etag (AIP-154). */
+	"CREATE TABLE request_ids ("
+	"  request_id TEXT PRIMARY KEY,"
+	"  method TEXT NOT NULL,"
+	"  fingerprint BLOB NOT NULL," /* SHA-256 of the request, request_id left out */
+	"  done INTEGER NOT NULL DEFAULT 0,"
+	"  code INTEGER NOT NULL DEFAULT 0," /* 0 or the AW_E* code of the error */
+	"  message TEXT NOT NULL DEFAULT '',"
+	"  reply BLOB," /* the packed result when code is 0 */
+	"  created_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	"CREATE INDEX request_ids_created ON request_ids(created_at);"
+	"ALTER TABLE anime_series ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE episodes ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE download_queue ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
+	"ALTER TABLE user_sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -129,13 +153,6 @@ static const char *const migrations[] = {
 int aw__sq_schema_version(void)
 {
 	return N_MIGRATIONS;
-}
-
-/* Every migration here changes the data model that both backends share, so
- * SQLite's numbers are the shared ones. */
-int aw__sq_schema_shared(int version)
-{
-	return version;
 }
 
 static int user_version(sqlite3 *db, int *out, aw_err *err)

@@ -243,8 +243,8 @@ int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const
 	return rc;
 }
 
-int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
-			aw_err *err)
+int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, int64_t if_version,
+			int vslot, const char *vsql, const char *thing, aw_err *err)
 {
 	sqlite3_stmt *st;
 	char what[64];
@@ -253,14 +253,49 @@ int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, co
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, if_version);
 	rc = sqlite3_step(st);
 	aw__sq_finish(st);
 	if (rc != SQLITE_DONE) {
 		snprintf(what, sizeof(what), "deleting %s %lld", thing, (long long)id);
 		return aw__sq_error(c->db, rc, what, err);
 	}
-	if (sqlite3_changes(c->db) == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+	if (sqlite3_changes(c->db) == 0) {
+		rc = aw__sq_explain_miss(c, vslot, vsql, id, NULL, if_version, thing, err);
+		return rc != 0 ? rc : aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing,
+						 (long long)id);
+	}
+	return 0;
+}
+
+int aw__sq_explain_miss(aw_sq_conn *c, int vslot, const char *vsql, int64_t id, const char *key,
+			int64_t if_version, const char *thing, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int64_t version = 0;
+	char name[160];
+	int rc = aw__sq_stmt(c, vslot, vsql, &st, err);
+
+	if (rc != 0)
+		return rc;
+	if (key != NULL)
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		version = sqlite3_column_int64(st, 0);
+	aw__sq_finish(st);
+	if (key != NULL)
+		snprintf(name, sizeof(name), "\"%s\"", key);
+	else
+		snprintf(name, sizeof(name), "%lld", (long long)id);
+	if (rc == SQLITE_DONE)
+		return aw_err_set(err, AW_ENOTFOUND, "%s %s not found", thing, name);
+	if (rc != SQLITE_ROW)
+		return aw__sq_error(c->db, rc, "reading a record's version", err);
+	if (if_version != 0 && version != if_version)
+		return aw__repo_stale(err, thing, name, if_version, version);
 	return 0;
 }
 
@@ -579,7 +614,7 @@ static void sq_close(aw_repo *base)
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 5,
+	.version = 6,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -618,6 +653,9 @@ static const aw_repo_methods sqlite_methods = {
 	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
 	.downloads_publish = sq_downloads_publish,
 	.snapshot = aw__sq_snapshot,
+	.request_claim = aw__sq_request_claim,
+	.request_finish = aw__sq_request_finish,
+	.request_purge = aw__sq_request_purge,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

@@ -82,7 +82,17 @@ enum aw_sq_stmt {
 	AW_SQ_EPISODE_PAGE,                          /* + 0 all series, 1 one series */
 	AW_SQ_EPISODE_COUNT = AW_SQ_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
 
-	AW_SQ_STMT_COUNT = AW_SQ_EPISODE_COUNT + 3
+	/* request_id.c */
+	AW_SQ_REQUEST_CLAIM = AW_SQ_EPISODE_COUNT + 3,
+	AW_SQ_REQUEST_GET,
+	AW_SQ_REQUEST_FINISH,
+	AW_SQ_REQUEST_PURGE,
+	AW_SQ_VERSION_SERIES,      /* + the others: the version of one record */
+	AW_SQ_VERSION_EPISODE,
+	AW_SQ_VERSION_DOWNLOAD,
+	AW_SQ_VERSION_SESSION,
+
+	AW_SQ_STMT_COUNT
 };
 
 /* The busy timeout when the "busy_timeout_ms" setting is not given. */
@@ -181,10 +191,23 @@ int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const
 		     aw_sq_row_fn *row, ProtobufCAllocator *mem, ProtobufCMessage **out,
 		     aw_err *err);
 
-/* Runs DELETE statement `sql` (slot `slot`, on the writer) with ?1 = id.
- * AW_ENOTFOUND, "<thing> <id> not found", when it deleted nothing. */
-int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, const char *thing,
-			aw_err *err);
+/* Runs DELETE statement `sql` (slot `slot`, on the writer) with ?1 = id and
+ * ?2 = if_version (its WHERE: "id = ?1 AND (?2 = 0 OR version = ?2)"). When it
+ * deleted nothing: AW_ENOTFOUND, "<thing> <id> not found", or AW_EABORTED
+ * (aw__sq_explain_miss with version statement `vslot`, `vsql`). */
+int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, int64_t if_version,
+			int vslot, const char *vsql, const char *thing, aw_err *err);
+
+/*
+ * After a write conditional on one record's version (if_version, 0: none)
+ * changed nothing, on the writer: reads the record's version with `vsql`
+ * (slot `vslot`; ?1 = id, or `key` when not NULL) and returns AW_ENOTFOUND
+ * ("<thing> <id> not found") when it is missing, AW_EABORTED (stale) when it
+ * is at another version, or 0 when neither explains it (the write's own
+ * condition did: the caller says which).
+ */
+int aw__sq_explain_miss(aw_sq_conn *c, int vslot, const char *vsql, int64_t id, const char *key,
+			int64_t if_version, const char *thing, aw_err *err);
 
 /* Binds text with an explicit length; SQLITE_TRANSIENT unless the caller proves
  * the string outlives the statement's step (then SQLITE_STATIC). */
@@ -206,10 +229,6 @@ int aw__sq_schema_version(void);
 
 /* The schema version the database of `db` holds (PRAGMA user_version). */
 int aw__sq_schema_read(sqlite3 *db, int *version, aw_err *err);
-
-/* Schema version `version` of SQLite in the numbering both backends share
- * (bulk.h: a copy needs both ends at the same one). */
-int aw__sq_schema_shared(int version);
 
 /* Brings the database of `db` to the current schema version, one migration
  * transaction at a time. AW_EVERSION when the file is newer than this build. */
@@ -235,10 +254,10 @@ int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *filter,
 		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err);
-int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask,
+int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64_t mask, int64_t if_version,
 			 int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__AnimeSeries **out,
 			 aw_err *err);
-int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__sq_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
 
 /* ---- download_queue.c ---------------------------------------------------------------------- */
@@ -252,19 +271,19 @@ int aw__sq_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
 			  ProtobufCAllocator *mem, Aniworld__V1__ListDownloadsResponse **out,
 			  int *more, aw_err *err);
-int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask,
+int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, uint64_t mask, int64_t if_version,
 			    int64_t now_us, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
+int aw__sq_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 			   ProtobufCAllocator *mem, aw_download_changes *requeued,
 			   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
-int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
+int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *rule,
-				const char *error_message, int64_t now_us, ProtobufCAllocator *mem,
+				const char *error_message, int64_t if_version, int64_t now_us, ProtobufCAllocator *mem,
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_purge(aw_repo *r, unsigned statuses, ProtobufCAllocator *mem,
 			   aw_download_changes *deleted, aw_err *err);
@@ -286,10 +305,10 @@ int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 			int *is_active, int64_t *expires_at_us, aw_err *err);
 int aw__sq_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
 			 ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
-int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
 			  aw_err *err);
-int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err);
 int aw__sq_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, int64_t *count,
 			       aw_err *err);
@@ -304,13 +323,20 @@ int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 int aw__sq_episodes_list(aw_repo *r, const Aniworld__V1__ListEpisodesRequest *filter,
 			 const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 			 Aniworld__V1__ListEpisodesResponse **out, int *more, aw_err *err);
-int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask,
+int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
 			   int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__Episode **out,
 			   aw_err *err);
-int aw__sq_episodes_delete(aw_repo *r, int64_t id, aw_err *err);
-int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in,
+int aw__sq_episodes_delete(aw_repo *r, int64_t id, int64_t if_version, aw_err *err);
+int aw__sq_episodes_mark_downloaded(aw_repo *r, const Aniworld__V1__MarkEpisodeDownloadedRequest *in, int64_t if_version,
 				    int64_t now_us, ProtobufCAllocator *mem,
 				    Aniworld__V1__Episode **out, aw_err *err);
 
+/* ---- request_id.c ----------------------------------------------------------------------- */
+
+int aw__sq_request_claim(aw_repo *r, const aw_request_id *rid, int64_t now_us,
+			 aw_request_record *rec, int *found, aw_err *err);
+int aw__sq_request_finish(aw_repo *r, const aw_request_id *rid, int code, const char *message,
+			  const uint8_t *reply, size_t reply_len, aw_err *err);
+int aw__sq_request_purge(aw_repo *r, int64_t before_us, int limit, int64_t *count, aw_err *err);
 
 #endif /* AW_SQLITE_INT_H */

@@ -16,7 +16,9 @@
 
 #define SESSION_COLUMNS                                                              \
 	"id, session_id, user_id, ip_address, user_agent, expires_at, is_active, " \
-	"last_activity, created_at, updated_at"
+	"last_activity, created_at, updated_at, version"
+
+#define SESSION_VERSION_SQL "SELECT version FROM user_sessions WHERE session_id = ?1"
 
 static aw_sq_repo *sq(aw_repo *r)
 {
@@ -43,7 +45,8 @@ static int session_row(sqlite3_stmt *st, const void *now_us, ProtobufCAllocator 
 	    (s->expires_at = aw__pb_timestamp(mem, expires_at)) == NULL ||
 	    (s->last_activity = aw__pb_timestamp(mem, sqlite3_column_int64(st, 7))) == NULL ||
 	    (s->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 8))) == NULL ||
-	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 9))) == NULL) {
+	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 9))) == NULL ||
+	    (s->etag = aw__etag_new(mem, sqlite3_column_int64(st, 10))) == NULL) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a session");
 	}
@@ -259,8 +262,8 @@ int aw__sq_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_SESSION_TOUCH,
-			 "UPDATE user_sessions SET last_activity = ?2 WHERE session_id = ?1 "
-			 "RETURNING " SESSION_COLUMNS,
+			 "UPDATE user_sessions SET last_activity = ?2, version = version + 1 "
+			 "WHERE session_id = ?1 RETURNING " SESSION_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -270,7 +273,7 @@ int aw__sq_session_touch(aw_repo *r, const char *session_id, int64_t now_us,
 	return rc == AW_ENOTFOUND ? not_found(session_id, err) : rc;
 }
 
-int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us,
+int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at_us, int64_t if_version,
 			  int64_t now_us, ProtobufCAllocator *mem, Aniworld__V1__UserSession **out,
 			  aw_err *err)
 {
@@ -280,16 +283,22 @@ int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_SESSION_EXTEND,
-			 "UPDATE user_sessions SET expires_at = ?2, updated_at = ?3 "
-			 "WHERE session_id = ?1 AND is_active = 1 RETURNING " SESSION_COLUMNS,
+			 "UPDATE user_sessions SET expires_at = ?2, updated_at = ?3, "
+			 "version = version + 1 WHERE session_id = ?1 AND is_active = 1 "
+			 "AND (?4 = 0 OR version = ?4) RETURNING " SESSION_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
 	bind_static(st, 1, session_id);
 	sqlite3_bind_int64(st, 2, expires_at_us);
 	sqlite3_bind_int64(st, 3, now_us);
+	sqlite3_bind_int64(st, 4, if_version);
 	rc = step_one(c, st, "extending a session", now_us, mem, out, err);
 	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = aw__sq_explain_miss(c, AW_SQ_VERSION_SESSION, SESSION_VERSION_SQL, 0, session_id,
+				 if_version, "session", err);
+	if (rc != 0)
 		return rc;
 	/* Nothing matched: the session is missing, or revoked. */
 	rc = get_with(c, session_id, now_us, mem, &found, err);
@@ -299,7 +308,7 @@ int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	return aw_err_set(err, AW_EPRECOND, "session \"%s\" is revoked", session_id);
 }
 
-int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
+int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
 			  ProtobufCAllocator *mem, Aniworld__V1__UserSession **out, aw_err *err)
 {
 	aw_sq_conn *c = sq(r)->writer;
@@ -307,15 +316,21 @@ int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t now_us,
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_SESSION_REVOKE,
-			 "UPDATE user_sessions SET is_active = 0, updated_at = ?2 "
-			 "WHERE session_id = ?1 AND is_active = 1 RETURNING " SESSION_COLUMNS,
+			 "UPDATE user_sessions SET is_active = 0, updated_at = ?2, "
+			 "version = version + 1 WHERE session_id = ?1 AND is_active = 1 "
+			 "AND (?3 = 0 OR version = ?3) RETURNING " SESSION_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
 	bind_static(st, 1, session_id);
 	sqlite3_bind_int64(st, 2, now_us);
+	sqlite3_bind_int64(st, 3, if_version);
 	rc = step_one(c, st, "revoking a session", now_us, mem, out, err);
 	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = aw__sq_explain_miss(c, AW_SQ_VERSION_SESSION, SESSION_VERSION_SQL, 0, session_id,
+				 if_version, "session", err);
+	if (rc != 0)
 		return rc;
 	/* Nothing matched: missing (NOT_FOUND), or already revoked, which is
 	 * returned as it is. */
@@ -343,7 +358,7 @@ int aw__sq_session_revoke_user(aw_repo *r, const char *user_id, int64_t now_us, 
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_SESSION_REVOKE_USER,
-			 "UPDATE user_sessions SET is_active = 0, updated_at = ?2 "
+			 "UPDATE user_sessions SET is_active = 0, updated_at = ?2, version = version + 1 "
 			 "WHERE user_id = ?1 AND +is_active = 1", /* the user index, see page_sql */
 			 &st, err);
 	if (rc != 0)
