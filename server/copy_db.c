@@ -27,6 +27,8 @@ static const char *const tables[] = {
 	"episodes",
 	"download_queue",
 	"user_sessions",
+	"request_ids", /* answers of writes given a request_id: a retry after the move
+			* still gets the first answer */
 };
 #define N_TABLES (sizeof(tables) / sizeof(tables[0]))
 
