@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "repo/postgres/postgres_int.h"
+#include "repo/sqlite/sqlite_int.h"
 #include "repo_sync.h"
 #include "test_db.h"
 
@@ -137,6 +138,8 @@ static void test_repo_postgres_migrations_and_version(void **state)
 	f->repo = NULL;
 	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM schema_version", &n), 0);
 	assert_int_equal(n, aw__pg_schema_version()); /* one row per migration */
+	/* A schema version means the same on both backends. */
+	assert_int_equal(aw__pg_schema_version(), aw__sq_schema_version());
 
 	assert_int_equal(test_db_exec(&f->db, "INSERT INTO schema_version VALUES (99)"), 0);
 	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), AW_EVERSION);
@@ -263,6 +266,120 @@ static void test_repo_postgres_failed_write_spares_its_batch(void **state)
 	assert_int_equal(n, 3);
 }
 
+/* ---- a write batch that loses a deadlock runs again (issue 10) ---------------------------- */
+
+typedef struct deadlock_writes {
+	aw_repo *repo;
+	int64_t first, second;   /* the series the batch updates, in this order */
+	int rc[2];
+	char desc[2][32];        /* the descriptions answered */
+} deadlock_writes;
+
+/* One batch of two updates (deferred, then flushed): `first`, then `second`. */
+static void *deadlock_writer(void *arg)
+{
+	deadlock_writes *d = arg;
+	Aniworld__V1__AnimeSeries s[2];
+	sync_req sr[2];
+
+	aw_repo_defer_writes(d->repo);
+	for (int i = 0; i < 2; i++) {
+		Aniworld__V1__AnimeSeries init = ANIWORLD__V1__ANIME_SERIES__INIT;
+
+		s[i] = init;
+		s[i].id = i == 0 ? d->first : d->second;
+		s[i].description = "from-the-batch";
+		aw_repo_series_update(d->repo, sync_init(&sr[i]), &s[i], AW_SERIES_DESCRIPTION);
+	}
+	aw_repo_flush(d->repo);
+	for (int i = 0; i < 2; i++) {
+		d->rc[i] = sync_wait(&sr[i]);
+		if (sr[i].result != NULL) {
+			snprintf(d->desc[i], sizeof(d->desc[i]), "%s",
+				 ((Aniworld__V1__AnimeSeries *)sr[i].result)->description);
+			protobuf_c_message_free_unpacked(sr[i].result, NULL);
+		}
+	}
+	return NULL;
+}
+
+static int side_ok(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "side connection: %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * A deadlock between the writer's batch and another connection, provoked on
+ * purpose: the other connection locks series A; the batch updates B, then
+ * waits for A; the other connection then asks for B. PostgreSQL aborts the
+ * batch's transaction (its deadlock check runs first: the other connection's
+ * deadlock_timeout is long), SQLSTATE 40P01. The writer must run the batch
+ * again, unseen by its callers: both updates answer OK and are stored, after
+ * the other connection's.
+ */
+static void test_repo_postgres_deadlock_runs_the_batch_again(void **state)
+{
+	fixture *f = *state;
+	deadlock_writes d = {0};
+	struct timespec pause = {0, 10 * 1000000};
+	pthread_t t;
+	PGconn *side;
+	int64_t waiting = 0, n = 0;
+	int64_t until;
+	char sql[160];
+	aw_err err;
+
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	assert_int_equal(create_series(f->repo, "lock-a"), 0);
+	assert_int_equal(create_series(f->repo, "lock-b"), 0);
+	assert_int_equal(test_db_int(&f->db, "SELECT id FROM anime_series WHERE key = 'lock-a'",
+				     &d.second), 0);
+	assert_int_equal(test_db_int(&f->db, "SELECT id FROM anime_series WHERE key = 'lock-b'",
+				     &d.first), 0);
+	d.repo = f->repo;
+
+	side = PQconnectdb(f->db.location);
+	assert_int_equal(PQstatus(side), CONNECTION_OK);
+	assert_true(side_ok(side, "SET deadlock_timeout = '20s'"));
+	assert_true(side_ok(side, "BEGIN"));
+	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
+		 (long long)d.second);
+	assert_true(side_ok(side, sql));
+
+	assert_int_equal(pthread_create(&t, NULL, deadlock_writer, &d), 0);
+	/* The batch holds B and waits for A. */
+	until = now_ms() + 10000;
+	while (now_ms() < until) {
+		assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted",
+					     &waiting), 0);
+		if (waiting > 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	assert_true(waiting > 0);
+	/* The cycle: this waits until PostgreSQL has aborted the batch's transaction. */
+	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
+		 (long long)d.first);
+	assert_true(side_ok(side, sql));
+	assert_true(side_ok(side, "COMMIT"));
+	PQfinish(side);
+	pthread_join(t, NULL);
+
+	assert_int_equal(d.rc[0], 0);
+	assert_int_equal(d.rc[1], 0);
+	assert_string_equal(d.desc[0], "from-the-batch");
+	assert_string_equal(d.desc[1], "from-the-batch");
+	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM anime_series "
+				     "WHERE description = 'from-the-batch'", &n), 0);
+	assert_int_equal(n, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -276,6 +393,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_repo_postgres_connections_come_back, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_repo_postgres_failed_write_spares_its_batch,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_deadlock_runs_the_batch_again,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

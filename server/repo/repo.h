@@ -26,6 +26,18 @@
  * A write whose caller has given up (req->abandoned says so) before the writer
  * reaches it is not executed and reports AW_ECANCELED or AW_ETIMEDOUT.
  *
+ * Deadlines. req->deadline_us is when the caller stops waiting (a gRPC call's
+ * deadline, less the time its answer needs to travel). The generic code hands
+ * it to the backend for the work it does for the request (aw__repo_deadline):
+ * a read's, and a write batch's (the latest of its writes' deadlines, so that
+ * no write is failed for another's hurry). Every wait of the backend (for a
+ * pooled connection, for a connection to open, for an answer) ends at the
+ * earlier of that deadline and the backend's own time bound, and a request
+ * whose wait was cut short reports AW_EUNAVAIL; a connection left in the
+ * middle of a statement is closed, never used again. A write so cut short may
+ * or may not have committed (the database may have received its COMMIT), like
+ * any write whose answer was lost; it is never reported as done.
+ *
  * Concurrency design. Readers never wait behind the writer or each other: each
  * read borrows a connection of its own (WAL gives it a consistent snapshot) and
  * every multi-statement read runs in one read transaction. All writes go
@@ -267,11 +279,17 @@ struct aw_repo_req {
 	aw_repo_waiting_fn *waiting;     /* NULL: not told */
 	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
 	void *data;                      /* the caller's, untouched */
+	int64_t deadline_us;             /* CLOCK_MONOTONIC microseconds by which the
+					    caller needs the outcome; 0: none (see
+					    "Deadlines" above) */
 
-	/* Private to the repository. */
+	/* Private to the repository (the caller zeroes them with the rest). */
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
 	aw_repo_args args;               /* its input, typed per operation */
+	aw_download_changes *changes;    /* the changes list the write appends to
+					    (NULL: none), trimmed back when its
+					    transaction is run again */
 };
 
 /* ---- page cursors --------------------------------------------------------------------- */
@@ -918,6 +936,20 @@ char *aw__episodes_seasons_text(const Aniworld__V1__ListEpisodesRequest *f, char
  * downloaded only, 0 missing only, -1 either. */
 int aw__episodes_downloaded_filter(const Aniworld__V1__ListEpisodesRequest *f);
 
+/*
+ * The deadline of the work the calling thread does for the repository now, as
+ * CLOCK_MONOTONIC microseconds (INT64_MAX: none): a read's req->deadline_us,
+ * set by its wrapper for the time of the backend call, or a write batch's, set
+ * by the writer. Backends end every wait at the earlier of it and their own
+ * time bounds (see "Deadlines" at the top). Threads of a backend's own may
+ * set one for their work too (aw__repo_deadline_set; 0 clears it).
+ */
+int64_t aw__repo_deadline(void);
+void aw__repo_deadline_set(int64_t deadline_us);
+
+/* CLOCK_MONOTONIC microseconds, the clock of deadlines. */
+int64_t aw__repo_mono_us(void);
+
 /* The repository's time (its clock option), microseconds since the Unix epoch. */
 int64_t aw__repo_now(aw_repo *r);
 
@@ -963,6 +995,10 @@ void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 
 /* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
 void aw__writer_submit(aw_repo *r, aw_repo_req *req);
+
+/* download_queue.c: frees the events of `changes` after the first `n` (a write
+ * run again starts from where it first began). */
+void aw__download_changes_trim(aw_download_changes *changes, size_t n, ProtobufCAllocator *mem);
 
 /* download_queue.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
 const char *aw__download_status_name(int status);

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "repo.h"
 
@@ -59,7 +60,14 @@ struct aw_writer {
 	int *rc;
 	aw_err *errs;
 	ProtobufCMessage **results;
+	size_t *marks;            /* each write's changes list length before it ran */
+	uint32_t seed;            /* for the jitter of conflict pauses */
 };
+
+/* A batch whose transaction lost a conflict runs again up to this many times,
+ * after pauses of up to CONFLICT_BACKOFF_US, doubled each time (run_batch). */
+#define CONFLICT_RETRIES 5
+#define CONFLICT_BACKOFF_US 4000
 
 static int logical_error(int rc)
 {
@@ -129,28 +137,40 @@ static void note_outcome(aw_repo *r, aw_writer *w, int rc, const aw_err *err)
 	}
 }
 
-static void run_batch(aw_repo *r, aw_writer *w, int n)
+/*
+ * The deadline of a batch: the latest of its live writes' (0: one of them has
+ * none), so that no write is failed for another's hurry.
+ */
+static int64_t batch_deadline(aw_writer *w, int n)
+{
+	int64_t latest = 0;
+
+	for (int i = 0; i < n; i++) {
+		int64_t d = w->batch[i]->deadline_us;
+
+		if (w->rc[i] != 0)
+			continue;
+		if (d <= 0)
+			return 0;
+		if (d > latest)
+			latest = d;
+	}
+	return latest;
+}
+
+/*
+ * Runs the live writes of the batch in one transaction, commits it (or rolls
+ * it back when every write failed on its own) and returns 0, or the error that
+ * failed the whole transaction (then rolled back, and every write that had
+ * succeeded or not run yet fails with it).
+ */
+static int attempt(aw_repo *r, aw_writer *w, int n, int live, int *committed, aw_err *txn_err)
 {
 	const aw_repo_methods *m = r->methods;
-	aw_err txn_err;
-	int rc, live = 0, stored = 0;
+	int rc, stored = 0;
 
-	aw_err_clear(&txn_err);
-	for (int i = 0; i < n; i++) {
-		aw_repo_req *req = w->batch[i];
-		w->results[i] = NULL;
-		aw_err_clear(&w->errs[i]);
-		w->rc[i] = req->abandoned != NULL ? req->abandoned(req) : 0;
-		if (w->rc[i] != 0)
-			aw_err_set(&w->errs[i], w->rc[i], "%s before the write ran",
-				   w->rc[i] == AW_ETIMEDOUT ? "deadline exceeded" : "cancelled");
-		else
-			live++;
-	}
-	if (live == 0)
-		goto report;
-
-	rc = m->begin(r, &txn_err);
+	aw_err_clear(txn_err);
+	rc = m->begin(r, txn_err);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		aw_repo_req *req = w->batch[i];
 
@@ -161,7 +181,7 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 		 * transaction is rolled back instead of committed. A write that
 		 * ran may still be refused for the size of its result, and is
 		 * then undone like any write that failed (write_end). */
-		rc = m->write_begin(r, live == 1, &txn_err);
+		rc = m->write_begin(r, live == 1, txn_err);
 		if (rc != 0)
 			break;
 		w->rc[i] = req->write(r, req, &w->results[i], &w->errs[i]);
@@ -169,26 +189,24 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 			w->rc[i] = check_reply_size(r, req, &w->results[i], &w->errs[i]);
 		if (w->rc[i] == 0) {
 			stored++;
-			rc = m->write_end(r, 0, &txn_err);
+			rc = m->write_end(r, 0, txn_err);
 		} else if (logical_error(w->rc[i])) {
 			drop_result(req, &w->results[i]);
-			rc = m->write_end(r, w->rc[i], &txn_err);
+			rc = m->write_end(r, w->rc[i], txn_err);
 		} else {
 			/* Storage trouble: give up the whole batch. */
 			drop_result(req, &w->results[i]);
 			rc = w->rc[i];
-			txn_err = w->errs[i];
+			*txn_err = w->errs[i];
 		}
 	}
+	*committed = 0;
 	if (rc == 0 && stored > 0) {
-		rc = m->commit(r, &txn_err);
-		if (rc == 0)
-			note_outcome(r, w, 0, NULL);
-	} else if (rc == 0) {
+		rc = m->commit(r, txn_err);
+		*committed = rc == 0;
+	} else if (rc == 0)
 		m->rollback(r); /* every write failed on its own: nothing to keep */
-	}
 	if (rc != 0) {
-		note_outcome(r, w, rc, &txn_err);
 		m->rollback(r);
 		/* Nothing of this batch is stored: every write that had succeeded, or
 		 * had not run yet, fails with the transaction's error. */
@@ -198,10 +216,110 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 					continue;
 				drop_result(w->batch[i], &w->results[i]);
 				w->rc[i] = rc;
-				w->errs[i] = txn_err;
+				w->errs[i] = *txn_err;
 			}
 		}
 	}
+	return rc;
+}
+
+/* Whether a caller still waits for write i: 0, or why not (and then its
+ * outcome is set). */
+static int still_wanted(aw_writer *w, int i)
+{
+	aw_repo_req *req = w->batch[i];
+
+	w->rc[i] = req->abandoned != NULL ? req->abandoned(req) : 0;
+	if (w->rc[i] != 0)
+		aw_err_set(&w->errs[i], w->rc[i], "%s before the write ran",
+			   w->rc[i] == AW_ETIMEDOUT ? "deadline exceeded" : "cancelled");
+	return w->rc[i] == 0;
+}
+
+/* A small pseudo-random number (xorshift), for jitter; leader only. */
+static uint32_t jitter(aw_writer *w)
+{
+	uint32_t x = w->seed != 0 ? w->seed : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	w->seed = x;
+	return x;
+}
+
+/*
+ * Pauses before running a batch again after its transaction lost a conflict
+ * (AW_EABORTED): a random time up to CONFLICT_BACKOFF_US << try, so that the
+ * transactions that collided do not collide again in step. Returns 0 without
+ * pausing when the batch's deadline would pass first.
+ */
+static int conflict_pause(aw_writer *w, int try, int64_t deadline_us)
+{
+	int64_t span = (int64_t)CONFLICT_BACKOFF_US << try;
+	int64_t pause = span / 2 + (int64_t)(jitter(w) % (uint32_t)(span / 2 + 1));
+	struct timespec ts;
+
+	if (deadline_us > 0 && aw__repo_mono_us() + pause >= deadline_us)
+		return 0;
+	ts.tv_sec = (time_t)(pause / 1000000);
+	ts.tv_nsec = (long)(pause % 1000000) * 1000;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	return 1;
+}
+
+/*
+ * Runs a batch and reports every outcome. A transaction that fails because it
+ * lost a conflict with another (AW_EABORTED: PostgreSQL's serialization
+ * failure or deadlock, where the database chose it as the victim) did nothing,
+ * and running it again usually succeeds: the whole batch runs again, up to
+ * CONFLICT_RETRIES times, after a short jittered pause, with every write as it
+ * was first asked (results dropped, changes lists trimmed back) and without
+ * the writes whose callers gave up meanwhile. Only then does the conflict
+ * reach the callers (ABORTED).
+ */
+static void run_batch(aw_repo *r, aw_writer *w, int n)
+{
+	aw_err txn_err;
+	int64_t deadline;
+	int rc, live = 0, committed = 0;
+
+	for (int i = 0; i < n; i++) {
+		aw_repo_req *req = w->batch[i];
+
+		w->results[i] = NULL;
+		aw_err_clear(&w->errs[i]);
+		w->marks[i] = req->changes != NULL ? req->changes->n_events : 0;
+		live += still_wanted(w, i);
+	}
+	if (live == 0)
+		goto report;
+	/* The backend bounds its waits by it (aw__repo_deadline). */
+	deadline = batch_deadline(w, n);
+	aw__repo_deadline_set(deadline);
+	for (int try = 0;; try++) {
+		rc = attempt(r, w, n, live, &committed, &txn_err);
+		if (rc != AW_EABORTED || try == CONFLICT_RETRIES || !conflict_pause(w, try, deadline))
+			break;
+		live = 0;
+		for (int i = 0; i < n; i++) {
+			aw_repo_req *req = w->batch[i];
+
+			if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
+				continue;
+			drop_result(req, &w->results[i]);
+			if (req->changes != NULL)
+				aw__download_changes_trim(req->changes, w->marks[i], req->mem);
+			aw_err_clear(&w->errs[i]);
+			live += still_wanted(w, i);
+		}
+		if (live == 0)
+			break;
+	}
+	aw__repo_deadline_set(0);
+	if (rc != 0 || committed)
+		note_outcome(r, w, rc, &txn_err);
 report:
 	for (int i = 0; i < n; i++) {
 		aw_repo_req *req = w->batch[i];
@@ -248,6 +366,7 @@ static void writer_free(aw_writer *w)
 	free(w->rc);
 	free(w->errs);
 	free(w->results);
+	free(w->marks);
 	free(w);
 }
 
@@ -264,7 +383,10 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 	w->rc = calloc(n, sizeof(*w->rc));
 	w->errs = calloc(n, sizeof(*w->errs));
 	w->results = calloc(n, sizeof(*w->results));
-	if (w->batch == NULL || w->rc == NULL || w->errs == NULL || w->results == NULL) {
+	w->marks = calloc(n, sizeof(*w->marks));
+	w->seed = (uint32_t)(uintptr_t)w ^ (uint32_t)aw__repo_mono_us();
+	if (w->batch == NULL || w->rc == NULL || w->errs == NULL || w->results == NULL ||
+	    w->marks == NULL) {
 		writer_free(w);
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the writer");
 	}
