@@ -270,29 +270,29 @@ static void test_repo_postgres_failed_write_spares_its_batch(void **state)
 
 typedef struct deadlock_writes {
 	aw_repo *repo;
-	int64_t first, second;   /* the series the batch updates, in this order */
-	int rc[2];
-	char desc[2][32];        /* the descriptions answered */
+	int64_t ids[3];          /* the series the batch updates, in this order */
+	int rc[3];
+	char desc[3][32];        /* the descriptions answered */
 } deadlock_writes;
 
-/* One batch of two updates (deferred, then flushed): `first`, then `second`. */
+/* One batch of three updates (deferred, then flushed), in the order of ids. */
 static void *deadlock_writer(void *arg)
 {
 	deadlock_writes *d = arg;
-	Aniworld__V1__AnimeSeries s[2];
-	sync_req sr[2];
+	Aniworld__V1__AnimeSeries s[3];
+	sync_req sr[3];
 
 	aw_repo_defer_writes(d->repo);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		Aniworld__V1__AnimeSeries init = ANIWORLD__V1__ANIME_SERIES__INIT;
 
 		s[i] = init;
-		s[i].id = i == 0 ? d->first : d->second;
+		s[i].id = d->ids[i];
 		s[i].description = "from-the-batch";
 		aw_repo_series_update(d->repo, sync_init(&sr[i]), &s[i], AW_SERIES_DESCRIPTION);
 	}
 	aw_repo_flush(d->repo);
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		d->rc[i] = sync_wait(&sr[i]);
 		if (sr[i].result != NULL) {
 			snprintf(d->desc[i], sizeof(d->desc[i]), "%s",
@@ -314,70 +314,110 @@ static int side_ok(PGconn *c, const char *sql)
 	return ok;
 }
 
+/* Opens a side connection whose deadlock check comes late: in a cycle with
+ * the writer's connection (the default 1 s), the writer is the victim. */
+static PGconn *side_open(const fixture *f)
+{
+	PGconn *c = PQconnectdb(f->db.location);
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_true(side_ok(c, "SET deadlock_timeout = '60s'"));
+	return c;
+}
+
+/* Waits until `n` lock requests wait, at most 10 s. */
+static void locks_wait(const fixture *f, int64_t n)
+{
+	struct timespec pause = {0, 10 * 1000000};
+	int64_t until = now_ms() + 10000, waiting = 0;
+
+	while (now_ms() < until) {
+		assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted",
+					     &waiting), 0);
+		if (waiting >= n)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("%lld lock requests wait, not %lld", (long long)waiting, (long long)n);
+}
+
+static void side_update(PGconn *c, int64_t id, int async)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
+		 (long long)id);
+	if (async)
+		assert_int_equal(PQsendQuery(c, sql), 1);
+	else
+		assert_true(side_ok(c, sql));
+}
+
 /*
  * A deadlock between the writer's batch and another connection, provoked on
- * purpose: the other connection locks series A; the batch updates B, then
- * waits for A; the other connection then asks for B. PostgreSQL aborts the
- * batch's transaction (its deadlock check runs first: the other connection's
- * deadlock_timeout is long), SQLSTATE 40P01. The writer must run the batch
- * again, unseen by its callers: both updates answer OK and are stored, after
- * the other connection's.
+ * purpose and with the writer's transaction closing the cycle, so that
+ * PostgreSQL's deadlock check (1 s after a wait begins; the other connection's
+ * is late) always picks it: SQLSTATE 40P01. The batch updates A, C, B. The
+ * other connection holds B; a gate connection holds C, so the batch waits
+ * there holding A; the other connection then asks for A, and once it waits
+ * the gate opens: the batch asks for B and closes the cycle. The writer must
+ * run the batch again, unseen by its callers: all three updates answer OK and
+ * are stored, after the other connection's.
  */
 static void test_repo_postgres_deadlock_runs_the_batch_again(void **state)
 {
 	fixture *f = *state;
+	const char *keys[3] = {"lock-a", "lock-c", "lock-b"};
 	deadlock_writes d = {0};
-	struct timespec pause = {0, 10 * 1000000};
+	PGconn *side, *gate;
+	PGresult *res;
 	pthread_t t;
-	PGconn *side;
-	int64_t waiting = 0, n = 0;
-	int64_t until;
-	char sql[160];
+	int64_t n = 0;
+	char sql[128];
 	aw_err err;
 
 	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
-	assert_int_equal(create_series(f->repo, "lock-a"), 0);
-	assert_int_equal(create_series(f->repo, "lock-b"), 0);
-	assert_int_equal(test_db_int(&f->db, "SELECT id FROM anime_series WHERE key = 'lock-a'",
-				     &d.second), 0);
-	assert_int_equal(test_db_int(&f->db, "SELECT id FROM anime_series WHERE key = 'lock-b'",
-				     &d.first), 0);
+	/* Stored behind the repository's back: this thread may defer its writes
+	 * (an earlier test's aw_repo_defer_writes, for a repository at the same
+	 * address). */
+	assert_int_equal(test_db_exec(&f->db, "INSERT INTO anime_series (key, name, created_at, "
+				      "updated_at) VALUES ('lock-a', 'a', 0, 0), ('lock-c', 'c', 0, 0), "
+				      "('lock-b', 'b', 0, 0)"), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof(sql), "SELECT id FROM anime_series WHERE key = '%s'", keys[i]);
+		assert_int_equal(test_db_int(&f->db, sql, &d.ids[i]), 0);
+	}
 	d.repo = f->repo;
 
-	side = PQconnectdb(f->db.location);
-	assert_int_equal(PQstatus(side), CONNECTION_OK);
-	assert_true(side_ok(side, "SET deadlock_timeout = '20s'"));
+	side = side_open(f);
+	gate = side_open(f);
 	assert_true(side_ok(side, "BEGIN"));
-	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
-		 (long long)d.second);
-	assert_true(side_ok(side, sql));
+	side_update(side, d.ids[2], 0);         /* B */
+	assert_true(side_ok(gate, "BEGIN"));
+	side_update(gate, d.ids[1], 0);         /* C */
 
 	assert_int_equal(pthread_create(&t, NULL, deadlock_writer, &d), 0);
-	/* The batch holds B and waits for A. */
-	until = now_ms() + 10000;
-	while (now_ms() < until) {
-		assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted",
-					     &waiting), 0);
-		if (waiting > 0)
-			break;
-		nanosleep(&pause, NULL);
-	}
-	assert_true(waiting > 0);
-	/* The cycle: this waits until PostgreSQL has aborted the batch's transaction. */
-	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
-		 (long long)d.first);
-	assert_true(side_ok(side, sql));
+	locks_wait(f, 1);                       /* the batch holds A, waits for C */
+	side_update(side, d.ids[0], 1);         /* the other waits for A */
+	locks_wait(f, 2);
+	assert_true(side_ok(gate, "COMMIT"));   /* the batch asks for B: a cycle */
+	PQfinish(gate);
+	/* PostgreSQL aborts the batch's transaction; the other gets A. */
+	res = PQgetResult(side);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	assert_null(PQgetResult(side));
 	assert_true(side_ok(side, "COMMIT"));
 	PQfinish(side);
 	pthread_join(t, NULL);
 
-	assert_int_equal(d.rc[0], 0);
-	assert_int_equal(d.rc[1], 0);
-	assert_string_equal(d.desc[0], "from-the-batch");
-	assert_string_equal(d.desc[1], "from-the-batch");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d.rc[i], 0);
+		assert_string_equal(d.desc[i], "from-the-batch");
+	}
 	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM anime_series "
 				     "WHERE description = 'from-the-batch'", &n), 0);
-	assert_int_equal(n, 2);
+	assert_int_equal(n, 3);
 }
 
 int main(void)
