@@ -232,6 +232,23 @@ int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err)
 	return r->methods->events_sync(r, timeout_ms, err);
 }
 
+void aw_repo_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg)
+{
+	aw_err err;
+	int rc = 0;
+
+	aw_err_clear(&err);
+	if (r->on_download_event != NULL && r->methods->version >= 4 &&
+	    r->methods->events_sync_start != NULL) {
+		rc = r->methods->events_sync_start(r, timeout_ms, done, arg, &err);
+		if (rc == 0)
+			return; /* done runs later */
+	} else if (r->on_download_event != NULL && r->methods->events_sync != NULL) {
+		rc = r->methods->events_sync(r, timeout_ms, &err);
+	}
+	done(arg, rc, &err);
+}
+
 void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)

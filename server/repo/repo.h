@@ -108,6 +108,10 @@ typedef int aw_repo_abandoned_fn(const aw_repo_req *req);
  * it must not call into the repository. May be NULL. */
 typedef void aw_repo_waiting_fn(aw_repo_req *req);
 
+/* Reports the end of an asynchronous events sync (aw_repo_events_sync_start):
+ * rc 0 or an AW_E* code, err its detail (borrowed for the call). */
+typedef void aw_repo_synced_fn(void *arg, int rc, const aw_err *err);
+
 /* What a write does; see repo.c. */
 typedef int aw_repo_write_fn(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
 			     aw_err *err);
@@ -511,6 +515,18 @@ struct aw_repo_methods {
 	 * pending then).
 	 */
 	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
+
+	/* ---- version 4 ---- */
+
+	/*
+	 * events_sync without waiting: returns at once, and `done` runs once
+	 * (see aw_repo_events_sync_start) when every change committed before
+	 * the call has been delivered to r->on_download_event, or with
+	 * AW_ETIMEDOUT after `timeout_ms`, or AW_EUNAVAIL. NULL: the generic code
+	 * runs events_sync instead, if there is one.
+	 */
+	int (*events_sync_start)(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg,
+				 aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -693,6 +709,19 @@ void aw_repo_flush(aw_repo *r);
  * backend has nothing pending or no hook is set.
  */
 int aw_repo_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+
+/*
+ * aw_repo_events_sync without waiting, for a caller that must not block (a
+ * transport thread starting a watch): `done(arg, rc, err)` runs exactly once,
+ * either before this returns (on the calling thread: nothing was pending, or
+ * the sync could not begin) or later from a thread of the backend, the one
+ * that delivers the events, between two deliveries: every change committed
+ * before this call has reached the event hook before `done` runs, and the
+ * changes the hook receives after it are later ones. rc is 0, AW_ETIMEDOUT
+ * after `timeout_ms`, or a storage error (AW_EUNAVAIL). `done` must not call
+ * into the repository.
+ */
+void aw_repo_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg);
 
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */

@@ -1293,7 +1293,7 @@ static void pg_close(aw_repo *base)
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 3,
+	.version = 4,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,

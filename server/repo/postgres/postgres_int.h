@@ -272,6 +272,11 @@ int aw__pg_events_start(aw_repo *r, aw_err *err);
  * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL (also when
  * the listener lost its connection meanwhile, or is not listening). */
 int aw__pg_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+/* The backend's events_sync_start: the listener thread notifies a marker on
+ * its own connection and runs done(arg, ...) when it reads it back (or
+ * AW_ETIMEDOUT, AW_EUNAVAIL); at once without a listener. AW_ENOMEM. */
+int aw__pg_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg,
+			     aw_err *err);
 /* Stops the listener thread and closes its connection; no-op without one. */
 void aw__pg_events_stop(aw_pg_repo *r);
 
