@@ -696,11 +696,14 @@ int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
 	/* Its own transaction (autocommit), committed after every one before it. */
 	snprintf(sql, sizeof(sql), "SELECT pg_notify('" CHANNEL "', 's%llx.%llu')", l->token,
 		 (unsigned long long)n);
+	/* Connecting too is bounded by timeout_ms (aw__repo_deadline). */
+	aw__repo_deadline_set(aw__repo_mono_us() + (int64_t)timeout_ms * 1000);
 	rc = aw__pg_reader_get(r, &c, err);
-	if (rc != 0)
-		return rc;
-	rc = aw__pg_exec(c, sql, timeout_ms, NULL, err);
-	aw__pg_reader_put(r, c);
+	if (rc == 0) {
+		rc = aw__pg_exec(c, sql, timeout_ms, NULL, err);
+		aw__pg_reader_put(r, c);
+	}
+	aw__repo_deadline_set(0);
 	if (rc != 0)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &until);

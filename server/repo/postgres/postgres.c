@@ -1333,6 +1333,7 @@ static const aw_repo_methods postgres_methods = {
 	.downloads_publish = aw__pg_downloads_publish,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
+	.events_sync_start = aw__pg_events_sync_start,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */
