@@ -20,6 +20,11 @@
  *
  * Nothing is reported as done before its transaction has committed.
  *
+ * Deadlines. A batch hands the backend the latest deadline of its writes
+ * (aw__repo_deadline), by which its waits end; a write queued behind a batch
+ * under way is answered at its own deadline by the reaper thread, unrun. A
+ * batch that lost a conflict in the database runs again (run_batch).
+ *
  * A write failing with a logical error (invalid, not found, exists,
  * precondition) is undone by the backend (write_end: a savepoint, where its
  * engine needs one) and the others go on. A storage error (I/O, full, busy,
@@ -62,6 +67,12 @@ struct aw_writer {
 	ProtobufCMessage **results;
 	size_t *marks;            /* each write's changes list length before it ran */
 	uint32_t seed;            /* for the jitter of conflict pauses */
+	/* The reaper (reaper_main), which answers queued writes at their deadline. */
+	pthread_t reaper;
+	int reaper_started;
+	pthread_cond_t reap;      /* signalled when a write with an earlier deadline
+				     is queued, and to stop */
+	int64_t reap_at;          /* the reaper's next wake-up (0: none scheduled) */
 };
 
 /* A batch whose transaction lost a conflict runs again up to this many times,
@@ -327,6 +338,70 @@ report:
 	}
 }
 
+/*
+ * The reaper. A write queued behind a batch under way waits for that batch,
+ * which may wait on the database for as long as the latest deadline of its own
+ * writes (or --db-query-timeout). A queued write whose deadline passes
+ * meanwhile is taken out of the queue, never to run, and answered
+ * AW_EUNAVAIL at its deadline, so that its caller hears back in time.
+ */
+static void *reaper_main(void *arg)
+{
+	aw_repo *r = arg;
+	aw_writer *w = r->writer;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stopping) {
+		aw_repo_req *expired = NULL, **tail = &expired, **pp, *last = NULL;
+		int64_t now = aw__repo_mono_us(), next = 0;
+
+		for (pp = &w->head; *pp != NULL;) {
+			aw_repo_req *req = *pp;
+
+			if (req->deadline_us > 0 && req->deadline_us <= now) {
+				*pp = req->next;
+				req->next = NULL;
+				*tail = req;
+				tail = &req->next;
+				w->queued--;
+				continue;
+			}
+			if (req->deadline_us > 0 && (next == 0 || req->deadline_us < next))
+				next = req->deadline_us;
+			last = req;
+			pp = &req->next;
+		}
+		w->tail = last;
+		atomic_store_explicit(&w->queued_atomic, w->queued, memory_order_relaxed);
+		w->reap_at = next;
+		if (expired != NULL) {
+			pthread_mutex_unlock(&w->mu);
+			while (expired != NULL) {
+				aw_repo_req *req = expired;
+				aw_err err;
+
+				expired = req->next;
+				req->next = NULL;
+				aw_err_set(&err, AW_EUNAVAIL, "database unavailable: the write waited "
+					   "for the writes before it past the call's deadline");
+				req->done(req, AW_EUNAVAIL, &err, NULL);
+			}
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		if (next == 0) {
+			pthread_cond_wait(&w->reap, &w->mu);
+		} else {
+			struct timespec ts = {.tv_sec = (time_t)(next / 1000000),
+					      .tv_nsec = (long)(next % 1000000) * 1000};
+
+			pthread_cond_timedwait(&w->reap, &w->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
 /* Runs batches while writes are queued. Called and returns with w->mu held. */
 static void lead(aw_repo *r, aw_writer *w)
 {
@@ -392,9 +467,27 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->idle, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* The reaper waits for deadlines, which are CLOCK_MONOTONIC. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->reap, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	/* A read-only storage is a fault from the start, told once by aw_repo_open. */
 	w->fault = r->read_only.code;
 	r->writer = w;
+	if (pthread_create(&w->reaper, NULL, reaper_main, r) != 0) {
+		r->writer = NULL;
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->idle);
+		pthread_cond_destroy(&w->reap);
+		writer_free(w);
+		return aw_err_set(err, AW_ENOMEM, "cannot start the writer's reaper thread");
+	}
+	w->reaper_started = 1;
 	return 0;
 }
 
@@ -441,12 +534,16 @@ void aw__writer_stop(aw_repo *r)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
+	pthread_cond_signal(&w->reap);
 	/* A leader empties the queue before it steps down. */
 	while (w->leading)
 		pthread_cond_wait(&w->idle, &w->mu);
 	pthread_mutex_unlock(&w->mu);
+	if (w->reaper_started)
+		pthread_join(w->reaper, NULL);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->idle);
+	pthread_cond_destroy(&w->reap);
 	writer_free(w);
 	r->writer = NULL;
 }
@@ -478,6 +575,11 @@ void aw__writer_submit(aw_repo *r, aw_repo_req *req)
 			 * Under the lock, so the leader cannot have answered it yet. */
 			if (req->waiting != NULL)
 				req->waiting(req);
+			/* And the reaper its deadline, if it comes before the others'. */
+			if (req->deadline_us > 0 && (w->reap_at == 0 || req->deadline_us < w->reap_at)) {
+				w->reap_at = req->deadline_us;
+				pthread_cond_signal(&w->reap);
+			}
 		} else {
 			set_leading(w, 1);
 			lead(r, w);
