@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "repo/postgres/postgres_int.h"
+#include "repo/sqlite/sqlite_int.h"
 #include "repo_sync.h"
 #include "test_db.h"
 
@@ -157,6 +158,8 @@ static void test_repo_postgres_migrations_and_version(void **state)
 	f->repo = NULL;
 	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM schema_version", &n), 0);
 	assert_int_equal(n, aw__pg_schema_version()); /* one row per migration */
+	/* A schema version means the same on both backends. */
+	assert_int_equal(aw__pg_schema_version(), aw__sq_schema_version());
 
 	assert_int_equal(test_db_exec(&f->db, "INSERT INTO schema_version VALUES (99)"), 0);
 	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), AW_EVERSION);
@@ -386,6 +389,160 @@ static void test_repo_postgres_pipelined_batch_undoes_only_failed_writes(void **
 	assert_int_equal(n, 5);
 }
 
+/* ---- a write batch that loses a deadlock runs again (issue 10) ---------------------------- */
+
+typedef struct deadlock_writes {
+	aw_repo *repo;
+	int64_t ids[3];          /* the series the batch updates, in this order */
+	int rc[3];
+	char desc[3][32];        /* the descriptions answered */
+} deadlock_writes;
+
+/* One batch of three updates (deferred, then flushed), in the order of ids. */
+static void *deadlock_writer(void *arg)
+{
+	deadlock_writes *d = arg;
+	Aniworld__V1__AnimeSeries s[3];
+	sync_req sr[3];
+
+	aw_repo_defer_writes(d->repo);
+	for (int i = 0; i < 3; i++) {
+		Aniworld__V1__AnimeSeries init = ANIWORLD__V1__ANIME_SERIES__INIT;
+
+		s[i] = init;
+		s[i].id = d->ids[i];
+		s[i].description = "from-the-batch";
+		aw_repo_series_update(d->repo, sync_init(&sr[i]), &s[i], AW_SERIES_DESCRIPTION);
+	}
+	aw_repo_flush(d->repo);
+	for (int i = 0; i < 3; i++) {
+		d->rc[i] = sync_wait(&sr[i]);
+		if (sr[i].result != NULL) {
+			snprintf(d->desc[i], sizeof(d->desc[i]), "%s",
+				 ((Aniworld__V1__AnimeSeries *)sr[i].result)->description);
+			protobuf_c_message_free_unpacked(sr[i].result, NULL);
+		}
+	}
+	return NULL;
+}
+
+static int side_ok(PGconn *c, const char *sql)
+{
+	PGresult *res = PQexec(c, sql);
+	int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "side connection: %s: %s", sql, PQerrorMessage(c));
+	PQclear(res);
+	return ok;
+}
+
+/* Opens a side connection whose deadlock check comes late: in a cycle with
+ * the writer's connection (the default 1 s), the writer is the victim. */
+static PGconn *side_open(const fixture *f)
+{
+	PGconn *c = PQconnectdb(f->db.location);
+
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_true(side_ok(c, "SET deadlock_timeout = '60s'"));
+	return c;
+}
+
+/* Waits until `n` lock requests wait, at most 10 s. */
+static void locks_wait(const fixture *f, int64_t n)
+{
+	struct timespec pause = {0, 10 * 1000000};
+	int64_t until = now_ms() + 10000, waiting = 0;
+
+	while (now_ms() < until) {
+		assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM pg_locks WHERE NOT granted",
+					     &waiting), 0);
+		if (waiting >= n)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	fail_msg("%lld lock requests wait, not %lld", (long long)waiting, (long long)n);
+}
+
+static void side_update(PGconn *c, int64_t id, int async)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "UPDATE anime_series SET description = 'side' WHERE id = %lld",
+		 (long long)id);
+	if (async)
+		assert_int_equal(PQsendQuery(c, sql), 1);
+	else
+		assert_true(side_ok(c, sql));
+}
+
+/*
+ * A deadlock between the writer's batch and another connection, provoked on
+ * purpose and with the writer's transaction closing the cycle, so that
+ * PostgreSQL's deadlock check (1 s after a wait begins; the other connection's
+ * is late) always picks it: SQLSTATE 40P01. The batch updates A, C, B. The
+ * other connection holds B; a gate connection holds C, so the batch waits
+ * there holding A; the other connection then asks for A, and once it waits
+ * the gate opens: the batch asks for B and closes the cycle. The writer must
+ * run the batch again, unseen by its callers: all three updates answer OK and
+ * are stored, after the other connection's.
+ */
+static void test_repo_postgres_deadlock_runs_the_batch_again(void **state)
+{
+	fixture *f = *state;
+	const char *keys[3] = {"lock-a", "lock-c", "lock-b"};
+	deadlock_writes d = {0};
+	PGconn *side, *gate;
+	PGresult *res;
+	pthread_t t;
+	int64_t n = 0;
+	char sql[128];
+	aw_err err;
+
+	assert_int_equal(aw_repo_open(&f->repo, f->db.location, NULL, &err), 0);
+	/* Stored behind the repository's back: this thread may defer its writes
+	 * (an earlier test's aw_repo_defer_writes, for a repository at the same
+	 * address). */
+	assert_int_equal(test_db_exec(&f->db, "INSERT INTO anime_series (key, name, created_at, "
+				      "updated_at) VALUES ('lock-a', 'a', 0, 0), ('lock-c', 'c', 0, 0), "
+				      "('lock-b', 'b', 0, 0)"), 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(sql, sizeof(sql), "SELECT id FROM anime_series WHERE key = '%s'", keys[i]);
+		assert_int_equal(test_db_int(&f->db, sql, &d.ids[i]), 0);
+	}
+	d.repo = f->repo;
+
+	side = side_open(f);
+	gate = side_open(f);
+	assert_true(side_ok(side, "BEGIN"));
+	side_update(side, d.ids[2], 0);         /* B */
+	assert_true(side_ok(gate, "BEGIN"));
+	side_update(gate, d.ids[1], 0);         /* C */
+
+	assert_int_equal(pthread_create(&t, NULL, deadlock_writer, &d), 0);
+	locks_wait(f, 1);                       /* the batch holds A, waits for C */
+	side_update(side, d.ids[0], 1);         /* the other waits for A */
+	locks_wait(f, 2);
+	assert_true(side_ok(gate, "COMMIT"));   /* the batch asks for B: a cycle */
+	PQfinish(gate);
+	/* PostgreSQL aborts the batch's transaction; the other gets A. */
+	res = PQgetResult(side);
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	assert_null(PQgetResult(side));
+	assert_true(side_ok(side, "COMMIT"));
+	PQfinish(side);
+	pthread_join(t, NULL);
+
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(d.rc[i], 0);
+		assert_string_equal(d.desc[i], "from-the-batch");
+	}
+	assert_int_equal(test_db_int(&f->db, "SELECT COUNT(*) FROM anime_series "
+				     "WHERE description = 'from-the-batch'", &n), 0);
+	assert_int_equal(n, 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +562,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_repo_postgres_pipelined_batch_undoes_only_failed_writes, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_repo_postgres_deadlock_runs_the_batch_again,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@ void aw_repo_series_get(aw_repo *r, aw_repo_req *req, int64_t id)
 	int rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = r->methods->series_get(r, id, req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
@@ -46,6 +47,7 @@ void aw_repo_series_get_by_key(aw_repo *r, aw_repo_req *req, const char *key)
 	if (key == NULL)
 		return aw__repo_invalid(req, "key is required");
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = r->methods->series_get_by_key(r, key, req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
@@ -68,6 +70,7 @@ void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListS
 	int more = 0, rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = aw_page_token_decode(in->page_token, AW_LIST_SERIES, filter, &after, &err);
 	if (rc == 0)
 		rc = r->methods->series_list(r, in, &after, page_size, aw__repo_page_budget(r),
@@ -134,6 +137,7 @@ void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	req->write = write_series_delete;
 	req->args.series_delete.id = id;
 	req->args.series_delete.deleted = deleted;
+	req->changes = deleted;
 	aw__writer_submit(r, req);
 }
 

@@ -125,6 +125,15 @@ int aw__download_changes_publish(aw_repo *r, const aw_download_changes *changes,
 	return 0;
 }
 
+void aw__download_changes_trim(aw_download_changes *changes, size_t n, ProtobufCAllocator *mem)
+{
+	while (changes->n_events > n) {
+		changes->n_events--;
+		protobuf_c_message_free_unpacked(&changes->events[changes->n_events]->base, mem);
+		changes->events[changes->n_events] = NULL;
+	}
+}
+
 void aw_download_changes_clear(aw_download_changes *changes, ProtobufCAllocator *mem)
 {
 	for (size_t i = 0; i < changes->n_events; i++)
@@ -173,6 +182,7 @@ void aw_repo_downloads_get(aw_repo *r, aw_repo_req *req, int64_t id)
 	int rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = r->methods->downloads_get(r, id, req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, as_message(out));
 }
@@ -202,6 +212,7 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 	int more = 0, rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = aw_page_token_decode(in->page_token, AW_LIST_DOWNLOADS, filter, &after, &err);
 	if (rc == 0)
 		rc = r->methods->downloads_list(r, in, statuses, &after, page_size,
@@ -273,6 +284,7 @@ void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	req->write = write_delete;
 	req->args.downloads_delete.id = id;
 	req->args.downloads_delete.deleted = deleted;
+	req->changes = deleted;
 	aw__writer_submit(r, req);
 }
 
@@ -320,6 +332,7 @@ void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 	req->write = write_claim;
 	req->args.downloads_claim.stale_ms = stale_ms;
 	req->args.downloads_claim.requeued = requeued;
+	req->changes = requeued;
 	aw__writer_submit(r, req);
 }
 
@@ -414,5 +427,6 @@ void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 	req->write = write_purge;
 	req->args.downloads_purge.statuses = statuses;
 	req->args.downloads_purge.deleted = deleted;
+	req->changes = deleted;
 	aw__writer_submit(r, req);
 }

@@ -79,6 +79,7 @@ void aw_repo_episodes_get(aw_repo *r, aw_repo_req *req, int64_t id)
 	int rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = r->methods->episodes_get(r, id, req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
@@ -105,6 +106,7 @@ void aw_repo_episodes_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Lis
 	int more = 0, rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = aw_page_token_decode(in->page_token, AW_LIST_EPISODES, filter, &after, &err);
 	if (rc == 0)
 		rc = r->methods->episodes_list(r, in, &after, page_size, aw__repo_page_budget(r),

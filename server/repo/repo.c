@@ -22,6 +22,27 @@ int64_t aw__repo_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* The deadline of this thread's repository work (aw__repo_deadline); 0: none. */
+static _Thread_local int64_t thread_deadline_us;
+
+int64_t aw__repo_deadline(void)
+{
+	return thread_deadline_us > 0 ? thread_deadline_us : INT64_MAX;
+}
+
+void aw__repo_deadline_set(int64_t deadline_us)
+{
+	thread_deadline_us = deadline_us;
+}
+
+int64_t aw__repo_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t aw__repo_now(aw_repo *r)
 {
 	return r->clock != NULL ? r->clock(r->clock_arg) : aw__repo_now_us();
@@ -267,6 +288,23 @@ int aw_repo_restore(const char *location, const char *from, int force, aw_err *e
 	return b->restore(location, from, force, err);
 }
 
+void aw_repo_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg)
+{
+	aw_err err;
+	int rc = 0;
+
+	aw_err_clear(&err);
+	if (r->on_download_event != NULL && r->methods->version >= 7 &&
+	    r->methods->events_sync_start != NULL) {
+		rc = r->methods->events_sync_start(r, timeout_ms, done, arg, &err);
+		if (rc == 0)
+			return; /* done runs later */
+	} else if (r->on_download_event != NULL && r->methods->events_sync != NULL) {
+		rc = r->methods->events_sync(r, timeout_ms, &err);
+	}
+	done(arg, rc, &err);
+}
+
 void aw_repo_close(aw_repo *r)
 {
 	if (r == NULL)
@@ -284,6 +322,7 @@ void aw__repo_report(aw_repo *r, aw_repo_req *req, int rc, const aw_err *err,
 		protobuf_c_message_free_unpacked(result, req->mem);
 		result = NULL;
 	}
+	aw__repo_deadline_set(0); /* the read's backend work is over */
 	if (aw__repo_storage_fault(rc))
 		read_failed(r, rc, err);
 	req->done(req, rc, err, result);

@@ -26,6 +26,18 @@
  * A write whose caller has given up (req->abandoned says so) before the writer
  * reaches it is not executed and reports AW_ECANCELED or AW_ETIMEDOUT.
  *
+ * Deadlines. req->deadline_us is when the caller stops waiting (a gRPC call's
+ * deadline, less the time its answer needs to travel). The generic code hands
+ * it to the backend for the work it does for the request (aw__repo_deadline):
+ * a read's, and a write batch's (the latest of its writes' deadlines, so that
+ * no write is failed for another's hurry). Every wait of the backend (for a
+ * pooled connection, for a connection to open, for an answer) ends at the
+ * earlier of that deadline and the backend's own time bound, and a request
+ * whose wait was cut short reports AW_EUNAVAIL; a connection left in the
+ * middle of a statement is closed, never used again. A write so cut short may
+ * or may not have committed (the database may have received its COMMIT), like
+ * any write whose answer was lost; it is never reported as done.
+ *
  * Concurrency design. Readers never wait behind the writer or each other: each
  * read borrows a connection of its own (WAL gives it a consistent snapshot) and
  * every multi-statement read runs in one read transaction. All writes go
@@ -95,6 +107,10 @@ typedef int aw_repo_abandoned_fn(const aw_repo_req *req);
  * can start watching for cancellation). Called with the writer's lock held:
  * it must not call into the repository. May be NULL. */
 typedef void aw_repo_waiting_fn(aw_repo_req *req);
+
+/* Reports the end of an asynchronous events sync (aw_repo_events_sync_start):
+ * rc 0 or an AW_E* code, err its detail (borrowed for the call). */
+typedef void aw_repo_synced_fn(void *arg, int rc, const aw_err *err);
 
 /* What a write does; see repo.c. */
 typedef int aw_repo_write_fn(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
@@ -301,8 +317,11 @@ struct aw_repo_req {
 	aw_repo_waiting_fn *waiting;     /* NULL: not told */
 	ProtobufCAllocator *mem;         /* for the result; NULL = system allocator */
 	void *data;                      /* the caller's, untouched */
+	int64_t deadline_us;             /* CLOCK_MONOTONIC microseconds by which the
+					    caller needs the outcome; 0: none (see
+					    "Deadlines" above) */
 
-	/* Private to the repository. */
+	/* Private to the repository (the caller zeroes them with the rest). */
 	aw_repo_req *next;               /* writer queue */
 	aw_repo_write_fn *write;         /* what to run in the write transaction */
 	aw_repo_args args;               /* its input, typed per operation */
@@ -311,6 +330,9 @@ struct aw_repo_req {
 					    caller; see aw__etag_version */
 	const aw_request_id *request_id;  /* NULL: none; a write with one is run once (see
 					    request_id.c); set by the caller */
+	aw_download_changes *changes;    /* the changes list the write appends to
+					    (NULL: none), trimmed back when its
+					    transaction is run again */
 };
 
 /* ---- page cursors --------------------------------------------------------------------- */
@@ -331,7 +353,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 6 */
+	int version; /* 7 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -598,6 +620,18 @@ struct aw_repo_methods {
 	 * *count says how many. */
 	int (*request_purge)(aw_repo *r, int64_t before_us, int limit, int64_t *count,
 			     aw_err *err);
+
+	/* ---- version 7: starting an events sync without waiting ---- */
+
+	/*
+	 * events_sync without waiting: returns at once, and `done` runs once
+	 * (see aw_repo_events_sync_start) when every change committed before
+	 * the call has been delivered to r->on_download_event, or with
+	 * AW_ETIMEDOUT after `timeout_ms`, or AW_EUNAVAIL. NULL: the generic code
+	 * runs events_sync instead, if there is one.
+	 */
+	int (*events_sync_start)(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg,
+				 aw_err *err);
 };
 
 /* Modes of aw_repo_methods.write_mode, and what a write may return in them
@@ -842,6 +876,18 @@ const char *aw_repo_durability(const aw_repo *r);
  */
 int aw_repo_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, int *fd,
 		     const char **format, aw_err *err);
+/*
+ * aw_repo_events_sync without waiting, for a caller that must not block (a
+ * transport thread starting a watch): `done(arg, rc, err)` runs exactly once,
+ * either before this returns (on the calling thread: nothing was pending, or
+ * the sync could not begin) or later from a thread of the backend, the one
+ * that delivers the events, between two deliveries: every change committed
+ * before this call has reached the event hook before `done` runs, and the
+ * changes the hook receives after it are later ones. rc is 0, AW_ETIMEDOUT
+ * after `timeout_ms`, or a storage error (AW_EUNAVAIL). `done` must not call
+ * into the repository.
+ */
+void aw_repo_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg);
 
 /* Counts since opening: write transactions committed or attempted (`batches`)
  * and the writes they held; writes / batches is the group-commit factor. */
@@ -1110,6 +1156,19 @@ int aw__repo_durability_setting(const aw_repo_options *opts, aw_durability *out,
 
 /* The setting's name for messages: "power" or "process". */
 const char *aw__repo_durability_name(aw_durability d);
+/*
+ * The deadline of the work the calling thread does for the repository now, as
+ * CLOCK_MONOTONIC microseconds (INT64_MAX: none): a read's req->deadline_us,
+ * set by its wrapper for the time of the backend call, or a write batch's, set
+ * by the writer. Backends end every wait at the earlier of it and their own
+ * time bounds (see "Deadlines" at the top). Threads of a backend's own may
+ * set one for their work too (aw__repo_deadline_set; 0 clears it).
+ */
+int64_t aw__repo_deadline(void);
+void aw__repo_deadline_set(int64_t deadline_us);
+
+/* CLOCK_MONOTONIC microseconds, the clock of deadlines. */
+int64_t aw__repo_mono_us(void);
 
 /* The repository's time (its clock option), microseconds since the Unix epoch. */
 int64_t aw__repo_now(aw_repo *r);
@@ -1193,6 +1252,10 @@ void aw__writer_stats(aw_repo *r, uint64_t *batches, uint64_t *writes);
 
 /* writer.c: queues a write; reports AW_EOVERLOAD or AW_EUNAVAIL (closing) at once. */
 void aw__writer_submit(aw_repo *r, aw_repo_req *req);
+
+/* download_queue.c: frees the events of `changes` after the first `n` (a write
+ * run again starts from where it first began). */
+void aw__download_changes_trim(aw_download_changes *changes, size_t n, ProtobufCAllocator *mem);
 
 /* download_queue.c: for backends. The short name of a DownloadStatus ("PAUSED"). */
 const char *aw__download_status_name(int status);

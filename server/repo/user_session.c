@@ -53,6 +53,7 @@ void aw_repo_session_get(aw_repo *r, aw_repo_req *req, const char *session_id)
 	if (session_id == NULL)
 		return aw__repo_invalid(req, "session_id is required");
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = r->methods->session_get(r, session_id, aw__repo_now(r), req->mem, &out, &err);
 	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
 }
@@ -75,6 +76,7 @@ void aw_repo_session_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__List
 	int more = 0, rc;
 
 	aw_err_clear(&err);
+	aw__repo_deadline_set(req->deadline_us); /* until aw__repo_report */
 	rc = aw_page_token_decode(in->page_token, AW_LIST_SESSIONS, filter, &after, &err);
 	if (rc == 0)
 		rc = r->methods->session_list(r, in, &after, page_size, aw__repo_page_budget(r),

@@ -29,6 +29,11 @@
  *
  * Nothing is reported as done before its transaction has committed.
  *
+ * Deadlines. A batch hands the backend the latest deadline of its writes
+ * (aw__repo_deadline), by which its waits end; a write queued behind a batch
+ * under way is answered at its own deadline by the reaper thread, unrun. A
+ * batch that lost a conflict in the database runs again (run_batch).
+ *
  * A write failing with a logical error (invalid, not found, exists,
  * precondition) is undone by the backend (write_end: a savepoint, where its
  * engine needs one) and the others go on. A storage error (I/O, full, busy,
@@ -43,6 +48,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "repo.h"
 
@@ -69,7 +75,21 @@ struct aw_writer {
 	aw_err *errs;
 	ProtobufCMessage **results;
 	int *pending;             /* writes sent, outcome not yet collected (write_mode) */
+	size_t *marks;            /* each write's changes list length before it ran */
+	uint32_t seed;            /* for the jitter of conflict pauses */
+	/* The reaper (reaper_main), which answers queued writes at their deadline. */
+	pthread_t reaper;
+	int reaper_started;
+	pthread_cond_t reap;      /* signalled when a write with an earlier deadline
+				     is queued, and to stop */
+	int64_t reap_at;          /* the reaper's next wake-up (0: none scheduled) */
 };
+
+/* A batch whose transaction lost a conflict runs again up to this many times,
+ * after pauses of up to CONFLICT_BACKOFF_US, doubled each time (run_batch). */
+#define CONFLICT_RETRIES 5
+#define CONFLICT_BACKOFF_US 4000
+
 
 static void drop_result(aw_repo_req *req, ProtobufCMessage **result)
 {
@@ -286,43 +306,52 @@ static int run_writes(batch_run *b, int n, int *pending)
 	return rc;
 }
 
-static void run_batch(aw_repo *r, aw_writer *w, int n)
+/*
+ * The deadline of a batch: the latest of its live writes' (0: one of them has
+ * none), so that no write is failed for another's hurry.
+ */
+static int64_t batch_deadline(aw_writer *w, int n)
+{
+	int64_t latest = 0;
+
+	for (int i = 0; i < n; i++) {
+		int64_t d = w->batch[i]->deadline_us;
+
+		if (w->rc[i] != 0)
+			continue;
+		if (d <= 0)
+			return 0;
+		if (d > latest)
+			latest = d;
+	}
+	return latest;
+}
+
+/*
+ * Runs the live writes of the batch in one transaction, commits it (or rolls
+ * it back when every write failed on its own) and returns 0, or the error that
+ * failed the whole transaction (then rolled back, and every write that had
+ * succeeded, not run yet or not been collected fails with it).
+ */
+static int attempt(aw_repo *r, aw_writer *w, int n, int live, int *committed, aw_err *txn_err)
 {
 	const aw_repo_methods *m = r->methods;
-	batch_run b = {.r = r, .w = w};
+	batch_run b = {.r = r, .w = w, .live = live};
 	int rc;
 
 	aw_err_clear(&b.txn_err);
-	for (int i = 0; i < n; i++) {
-		aw_repo_req *req = w->batch[i];
-		w->results[i] = NULL;
-		aw_err_clear(&w->errs[i]);
-		w->rc[i] = req->abandoned != NULL ? req->abandoned(req) : 0;
-		if (w->rc[i] != 0)
-			aw_err_set(&w->errs[i], w->rc[i], "%s before the write ran",
-				   w->rc[i] == AW_ETIMEDOUT ? "deadline exceeded" : "cancelled");
-		else
-			b.live++;
-	}
-	if (b.live == 0)
-		goto report;
-
 	rc = m->begin(r, &b.txn_err);
 	if (rc == 0)
 		rc = run_writes(&b, n, w->pending);
+	*committed = 0;
 	if (rc == 0 && b.stored > 0) {
 		rc = m->commit(r, &b.txn_err);
-		if (rc == 0)
-			note_outcome(r, w, 0, NULL);
+		*committed = rc == 0;
 	} else if (rc == 0) {
 		m->rollback(r); /* every write failed on its own: nothing to keep */
 	}
 	if (rc != 0) {
-		note_outcome(r, w, rc, &b.txn_err);
 		m->rollback(r);
-		/* Nothing of this batch is stored: every write that had succeeded, or
-		 * had not run yet or not been collected, fails with the
-		 * transaction's error. */
 		for (int i = 0; i < n; i++) {
 			if (w->rc[i] == 0 || !aw__repo_logical_error(w->rc[i])) {
 				if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
@@ -333,11 +362,176 @@ static void run_batch(aw_repo *r, aw_writer *w, int n)
 			}
 		}
 	}
+	*txn_err = b.txn_err;
+	return rc;
+}
+
+/* Whether a caller still waits for write i: 0, or why not (and then its
+ * outcome is set). */
+static int still_wanted(aw_writer *w, int i)
+{
+	aw_repo_req *req = w->batch[i];
+
+	w->rc[i] = req->abandoned != NULL ? req->abandoned(req) : 0;
+	if (w->rc[i] != 0)
+		aw_err_set(&w->errs[i], w->rc[i], "%s before the write ran",
+			   w->rc[i] == AW_ETIMEDOUT ? "deadline exceeded" : "cancelled");
+	return w->rc[i] == 0;
+}
+
+/* A small pseudo-random number (xorshift), for jitter; leader only. */
+static uint32_t jitter(aw_writer *w)
+{
+	uint32_t x = w->seed != 0 ? w->seed : 0x9e3779b9u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	w->seed = x;
+	return x;
+}
+
+/*
+ * Pauses before running a batch again after its transaction lost a conflict
+ * (AW_ECONFLICT): a random time up to CONFLICT_BACKOFF_US << try, so that the
+ * transactions that collided do not collide again in step. Returns 0 without
+ * pausing when the batch's deadline would pass first.
+ */
+static int conflict_pause(aw_writer *w, int try, int64_t deadline_us)
+{
+	int64_t span = (int64_t)CONFLICT_BACKOFF_US << try;
+	int64_t pause = span / 2 + (int64_t)(jitter(w) % (uint32_t)(span / 2 + 1));
+	struct timespec ts;
+
+	if (deadline_us > 0 && aw__repo_mono_us() + pause >= deadline_us)
+		return 0;
+	ts.tv_sec = (time_t)(pause / 1000000);
+	ts.tv_nsec = (long)(pause % 1000000) * 1000;
+	while (nanosleep(&ts, &ts) != 0)
+		;
+	return 1;
+}
+
+/*
+ * Runs a batch and reports every outcome. A transaction that fails because it
+ * lost a conflict with another (AW_ECONFLICT: PostgreSQL's serialization
+ * failure or deadlock, where the database chose it as the victim) did nothing,
+ * and running it again usually succeeds: the whole batch runs again, up to
+ * CONFLICT_RETRIES times, after a short jittered pause, with every write as it
+ * was first asked (results dropped, changes lists trimmed back) and without
+ * the writes whose callers gave up meanwhile. Only then does the conflict
+ * reach the callers (ABORTED).
+ */
+static void run_batch(aw_repo *r, aw_writer *w, int n)
+{
+	aw_err txn_err;
+	int64_t deadline;
+	int rc, live = 0, committed = 0;
+
+	for (int i = 0; i < n; i++) {
+		aw_repo_req *req = w->batch[i];
+
+		w->results[i] = NULL;
+		aw_err_clear(&w->errs[i]);
+		w->marks[i] = req->changes != NULL ? req->changes->n_events : 0;
+		live += still_wanted(w, i);
+	}
+	if (live == 0)
+		goto report;
+	/* The backend bounds its waits by it (aw__repo_deadline). */
+	deadline = batch_deadline(w, n);
+	aw__repo_deadline_set(deadline);
+	for (int try = 0;; try++) {
+		rc = attempt(r, w, n, live, &committed, &txn_err);
+		if (rc != AW_ECONFLICT || try == CONFLICT_RETRIES || !conflict_pause(w, try, deadline))
+			break;
+		live = 0;
+		for (int i = 0; i < n; i++) {
+			aw_repo_req *req = w->batch[i];
+
+			if (w->rc[i] == AW_ECANCELED || w->rc[i] == AW_ETIMEDOUT)
+				continue;
+			drop_result(req, &w->results[i]);
+			if (req->changes != NULL)
+				aw__download_changes_trim(req->changes, w->marks[i], req->mem);
+			aw_err_clear(&w->errs[i]);
+			live += still_wanted(w, i);
+		}
+		if (live == 0)
+			break;
+	}
+	aw__repo_deadline_set(0);
+	if (rc != 0 || committed)
+		note_outcome(r, w, rc, &txn_err);
 report:
 	for (int i = 0; i < n; i++) {
 		aw_repo_req *req = w->batch[i];
 		req->done(req, w->rc[i], &w->errs[i], w->results[i]);
 	}
+}
+
+/*
+ * The reaper. A write queued behind a batch under way waits for that batch,
+ * which may wait on the database for as long as the latest deadline of its own
+ * writes (or --db-query-timeout). A queued write whose deadline passes
+ * meanwhile is taken out of the queue, never to run, and answered
+ * AW_EUNAVAIL at its deadline, so that its caller hears back in time.
+ */
+static void *reaper_main(void *arg)
+{
+	aw_repo *r = arg;
+	aw_writer *w = r->writer;
+
+	pthread_mutex_lock(&w->mu);
+	while (!w->stopping) {
+		aw_repo_req *expired = NULL, **tail = &expired, **pp, *last = NULL;
+		int64_t now = aw__repo_mono_us(), next = 0;
+
+		for (pp = &w->head; *pp != NULL;) {
+			aw_repo_req *req = *pp;
+
+			if (req->deadline_us > 0 && req->deadline_us <= now) {
+				*pp = req->next;
+				req->next = NULL;
+				*tail = req;
+				tail = &req->next;
+				w->queued--;
+				continue;
+			}
+			if (req->deadline_us > 0 && (next == 0 || req->deadline_us < next))
+				next = req->deadline_us;
+			last = req;
+			pp = &req->next;
+		}
+		w->tail = last;
+		atomic_store_explicit(&w->queued_atomic, w->queued, memory_order_relaxed);
+		w->reap_at = next;
+		if (expired != NULL) {
+			pthread_mutex_unlock(&w->mu);
+			while (expired != NULL) {
+				aw_repo_req *req = expired;
+				aw_err err;
+
+				expired = req->next;
+				req->next = NULL;
+				aw_err_set(&err, AW_EUNAVAIL, "database unavailable: the write waited "
+					   "for the writes before it past the call's deadline");
+				req->done(req, AW_EUNAVAIL, &err, NULL);
+			}
+			pthread_mutex_lock(&w->mu);
+			continue;
+		}
+		if (next == 0) {
+			pthread_cond_wait(&w->reap, &w->mu);
+		} else {
+			struct timespec ts = {.tv_sec = (time_t)(next / 1000000),
+					      .tv_nsec = (long)(next % 1000000) * 1000};
+
+			pthread_cond_timedwait(&w->reap, &w->mu, &ts);
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
 }
 
 /* Runs batches while writes are queued. Called and returns with w->mu held. */
@@ -380,6 +574,7 @@ static void writer_free(aw_writer *w)
 	free(w->errs);
 	free(w->results);
 	free(w->pending);
+	free(w->marks);
 	free(w);
 }
 
@@ -397,16 +592,36 @@ int aw__writer_start(aw_repo *r, const aw_repo_options *opts, aw_err *err)
 	w->errs = calloc(n, sizeof(*w->errs));
 	w->results = calloc(n, sizeof(*w->results));
 	w->pending = calloc(n, sizeof(*w->pending));
+	w->marks = calloc(n, sizeof(*w->marks));
+	w->seed = (uint32_t)(uintptr_t)w ^ (uint32_t)aw__repo_mono_us();
 	if (w->batch == NULL || w->rc == NULL || w->errs == NULL || w->results == NULL ||
-	    w->pending == NULL) {
+	    w->pending == NULL || w->marks == NULL) {
 		writer_free(w);
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the writer");
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->idle, NULL);
+	{
+		pthread_condattr_t ca;
+
+		/* The reaper waits for deadlines, which are CLOCK_MONOTONIC. */
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->reap, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	/* A read-only storage is a fault from the start, told once by aw_repo_open. */
 	w->fault = r->read_only.code;
 	r->writer = w;
+	if (pthread_create(&w->reaper, NULL, reaper_main, r) != 0) {
+		r->writer = NULL;
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->idle);
+		pthread_cond_destroy(&w->reap);
+		writer_free(w);
+		return aw_err_set(err, AW_ENOMEM, "cannot start the writer's reaper thread");
+	}
+	w->reaper_started = 1;
 	return 0;
 }
 
@@ -453,12 +668,16 @@ void aw__writer_stop(aw_repo *r)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->stopping = 1;
+	pthread_cond_signal(&w->reap);
 	/* A leader empties the queue before it steps down. */
 	while (w->leading)
 		pthread_cond_wait(&w->idle, &w->mu);
 	pthread_mutex_unlock(&w->mu);
+	if (w->reaper_started)
+		pthread_join(w->reaper, NULL);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->idle);
+	pthread_cond_destroy(&w->reap);
 	writer_free(w);
 	r->writer = NULL;
 }
@@ -490,6 +709,11 @@ void aw__writer_submit(aw_repo *r, aw_repo_req *req)
 			 * Under the lock, so the leader cannot have answered it yet. */
 			if (req->waiting != NULL)
 				req->waiting(req);
+			/* And the reaper its deadline, if it comes before the others'. */
+			if (req->deadline_us > 0 && (w->reap_at == 0 || req->deadline_us < w->reap_at)) {
+				w->reap_at = req->deadline_us;
+				pthread_cond_signal(&w->reap);
+			}
 		} else {
 			set_leading(w, 1);
 			lead(r, w);

@@ -26,6 +26,7 @@ typedef struct watcher {
 	struct watcher *next;
 	aw_call *call;        /* referenced until the call has ended */
 	int64_t series_id;    /* 0: every series */
+	int pending;          /* not yet receiving (aw_download_events_watch_pending) */
 } watcher;
 
 struct aw_download_events {
@@ -72,6 +73,12 @@ static void watcher_done(aw_call *call, void *arg)
 
 void aw_download_events_watch(aw_download_events *ev, aw_call *call, int64_t series_id)
 {
+	aw_download_events_watch_pending(ev, call, series_id);
+	aw_download_events_activate(ev, call);
+}
+
+void aw_download_events_watch_pending(aw_download_events *ev, aw_call *call, int64_t series_id)
+{
 	watcher *w = malloc(sizeof(*w));
 
 	if (w == NULL) {
@@ -87,13 +94,28 @@ void aw_download_events_watch(aw_download_events *ev, aw_call *call, int64_t ser
 	}
 	w->call = call;
 	w->series_id = series_id;
+	w->pending = 1;
 	aw_call_ref(call);
 	aw_call_on_done(call, watcher_done, ev);
 	w->next = ev->watchers;
 	ev->watchers = w;
+	/* Counted already: the events on their way are decoded for it. */
 	atomic_fetch_add(&ev->n_watchers, 1);
-	/* Under the lock: the headers go out before any event published after us. */
-	aw_call_send_initial_metadata(call);
+	pthread_mutex_unlock(&ev->mu);
+}
+
+void aw_download_events_activate(aw_download_events *ev, aw_call *call)
+{
+	pthread_mutex_lock(&ev->mu);
+	for (watcher *w = ev->watchers; w != NULL; w = w->next) {
+		if (w->call == call && w->pending) {
+			w->pending = 0;
+			/* Under the lock: the headers go out before any event published
+			 * after us. */
+			aw_call_send_initial_metadata(call);
+			break;
+		}
+	}
 	pthread_mutex_unlock(&ev->mu);
 }
 
@@ -123,7 +145,7 @@ void aw_download_events_publish(aw_download_events *ev,
 
 	pthread_mutex_lock(&ev->mu);
 	for (watcher *w = ev->shut_down ? NULL : ev->watchers; w != NULL; w = w->next) {
-		if (w->series_id != 0 && w->series_id != item->series_id)
+		if (w->pending || (w->series_id != 0 && w->series_id != item->series_id))
 			continue;
 		/* A watcher that would miss an event is ended instead: it must know
 		 * to list again. */

@@ -37,6 +37,19 @@ int aw_download_events_new(aw_download_events **out, aw_err *err);
  */
 void aw_download_events_watch(aw_download_events *ev, aw_call *call, int64_t series_id);
 
+/*
+ * As aw_download_events_watch, but the watcher receives nothing, and its
+ * headers are not sent, until aw_download_events_activate(): for a watch that
+ * must first wait for the events already on their way (which are not its
+ * own) without blocking the thread that serves it. If the call ends first,
+ * the watcher is forgotten as any other. Thread-safe.
+ */
+void aw_download_events_watch_pending(aw_download_events *ev, aw_call *call, int64_t series_id);
+
+/* Starts sending to the pending watcher of `call` (referenced by the caller),
+ * headers first; nothing if it has ended meanwhile. Thread-safe. */
+void aw_download_events_activate(aw_download_events *ev, aw_call *call);
+
 /* Whether anybody watches; a hint, for skipping work when nobody does. */
 int aw_download_events_watched(aw_download_events *ev);
 

@@ -8,6 +8,7 @@
  * WatchDownloads broker); here WatchDownloads only adds the watcher.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -362,12 +363,37 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 		aw_repo_downloads_purge(of(svc)->repo, req, statuses, NULL);
 }
 
+/* A watch waiting for the events already on their way (watch_downloads). */
+typedef struct watch_start {
+	aw_download_events *events;
+	aw_call *call;               /* referenced until watch_synced */
+} watch_start;
+
+/* The end of a new watch's events sync, on the thread that delivers events
+ * (between two deliveries) or on the stub's own. */
+static void watch_synced(void *arg, int rc, const aw_err *err)
+{
+	watch_start *ws = arg;
+
+	if (rc == 0) {
+		aw_download_events_activate(ws->events, ws->call);
+	} else {
+		char text[AW_ERR_MSG_MAX];
+
+		snprintf(text, sizeof(text), "cannot follow download changes now: %.200s",
+			 err != NULL ? err->msg : aw_strerror(rc));
+		aw_call_finish(ws->call, GRPC_STATUS_UNAVAILABLE, text);
+	}
+	aw_call_unref(ws->call);
+	free(ws);
+}
+
 static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    const Aniworld__V1__WatchDownloadsRequest *in,
 			    Aniworld__V1__DownloadEvent_Closure closure, void *closure_data)
 {
 	aw_call *call = closure_data;
-	aw_err err;
+	watch_start *ws;
 
 	if (in->series_id < 0) {
 		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
@@ -375,21 +401,24 @@ static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	/* Changes committed before the watch are not its own: where events come
-	 * back from the database after the reply, wait for those on their way
-	 * first. A replica that cannot follow changes now refuses the watch
-	 * rather than leave it silent. */
-	if (aw_repo_events_sync(of(svc)->repo, WATCH_SYNC_MS, &err) != 0) {
-		aw_err refused;
-
-		aw_err_set(&refused, AW_EUNAVAIL, "cannot follow download changes now: %s",
-			   err.msg);
-		aw_call_set_error(call, &refused);
+	ws = malloc(sizeof(*ws));
+	if (ws == NULL) {
+		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory for a watch");
 		closure(NULL, call);
 		return;
 	}
-	/* The stream stays open after we return; the broker sends to it. */
-	aw_download_events_watch(of(svc)->events, call, in->series_id);
+	/* The stream stays open after we return; the broker sends to it. It
+	 * receives nothing yet: changes committed before the watch are not its
+	 * own, and where events come back from the database after the reply,
+	 * those on their way are waited for first (up to WATCH_SYNC_MS), by the
+	 * repository's event thread, not this one, which goes on serving calls.
+	 * A replica that cannot follow changes now then ends the watch with
+	 * UNAVAILABLE rather than leave it silent. */
+	aw_download_events_watch_pending(of(svc)->events, call, in->series_id);
+	ws->events = of(svc)->events;
+	ws->call = call;
+	aw_call_ref(call);
+	aw_repo_events_sync_start(of(svc)->repo, WATCH_SYNC_MS, watch_synced, ws);
 }
 
 /* ---- life ------------------------------------------------------------------------------- */

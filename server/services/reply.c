@@ -42,6 +42,29 @@ static void reply_waiting(aw_repo_req *req)
 	aw_call_watch_cancel(((reply_req *)req)->call);
 }
 
+/*
+ * When the repository must have answered for the reply to reach the caller
+ * before its deadline: the deadline less a fifth of the time left, at most
+ * ANSWER_RESERVE_US. An answer the repository gives up waiting for then still
+ * arrives as UNAVAILABLE, not as the client's own DEADLINE_EXCEEDED. 0: the
+ * call has no deadline.
+ */
+#define ANSWER_RESERVE_US INT64_C(200000)
+
+static int64_t answer_deadline(const aw_call *call)
+{
+	int64_t deadline = aw_call_deadline_us(call), left, reserve;
+
+	if (deadline == INT64_MAX)
+		return 0;
+	left = deadline - aw__repo_mono_us();
+	reserve = left > 0 ? left / 5 : 0;
+	if (reserve > ANSWER_RESERVE_US)
+		reserve = ANSWER_RESERVE_US;
+	deadline -= reserve;
+	return deadline > 0 ? deadline : 1;
+}
+
 aw_repo_req *aw__reply_req(aw_call *call, ProtobufCClosure closure)
 {
 	return aw__reply_req_hook(call, closure, NULL, NULL);
@@ -71,6 +94,7 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 		.mem = aw_call_allocator(call),
 		.request_id = rid,
 		.if_version = if_version,
+		.deadline_us = answer_deadline(call),
 	};
 	rr->call = call;
 	rr->closure = closure;

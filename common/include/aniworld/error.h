@@ -52,7 +52,8 @@ extern "C" {
 	XX(EUNKNOWN, -20, "unknown error", 2)           /* UNKNOWN */             \
 	XX(EABORTED, -21, "aborted", 10)                /* ABORTED */             \
 	XX(ERANGE, -22, "out of range", 11)             /* OUT_OF_RANGE */        \
-	XX(EDATALOSS, -23, "data loss", 15)             /* DATA_LOSS */
+	XX(EDATALOSS, -23, "data loss", 15)             /* DATA_LOSS */           \
+	XX(ECONFLICT, -24, "transaction conflict", 10)  /* ABORTED */
 
 enum aw_errno {
 #define AW_ERRNO_ENUM_(name, value, msg, grpc) AW_##name = (value),

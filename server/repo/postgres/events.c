@@ -29,7 +29,13 @@
  * Syncing. Before a server ends its watch streams it asks for the events
  * committed so far (aw__pg_events_sync): a marker "s<token>.<n>" is notified
  * in a transaction of its own, which commits after all of them, so once the
- * listener has read the marker it has delivered everything before it.
+ * listener has read the marker it has delivered everything before it. A new
+ * watch asks without waiting (aw__pg_events_sync_start): the listener thread
+ * itself notifies the marker, on its own connection, and runs the caller's
+ * `done` when it reads the marker back, between two deliveries; a marker that
+ * does not come back by the earliest deadline asked for ends the listening
+ * connection as lost (the listener listens anew), since a listener that cannot
+ * hear its own notification in that time does not follow the changes either.
  */
 #define _GNU_SOURCE
 #include "postgres_int.h"
@@ -37,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +55,7 @@
 #define OUTBOX_KEEP_S 600    /* how long a large event waits for the listeners */
 #define SWEEP_EVERY_MS 60000 /* how often a listener deletes older outbox rows */
 #define BACKOFF_MIN_MS 100
+#define NO_DEADLINE INT64_MAX
 #define BACKOFF_MAX_MS 5000
 
 #define SQL_NOTIFY                                                                      \
@@ -63,11 +71,21 @@
 	"DELETE FROM download_event_outbox WHERE created_at < now() - interval '" \
 	XSTR(OUTBOX_KEEP_S) " seconds'"
 
+/* An asynchronous sync under way (aw__pg_events_sync_start). */
+typedef struct pending_sync {
+	struct pending_sync *next;
+	uint64_t n;              /* done once marker n (or a later one) is read back */
+	int64_t deadline_ms;     /* monotonic; AW_ETIMEDOUT after it */
+	aw_repo_synced_fn *done;
+	void *arg;
+} pending_sync;
+
 struct aw_pg_listener {
 	aw_pg_repo *repo;
 	aw_pg_conn *conn;        /* the listening connection; the thread's only */
 	pthread_t thread;
-	int wake[2];             /* a pipe: a byte written to wake[1] stops the thread */
+	int wake[2];             /* a pipe: a byte written to wake[1] wakes the thread */
+	atomic_int stopping;     /* the thread is to end (aw__pg_events_stop) */
 	int64_t next_sweep_ms;
 
 	/* Sync markers (aw__pg_events_sync). */
@@ -76,6 +94,8 @@ struct aw_pg_listener {
 	pthread_cond_t sync_cv;
 	uint64_t sync_sent, sync_seen; /* the last marker sent, and the last one read back */
 	uint64_t sync_failed;    /* markers up to this one may never come back */
+	pending_sync *pending;   /* asynchronous syncs waiting, in the order asked */
+	uint64_t sync_marked;    /* the last marker the listener thread sent for them */
 };
 
 static int64_t mono_ms(void)
@@ -312,6 +332,57 @@ static int deliver_outbox(aw_pg_listener *l, int64_t id)
 	return 0;
 }
 
+/*
+ * Runs `done` of every asynchronous sync that has an outcome: 0 when its
+ * marker came back, AW_EUNAVAIL when it cannot any more, AW_ETIMEDOUT past its
+ * deadline; everyone with `all` (the listener is stopping). Outside sync_mu.
+ */
+static void pending_finish(aw_pg_listener *l, int all)
+{
+	pending_sync *ready = NULL, **tail = &ready, **pp;
+	int64_t now = mono_ms();
+
+	pthread_mutex_lock(&l->sync_mu);
+	for (pp = &l->pending; *pp != NULL;) {
+		pending_sync *p = *pp;
+
+		if (all || p->n <= l->sync_seen || p->n <= l->sync_failed || now >= p->deadline_ms) {
+			*pp = p->next;
+			p->next = NULL;
+			*tail = p;
+			tail = &p->next;
+		} else {
+			pp = &p->next;
+		}
+	}
+	for (pending_sync *p = ready; p != NULL; p = p->next) {
+		/* The outcome, decided under the lock; reported below. */
+		if (p->n <= l->sync_seen)
+			p->deadline_ms = 0;
+		else if (p->n <= l->sync_failed || all)
+			p->deadline_ms = -1;
+		else
+			p->deadline_ms = -2;
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+	while (ready != NULL) {
+		pending_sync *p = ready;
+		aw_err err;
+
+		ready = p->next;
+		aw_err_clear(&err);
+		if (p->deadline_ms == 0)
+			p->done(p->arg, 0, &err);
+		else if (p->deadline_ms == -1)
+			p->done(p->arg, aw_err_set(&err, AW_EUNAVAIL, "the connection that hears the "
+						   "database's notifications was lost"), &err);
+		else
+			p->done(p->arg, aw_err_set(&err, AW_ETIMEDOUT, "the database's notifications "
+						   "did not come back in time"), &err);
+		free(p);
+	}
+}
+
 /* A sync marker read back: everything before it has been delivered. */
 static void marker_seen(aw_pg_listener *l, const char *payload)
 {
@@ -324,6 +395,7 @@ static void marker_seen(aw_pg_listener *l, const char *payload)
 		l->sync_seen = n;
 	pthread_cond_broadcast(&l->sync_cv);
 	pthread_mutex_unlock(&l->sync_mu);
+	pending_finish(l, 0);
 }
 
 /* The connection was lost or is listening anew: markers sent until now may
@@ -334,6 +406,55 @@ static void markers_lost(aw_pg_listener *l)
 	l->sync_failed = l->sync_sent;
 	pthread_cond_broadcast(&l->sync_cv);
 	pthread_mutex_unlock(&l->sync_mu);
+	pending_finish(l, 0);
+}
+
+/*
+ * Notifies, on the listening connection, the marker that answers the
+ * asynchronous syncs asked for since the last one, waiting for the server's
+ * answer no later than the earliest of their deadlines. AW_EUNAVAIL when the
+ * connection is lost (or that wait ran out).
+ */
+static int markers_send(aw_pg_listener *l)
+{
+	int64_t earliest = NO_DEADLINE;
+	uint64_t n = 0;
+	char sql[128];
+	aw_err err;
+	int rc;
+
+	pthread_mutex_lock(&l->sync_mu);
+	for (pending_sync *p = l->pending; p != NULL; p = p->next) {
+		if (p->n > l->sync_marked && p->n > n)
+			n = p->n;
+		if (p->deadline_ms < earliest)
+			earliest = p->deadline_ms;
+	}
+	if (n > 0)
+		l->sync_marked = n;
+	pthread_mutex_unlock(&l->sync_mu);
+	if (n == 0)
+		return 0;
+	snprintf(sql, sizeof(sql), "SELECT pg_notify('" CHANNEL "', 's%llx.%llu')", l->token,
+		 (unsigned long long)n);
+	aw__repo_deadline_set(earliest * 1000);
+	rc = aw__pg_exec(l->conn, sql, l->repo->query_timeout_ms, NULL, &err);
+	aw__repo_deadline_set(0);
+	return rc;
+}
+
+/* The earliest deadline of the asynchronous syncs waiting (NO_DEADLINE: none). */
+static int64_t pending_deadline(aw_pg_listener *l)
+{
+	int64_t earliest = NO_DEADLINE;
+
+	pthread_mutex_lock(&l->sync_mu);
+	for (pending_sync *p = l->pending; p != NULL; p = p->next) {
+		if (p->deadline_ms < earliest)
+			earliest = p->deadline_ms;
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+	return earliest;
 }
 
 /* Decodes and delivers one notification's payload. */
@@ -410,14 +531,30 @@ static void listen_drop(aw_pg_listener *l)
 	memset(l->conn->prepared, 0, sizeof(l->conn->prepared));
 }
 
-/* Waits up to `ms` for the socket (fd >= 0) or a stop; 1 when told to stop. */
+/* Waits up to `ms` for the socket (fd >= 0) or a wake-up; 1 when told to stop. */
 static int wait_for(aw_pg_listener *l, int fd, int ms)
 {
 	struct pollfd pfd[2] = {{.fd = l->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
 
 	if (poll(pfd, fd >= 0 ? 2 : 1, ms) < 0 && errno != EINTR)
 		return 0;
-	return (pfd[0].revents & POLLIN) != 0;
+	if (pfd[0].revents & POLLIN) {
+		char buf[64];
+
+		if (read(l->wake[0], buf, sizeof(buf)) < 0 && errno != EAGAIN && errno != EINTR)
+			return 1;
+	}
+	return atomic_load(&l->stopping);
+}
+
+/* Wakes the listener thread (a sync to send, or a stop). */
+static void listener_wake(aw_pg_listener *l)
+{
+	ssize_t w;
+
+	do
+		w = write(l->wake[1], "x", 1);
+	while (w < 0 && errno == EINTR);
 }
 
 static void *listener_main(void *arg)
@@ -432,11 +569,21 @@ static void *listener_main(void *arg)
 		int lost = 0;
 
 		if (l->conn->pg == NULL) {
-			/* Reconnect, after a pause that doubles while it fails. */
+			int64_t until = pending_deadline(l);
+			int rc;
+
+			/* Reconnect, after a pause that doubles while it fails (a sync
+			 * asked for meanwhile cuts it short). */
 			if (wait_for(l, -1, backoff))
 				break;
-			if (listen_start(l, &err) != 0) {
+			if (until != NO_DEADLINE)
+				aw__repo_deadline_set(until * 1000);
+			rc = listen_start(l, &err);
+			aw__repo_deadline_set(0);
+			if (rc != 0) {
 				listen_drop(l);
+				/* Syncs asked for now cannot be answered. */
+				markers_lost(l);
 				backoff = backoff < BACKOFF_MIN_MS ? BACKOFF_MIN_MS : backoff * 2;
 				if (backoff > BACKOFF_MAX_MS)
 					backoff = BACKOFF_MAX_MS;
@@ -451,8 +598,15 @@ static void *listener_main(void *arg)
 			l->next_sweep_ms = now + SWEEP_EVERY_MS;
 			aw__pg_exec(l->conn, SQL_SWEEP, r->query_timeout_ms, NULL, &err);
 		}
-		if (l->conn->pg != NULL && drain(l) == 0) {
-			int64_t left = l->next_sweep_ms - mono_ms();
+		if (l->conn->pg != NULL && markers_send(l) != 0)
+			lost = 1;
+		pending_finish(l, 0); /* past their deadlines */
+		if (!lost && l->conn->pg != NULL && drain(l) == 0) {
+			int64_t until = pending_deadline(l), left;
+
+			if (until > l->next_sweep_ms)
+				until = l->next_sweep_ms;
+			left = until - mono_ms();
 
 			if (wait_for(l, PQsocket(l->conn->pg), left < 0 ? 0 : (int)left))
 				break;
@@ -486,12 +640,13 @@ int aw__pg_events_start(aw_repo *base, aw_err *err)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the event listener");
 	l->repo = r;
 	l->wake[0] = l->wake[1] = -1;
+	atomic_init(&l->stopping, 0);
 	l->token = ((unsigned long long)getpid() << 32) ^ (unsigned long long)mono_ms() ^
 		   (unsigned long long)(uintptr_t)l;
 	pthread_mutex_init(&l->sync_mu, NULL);
 	pthread_cond_init(&l->sync_cv, NULL);
 	l->conn = calloc(1, sizeof(*l->conn));
-	if (l->conn == NULL || pipe2(l->wake, O_CLOEXEC) != 0) {
+	if (l->conn == NULL || pipe2(l->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		rc = aw_err_set(err, AW_ENOMEM, "cannot set up the event listener");
 		goto fail;
 	}
@@ -541,11 +696,14 @@ int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
 	/* Its own transaction (autocommit), committed after every one before it. */
 	snprintf(sql, sizeof(sql), "SELECT pg_notify('" CHANNEL "', 's%llx.%llu')", l->token,
 		 (unsigned long long)n);
+	/* Connecting too is bounded by timeout_ms (aw__repo_deadline). */
+	aw__repo_deadline_set(aw__repo_mono_us() + (int64_t)timeout_ms * 1000);
 	rc = aw__pg_reader_get(r, &c, err);
-	if (rc != 0)
-		return rc;
-	rc = aw__pg_exec(c, sql, timeout_ms, NULL, err);
-	aw__pg_reader_put(r, c);
+	if (rc == 0) {
+		rc = aw__pg_exec(c, sql, timeout_ms, NULL, err);
+		aw__pg_reader_put(r, c);
+	}
+	aw__repo_deadline_set(0);
 	if (rc != 0)
 		return rc;
 	clock_gettime(CLOCK_REALTIME, &until);
@@ -571,17 +729,47 @@ int aw__pg_events_sync(aw_repo *base, int timeout_ms, aw_err *err)
 	return 0;
 }
 
+int aw__pg_events_sync_start(aw_repo *base, int timeout_ms, aw_repo_synced_fn *done, void *arg,
+			     aw_err *err)
+{
+	aw_pg_listener *l = ((aw_pg_repo *)base)->listener;
+	pending_sync *p;
+
+	if (l == NULL) {
+		done(arg, 0, NULL);
+		return 0;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for an events sync");
+	p->deadline_ms = mono_ms() + timeout_ms;
+	p->done = done;
+	p->arg = arg;
+	pthread_mutex_lock(&l->sync_mu);
+	p->n = ++l->sync_sent;
+	/* Appended: the syncs finish in the order asked. */
+	{
+		pending_sync **pp = &l->pending;
+
+		while (*pp != NULL)
+			pp = &(*pp)->next;
+		*pp = p;
+	}
+	pthread_mutex_unlock(&l->sync_mu);
+	listener_wake(l);
+	return 0;
+}
+
 void aw__pg_events_stop(aw_pg_repo *r)
 {
 	aw_pg_listener *l = r->listener;
-	ssize_t w;
 
 	if (l == NULL)
 		return;
-	do
-		w = write(l->wake[1], "x", 1);
-	while (w < 0 && errno == EINTR);
+	atomic_store(&l->stopping, 1);
+	listener_wake(l);
 	pthread_join(l->thread, NULL);
+	pending_finish(l, 1); /* told: no more notifications */
 	listen_drop(l);
 	free(l->conn);
 	close(l->wake[0]);

@@ -24,6 +24,26 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * When a wait that may take `timeout_ms` must end (monotonic ms): then, or at
+ * the deadline of the work under way (aw__repo_deadline: the call's), if that
+ * comes first.
+ */
+static int64_t wait_until(int timeout_ms)
+{
+	int64_t own = mono_ms() + timeout_ms, d = aw__repo_deadline();
+
+	return d != INT64_MAX && d / 1000 < own ? d / 1000 : own;
+}
+
+/* Whether the deadline of the work under way has passed. */
+static int deadline_passed(void)
+{
+	int64_t d = aw__repo_deadline();
+
+	return d != INT64_MAX && mono_ms() >= d / 1000;
+}
+
 /* ---- parameters ------------------------------------------------------------------------- */
 
 static const char *p_slot(aw_pg_params *p, int len, int format, const char *value)
@@ -219,7 +239,7 @@ int aw__pg_error(aw_pg_conn *c, const PGresult *res, const char *what, aw_err *e
 	if (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0)
 		return aw_err_set(err, AW_EINVAL, "%s: %s", what, text);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
-		return aw_err_set(err, AW_EBUSY, "database busy (%s, retry): %s: %s",
+		return aw_err_set(err, AW_ECONFLICT, "transaction aborted by a conflict (%s): %s: %s",
 				  state[2] == 'P' ? "deadlock" : "serialization failure", what, text);
 	if (strcmp(state, "53100") == 0)
 		return aw_err_set(err, AW_EFULL, "disk full: %s: %s", what, text);
@@ -254,11 +274,28 @@ static int wait_socket(aw_pg_conn *c, short events, int64_t deadline)
 	}
 }
 
+static void monitor_wake(aw_pg_repo *r);
+
+/*
+ * A wait that ended before its answer came. When the backend's own bound
+ * (query_timeout_ms) ended it, the database is taken for unreachable. When the
+ * call's deadline came first, that says little about the database (the call
+ * may just be in a hurry): the connection is closed all the same, since it is
+ * in the middle of a statement, but only the monitor decides, with a probe
+ * made at once, whether the database is there.
+ */
 static int timed_out(aw_pg_conn *c, int timeout_ms, const char *what, aw_err *err)
 {
 	char why[96];
 
 	c->timed_out = 1;
+	if (deadline_passed()) {
+		conn_drop(c);
+		monitor_wake(c->repo);
+		return aw_err_set(err, AW_EUNAVAIL,
+				  "database unavailable: %s: no answer before the call's deadline",
+				  what);
+	}
 	snprintf(why, sizeof(why), "no answer within %d ms", timeout_ms);
 	return unavailable(c, what, why, err);
 }
@@ -345,7 +382,7 @@ static int query_results(aw_pg_conn *c, int64_t deadline, int timeout_ms, const 
 static int collect(aw_pg_conn *c, int timeout_ms, const char *what, PGresult **out,
 		   aw_err *err)
 {
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = wait_until(timeout_ms);
 	int rc = flush_by(c, deadline, timeout_ms, what, err);
 
 	*out = NULL;
@@ -421,7 +458,7 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 			      "application_name", "dbname", NULL};
 	char timeout_s[16], user_timeout[16];
 	const char *values[9];
-	int64_t deadline = mono_ms() + r->query_timeout_ms;
+	int64_t deadline = wait_until(r->query_timeout_ms);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	char text[200];
 	int rc;
@@ -453,6 +490,13 @@ static int conn_connect(aw_pg_conn *c, aw_err *err)
 		if (st == PGRES_POLLING_FAILED)
 			goto failed;
 		w = wait_socket(c, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+		if (w == 0 && deadline_passed()) {
+			c->timed_out = 1;
+			conn_drop(c);
+			monitor_wake(r);
+			return aw_err_set(err, AW_EUNAVAIL, "database unavailable: connecting: "
+					  "not connected before the call's deadline");
+		}
 		if (w == 0) {
 			snprintf(text, sizeof(text), "connecting took longer than %d ms",
 				 r->query_timeout_ms);
@@ -558,7 +602,7 @@ static int run_with_savepoint(aw_pg_conn *c, const char *name, const aw_pg_param
 			      const char *what, PGresult **out, aw_err *err)
 {
 	int timeout = c->repo->query_timeout_ms;
-	int64_t deadline = mono_ms() + timeout;
+	int64_t deadline = wait_until(timeout);
 	int queries = c->release_pending ? 3 : 2;
 	PGresult *failed = NULL, *stmt = NULL, *res;
 	int rc;
@@ -703,7 +747,7 @@ static int pipeline_once(aw_pg_conn *c, const pipe_stmt *q, int n, PGresult **re
 		conn_drop(c);
 		return rc;
 	}
-	deadline = mono_ms() + timeout;
+	deadline = wait_until(timeout);
 	rc = flush_by(c, deadline, timeout, what, err);
 	for (int i = 0; rc == 0 && i < n; i++) {
 		rc = query_results(c, deadline, timeout, what, &res, err);
@@ -1283,7 +1327,7 @@ int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, 
 
 int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 {
-	int64_t deadline = mono_ms() + r->query_timeout_ms;
+	int64_t deadline = wait_until(r->query_timeout_ms);
 	aw_pg_conn *c = NULL;
 	int rc, full;
 
@@ -1319,6 +1363,10 @@ int aw__pg_reader_get(aw_pg_repo *r, aw_pg_conn **out, aw_err *err)
 	if (c == NULL) {
 		if (!full)
 			return aw_err_set(err, AW_ENOMEM, "out of memory for a database connection");
+		if (deadline_passed())
+			return aw_err_set(err, AW_EUNAVAIL, "database unavailable: no database "
+					  "connection free before the call's deadline (pool_size %d)",
+					  r->pool_size);
 		return aw_err_set(err, AW_EOVERLOAD,
 				  "no database connection free within %d ms (pool_size %d)",
 				  r->query_timeout_ms, r->pool_size);
@@ -1495,19 +1543,34 @@ static void pg_write_mode(aw_repo *r, int mode)
 
 /* ---- the monitor --------------------------------------------------------------------------- */
 
-/* How often the monitor asks the database whether it is there. */
+/* How often the monitor asks the database whether it is there, and how long
+ * it waits for the answer at most (query_timeout_ms if shorter). */
 #define PROBE_REACHABLE_MS 2000
 #define PROBE_UNREACHABLE_MS 500
+#define PROBE_TIMEOUT_MS 3000
+
+/* Asks the monitor to probe now: a call gave up waiting for the database. */
+static void monitor_wake(aw_pg_repo *r)
+{
+	pthread_mutex_lock(&r->monitor_mu);
+	r->monitor_poked = 1;
+	pthread_cond_signal(&r->monitor_cv);
+	pthread_mutex_unlock(&r->monitor_mu);
+}
 
 /*
  * Notices the database going away and coming back when no call does: while
  * it is unreachable, the services' health says NOT_SERVING, a readiness probe
  * takes the pod out of its Service, and no call comes to find out that it is
- * back.
+ * back. It also probes at once when a call gave up waiting (monitor_wake):
+ * whether the database is there is its verdict, made with a bound of its own
+ * (PROBE_TIMEOUT_MS), not the call's deadline.
  */
 static void *monitor_main(void *arg)
 {
 	aw_pg_repo *r = arg;
+	int probe_ms = r->query_timeout_ms < PROBE_TIMEOUT_MS ? r->query_timeout_ms
+							       : PROBE_TIMEOUT_MS;
 
 	for (;;) {
 		int64_t wait = atomic_load(&r->unreachable) ? PROBE_UNREACHABLE_MS
@@ -1524,15 +1587,24 @@ static void *monitor_main(void *arg)
 			ts.tv_nsec -= 1000000000;
 		}
 		pthread_mutex_lock(&r->monitor_mu);
-		if (!r->monitor_stop)
+		if (!r->monitor_stop && !r->monitor_poked)
 			pthread_cond_timedwait(&r->monitor_cv, &r->monitor_mu, &ts);
 		stop = r->monitor_stop;
+		r->monitor_poked = 0;
 		pthread_mutex_unlock(&r->monitor_mu);
 		if (stop)
 			break;
+		aw__repo_deadline_set(aw__repo_mono_us() + (int64_t)probe_ms * 1000);
 		if (aw__pg_ready(r->probe, &err) == 0 &&
-		    aw__pg_exec(r->probe, "SELECT 1", r->query_timeout_ms, NULL, &err) == 0)
+		    aw__pg_exec(r->probe, "SELECT 1", probe_ms, NULL, &err) == 0)
 			aw__pg_reachable(r, 1, NULL);
+		else
+			aw__pg_reachable(r, 0, &err);
+		aw__repo_deadline_set(0);
+		/* Calls that gave up during the probe are answered by it. */
+		pthread_mutex_lock(&r->monitor_mu);
+		r->monitor_poked = 0;
+		pthread_mutex_unlock(&r->monitor_mu);
 	}
 	return NULL;
 }
@@ -1584,7 +1656,7 @@ static int pg_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, 
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 6,
+	.version = 7,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1629,6 +1701,7 @@ static const aw_repo_methods postgres_methods = {
 	.request_claim = aw__pg_request_claim,
 	.request_finish = aw__pg_request_finish,
 	.request_purge = aw__pg_request_purge,
+	.events_sync_start = aw__pg_events_sync_start,
 };
 
 /* Reads integer setting `name` into *out (default kept when unset). */

@@ -7,8 +7,9 @@
  * probe connection for the monitor thread, which notices the database going
  * away and coming back when no call does. Every connection is non-blocking:
  * each statement is sent, then its answer is awaited with poll() for at most
- * `query_timeout_ms`, so that no call waits on a database that has gone away
- * longer than that. A connection that times out or breaks is closed and
+ * `query_timeout_ms`, and never past the deadline of the call it works for
+ * (aw__repo_deadline), so that no call waits on a database that has gone away
+ * longer than either. A connection that times out or breaks is closed and
  * opened again on its next use, but never in the middle of a transaction: the
  * statements after a lost BEGIN must not run in autocommit.
  *
@@ -159,6 +160,7 @@ struct aw_pg_repo {
 	pthread_mutex_t monitor_mu;
 	pthread_cond_t monitor_cv;
 	int monitor_stop;
+	int monitor_poked;           /* a call asked for a probe now (monitor_wake) */
 	aw_pg_conn *probe;
 };
 
@@ -190,7 +192,8 @@ void aw__pg_p_bytes(aw_pg_params *p, const void *data, int len);
  * server's text>". This is the only place SQLSTATEs become AW_E* codes:
  * 23505 AW_EEXIST, 23503 AW_ENOTFOUND (a foreign key: the parent is missing),
  * other 23xxx AW_EINVAL, class 08, 57P01..57P03 and a broken connection
- * AW_EUNAVAIL ("database unavailable: ..."), 40001 and 40P01 AW_EBUSY, 53100
+ * AW_EUNAVAIL ("database unavailable: ..."), 40001 and 40P01 AW_EABORTED (the
+ * writer runs such a batch again, see writer.c), 53100
  * AW_EFULL, 25006 AW_EREADONLY, XX001/XX002 AW_ECORRUPT, anything else
  * AW_EIO. `res` may be NULL (no answer). A connection-level failure closes the
  * connection and marks the database unreachable.
@@ -302,6 +305,11 @@ int aw__pg_events_start(aw_repo *r, aw_err *err);
  * waits for the listener to read it back. AW_ETIMEDOUT, AW_EUNAVAIL (also when
  * the listener lost its connection meanwhile, or is not listening). */
 int aw__pg_events_sync(aw_repo *r, int timeout_ms, aw_err *err);
+/* The backend's events_sync_start: the listener thread notifies a marker on
+ * its own connection and runs done(arg, ...) when it reads it back (or
+ * AW_ETIMEDOUT, AW_EUNAVAIL); at once without a listener. AW_ENOMEM. */
+int aw__pg_events_sync_start(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg,
+			     aw_err *err);
 /* Stops the listener thread and closes its connection; no-op without one. */
 void aw__pg_events_stop(aw_pg_repo *r);
 

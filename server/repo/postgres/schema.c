@@ -1,7 +1,9 @@
 /*
  * The PostgreSQL schema, as numbered migrations compiled into the server,
  * numbered as SQLite's are (sqlite/schema.c): migration N makes the same
- * tables, indexes and counts on both.
+ * tables, indexes and counts on both, and a number that one backend needs
+ * nothing for is an empty migration there, so that a schema version means
+ * the same on both.
  *
  * schema_version holds a row per migration applied. Opening a database reads
  * the highest; when migrations are missing, it takes a session advisory lock
@@ -143,7 +145,7 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER episodes_uncounted AFTER DELETE ON episodes"
 	"  REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION aw_rows_deleted();",
 
-	/* 4 (PostgreSQL only: SQLite needs no carrier for its events): the
+	/* 4 (an empty migration on SQLite, which needs no carrier for its events): the
 	 * download change events too large for a NOTIFY payload, read back by
 	 * every replica's listener and deleted by age (events.c). */
 	"CREATE TABLE download_event_outbox ("

@@ -5,7 +5,9 @@
  * missing ones in order, each in its own transaction with its version bump, so
  * a crash mid-upgrade leaves the file at a whole version. A database whose
  * version is higher than this build knows is refused rather than misread.
- * Migrations are only ever appended; a shipped one is never edited.
+ * Migrations are only ever appended; a shipped one is never edited. They are
+ * numbered as PostgreSQL's (postgres/schema.c): version N means the same
+ * tables on both, and a migration one backend does not need is an empty one.
  *
  * Times are INTEGER microseconds since the Unix epoch, UTC. Enums are stored as
  * their proto numbers.
@@ -123,8 +125,12 @@ static const char *const migrations[] = {
 	"  UPDATE row_counts SET n = n - 1 WHERE name = 'episodes';"
 	"END;",
 
-	/* 4: PostgreSQL's event outbox; SQLite needs none (its events never
-	 * leave the process). Kept so that migration N is the same on both. */
+	/* 4: nothing. PostgreSQL's migration 4 makes the outbox that carries
+	 * large download events between replicas; SQLite delivers its events in
+	 * the process that commits them and needs no carrier. The number is
+	 * taken all the same, so that a schema version means the same tables on
+	 * both backends (a tool that copies a database from one to the other
+	 * compares versions). */
 	"",
 
 	/* 5: safe retries and concurrency control. request_ids holds the answer

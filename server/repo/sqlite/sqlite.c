@@ -614,7 +614,7 @@ static void sq_close(aw_repo *base)
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 6,
+	.version = 7,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
