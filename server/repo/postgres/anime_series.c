@@ -96,7 +96,7 @@ int aw__pg_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_
 			&p, "creating a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	free(json);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "a series with key \"%s\" already exists", in->key);
+		return aw__err_series_key_taken(err, in->key, 0);
 	return rc;
 }
 
@@ -123,7 +123,7 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 			"reading a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	aw__pg_reader_put(pg(r), c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series with key \"%s\" not found", key);
+		return aw__err_series_key_not_found(err, key);
 	return rc;
 }
 
@@ -248,9 +248,9 @@ int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			&p, "updating a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	free(json);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->id);
+		return aw__err_not_found(err, "series", in->id);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
+		return aw__err_series_key_taken(err, in->key, 1);
 	return rc;
 }
 

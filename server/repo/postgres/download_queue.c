@@ -149,11 +149,7 @@ static int conflict(aw_pg_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw
 		}
 		PQclear(res);
 	}
-	return aw_err_set(err, AW_EEXIST,
-			  "series %lld season %d episode %d already has an unfinished download "
-			  "(%lld, %s)",
-			  (long long)in->series_id, in->season, in->episode_number, (long long)id,
-			  aw__download_status_name(status));
+	return aw__err_download_open(err, in, id, status);
 }
 
 /* The ON CONFLICT clause names the partial unique index by its predicate. */
@@ -188,8 +184,7 @@ int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 			"WHERE status IN (1, 2, 3) DO NOTHING RETURNING " DL_COLUMNS,
 			&p, "queueing a download", &res, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
-				  (long long)in->series_id);
+		return aw__err_not_found(err, "series", in->series_id);
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) > 0)
@@ -233,7 +228,7 @@ int aw__pg_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 		     "updated_at = $5::int8 WHERE id = $6::int8 RETURNING " DL_COLUMNS,
 		     &p, "updating a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)in->id);
+		return aw__err_not_found(err, "download", in->id);
 	return rc;
 }
 
@@ -248,7 +243,7 @@ int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 		     "DELETE FROM download_queue WHERE id = $1::int8 RETURNING " DL_COLUMNS, &p,
 		     "deleting a download", mem, out, err);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+		return aw__err_not_found(err, "download", id);
 	return rc;
 }
 
@@ -314,9 +309,8 @@ static int refused(aw_pg_conn *c, int64_t id, const char *method, const char *ne
 	status = rows > 0 ? (int)aw__pg_int(res, 0, 0) : 0;
 	PQclear(res);
 	if (rows == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
-	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
-			  aw__download_status_name(status), method, needs);
+		return aw__err_not_found(err, "download", id);
+	return aw__err_download_status(err, id, status, method, needs);
 }
 
 int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in,
@@ -390,10 +384,7 @@ int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *
 	if (rc == AW_ENOTFOUND)
 		return refused(c, id, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST,
-				  "download %lld cannot be retried: its episode has another "
-				  "unfinished download",
-				  (long long)id);
+		return aw__err_download_retry_taken(err, id);
 	return rc;
 }
 

@@ -937,7 +937,7 @@ int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const
 	rc = aw__pg_one(c, slot, sql, &p, what, row, NULL, mem, out, err);
 	aw__pg_reader_put(r, c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return rc;
 }
 
@@ -958,7 +958,7 @@ int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, co
 	changed = aw__pg_changes(res);
 	PQclear(res);
 	if (changed == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return 0;
 }
 

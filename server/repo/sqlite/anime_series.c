@@ -104,7 +104,7 @@ int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_
 	rc = step_one(c, st, "creating a series", mem, out, err);
 	sqlite3_clear_bindings(st);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "a series with key \"%s\" already exists", in->key);
+		return aw__err_series_key_taken(err, in->key, 0);
 	return rc;
 }
 
@@ -135,7 +135,7 @@ int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 	}
 	aw__sq_reader_put(sq(r), c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series with key \"%s\" not found", key);
+		return aw__err_series_key_not_found(err, key);
 	return rc;
 }
 
@@ -255,9 +255,9 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 	rc = step_one(c, st, "updating a series", mem, out, err);
 	sqlite3_clear_bindings(st);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->id);
+		return aw__err_not_found(err, "series", in->id);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
+		return aw__err_series_key_taken(err, in->key, 1);
 	return rc;
 }
 

@@ -238,7 +238,7 @@ int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const
 	}
 	aw__sq_reader_put(r, c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return rc;
 }
 
@@ -259,7 +259,7 @@ int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, co
 		return aw__sq_error(c->db, rc, what, err);
 	}
 	if (sqlite3_changes(c->db) == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return 0;
 }
 
