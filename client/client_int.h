@@ -65,4 +65,15 @@ uint8_t *aw__client_buffer_bytes(grpc_byte_buffer *bb, size_t *len);
 int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const char *method,
 		     const ProtobufCMessage *req, aw_watch **out, aw_err *err);
 
+/*
+ * status.c: fills `err` (may be NULL) from an error status: gRPC status
+ * `status` (not OK), its `message`, and the google.rpc.Status the server put in
+ * the `grpc-status-details-bin` trailer (in `trailing`, may be NULL) with its
+ * reason, metadata, field violations, resource and retry delay. Returns the
+ * AW_E* code: the one the ErrorInfo reason stands for when the server sent a
+ * known reason of this status, else the status mapped through AW_ERRNO_MAP.
+ */
+int aw__client_status_error(int status, const char *message, const grpc_metadata_array *trailing,
+			    aw_err *err);
+
 #endif /* AW_CLIENT_INT_H */

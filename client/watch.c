@@ -34,7 +34,7 @@ struct aw_watch {
 	int status_done;              /* the final status has arrived */
 	int ended;                    /* a read came back empty: no more messages */
 	int final_rc;                 /* what aw_watch_next returns once ended */
-	char final_msg[AW_ERR_MSG_MAX];
+	aw_err final;                 /* and the error it fills in */
 	char tag_start, tag_message, tag_status;
 };
 
@@ -78,16 +78,19 @@ static void set_final(aw_watch *w)
 	char *text = grpc_slice_to_c_string(w->details);
 	const char *msg = text != NULL ? text : "";
 
-	if (w->status == GRPC_STATUS_OK) {
-		w->final_rc = AW_EUNAVAIL;
-		msg = "the server ended the stream";
-	} else {
-		w->final_rc = aw_err_from_grpc_status((int)w->status);
-		if (msg[0] == '\0')
-			msg = aw_strerror(w->final_rc);
-	}
-	snprintf(w->final_msg, sizeof(w->final_msg), "%s", msg);
+	if (w->status == GRPC_STATUS_OK)
+		w->final_rc = aw_err_set(&w->final, AW_EUNAVAIL, "the server ended the stream");
+	else
+		w->final_rc = aw__client_status_error((int)w->status, msg, &w->trailing_md, &w->final);
 	gpr_free(text);
+}
+
+/* Copies the stream's final error into `err` (may be NULL); returns its code. */
+static int final_error(const aw_watch *w, aw_err *err)
+{
+	if (err != NULL)
+		*err = w->final;
+	return w->final_rc;
 }
 
 /* Waits, without limit, for every batch in flight; the call must be over or
@@ -220,7 +223,7 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	}
 	if (w->status_done) {
 		set_final(w);
-		rc = aw_err_set(err, w->final_rc, "%s", w->final_msg);
+		rc = final_error(w, err);
 		watch_destroy(w);
 		return rc;
 	}
@@ -280,7 +283,7 @@ int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t time
 		drain(w);
 		set_final(w);
 	}
-	return aw_err_set(err, w->final_rc, "%s", w->final_msg);
+	return final_error(w, err);
 }
 
 void aw_watch_cancel(aw_watch *w)
