@@ -82,6 +82,16 @@ static size_t escape(enum style st, char *out, size_t cap, const char *in, size_
 
 	if (cap == 0)
 		return 0;
+	/* When all of it fits, no mark is needed: measure first. */
+	for (size_t total = 0; i < len;) {
+		size_t seq = utf8_seq(s + i, len - i);
+
+		total += encode(st, s + i, seq, tmp);
+		i += seq ? seq : 1;
+		if (i == len && total + 1 <= cap)
+			m = 0;
+	}
+	i = 0;
 	while (i < len) {
 		size_t seq = utf8_seq(s + i, len - i);
 		size_t n = encode(st, s + i, seq, tmp);
