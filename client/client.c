@@ -383,8 +383,7 @@ static int attempt(aw_client *c, void *handle, const ProtobufCMethodDescriptor *
 	}
 	if (rc == 0 && status != GRPC_STATUS_OK) {
 		char *text = grpc_slice_to_c_string(details);
-		rc = aw_err_from_grpc_status((int)status);
-		aw_err_set(err, rc, "%s", text != NULL && text[0] != '\0' ? text : aw_strerror(rc));
+		rc = aw__client_status_error((int)status, text, &trailing_md, err);
 		gpr_free(text);
 	} else if (rc == 0) {
 		size_t len = 0;

@@ -116,4 +116,15 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
  */
 int aw__watch_read(aw_watch *w, ProtobufCMessage **msg, int64_t timeout_ms, aw_err *err);
 
+/*
+ * status.c: fills `err` (may be NULL) from an error status: gRPC status
+ * `status` (not OK), its `message`, and the google.rpc.Status the server put in
+ * the `grpc-status-details-bin` trailer (in `trailing`, may be NULL) with its
+ * reason, metadata, field violations, resource and retry delay. Returns the
+ * AW_E* code: the one the ErrorInfo reason stands for when the server sent a
+ * known reason of this status, else the status mapped through AW_ERRNO_MAP.
+ */
+int aw__client_status_error(int status, const char *message, const grpc_metadata_array *trailing,
+			    aw_err *err);
+
 #endif /* AW_CLIENT_INT_H */

@@ -36,7 +36,7 @@ struct aw_watch {
 	int ended;                    /* a read came back empty: no more messages */
 	int final_rc;                 /* what aw_watch_next returns once ended */
 	int ended_ok;                 /* the final status was OK */
-	char final_msg[AW_ERR_MSG_MAX];
+	aw_err final;                 /* and the error it fills in */
 	char tag_start, tag_message, tag_status;
 };
 
@@ -82,15 +82,19 @@ static void set_final(aw_watch *w)
 
 	if (w->status == GRPC_STATUS_OK) {
 		w->ended_ok = 1;
-		w->final_rc = AW_EUNAVAIL;
-		msg = "the server ended the stream";
+		w->final_rc = aw_err_set(&w->final, AW_EUNAVAIL, "the server ended the stream");
 	} else {
-		w->final_rc = aw_err_from_grpc_status((int)w->status);
-		if (msg[0] == '\0')
-			msg = aw_strerror(w->final_rc);
+		w->final_rc = aw__client_status_error((int)w->status, msg, &w->trailing_md, &w->final);
 	}
-	snprintf(w->final_msg, sizeof(w->final_msg), "%s", msg);
 	gpr_free(text);
+}
+
+/* Copies the stream's final error into `err` (may be NULL); returns its code. */
+static int final_error(const aw_watch *w, aw_err *err)
+{
+	if (err != NULL)
+		*err = w->final;
+	return w->final_rc;
 }
 
 /* Waits, without limit, for every batch in flight; the call must be over or
@@ -227,7 +231,7 @@ int aw__client_watch(aw_client *c, const ProtobufCServiceDescriptor *svc, const 
 	}
 	if (w->status_done) {
 		set_final(w);
-		rc = aw_err_set(err, w->final_rc, "%s", w->final_msg);
+		rc = final_error(w, err);
 		watch_destroy(w);
 		return rc;
 	}
@@ -290,7 +294,7 @@ int aw__watch_read(aw_watch *w, ProtobufCMessage **event, int64_t timeout_ms, aw
 		aw_err_clear(err);
 		return 0;
 	}
-	return aw_err_set(err, w->final_rc, "%s", w->final_msg);
+	return final_error(w, err);
 }
 
 int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t timeout_ms,
@@ -301,7 +305,7 @@ int aw_watch_next(aw_watch *w, Aniworld__V1__DownloadEvent **event, int64_t time
 
 	*event = (Aniworld__V1__DownloadEvent *)msg;
 	if (rc == 0 && msg == NULL)
-		return aw_err_set(err, w->final_rc, "%s", w->final_msg);
+		return final_error(w, err);
 	return rc;
 }
 

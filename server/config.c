@@ -39,6 +39,8 @@ static const opt options[] = {
 	 "completion-queue threads serving calls; 0 = one per CPU core"},
 	{"log-level", "ANIWORLD_LOG_LEVEL", OPT_STR, F(log_level),
 	 "debug, info (one line per call), warn, error or off"},
+	{"log-format", "ANIWORLD_LOG_FORMAT", OPT_STR, F(log_format),
+	 "text (the default) or json: one JSON object a line, for log pipelines"},
 	{"shutdown-grace", "ANIWORLD_SHUTDOWN_GRACE", OPT_MS, F(shutdown_grace_ms),
 	 "on SIGTERM/SIGINT, how long in-flight calls may finish (e.g. 10s, 500ms)"},
 	{"max-receive-bytes", "ANIWORLD_MAX_RECEIVE_BYTES", OPT_I64, F(max_receive_bytes),
@@ -109,6 +111,7 @@ void aw_config_defaults(aw_config *cfg)
 	cfg->db = (char *)"./aniworld.db";
 	cfg->threads = 0;
 	cfg->log_level = (char *)"info";
+	cfg->log_format = (char *)"text";
 	cfg->shutdown_grace_ms = 10000;
 	cfg->max_receive_bytes = 4 * 1024 * 1024;
 	/* Under the 4 MiB every gRPC client accepts by default, with room for

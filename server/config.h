@@ -21,6 +21,7 @@ typedef struct aw_config {
 	int migrate_only;             /* migrate the schema and exit */
 	int threads;                  /* completion-queue threads; 0 = one per core */
 	char *log_level;              /* debug, info, warn, error, off */
+	char *log_format;             /* text or json */
 	int64_t shutdown_grace_ms;    /* how long in-flight calls may finish on SIGTERM */
 	int64_t max_receive_bytes;    /* largest request message accepted */
 	int64_t max_reply_bytes;      /* largest reply sent; list pages stop short of it */

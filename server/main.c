@@ -20,6 +20,7 @@ int main(int argc, char **argv)
 {
 	aw_config cfg;
 	aw_log_level level;
+	aw_log_format format;
 	char where[512];
 	aw_server *server = NULL;
 	aw_err err;
@@ -53,6 +54,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	aw_log_set_level(level);
+	if (aw_log_format_parse(cfg.log_format, &format) != 0) {
+		fprintf(stderr, "aniworld-server: --log-format: expected text or json, got \"%s\"\n",
+			cfg.log_format);
+		aw_config_close(&cfg);
+		return 2;
+	}
+	aw_log_set_format(format);
 
 	/* Block the signals we wait for before any thread exists, so that only
 	 * sigwait() below ever sees them. */

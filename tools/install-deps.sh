@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages the build, the tests and `make run` need, but only
 # those that are missing. Run as root (CI does), or with sudo available.
 # postgresql-15 is for the tests' own throwaway server (tests/pg/pg_fixture.sh);
-# its packaged cluster service is not used.
+# its packaged cluster service is not used. golang-github-gogo-googleapis-dev is
+# only for google/rpc/status.proto and error_details.proto, which no other Debian 12
+# package ships as .proto files (the build compiles them with protoc-c).
 #
 #   tools/install-deps.sh            build, run and test dependencies
 #   tools/install-deps.sh --check    only report what is missing (exit 1 if anything is)
@@ -13,7 +15,7 @@ set -eu
 PACKAGES="build-essential cmake pkg-config
 libgrpc-dev protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
 libsqlite3-dev sqlite3 libpq-dev postgresql-15 libcmocka-dev grpc-proto libssl-dev
-python3 python3-grpcio python3-protobuf openssl"
+python3 python3-grpcio python3-protobuf openssl golang-github-gogo-googleapis-dev"
 
 case "${1:-}" in
 --valgrind) PACKAGES="valgrind"; shift ;;

@@ -105,6 +105,14 @@ static int b64_value(char c)
 	return p != NULL ? (int)(p - b64) : -1;
 }
 
+/* A page_token refused: INVALID_ARGUMENT with the field's violation. */
+static int refuse(aw_err *err, const char *why)
+{
+	aw_err_set(err, AW_EINVAL, "page_token: %s", why);
+	aw_err_add_violation(err, "page_token", "page_token: %s", why);
+	return AW_EINVAL;
+}
+
 int aw_page_token_decode(const char *token, int list, uint64_t filter, aw_cursor *cursor,
 			 aw_err *err)
 {
@@ -119,28 +127,27 @@ int aw_page_token_decode(const char *token, int list, uint64_t filter, aw_cursor
 	for (const char *p = token; *p != '\0'; p++) {
 		int v = b64_value(*p);
 		if (v < 0 || n >= RAW_LEN + 1)
-			return aw_err_set(err, AW_EINVAL, "page_token: malformed token");
+			return refuse(err, "malformed token");
 		acc = (acc << 6) | (uint32_t)v;
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
 			if (n == RAW_LEN)
-				return aw_err_set(err, AW_EINVAL, "page_token: malformed token");
+				return refuse(err, "malformed token");
 			raw[n++] = (unsigned char)(acc >> bits);
 		}
 	}
 	/* Only the form encode writes: the bits past the last byte must be 0, or
 	 * several tokens would stand for one cursor. */
 	if (n != RAW_LEN || (acc & ((1u << bits) - 1)) != 0 || raw[0] != TOKEN_VERSION)
-		return aw_err_set(err, AW_EINVAL, "page_token: malformed token");
+		return refuse(err, "malformed token");
 	sum = (uint32_t)raw[34] << 24 | (uint32_t)raw[35] << 16 | (uint32_t)raw[36] << 8 | raw[37];
 	if (sum != checksum(raw))
-		return aw_err_set(err, AW_EINVAL, "page_token: malformed token");
+		return refuse(err, "malformed token");
 	if (raw[1] != (unsigned char)list)
-		return aw_err_set(err, AW_EINVAL, "page_token: issued by another list method");
+		return refuse(err, "issued by another list method");
 	if (get64(raw + 26) != filter)
-		return aw_err_set(err, AW_EINVAL,
-				  "page_token: issued for other filters; repeat the filters of the first page");
+		return refuse(err, "issued for other filters; repeat the filters of the first page");
 	for (int i = 0; i < 3; i++)
 		cursor->k[i] = (int64_t)get64(raw + 2 + 8 * i);
 	cursor->valid = 1;

@@ -439,8 +439,9 @@ int aw__etag_version(const char *etag, int64_t *version)
 
 int aw__repo_stale(aw_err *err, const char *thing, const char *name, int64_t want, int64_t now)
 {
-	return aw_err_set(err, AW_EABORTED,
-			  "the %s %s changed since it was read (etag \"%lld\" is stale, it is now "
-			  "\"%lld\"): read it again",
-			  thing, name, (long long)want, (long long)now);
+	aw_err_set(err, AW_EABORTED,
+		   "the %s %s changed since it was read (etag \"%lld\" is stale, it is now "
+		   "\"%lld\"): read it again",
+		   thing, name, (long long)want, (long long)now);
+	return aw_err_detail(err, "ETAG_MISMATCH", "etag", "%lld", (long long)now);
 }

@@ -1109,6 +1109,33 @@ int aw__repo_storage_fault(int rc);
 /* Reports AW_EINVAL with `what` as the message. */
 void aw__repo_invalid(aw_repo_req *req, const char *what);
 
+/* ---- errors.c: the refusals both backends report, each with its details ---- */
+
+/* "series 42 not found": `thing` is "series", "episode" or "download"; reason
+ * SERIES_NOT_FOUND, EPISODE_NOT_FOUND or DOWNLOAD_NOT_FOUND, metadata id. */
+int aw__err_not_found(aw_err *err, const char *thing, int64_t id);
+/* No `thing` ("series", "session") has `key`: as the two below. */
+int aw__err_key_not_found(aw_err *err, const char *thing, const char *key);
+/* No series has `key`: SERIES_NOT_FOUND, metadata key. */
+int aw__err_series_key_not_found(aw_err *err, const char *key);
+/* `key` is taken (by another series, on an update): SERIES_KEY_TAKEN. */
+int aw__err_series_key_taken(aw_err *err, const char *key, int by_another);
+/* The series has that season and episode already: EPISODE_EXISTS. */
+int aw__err_episode_taken(aw_err *err, int64_t series_id, int season, int number);
+/* `in`'s episode has unfinished download `id` in `status`: DOWNLOAD_EXISTS. */
+int aw__err_download_open(aw_err *err, const Aniworld__V1__DownloadQueueItem *in, int64_t id,
+			  int status);
+/* Download `id` cannot be retried: another one of its episode is open. */
+int aw__err_download_retry_taken(aw_err *err, int64_t id);
+/* Download `id` is in `status`, which `method` does not accept (it `needs`
+ * another): DOWNLOAD_STATUS_CONFLICT. */
+int aw__err_download_status(aw_err *err, int64_t id, int status, const char *method,
+			    const char *needs);
+/* Session errors: SESSION_NOT_FOUND, SESSION_EXISTS, SESSION_REVOKED. */
+int aw__err_session_not_found(aw_err *err, const char *session_id);
+int aw__err_session_exists(aw_err *err, const char *session_id);
+int aw__err_session_revoked(aw_err *err, const char *session_id);
+
 /* Makes a google.protobuf.Empty with req->mem, as a write's result. */
 int aw__repo_empty(aw_repo_req *req, ProtobufCMessage **result, aw_err *err);
 

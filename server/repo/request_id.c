@@ -76,6 +76,7 @@ static int replay(aw_repo_req *req, const aw_request_record *rec, int *wrc, aw_e
 				  "retry must repeat the request exactly, a new request needs a new "
 				  "request_id",
 				  rid->id);
+		aw_err_detail(werr, "REQUEST_ID_REUSED", "request_id", "%s", rid->id);
 		return 0;
 	}
 	if (!rec->done)

@@ -2,6 +2,7 @@
  * aniworld.v1.AnimeSeriesService: validation and status mapping; storage is the
  * repository's.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,54 +39,48 @@ static aw_repo *repo_of(Aniworld__V1__AnimeSeriesService_Service *svc)
 	return ((series_service *)svc)->repo;
 }
 
-static int has_control_chars(const char *s)
+/* A series key: required, at most MAX_KEY_BYTES, no control characters. */
+static int check_key(aw_call *call, const char *field, const char *key)
 {
-	for (; *s != '\0'; s++) {
-		if ((unsigned char)*s < 0x20 || *s == 0x7F)
-			return 1;
-	}
-	return 0;
+	return aw__check_text(call, field, key, MAX_KEY_BYTES,
+			      AW_TEXT_REQUIRED | AW_TEXT_NO_CTRL | AW_TEXT_ECHO);
 }
 
-/* Checks the fields of `s` that `mask` says will be stored. Returns 0, or -1 with
- * INVALID_ARGUMENT set. */
-static int check_series(aw_call *call, const Aniworld__V1__AnimeSeries *s, uint64_t mask)
+/* Checks the fields of `s` that `mask` says will be stored, recording every
+ * violation. */
+static void check_series(aw_call *call, const Aniworld__V1__AnimeSeries *s, uint64_t mask)
 {
-	if ((mask & AW_SERIES_KEY) && s->key[0] == '\0')
-		return aw__invalid(call, "series.key is required");
-	if ((mask & AW_SERIES_KEY) && strlen(s->key) > MAX_KEY_BYTES)
-		return aw__invalid(call, "series.key is longer than %d bytes", MAX_KEY_BYTES);
-	if ((mask & AW_SERIES_KEY) && has_control_chars(s->key))
-		return aw__invalid(call, "series.key \"%s\" contains control characters", s->key);
-	if ((mask & AW_SERIES_NAME) && s->name[0] == '\0')
-		return aw__invalid(call, "series.name is required");
-	if ((mask & AW_SERIES_TOTAL_EPISODES) && s->total_episodes < 0)
-		return aw__invalid(call, "series.total_episodes must be >= 0, got %d",
-				   s->total_episodes);
+	char field[64];
+
+	if (mask & AW_SERIES_KEY)
+		check_key(call, "series.key", s->key);
+	if (mask & AW_SERIES_NAME)
+		aw__check_text(call, "series.name", s->name, 0, AW_TEXT_REQUIRED);
+	if (mask & AW_SERIES_TOTAL_EPISODES)
+		aw__check_min(call, "series.total_episodes", s->total_episodes, 0);
 	if (mask & AW_SERIES_EPISODE_DICT) {
 		for (size_t i = 0; i < s->n_episode_dict; i++) {
 			const Aniworld__V1__AnimeSeries__EpisodeDictEntry *e = s->episode_dict[i];
 
 			if (e->key < 0)
-				return aw__invalid(call, "series.episode_dict: season must be >= 0, got %d",
-						   e->key);
+				aw__violation(call, "series.episode_dict",
+					      "series.episode_dict: season must be >= 0, got %d", e->key);
 			for (size_t j = 0; e->value != NULL && j < e->value->n_episodes; j++) {
-				if (e->value->episodes[j] < 1)
-					return aw__invalid(call,
-							   "series.episode_dict[%d]: episode numbers must be >= 1, got %d",
-							   e->key, e->value->episodes[j]);
+				if (e->value->episodes[j] >= 1)
+					continue;
+				snprintf(field, sizeof(field), "series.episode_dict[%d]", e->key);
+				aw__violation(call, field,
+					      "%s: episode numbers must be >= 1, got %d", field,
+					      e->value->episodes[j]);
+				break;
 			}
 		}
 	}
-	return 0;
 }
 
 static int check_id(aw_call *call, const char *field, int64_t id)
 {
-	if (id <= 0)
-		return aw__invalid(call, "%s must be a positive series id, got %lld", field,
-				   (long long)id);
-	return 0;
+	return aw__check_id(call, field, "series", id);
 }
 
 static void create_series(Aniworld__V1__AnimeSeriesService_Service *svc,
@@ -100,7 +95,8 @@ static void create_series(Aniworld__V1__AnimeSeriesService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (check_series(call, in->series, AW_SERIES_ALL) != 0) {
+	check_series(call, in->series, AW_SERIES_ALL);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -130,8 +126,7 @@ static void get_series_by_key(Aniworld__V1__AnimeSeriesService_Service *svc,
 	aw_call *call = closure_data;
 	aw_repo_req *req;
 
-	if (in->key[0] == '\0') {
-		aw__invalid(call, "key is required");
+	if (check_key(call, "key", in->key) != 0) {
 		closure(NULL, call);
 		return;
 	}
@@ -168,11 +163,12 @@ static void update_series(Aniworld__V1__AnimeSeriesService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (check_id(call, "series.id", in->series->id) != 0 ||
-	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
+	check_id(call, "series.id", in->series->id);
+	if (aw__field_mask_bits(call, in->update_mask, mutable_fields,
 				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
-				&mask) != 0 ||
-	    check_series(call, in->series, mask) != 0) {
+				&mask) == 0)
+		check_series(call, in->series, mask);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}

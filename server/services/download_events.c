@@ -154,7 +154,8 @@ void aw_download_events_publish(aw_download_events *ev,
 		case AW_ECANCELED: /* ending already */
 			break;
 		case AW_EOVERLOAD:
-			aw_call_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED, TOO_SLOW);
+			aw_call_finish_reason(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW",
+					      TOO_SLOW);
 			break;
 		default:
 			aw_call_finish(w->call, GRPC_STATUS_RESOURCE_EXHAUSTED,

@@ -53,71 +53,59 @@ static downloads_service *of(Aniworld__V1__DownloadQueueService_Service *svc)
 
 static int check_id(aw_call *call, const char *field, int64_t id)
 {
-	if (id <= 0)
-		return aw__invalid(call, "%s must be a positive download id, got %lld", field,
-				   (long long)id);
-	return 0;
+	return aw__check_id(call, field, "download", id);
 }
 
 static int check_text(aw_call *call, const char *field, const char *s)
 {
-	if (strlen(s) > MAX_TEXT_BYTES)
-		return aw__invalid(call, "%s is longer than %d bytes", field, MAX_TEXT_BYTES);
-	for (const char *p = s; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7F)
-			return aw__invalid(call, "%s contains control characters", field);
-	}
-	return 0;
+	return aw__check_text(call, field, s, MAX_TEXT_BYTES, AW_TEXT_NO_CTRL);
 }
 
-/* Checks the fields of `d` that `mask` says will be stored. */
-static int check_mutable(aw_call *call, const Aniworld__V1__DownloadQueueItem *d, uint64_t mask)
+/* Checks the fields of `d` that `mask` says will be stored, recording every
+ * violation. */
+static void check_mutable(aw_call *call, const Aniworld__V1__DownloadQueueItem *d, uint64_t mask)
 {
 	int priority = (int)d->priority;
 
 	if ((mask & AW_DOWNLOAD_PRIORITY) && (priority < 0 || priority > AW_DL_PRIORITY_MAX))
-		return aw__invalid(call, "item.priority must be a DownloadPriority (0-%d), got %d",
-				   AW_DL_PRIORITY_MAX, priority);
-	if ((mask & AW_DOWNLOAD_URL) && check_text(call, "item.download_url", d->download_url) != 0)
-		return -1;
-	if ((mask & AW_DOWNLOAD_FILE_DESTINATION) &&
-	    check_text(call, "item.file_destination", d->file_destination) != 0)
-		return -1;
-	return 0;
+		aw__invalid(call, "item.priority must be a DownloadPriority (0-%d), got %d",
+			    AW_DL_PRIORITY_MAX, priority);
+	if (mask & AW_DOWNLOAD_URL)
+		check_text(call, "item.download_url", d->download_url);
+	if (mask & AW_DOWNLOAD_FILE_DESTINATION)
+		check_text(call, "item.file_destination", d->file_destination);
 }
 
 static int check_new_item(aw_call *call, const Aniworld__V1__DownloadQueueItem *d)
 {
 	if (d == NULL)
 		return aw__invalid(call, "item is required");
-	if (d->series_id <= 0)
-		return aw__invalid(call, "item.series_id must be a positive series id, got %lld",
-				   (long long)d->series_id);
-	if (d->season < 0)
-		return aw__invalid(call, "item.season must be >= 0, got %d", d->season);
-	if (d->episode_number < 1)
-		return aw__invalid(call, "item.episode_number must be >= 1, got %d",
-				   d->episode_number);
-	return check_mutable(call, d, AW_DOWNLOAD_ALL);
+	aw__check_id(call, "item.series_id", "series", d->series_id);
+	aw__check_min(call, "item.season", d->season, 0);
+	aw__check_min(call, "item.episode_number", d->episode_number, 1);
+	check_mutable(call, d, AW_DOWNLOAD_ALL);
+	return aw__refused(call) ? -1 : 0;
 }
 
 /* Checks a list of statuses; `allowed` is the set they must come from. */
 static int check_statuses(aw_call *call, const Aniworld__V1__DownloadStatus *statuses, size_t n,
 			  unsigned allowed, const char *what)
 {
+	int rc = 0;
+
 	for (size_t i = 0; i < n; i++) {
 		int s = (int)statuses[i];
 
 		if (s < 1 || s > AW_DL_STATUS_MAX)
-			return aw__invalid(call,
-					   "statuses[%zu] must be a DownloadStatus other than "
-					   "UNSPECIFIED, got %d",
-					   i, s);
-		if (!(allowed & AW_DL_BIT(s)))
-			return aw__invalid(call, "statuses[%zu]: %s, got %s", i, what,
-					   aw__download_status_name(s));
+			rc = aw__invalid(call,
+					 "statuses[%zu] must be a DownloadStatus other than "
+					 "UNSPECIFIED, got %d",
+					 i, s);
+		else if (!(allowed & AW_DL_BIT(s)))
+			rc = aw__invalid(call, "statuses[%zu]: %s, got %s", i, what,
+					 aw__download_status_name(s));
 	}
-	return 0;
+	return rc;
 }
 
 /* ---- the methods --------------------------------------------------------------------------- */
@@ -166,11 +154,12 @@ static void update_download(Aniworld__V1__DownloadQueueService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (check_id(call, "item.id", in->item->id) != 0 ||
-	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
+	check_id(call, "item.id", in->item->id);
+	if (aw__field_mask_bits(call, in->update_mask, mutable_fields,
 				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
-				&mask) != 0 ||
-	    check_mutable(call, in->item, mask) != 0) {
+				&mask) == 0)
+		check_mutable(call, in->item, mask);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -203,17 +192,12 @@ static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 	aw_repo_req *req;
 	int page_size;
 
-	if (aw__page_size(call, in->page_size, &page_size) != 0) {
-		closure(NULL, call);
-		return;
-	}
-	if (in->series_id < 0) {
+	aw__page_size(call, in->page_size, &page_size);
+	if (in->series_id < 0)
 		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
 			    (long long)in->series_id);
-		closure(NULL, call);
-		return;
-	}
-	if (check_statuses(call, in->statuses, in->n_statuses, AW_DL_ALL_STATUSES, "") != 0) {
+	check_statuses(call, in->statuses, in->n_statuses, AW_DL_ALL_STATUSES, "");
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -241,24 +225,17 @@ static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
 {
 	aw_call *call = closure_data;
 	aw_repo_req *req;
-	int bad = 0;
 
-	if (check_id(call, "id", in->id) != 0)
-		bad = 1;
-	else if (in->downloaded_bytes < 0)
-		bad = aw__invalid(call, "downloaded_bytes must be >= 0, got %lld",
-				  (long long)in->downloaded_bytes);
-	else if (in->total_bytes < 0)
-		bad = aw__invalid(call, "total_bytes must be >= 0, got %lld",
-				  (long long)in->total_bytes);
-	else if (!isfinite(in->download_speed) || in->download_speed < 0)
-		bad = aw__invalid(call, "download_speed must be a finite number >= 0, got %g",
-				  in->download_speed);
-	else if (in->total_bytes > 0 && in->downloaded_bytes > in->total_bytes)
-		bad = aw__invalid(call,
-				  "downloaded_bytes (%lld) must not exceed total_bytes (%lld)",
-				  (long long)in->downloaded_bytes, (long long)in->total_bytes);
-	if (bad) {
+	check_id(call, "id", in->id);
+	aw__check_min(call, "downloaded_bytes", in->downloaded_bytes, 0);
+	aw__check_min(call, "total_bytes", in->total_bytes, 0);
+	if (!isfinite(in->download_speed) || in->download_speed < 0)
+		aw__invalid(call, "download_speed must be a finite number >= 0, got %g",
+			    in->download_speed);
+	if (in->total_bytes > 0 && in->downloaded_bytes > in->total_bytes)
+		aw__invalid(call, "downloaded_bytes (%lld) must not exceed total_bytes (%lld)",
+			    (long long)in->downloaded_bytes, (long long)in->total_bytes);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -296,13 +273,9 @@ static void fail_download(Aniworld__V1__DownloadQueueService_Service *svc,
 {
 	aw_call *call = closure_data;
 
-	if (in->error_message[0] == '\0') {
-		aw__invalid(call, "error_message is required");
-		closure(NULL, call);
-		return;
-	}
-	if (strlen(in->error_message) > MAX_TEXT_BYTES) {
-		aw__invalid(call, "error_message is longer than %d bytes", MAX_TEXT_BYTES);
+	check_id(call, "id", in->id);
+	aw__check_text(call, "error_message", in->error_message, MAX_TEXT_BYTES, AW_TEXT_REQUIRED);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -346,13 +319,11 @@ static void purge_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 	aw_repo_req *req;
 	unsigned statuses = 0;
 
-	if (in->n_statuses == 0) {
+	if (in->n_statuses == 0)
 		aw__invalid(call, "statuses is required: name the finished statuses to purge");
-		closure(NULL, call);
-		return;
-	}
-	if (check_statuses(call, in->statuses, in->n_statuses, AW_DL_FINISHED,
-			   "only COMPLETED, FAILED and CANCELLED items can be purged") != 0) {
+	check_statuses(call, in->statuses, in->n_statuses, AW_DL_FINISHED,
+		       "only COMPLETED, FAILED and CANCELLED items can be purged");
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}

@@ -39,20 +39,22 @@ static aw_repo *repo_of(Aniworld__V1__EpisodeService_Service *svc)
  * refused with that reason rather than the generic "unknown or immutable". */
 static int check_mask_immutable(aw_call *call, const Google__Protobuf__FieldMask *mask)
 {
+	char field[48];
+	int rc = 0;
+
 	for (size_t p = 0; mask != NULL && p < mask->n_paths; p++) {
-		if (strcmp(mask->paths[p], "series_id") == 0)
-			return aw__invalid(call, "update_mask.paths[%zu]: \"series_id\" is immutable: "
-					   "an episode cannot move to another series", p);
+		if (strcmp(mask->paths[p], "series_id") != 0)
+			continue;
+		snprintf(field, sizeof(field), "update_mask.paths[%zu]", p);
+		rc = aw__violation(call, field, "%s: \"series_id\" is immutable: "
+				   "an episode cannot move to another series", field);
 	}
-	return 0;
+	return rc;
 }
 
 static int check_id(aw_call *call, const char *field, const char *what, int64_t id)
 {
-	if (id <= 0)
-		return aw__invalid(call, "%s must be a positive %s id, got %lld", field, what,
-				   (long long)id);
-	return 0;
+	return aw__check_id(call, field, what, id);
 }
 
 /* Checks the fields of episode `e` that `mask` says will be stored; `field` is
@@ -61,20 +63,22 @@ static int check_id(aw_call *call, const char *field, const char *what, int64_t 
 static int check_episode(aw_call *call, const char *field, const Aniworld__V1__Episode *e,
 			 uint64_t mask)
 {
+	int before = aw_call_violations(call);
 	char name[64];
 
-	if ((mask & AW_EPISODE_SEASON) && e->season < 0)
-		return aw__invalid(call, "%s.season must be >= 0, got %d", field, e->season);
-	if ((mask & AW_EPISODE_NUMBER) && e->episode_number < 1)
-		return aw__invalid(call, "%s.episode_number must be >= 1, got %d", field,
-				   e->episode_number);
-	if ((mask & AW_EPISODE_FILE_SIZE) && e->file_size < 0)
-		return aw__invalid(call, "%s.file_size must be >= 0, got %lld", field,
-				   (long long)e->file_size);
+	snprintf(name, sizeof(name), "%s.season", field);
+	if (mask & AW_EPISODE_SEASON)
+		aw__check_min(call, name, e->season, 0);
+	snprintf(name, sizeof(name), "%s.episode_number", field);
+	if (mask & AW_EPISODE_NUMBER)
+		aw__check_min(call, name, e->episode_number, 1);
+	snprintf(name, sizeof(name), "%s.file_size", field);
+	if (mask & AW_EPISODE_FILE_SIZE)
+		aw__check_min(call, name, e->file_size, 0);
 	snprintf(name, sizeof(name), "%s.download_date", field);
-	if ((mask & AW_EPISODE_DOWNLOAD_DATE) && aw__check_timestamp(call, name, e->download_date) != 0)
-		return -1;
-	return 0;
+	if (mask & AW_EPISODE_DOWNLOAD_DATE)
+		aw__check_timestamp(call, name, e->download_date);
+	return aw_call_violations(call) > before ? -1 : 0;
 }
 
 static void create_episode(Aniworld__V1__EpisodeService_Service *svc,
@@ -89,8 +93,9 @@ static void create_episode(Aniworld__V1__EpisodeService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (check_id(call, "episode.series_id", "series", in->episode->series_id) != 0 ||
-	    check_episode(call, "episode", in->episode, AW_EPISODE_ALL) != 0) {
+	check_id(call, "episode.series_id", "series", in->episode->series_id);
+	check_episode(call, "episode", in->episode, AW_EPISODE_ALL);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -102,10 +107,9 @@ static void create_episode(Aniworld__V1__EpisodeService_Service *svc,
  * the request's series, no season and episode number twice. */
 static int check_batch(aw_call *call, const Aniworld__V1__BatchCreateEpisodesRequest *in)
 {
-	char field[32];
+	char field[32], name[48];
 
-	if (check_id(call, "series_id", "series", in->series_id) != 0)
-		return -1;
+	check_id(call, "series_id", "series", in->series_id);
 	if (in->n_episodes == 0)
 		return aw__invalid(call, "episodes must hold at least one episode");
 	if (in->n_episodes > AW_EPISODE_BATCH_MAX)
@@ -115,13 +119,13 @@ static int check_batch(aw_call *call, const Aniworld__V1__BatchCreateEpisodesReq
 		const Aniworld__V1__Episode *e = in->episodes[i];
 
 		snprintf(field, sizeof(field), "episodes[%zu]", i);
-		if (e->series_id != 0 && e->series_id != in->series_id)
-			return aw__invalid(call, "%s.series_id is %lld, not the request's series_id %lld",
-					   field, (long long)e->series_id, (long long)in->series_id);
-		if (check_episode(call, field, e, AW_EPISODE_ALL) != 0)
-			return -1;
+		snprintf(name, sizeof(name), "%s.series_id", field);
+		if (e->series_id != 0 && in->series_id > 0 && e->series_id != in->series_id)
+			aw__violation(call, name, "%s is %lld, not the request's series_id %lld", name,
+				      (long long)e->series_id, (long long)in->series_id);
+		check_episode(call, field, e, AW_EPISODE_ALL);
 	}
-	return 0;
+	return aw__refused(call) ? -1 : 0;
 }
 
 /* A duplicate within the batch, found before the database would: the message
@@ -158,6 +162,10 @@ static int check_batch_duplicates(aw_call *call, const Aniworld__V1__BatchCreate
 			aw_call_set_status(call, GRPC_STATUS_ALREADY_EXISTS,
 					   "episodes[%zu] and episodes[%zu] are both season %d episode %d",
 					   keys[i - 1].index, keys[i].index, keys[i].season, keys[i].number);
+			aw_call_set_reason(call, "EPISODE_EXISTS", "series_id", "%lld",
+					   (long long)in->series_id);
+			aw_call_set_reason(call, "EPISODE_EXISTS", "season", "%d", keys[i].season);
+			aw_call_set_reason(call, "EPISODE_EXISTS", "episode_number", "%d", keys[i].number);
 			return -1;
 		}
 	}
@@ -211,12 +219,13 @@ static void update_episode(Aniworld__V1__EpisodeService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	if (check_id(call, "episode.id", "episode", in->episode->id) != 0 ||
-	    check_mask_immutable(call, in->update_mask) != 0 ||
+	check_id(call, "episode.id", "episode", in->episode->id);
+	if (check_mask_immutable(call, in->update_mask) == 0 &&
 	    aw__field_mask_bits(call, in->update_mask, mutable_fields,
 				sizeof(mutable_fields) / sizeof(mutable_fields[0]), output_only,
-				&mask) != 0 ||
-	    check_episode(call, "episode", in->episode, mask) != 0) {
+				&mask) == 0)
+		check_episode(call, "episode", in->episode, mask);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -246,25 +255,24 @@ static void list_episodes(Aniworld__V1__EpisodeService_Service *svc,
 	aw_call *call = closure_data;
 	aw_repo_req *req;
 	int page_size = 0;
-	int rc = 0;
 
 	if (in->series_id < 0)
-		rc = aw__invalid(call, "series_id must be >= 0 (0: every series), got %lld",
-				 (long long)in->series_id);
-	else if (aw__page_size(call, in->page_size, &page_size) != 0)
-		rc = -1;
-	else if (in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY &&
-		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED &&
-		 in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
-		rc = aw__invalid(call, "downloaded is not a DownloadFilter: %d", (int)in->downloaded);
-	else if (in->n_seasons > 1000)
-		rc = aw__invalid(call, "seasons holds %zu values, at most 1000 are allowed",
-				 in->n_seasons);
-	for (size_t i = 0; rc == 0 && i < in->n_seasons; i++) {
-		if (in->seasons[i] < 0)
-			rc = aw__invalid(call, "seasons[%zu] must be >= 0, got %d", i, in->seasons[i]);
+		aw__invalid(call, "series_id must be >= 0 (0: every series), got %lld",
+			    (long long)in->series_id);
+	aw__page_size(call, in->page_size, &page_size);
+	if (in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY &&
+	    in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_DOWNLOADED &&
+	    in->downloaded != ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_MISSING)
+		aw__invalid(call, "downloaded is not a DownloadFilter: %d", (int)in->downloaded);
+	if (in->n_seasons > 1000)
+		aw__invalid(call, "seasons holds %zu values, at most 1000 are allowed", in->n_seasons);
+	for (size_t i = 0; in->n_seasons <= 1000 && i < in->n_seasons; i++) {
+		if (in->seasons[i] < 0) {
+			aw__invalid(call, "seasons[%zu] must be >= 0, got %d", i, in->seasons[i]);
+			break;
+		}
 	}
-	if (rc != 0) {
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -274,13 +282,10 @@ static void list_episodes(Aniworld__V1__EpisodeService_Service *svc,
 
 static int check_mark(aw_call *call, const Aniworld__V1__MarkEpisodeDownloadedRequest *in)
 {
-	if (check_id(call, "id", "episode", in->id) != 0)
-		return -1;
-	if (in->file_path[0] == '\0')
-		return aw__invalid(call, "file_path is required");
-	if (in->file_size < 0)
-		return aw__invalid(call, "file_size must be >= 0, got %lld", (long long)in->file_size);
-	return 0;
+	check_id(call, "id", "episode", in->id);
+	aw__check_text(call, "file_path", in->file_path, 0, AW_TEXT_REQUIRED);
+	aw__check_min(call, "file_size", in->file_size, 0);
+	return aw__refused(call) ? -1 : 0;
 }
 
 static void mark_episode_downloaded(Aniworld__V1__EpisodeService_Service *svc,

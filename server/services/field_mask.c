@@ -1,5 +1,6 @@
 #include "field_mask.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "reply.h"
@@ -8,7 +9,9 @@ int aw__field_mask_bits(aw_call *call, const Google__Protobuf__FieldMask *mask,
 			const aw_mask_field *fields, size_t n, const char *const *output_only,
 			uint64_t *bits)
 {
+	char field[48], esc[AW_ESCAPE_BUF];
 	uint64_t all = 0;
+	int rc = 0;
 
 	for (size_t i = 0; i < n; i++)
 		all |= fields[i].bit;
@@ -28,13 +31,18 @@ int aw__field_mask_bits(aw_call *call, const Google__Protobuf__FieldMask *mask,
 			}
 		}
 		for (const char *const *o = output_only; !found && o != NULL && *o != NULL; o++) {
-			if (strcmp(*o, path) == 0)
-				return aw__invalid(call, "update_mask.paths[%zu]: \"%s\" is output only", p,
-						   path);
+			if (strcmp(*o, path) == 0) {
+				snprintf(field, sizeof(field), "update_mask.paths[%zu]", p);
+				rc = aw__violation(call, field, "%s: \"%s\" is output only", field,
+						   aw_escape(esc, sizeof(esc), path));
+				found = 1;
+			}
 		}
-		if (!found)
-			return aw__invalid(call, "update_mask.paths[%zu]: unknown or immutable field \"%s\"",
-					   p, path);
+		if (!found) {
+			snprintf(field, sizeof(field), "update_mask.paths[%zu]", p);
+			rc = aw__violation(call, field, "%s: unknown or immutable field \"%s\"", field,
+					   aw_escape(esc, sizeof(esc), path));
+		}
 	}
-	return 0;
+	return rc;
 }

@@ -82,6 +82,8 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 		closure(NULL, call);
 		return NULL;
 	}
+	if (rid != NULL)
+		aw_call_set_request_id(call, rid->id); /* for the access log */
 	if (rr == NULL) {
 		aw_call_set_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		closure(NULL, call);
@@ -101,40 +103,4 @@ aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_repl
 	rr->hook = hook;
 	rr->hook_arg = arg;
 	return &rr->req;
-}
-
-int aw__invalid(aw_call *call, const char *fmt, ...)
-{
-	char text[AW_ERR_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	aw_call_set_status(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", text);
-	return -1;
-}
-
-/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range Timestamp allows. */
-#define MIN_TIMESTAMP_SECONDS INT64_C(-62135596800)
-#define MAX_TIMESTAMP_SECONDS INT64_C(253402300799)
-
-int aw__check_timestamp(aw_call *call, const char *field, const Google__Protobuf__Timestamp *ts)
-{
-	if (ts == NULL)
-		return 0;
-	if (ts->nanos < 0 || ts->nanos > 999999999)
-		return aw__invalid(call, "%s.nanos must be in 0..999999999, got %d", field, ts->nanos);
-	if (ts->seconds < MIN_TIMESTAMP_SECONDS || ts->seconds > MAX_TIMESTAMP_SECONDS)
-		return aw__invalid(call, "%s.seconds must be within years 1..9999, got %lld", field,
-				   (long long)ts->seconds);
-	return 0;
-}
-
-int aw__page_size(aw_call *call, int32_t requested, int *page_size)
-{
-	if (requested < 0)
-		return aw__invalid(call, "page_size must be >= 0, got %d", requested);
-	*page_size = requested == 0 ? 50 : requested > 1000 ? 1000 : requested;
-	return 0;
 }

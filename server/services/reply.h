@@ -11,6 +11,7 @@
 
 #include "../repo/repo.h"
 #include "../transport/call.h"
+#include "validate.h"
 
 /*
  * A repository request whose outcome is the call's reply: on success
@@ -36,22 +37,5 @@ typedef void aw_reply_hook_fn(aw_call *call, ProtobufCMessage *result, void *arg
  */
 aw_repo_req *aw__reply_req_hook(aw_call *call, ProtobufCClosure closure, aw_reply_hook_fn *hook,
 				void *arg);
-
-/* Sets INVALID_ARGUMENT with a message that names the field and value; -1. */
-int aw__invalid(aw_call *call, const char *fmt, ...)
-#ifdef __GNUC__
-	__attribute__((format(printf, 2, 3)))
-#endif
-	;
-
-/* The page size a list method uses for `requested`: 0 means 50, more than
- * 1000 means 1000. A negative size sets INVALID_ARGUMENT and returns -1. */
-int aw__page_size(aw_call *call, int32_t requested, int *page_size);
-
-/* Checks that `ts` (NULL allows) is a valid Timestamp within years 1..9999, as
- * google.protobuf.Timestamp defines it; else sets INVALID_ARGUMENT naming
- * `field` and returns -1. */
-struct Google__Protobuf__Timestamp;
-int aw__check_timestamp(aw_call *call, const char *field, const struct Google__Protobuf__Timestamp *ts);
 
 #endif /* AW_REPLY_H */

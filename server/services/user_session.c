@@ -35,68 +35,30 @@ static aw_repo *repo_of(Aniworld__V1__UserSessionService_Service *svc)
 	return ((session_service *)svc)->repo;
 }
 
-/* The offset of the first control character in `s`, or -1. Values with one
- * are refused without being echoed, so that no message (nor the log line that
- * carries it) gets raw control characters. */
-static long control_char_at(const char *s)
-{
-	for (const char *p = s; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 || *p == 0x7F)
-			return (long)(p - s);
-	}
-	return -1;
-}
-
-/* Checks an optional text field: at most `max` bytes, no control characters. */
+/* Checks an optional text field: at most `max` bytes, no control characters.
+ * Values are never echoed: they may be personal (user ids, addresses). */
 static int check_text(aw_call *call, const char *field, const char *s, size_t max)
 {
-	long at;
-
-	if (strlen(s) > max)
-		return aw__invalid(call, "%s is longer than %zu bytes", field, max);
-	if ((at = control_char_at(s)) >= 0)
-		return aw__invalid(call, "%s contains a control character (byte 0x%02x at offset %ld)",
-				   field, (unsigned char)s[at], at);
-	return 0;
+	return aw__check_text(call, field, s, max, AW_TEXT_NO_CTRL);
 }
 
-/* A session_id key: required, 1..128 printable ASCII characters. The value is
- * echoed only once it is known to be printable. */
+/* A session_id key: required, 1..128 printable ASCII characters. */
 static int check_session_id(aw_call *call, const char *id)
 {
-	size_t n = strlen(id);
-
-	if (n == 0)
-		return aw__invalid(call, "session_id is required");
-	if (n > MAX_SESSION_ID_BYTES)
-		return aw__invalid(call, "session_id is longer than %d bytes, got %zu",
-				   MAX_SESSION_ID_BYTES, n);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)id[i];
-
-		if (ch < 0x20 || ch > 0x7E)
-			return aw__invalid(call,
-					   "session_id must be printable ASCII, got byte 0x%02x at offset %zu",
-					   ch, i);
-	}
-	return 0;
+	return aw__check_text(call, "session_id", id, MAX_SESSION_ID_BYTES,
+			      AW_TEXT_REQUIRED | AW_TEXT_ASCII);
 }
 
 static int check_user_id(aw_call *call, const char *user_id)
 {
-	if (user_id[0] == '\0')
-		return aw__invalid(call, "user_id is required");
-	return check_text(call, "user_id", user_id, MAX_USER_ID_BYTES);
+	return aw__check_text(call, "user_id", user_id, MAX_USER_ID_BYTES,
+			      AW_TEXT_REQUIRED | AW_TEXT_NO_CTRL);
 }
 
 /* A token: required and bounded. Its value is never part of a message. */
 static int check_token(aw_call *call, const char *token)
 {
-	if (token[0] == '\0')
-		return aw__invalid(call, "token is required");
-	if (strlen(token) > MAX_TOKEN_BYTES)
-		return aw__invalid(call, "token is longer than %d bytes", MAX_TOKEN_BYTES);
-	return 0;
+	return aw__check_text(call, "token", token, MAX_TOKEN_BYTES, AW_TEXT_REQUIRED);
 }
 
 /* Writes `ts` as RFC 3339 UTC ("2026-11-25T10:00:00Z") into `buf`. */
@@ -116,30 +78,27 @@ static int check_future(aw_call *call, const char *field, const Google__Protobuf
 	char text[64];
 
 	if (ts == NULL)
-		return aw__invalid(call, "%s is required", field);
+		return aw__violation(call, field, "%s is required", field);
 	if (aw__check_timestamp(call, field, ts) != 0)
 		return -1;
 	if (aw__pb_timestamp_us(ts) <= aw__repo_now_us())
-		return aw__invalid(call, "%s must be in the future, got %s", field,
-				   format_time(ts, text, sizeof(text)));
+		return aw__violation(call, field, "%s must be in the future, got %s", field,
+				     format_time(ts, text, sizeof(text)));
 	return 0;
 }
 
-/* Checks a CreateSessionRequest, a rule a line. Returns 0, or -1 with
- * INVALID_ARGUMENT set. */
+/* Checks a CreateSessionRequest, a rule a line, recording every violation.
+ * Returns 0, or -1 with INVALID_ARGUMENT set. */
 static int check_create(aw_call *call, const Aniworld__V1__CreateSessionRequest *in)
 {
-	if (check_user_id(call, in->user_id) != 0 || check_token(call, in->token) != 0)
-		return -1;
-	if (in->session_id[0] != '\0' && check_session_id(call, in->session_id) != 0)
-		return -1;
-	if (check_future(call, "expires_at", in->expires_at) != 0)
-		return -1;
-	if (check_text(call, "ip_address", in->ip_address, MAX_IP_ADDRESS_BYTES) != 0)
-		return -1;
-	if (strlen(in->user_agent) > MAX_USER_AGENT_BYTES)
-		return aw__invalid(call, "user_agent is longer than %d bytes", MAX_USER_AGENT_BYTES);
-	return 0;
+	check_user_id(call, in->user_id);
+	check_token(call, in->token);
+	if (in->session_id[0] != '\0')
+		check_session_id(call, in->session_id);
+	check_future(call, "expires_at", in->expires_at);
+	check_text(call, "ip_address", in->ip_address, MAX_IP_ADDRESS_BYTES);
+	aw__check_text(call, "user_agent", in->user_agent, MAX_USER_AGENT_BYTES, 0);
+	return aw__refused(call) ? -1 : 0;
 }
 
 static void create_session(Aniworld__V1__UserSessionService_Service *svc,
@@ -236,7 +195,9 @@ static void validate_session(Aniworld__V1__UserSessionService_Service *svc,
 	aw_repo_req *req;
 	aw_err err;
 
-	if (check_session_id(call, in->session_id) != 0 || check_token(call, in->token) != 0) {
+	check_session_id(call, in->session_id);
+	check_token(call, in->token);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}
@@ -263,8 +224,9 @@ static void extend_session(Aniworld__V1__UserSessionService_Service *svc,
 	aw_call *call = closure_data;
 	aw_repo_req *req;
 
-	if (check_session_id(call, in->session_id) != 0 ||
-	    check_future(call, "expires_at", in->expires_at) != 0) {
+	check_session_id(call, in->session_id);
+	check_future(call, "expires_at", in->expires_at);
+	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
 	}

@@ -11,8 +11,11 @@
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
+#include <grpc/support/alloc.h>
 
+#include "../escape.h"
 #include "../log.h"
+#include "status_details.h"
 
 static const char *const status_names[] = {
 	"OK",
@@ -43,22 +46,114 @@ const char *aw__status_name(int code)
 
 /* ---- the handler's view ---------------------------------------------------- */
 
+/* Drops the details recorded for an earlier status. */
+static void details_reset(aw_call *call)
+{
+	aw_err_clear(call->detail);
+	call->n_invalid = 0;
+	call->finish_reason = NULL;
+}
+
+/* The call's detail record, made on first use; NULL when out of memory. */
+static aw_err *detail_of(aw_call *call)
+{
+	if (call->detail == NULL) {
+		call->detail = aw_call_alloc(call, sizeof(*call->detail));
+		aw_err_clear(call->detail);
+	}
+	return call->detail;
+}
+
 int aw_call_set_status(aw_call *call, int grpc_code, const char *fmt, ...)
 {
 	va_list ap;
 
 	call->status = grpc_code;
+	call->aw_code = aw_err_from_grpc_status(grpc_code);
+	details_reset(call);
 	va_start(ap, fmt);
 	vsnprintf(call->message, sizeof(call->message), fmt, ap);
 	va_end(ap);
-	return aw_err_from_grpc_status(grpc_code);
+	return call->aw_code;
 }
 
 void aw_call_set_error(aw_call *call, const aw_err *err)
 {
+	aw_err *d;
+
 	call->status = aw_err_grpc_status(err->code);
+	call->aw_code = err->code;
+	details_reset(call);
 	snprintf(call->message, sizeof(call->message), "%s",
 		 err->msg[0] != '\0' ? err->msg : aw_strerror(err->code));
+	if (err->reason[0] == '\0' && err->n_metadata == 0 && err->n_violations == 0 &&
+	    err->resource_type[0] == '\0' && err->retry_delay_ms == 0)
+		return;
+	if ((d = detail_of(call)) != NULL) {
+		*d = *err;
+		call->n_invalid = d->n_violations;
+	}
+}
+
+void aw_call_set_reason(aw_call *call, const char *reason, const char *key, const char *fmt, ...)
+{
+	aw_err *d = detail_of(call);
+	char value[AW_ERR_TEXT_MAX];
+	va_list ap;
+
+	if (d == NULL)
+		return;
+	if (key == NULL) {
+		aw_err_detail(d, reason, NULL, "%s", "");
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(value, sizeof(value), fmt, ap);
+	va_end(ap);
+	aw_err_detail(d, reason, key, "%s", value);
+}
+
+int aw_call_add_violation(aw_call *call, const char *field, const char *fmt, ...)
+{
+	char text[AW_ERR_TEXT_MAX];
+	size_t n;
+	aw_err *d;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (call->n_invalid == 0) {
+		aw_call_set_status(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", text);
+	} else {
+		/* Joined while they fit whole; the BadRequest detail has them all. */
+		n = strlen(call->message);
+		if (n + 2 + strlen(text) < sizeof(call->message))
+			snprintf(call->message + n, sizeof(call->message) - n, "; %s", text);
+	}
+	call->n_invalid++;
+	if ((d = detail_of(call)) != NULL)
+		aw_err_add_violation(d, field, "%s", text);
+	return -1;
+}
+
+int aw_call_violations(const aw_call *call)
+{
+	return call->status == GRPC_STATUS_INVALID_ARGUMENT ? call->n_invalid : 0;
+}
+
+void aw_call_set_request_id(aw_call *call, const char *request_id)
+{
+	size_t n = request_id != NULL ? strlen(request_id) : 0;
+	char *copy;
+
+	if (n == 0) {
+		call->request_id = NULL;
+		return;
+	}
+	if ((copy = aw_call_alloc(call, n + 1)) != NULL)
+		memcpy(copy, request_id, n + 1);
+	call->request_id = copy;
 }
 
 int aw_call_status(const aw_call *call)
@@ -126,14 +221,24 @@ void aw_call_unref(aw_call *call)
 static void call_ended(const aw_call *c, int code)
 {
 	int64_t us = aw__now_us() - c->start_us;
+	aw_log_call_fields f;
+	char *peer;
 
 	aw__metrics_count(c->method != NULL ? c->method->stats : &c->worker->t->unknown_stats,
 			  code, us);
 	if (!aw_log_enabled(AW_LOG_INFO))
 		return;
-	aw_log(AW_LOG_INFO, "call %s %s %lld.%03lldms%s%s", aw_call_method(c), aw__status_name(code),
-	       (long long)(us / 1000), (long long)(us % 1000), code != 0 ? " " : "",
-	       code != 0 ? c->message : "");
+	peer = c->call != NULL ? grpc_call_get_peer(c->call) : NULL;
+	f = (aw_log_call_fields){
+		.method = aw_call_method(c),
+		.code = aw__status_name(code),
+		.duration_us = us,
+		.peer = peer != NULL ? peer : (c->loopback != NULL ? "loopback" : ""),
+		.request_id = c->request_id,
+		.message = code != 0 ? c->message : "",
+	};
+	aw_log_call(AW_LOG_INFO, &f);
+	gpr_free(peer);
 }
 
 /* ---- packing ---------------------------------------------------------------- */
@@ -151,11 +256,53 @@ static int pack(const ProtobufCMessage *msg, grpc_slice *out)
 	return 0;
 }
 
+/*
+ * Makes what goes out with the status: the message (its control characters
+ * escaped once more, so that no caller-supplied byte can break a line of a
+ * client's log) and, for an error, the google.rpc.Status trailer.
+ */
 static void set_details(aw_call *c, const char *text)
 {
+	char clean[AW_ERR_MSG_MAX * 4];
+	grpc_slice packed;
+
 	grpc_slice_unref(c->status_details);
-	c->status_details = (text != NULL && text[0] != '\0') ? grpc_slice_from_copied_string(text)
-							      : grpc_empty_slice();
+	if (c->has_trailer) {
+		grpc_slice_unref(c->trailer.value);
+		c->has_trailer = 0;
+	}
+	if (text == NULL || text[0] == '\0') {
+		c->status_details = grpc_empty_slice();
+		clean[0] = '\0';
+	} else {
+		aw_escape_controls(clean, sizeof(clean), text, strlen(text));
+		c->status_details = grpc_slice_from_copied_string(clean);
+	}
+	if (c->status == GRPC_STATUS_OK)
+		return;
+	if (c->detail != NULL && c->n_invalid > 0) {
+		/* How many fields were wrong, also when not all fit in BadRequest. */
+		aw_err_detail(c->detail, c->detail->reason[0] != '\0' ? c->detail->reason
+								       : aw_err_code_reason(c->aw_code),
+			      "invalid_fields", "%d", c->n_invalid);
+	}
+	if (aw__status_details_pack(c->status, c->aw_code != 0 ? c->aw_code
+							      : aw_err_from_grpc_status(c->status),
+				    clean, c->detail, c->finish_reason, &packed) != 0)
+		return;
+	c->trailer.key = grpc_slice_from_static_string(AW_STATUS_DETAILS_KEY);
+	c->trailer.value = packed;
+	c->has_trailer = 1;
+}
+
+/* Points a SEND_STATUS_FROM_SERVER op at the call's status, message and trailer. */
+static void status_op(aw_call *c, grpc_op *op, int code)
+{
+	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	op->data.send_status_from_server.status = (grpc_status_code)code;
+	op->data.send_status_from_server.status_details = &c->status_details;
+	op->data.send_status_from_server.trailing_metadata_count = c->has_trailer ? 1 : 0;
+	op->data.send_status_from_server.trailing_metadata = c->has_trailer ? &c->trailer : NULL;
 }
 
 /* ---- unary ------------------------------------------------------------------ */
@@ -187,9 +334,7 @@ static void unary_reply(aw_call *c, const ProtobufCMessage *msg)
 		}
 	}
 	set_details(c, c->status != GRPC_STATUS_OK ? c->message : NULL);
-	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
-	ops[n].data.send_status_from_server.status_details = &c->status_details;
+	status_op(c, &ops[n], c->status);
 	n++;
 	if (!atomic_exchange(&c->close_armed, 1)) {
 		ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -205,24 +350,23 @@ static void unary_reply(aw_call *c, const ProtobufCMessage *msg)
 	aw_call_unref(c); /* the dispatch reference */
 }
 
-void aw__call_reject(aw_call *c, int code, const char *message)
+void aw__call_reject(aw_call *c, const aw_err *err)
 {
+	int code = aw_err_grpc_status(err->code);
+
+	aw_call_set_error(c, err);
 	if (c->method != NULL && c->method->shape != AW_SHAPE_UNARY) {
-		aw_call_set_status(c, code, "%s", message);
-		aw_call_finish(c, code, message);
+		aw_call_finish(c, code, c->message);
 		return;
 	}
-	aw_call_set_status(c, code, "%s", message);
 	if (c->method == NULL) {
 		/* Unregistered path: nobody armed RECV_CLOSE, so do it in this batch. */
 		grpc_op ops[3];
 
 		memset(ops, 0, sizeof(ops));
-		set_details(c, message);
+		set_details(c, c->message);
 		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-		ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-		ops[1].data.send_status_from_server.status = (grpc_status_code)code;
-		ops[1].data.send_status_from_server.status_details = &c->status_details;
+		status_op(c, &ops[1], code);
 		ops[2].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 		ops[2].data.recv_close_on_server.cancelled = &c->close_cancelled;
 		/* The request reference carries over to this batch. */
@@ -269,9 +413,7 @@ static void stream_pump(aw_call *c)
 		n++;
 	} else {
 		set_details(c, c->status != GRPC_STATUS_OK ? c->message : NULL);
-		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-		ops[n].data.send_status_from_server.status = (grpc_status_code)c->status;
-		ops[n].data.send_status_from_server.status_details = &c->status_details;
+		status_op(c, &ops[n], c->status);
 		n++;
 		c->status_sent = 1;
 	}
@@ -381,9 +523,23 @@ void aw_call_send_initial_metadata(aw_call *c)
 
 void aw_call_finish(aw_call *c, int grpc_code, const char *text)
 {
+	aw_call_finish_reason(c, grpc_code, NULL, text);
+}
+
+void aw_call_finish_reason(aw_call *c, int grpc_code, const char *reason, const char *text)
+{
 	pthread_mutex_lock(&c->mu);
 	if (!c->finishing && !c->ended) {
 		c->finishing = 1;
+		if (c->status != grpc_code || reason != NULL) {
+			/* A new status: the details of the one set before do not apply. */
+			c->aw_code = reason != NULL ? aw_err_reason_code(reason)
+						    : aw_err_from_grpc_status(grpc_code);
+			c->n_invalid = 0;
+			c->finish_reason = reason;
+			if (c->detail != NULL && reason == NULL)
+				c->detail->n_violations = c->detail->n_metadata = 0;
+		}
 		c->status = grpc_code;
 		/* The closure passes c->message itself: copying it onto itself would
 		 * overlap (undefined, and in practice an empty message). */
@@ -421,8 +577,8 @@ void aw__call_closure(const ProtobufCMessage *msg, void *closure_data)
 	case AW_ECANCELED:
 		break;
 	case AW_EOVERLOAD:
-		aw_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			       "the client reads too slowly: stream backlog full");
+		aw_call_finish_reason(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "STREAM_BACKLOG_FULL",
+				      "the client reads too slowly: stream backlog full");
 		break;
 	default:
 		aw_call_finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing a message");

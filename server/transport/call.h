@@ -47,8 +47,52 @@ int aw_call_set_status(aw_call *call, int grpc_code, const char *fmt, ...)
 #endif
 	;
 
-/* Sets the status from an aw_err: its code mapped through AW_ERRNO_MAP, its message. */
+/* Sets the status from an aw_err: its code mapped through AW_ERRNO_MAP, its
+ * message, and its details (reason, metadata, resource, violations, retry
+ * delay), which the status carries to the client. */
 void aw_call_set_error(aw_call *call, const aw_err *err);
+
+/*
+ * The error's details. Every error status goes out with a google.rpc.Status in
+ * the grpc-status-details-bin trailer (status_details.h): its ErrorInfo reason
+ * is the one set here, else the reason of the status's AW_E* code. What these
+ * record belongs to the status set last: setting a status (aw_call_set_status,
+ * aw_call_set_error) drops what was recorded before. Not thread-safe: call them
+ * where the status is set. Out of memory, a detail is dropped silently (the
+ * status still goes out).
+ */
+
+/* Sets the ErrorInfo reason (copied; one of AW_REASON_MAP, or of AW_ERRNO_MAP)
+ * and, with `key` not NULL, adds the metadata entry `key` = printf-style value
+ * (copied). A reason of AW_REASON_MAP with a resource type also names the
+ * resource (ResourceInfo) after the first value. */
+void aw_call_set_reason(aw_call *call, const char *reason, const char *key, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 4, 5)))
+#endif
+	;
+
+/*
+ * Records that field `field` of the request (a path, "series.key",
+ * "episodes[3].season") is invalid, with a printf-style description that names
+ * the field and the bad value (caller-supplied text escaped, see escape.h).
+ * The first violation sets INVALID_ARGUMENT; the status message joins the
+ * descriptions with "; " as far as they fit, the BadRequest detail lists the
+ * first AW_ERR_VIOLATIONS_MAX and ErrorInfo's metadata "invalid_fields" says
+ * how many there were. Returns -1, so a check can `return` it.
+ */
+int aw_call_add_violation(aw_call *call, const char *field, const char *fmt, ...)
+#ifdef __GNUC__
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/* How many field violations were recorded for the status set last (0 when none). */
+int aw_call_violations(const aw_call *call);
+
+/* Records the request's request_id (copied; NULL or "" for none), which the
+ * access log line of the call shows. */
+void aw_call_set_request_id(aw_call *call, const char *request_id);
 
 /* The status set so far (0 = OK). */
 int aw_call_status(const aw_call *call);
@@ -122,6 +166,10 @@ void aw_call_send_initial_metadata(aw_call *call);
  * message `text` (may be NULL). Thread-safe and idempotent: the first ending wins.
  */
 void aw_call_finish(aw_call *call, int grpc_code, const char *text);
+
+/* As aw_call_finish, with `reason` (a string literal, of AW_REASON_MAP) as the
+ * ErrorInfo reason and its AW_E* code as the status's. */
+void aw_call_finish_reason(aw_call *call, int grpc_code, const char *reason, const char *text);
 
 /*
  * Registers `fn(call, arg)` to run once when the streaming call has ended for any

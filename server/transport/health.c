@@ -89,7 +89,8 @@ static void send_status(aw_call *call, serving_status st)
 
 	out.status = st;
 	if (aw_call_send(call, &out.base) == AW_EOVERLOAD)
-		aw_call_finish(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "health watcher reads too slowly");
+		aw_call_finish_reason(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "WATCHER_TOO_SLOW",
+				      "health watcher reads too slowly");
 }
 
 static void watcher_done(aw_call *call, void *arg)

@@ -26,6 +26,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "../escape.h"
 #include "../log.h"
 #include "auth.h"
 #include "utf8.h"
@@ -101,6 +102,8 @@ static void slot_destroy(aw_call *c)
 	grpc_metadata_array_destroy(&c->metadata);
 	grpc_call_details_destroy(&c->details);
 	grpc_slice_unref(c->status_details);
+	if (c->has_trailer)
+		grpc_slice_unref(c->trailer.value);
 	aw_arena_close(&c->arena);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->sent);
@@ -149,6 +152,15 @@ void aw__call_recycle(aw_call *c)
 	grpc_call_details_init(&c->details);
 	grpc_slice_unref(c->status_details);
 	c->status_details = grpc_empty_slice();
+	if (c->has_trailer) {
+		grpc_slice_unref(c->trailer.value);
+		c->has_trailer = 0;
+	}
+	c->aw_code = 0;
+	c->detail = NULL; /* arena memory, released below */
+	c->n_invalid = 0;
+	c->finish_reason = NULL;
+	c->request_id = NULL;
 	while (c->q_len > 0) {
 		grpc_slice_unref(c->queue[c->q_head]);
 		c->q_head = (c->q_head + 1) % w->t->cfg.stream_backlog;
@@ -349,10 +361,12 @@ static ProtobufCMessage *unpack_request(aw_call *c)
 	size_t len;
 	ProtobufCMessage *msg;
 	char field[128];
+	aw_err err;
 	int rc;
 
 	if (c->payload == NULL) {
-		aw__call_reject(c, GRPC_STATUS_INVALID_ARGUMENT, "request message missing");
+		aw_err_set(&err, AW_EINVAL, "request message missing");
+		aw__call_reject(c, &err);
 		return NULL;
 	}
 	rc = request_bytes(c, &data, &len);
@@ -364,17 +378,15 @@ static ProtobufCMessage *unpack_request(aw_call *c)
 	grpc_byte_buffer_destroy(c->payload);
 	c->payload = NULL;
 	if (msg == NULL || has_field_zero(msg)) {
-		char text[AW_ERR_MSG_MAX];
-		snprintf(text, sizeof(text), "request is not a valid %s message", m->input->name);
-		aw__call_reject(c, rc == AW_ENOMEM ? GRPC_STATUS_RESOURCE_EXHAUSTED
-						   : GRPC_STATUS_INVALID_ARGUMENT,
-				text);
+		aw_err_set(&err, rc == AW_ENOMEM ? AW_ENOMEM : AW_EINVAL,
+			   "request is not a valid %s message", m->input->name);
+		aw__call_reject(c, &err);
 		return NULL;
 	}
 	if (aw__pb_check_utf8(msg, field, sizeof(field)) != 0) {
-		char text[AW_ERR_MSG_MAX];
-		snprintf(text, sizeof(text), "%s: not valid UTF-8", field);
-		aw__call_reject(c, GRPC_STATUS_INVALID_ARGUMENT, text);
+		aw_err_set(&err, AW_EINVAL, "%s: not valid UTF-8", field);
+		aw_err_add_violation(&err, field, "%s", err.msg);
+		aw__call_reject(c, &err);
 		return NULL;
 	}
 	return msg;
@@ -414,11 +426,15 @@ void aw__call_arrived(aw_call *c)
 	}
 
 	if (m == NULL) {
-		char text[AW_ERR_MSG_MAX];
+		char esc[AW_ESCAPE_BUF];
 		char *path = grpc_slice_to_c_string(c->details.method);
-		snprintf(text, sizeof(text), "unknown method %s", path != NULL ? path : "?");
+		aw_err err;
+
+		/* The path is the caller's: escaped like any caller-supplied text. */
+		aw_err_set(&err, AW_EUNIMPL, "unknown method %s",
+			   aw_escape(esc, sizeof(esc), path != NULL ? path : "?"));
 		gpr_free(path);
-		aw__call_reject(c, GRPC_STATUS_UNIMPLEMENTED, text);
+		aw__call_reject(c, &err);
 		return;
 	}
 	if (m->shape != AW_SHAPE_UNARY)
@@ -428,8 +444,11 @@ void aw__call_arrived(aw_call *c)
 	 * for it. Health stays open so that probes see NOT_SERVING. */
 	atomic_fetch_add(&c->worker->t->serving, 1);
 	if (atomic_load(&c->worker->t->draining) && !(m->flags & AW_SERVICE_PUBLIC)) {
+		aw_err err;
+
 		count_down(c->worker->t, &c->worker->t->serving);
-		aw__call_reject(c, GRPC_STATUS_UNAVAILABLE, "the server is shutting down");
+		aw_err_set(&err, AW_EUNAVAIL, "the server is shutting down");
+		aw__call_reject(c, &err);
 		return;
 	}
 	c->serving = 1;
@@ -439,39 +458,42 @@ void aw__call_arrived(aw_call *c)
 
 		c->counted = 1;
 		if (t->cfg.max_calls > 0 && now_active > t->cfg.max_calls) {
-			char text[AW_ERR_MSG_MAX];
-			snprintf(text, sizeof(text), "server overloaded: %lld calls in progress (limit %lld)",
-				 now_active - 1, (long long)t->cfg.max_calls);
-			aw__call_reject(c, GRPC_STATUS_RESOURCE_EXHAUSTED, text);
+			aw_err err;
+
+			aw_err_set(&err, AW_EOVERLOAD, "server overloaded: %lld calls in progress (limit %lld)",
+				   now_active - 1, (long long)t->cfg.max_calls);
+			aw__call_reject(c, &err);
 			return;
 		}
 	}
 	if (c->deadline_us < c->start_us) {
 		/* It waited in grpc's queues past its deadline: nobody wants the work. */
-		aw__call_reject(c, GRPC_STATUS_DEADLINE_EXCEEDED, "deadline exceeded before the call ran");
+		aw_err err;
+
+		aw_err_set(&err, AW_ETIMEDOUT, "deadline exceeded before the call ran");
+		aw__call_reject(c, &err);
 		return;
 	}
 	if (needs_token(c->worker->t, m)) {
 		aw_err err;
 		if (aw_auth_check(c->worker->t->auth, &c->metadata, &err) != 0) {
-			aw__call_reject(c, aw_err_grpc_status(err.code), err.msg);
+			aw__call_reject(c, &err);
 			return;
 		}
 	}
 	if (m->flags & AW_SERVICE_ADMIN) {
 		/* Every refusal is PERMISSION_DENIED: whoever lacks an admin token
 		 * may not do this, whatever else it holds. */
-		aw_err err;
+		aw_err err, why;
 		if (c->worker->t->admin_auth == NULL) {
-			aw__call_reject(c, GRPC_STATUS_PERMISSION_DENIED,
-					"the admin service is disabled: the server was started "
-					"without --admin-tokens-file");
+			aw_err_set(&err, AW_EPERM, "the admin service is disabled: the server was "
+				   "started without --admin-tokens-file");
+			aw__call_reject(c, &err);
 			return;
 		}
-		if (aw_auth_check(c->worker->t->admin_auth, &c->metadata, &err) != 0) {
-			char text[AW_ERR_MSG_MAX];
-			snprintf(text, sizeof(text), "admin token required: %.200s", err.msg);
-			aw__call_reject(c, GRPC_STATUS_PERMISSION_DENIED, text);
+		if (aw_auth_check(c->worker->t->admin_auth, &c->metadata, &why) != 0) {
+			aw_err_set(&err, AW_EPERM, "admin token required: %.200s", why.msg);
+			aw__call_reject(c, &err);
 			return;
 		}
 	}

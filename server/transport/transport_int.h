@@ -101,6 +101,13 @@ struct aw_call {
 	int status;                  /* gRPC status set by the handler */
 	char message[AW_ERR_MSG_MAX];
 	grpc_slice status_details;   /* sent with the status */
+	int aw_code;                 /* the status's exact AW_E* code (0 = OK) */
+	aw_err *detail;              /* the error's details (arena); NULL: none recorded */
+	int n_invalid;               /* field violations recorded, also those not kept */
+	grpc_metadata trailer;       /* grpc-status-details-bin, with an error status */
+	int has_trailer;             /* trailer.value holds a reference */
+	const char *finish_reason;   /* a stream's reason from aw_call_finish_reason (static) */
+	const char *request_id;      /* the request's request_id (arena), for the log; NULL: none */
 	grpc_byte_buffer *send_buf;  /* message in the send batch in flight */
 	aw_arena arena;
 
@@ -167,9 +174,9 @@ void aw__call_closure(const ProtobufCMessage *msg, void *closure_data);
 void aw__call_on_send(aw_call *call, int success);
 void aw__call_on_close(aw_call *call);
 
-/* call.c: sends status `code` for a call no stub will see (bad request, unknown
- * path); consumes the dispatch reference. */
-void aw__call_reject(aw_call *call, int code, const char *message);
+/* call.c: sends the status of `err` (its code, message and details) for a call
+ * no stub will see (bad request, unknown path); consumes the dispatch reference. */
+void aw__call_reject(aw_call *call, const aw_err *err);
 
 /* transport.c: returns the slot to its worker (refs reached zero). */
 void aw__call_recycle(aw_call *call);

@@ -109,6 +109,7 @@ class Server:
             rc = -1
         self.log.seek(0)
         text = self.log.read()
+        self.log_text = text
         if rc != 0:
             sys.stderr.write(text)
         self.log.close()

@@ -14,13 +14,22 @@
  * Conventions, for every call function:
  *   - It takes the method's request message, built by the caller (with the
  *     generated __INIT macros), borrowed for the duration of the call.
- *   - It returns 0 on success, or a negative AW_E* code: the gRPC status the
- *     server sent, mapped through AW_ERRNO_MAP (NOT_FOUND is AW_ENOTFOUND,
- *     INVALID_ARGUMENT is AW_EINVAL, ...), or a local failure (AW_EUNAVAIL when
- *     the server cannot be reached, AW_ETIMEDOUT when the deadline passed,
- *     AW_ENOMEM). aw_err_grpc_status(code) gives the gRPC status number back.
- *   - `err` may be NULL; otherwise it receives the code and the server's
- *     message ("series 42 not found").
+ *   - It returns 0 on success, or a negative AW_E* code: the server's error,
+ *     exactly as the server had it (the reason of its error details names the
+ *     code: an overloaded server is AW_EOVERLOAD, a full disk AW_EFULL, though
+ *     both are RESOURCE_EXHAUSTED), else its gRPC status mapped through
+ *     AW_ERRNO_MAP (NOT_FOUND is AW_ENOTFOUND, ...); or a local failure
+ *     (AW_EUNAVAIL when the server cannot be reached, AW_ETIMEDOUT when the
+ *     deadline passed, AW_ENOMEM). aw_err_grpc_status(code) gives the gRPC
+ *     status number back.
+ *   - `err` may be NULL; otherwise it receives the code, the server's message
+ *     ("series 42 not found") and the error's details (aniworld/error.h,
+ *     struct aw_err): the reason ("SERIES_NOT_FOUND", AW_REASON_MAP and the
+ *     README's "Errors" list them all) with its metadata ("id" = "42"); for
+ *     AW_EINVAL every invalid field of the request with what is wrong with it
+ *     (err->violations); for NOT_FOUND and ALREADY_EXISTS the resource
+ *     (err->resource_type, err->resource_name); for overload and
+ *     unavailability how long to wait before retrying (err->retry_delay_ms).
  *   - On success *out is the reply, allocated by protobuf-c's default allocator:
  *     the caller frees it with the generated free function, e.g.
  *     aniworld__v1__anime_series__free_unpacked(out, NULL). On failure *out is
@@ -472,12 +481,13 @@ AW_EXTERN int aw_client_downloads_watch(aw_client *client,
  *   - otherwise the stream has ended, and the code is its final status mapped
  *     as for every call: AW_EUNAVAIL when the server shut down or the
  *     connection broke (also when the server ended the stream without an
- *     error), AW_ECANCELED after aw_watch_cancel(), a RESOURCE_EXHAUSTED code
- *     (AW_ENOMEM; aw_err_grpc_status() gives 8) when the watcher fell more
- *     than the server's backlog (1024 events) behind and the server dropped
- *     it. Events may have been missed: list again and watch anew. Every later
+ *     error), AW_ECANCELED after aw_watch_cancel(), AW_EOVERLOAD (reason
+ *     WATCHER_TOO_SLOW; aw_err_grpc_status() gives 8, RESOURCE_EXHAUSTED) when
+ *     the watcher fell more than the server's backlog (1024 events) behind and
+ *     the server dropped it. Events may have been missed: list again and watch anew. Every later
  *     call returns the same.
- * *event is NULL unless 0 is returned. `err` (may be NULL) gets the message.
+ * *event is NULL unless 0 is returned. `err` (may be NULL) gets the message
+ * and the error's details.
  * Not to be called from two threads at once on one stream.
  */
 AW_EXTERN int aw_watch_next(aw_watch *watch, Aniworld__V1__DownloadEvent **event,

@@ -99,7 +99,7 @@ int aw__pg_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_
 			&p, "creating a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	free(json);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "a series with key \"%s\" already exists", in->key);
+		return aw__err_series_key_taken(err, in->key, 0);
 	return rc;
 }
 
@@ -126,7 +126,7 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 			"reading a series", series_row, NULL, mem, (ProtobufCMessage **)out, err);
 	aw__pg_reader_put(pg(r), c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series with key \"%s\" not found", key);
+		return aw__err_series_key_not_found(err, key);
 	return rc;
 }
 
@@ -256,7 +256,7 @@ int aw__pg_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 		return aw__pg_explain_miss(pg(r)->writer, AW_PG_VERSION_SERIES, SERIES_VERSION_SQL,
 					   in->id, NULL, if_version, "series", err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
+		return aw__err_series_key_taken(err, in->key, 1);
 	return rc;
 }
 

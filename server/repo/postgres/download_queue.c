@@ -153,11 +153,7 @@ static int conflict(aw_pg_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw
 		}
 		PQclear(res);
 	}
-	return aw_err_set(err, AW_EEXIST,
-			  "series %lld season %d episode %d already has an unfinished download "
-			  "(%lld, %s)",
-			  (long long)in->series_id, in->season, in->episode_number, (long long)id,
-			  aw__download_status_name(status));
+	return aw__err_download_open(err, in, id, status);
 }
 
 /* The ON CONFLICT clause names the partial unique index by its predicate. */
@@ -192,8 +188,7 @@ int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 			"WHERE status IN (1, 2, 3) DO NOTHING RETURNING " DL_COLUMNS,
 			&p, "queueing a download", &res, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
-				  (long long)in->series_id);
+		return aw__err_not_found(err, "series", in->series_id);
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) > 0)
@@ -331,12 +326,11 @@ static int refused(aw_pg_conn *c, int64_t id, int64_t if_version, const char *me
 	version = rows > 0 ? aw__pg_int(res, 0, 1) : 0;
 	PQclear(res);
 	if (rows == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+		return aw__err_not_found(err, "download", id);
 	snprintf(name, sizeof(name), "%lld", (long long)id);
 	if (if_version != 0 && version != if_version)
 		return aw__repo_stale(err, "download", name, if_version, version);
-	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
-			  aw__download_status_name(status), method, needs);
+	return aw__err_download_status(err, id, status, method, needs);
 }
 
 int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
@@ -414,10 +408,7 @@ int aw__pg_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *
 	if (rc == AW_ENOTFOUND)
 		return refused(c, id, if_version, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST,
-				  "download %lld cannot be retried: its episode has another "
-				  "unfinished download",
-				  (long long)id);
+		return aw__err_download_retry_taken(err, id);
 	return rc;
 }
 

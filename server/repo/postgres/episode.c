@@ -92,7 +92,7 @@ int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 			"RETURNING " EPISODE_COLUMNS,
 			&p, "creating an episode", &res, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key: no such series */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->series_id);
+		return aw__err_not_found(err, "series", in->series_id);
 	if (rc != 0)
 		return rc;
 	if (PQntuples(res) > 0)
@@ -101,8 +101,7 @@ int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 		rc = AW_EEXIST; /* no row back: the conflict */
 	PQclear(res);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d",
-				  (long long)in->series_id, in->season, in->episode_number);
+		return aw__err_episode_taken(err, in->series_id, in->season, in->episode_number);
 	return rc;
 }
 
@@ -238,7 +237,7 @@ static int refused(aw_pg_conn *c, const Aniworld__V1__Episode *in, uint64_t mask
 		return rc;
 	if (PQntuples(res) == 0) {
 		PQclear(res);
-		return aw_err_set(err, AW_ENOTFOUND, "episode %lld not found", (long long)in->id);
+		return aw__err_not_found(err, "episode", in->id);
 	}
 	series = aw__pg_int(res, 0, 0);
 	if (!(mask & AW_EPISODE_SEASON))
@@ -246,8 +245,7 @@ static int refused(aw_pg_conn *c, const Aniworld__V1__Episode *in, uint64_t mask
 	if (!(mask & AW_EPISODE_NUMBER))
 		number = (int)aw__pg_int(res, 0, 2);
 	PQclear(res);
-	return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d", series,
-			  season, number);
+	return aw__err_episode_taken(err, series, season, number);
 }
 
 int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,
@@ -311,8 +309,7 @@ int aw__pg_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t
 		return rc != 0 ? rc : refused(c, in, mask, err);
 	}
 	if (rc == AW_EEXIST) /* taken by a transaction that committed meanwhile */
-		return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d",
-				  (long long)in->series_id, in->season, in->episode_number);
+		return aw__err_episode_taken(err, in->series_id, in->season, in->episode_number);
 	return rc;
 }
 

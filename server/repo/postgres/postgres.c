@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "postgres_int.h"
 #include "../bulk.h"
+#include "../../escape.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -826,9 +827,12 @@ struct aw_pg_sent {
 	char *copy;
 };
 
+/* The statements sent ahead. An update is not: when it matches no row, its
+ * wrapper asks the database why (NOT_FOUND or a stale etag: explain_miss),
+ * which needs the connection to itself. */
 static int pipelinable(int slot)
 {
-	return slot == AW_PG_SERIES_INSERT || slot == AW_PG_SERIES_UPDATE;
+	return slot == AW_PG_SERIES_INSERT;
 }
 
 static int is_prepared(const aw_pg_conn *c, int slot)
@@ -1263,7 +1267,7 @@ int aw__pg_get_by_id(aw_pg_repo *r, int slot, const char *sql, int64_t id, const
 	rc = aw__pg_one(c, slot, sql, &p, what, row, NULL, mem, out, err);
 	aw__pg_reader_put(r, c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return rc;
 }
 
@@ -1286,8 +1290,7 @@ int aw__pg_delete_by_id(aw_pg_conn *c, int slot, const char *sql, int64_t id, in
 	PQclear(res);
 	if (changed == 0) {
 		rc = aw__pg_explain_miss(c, vslot, vsql, id, NULL, if_version, thing, err);
-		return rc != 0 ? rc : aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing,
-						 (long long)id);
+		return rc != 0 ? rc : aw__err_not_found(err, thing, id);
 	}
 	return 0;
 }
@@ -1298,7 +1301,7 @@ int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, 
 	aw_pg_params p = {0};
 	PGresult *res;
 	int64_t version = 0;
-	char name[160];
+	char name[160], esc[AW_ESCAPE_BUF];
 	int rows, rc;
 
 	if (key != NULL)
@@ -1313,11 +1316,12 @@ int aw__pg_explain_miss(aw_pg_conn *c, int vslot, const char *vsql, int64_t id, 
 		version = aw__pg_int(res, 0, 0);
 	PQclear(res);
 	if (key != NULL)
-		snprintf(name, sizeof(name), "\"%s\"", key);
+		snprintf(name, sizeof(name), "\"%s\"", aw_escape(esc, sizeof(esc), key));
 	else
 		snprintf(name, sizeof(name), "%lld", (long long)id);
 	if (rows == 0)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %s not found", thing, name);
+		return key != NULL ? aw__err_key_not_found(err, thing, key)
+				   : aw__err_not_found(err, thing, id);
 	if (if_version != 0 && version != if_version)
 		return aw__repo_stale(err, thing, name, if_version, version);
 	return 0;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../escape.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
 #define SESSION_COLUMNS                                                            \
@@ -67,7 +68,7 @@ static int run_one(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params 
 
 static int not_found(const char *session_id, aw_err *err)
 {
-	return aw_err_set(err, AW_ENOTFOUND, "session \"%s\" not found", session_id);
+	return aw__err_session_not_found(err, session_id);
 }
 
 /* Reads a session with connection `c` (a reader, or the writer to explain why a
@@ -106,7 +107,7 @@ int aw__pg_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 		     "$7::int8) RETURNING " SESSION_COLUMNS,
 		     &p, "creating a session", now_us, mem, out, err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "session \"%s\" already exists", in->session_id);
+		return aw__err_session_exists(err, in->session_id);
 	return rc;
 }
 
@@ -204,6 +205,7 @@ int aw__pg_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 {
 	aw_pg_params p = {0};
 	PGresult *res;
+	char esc[AW_ESCAPE_BUF];
 	int rc;
 
 	aw__pg_p_text(&p, session_id);
@@ -217,7 +219,7 @@ int aw__pg_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 		rc = not_found(session_id, err);
 	} else if (PQgetisnull(res, 0, 0) || PQgetlength(res, 0, 0) != AW_SESSION_HASH_BYTES) {
 		rc = aw_err_set(err, AW_ECORRUPT, "session \"%s\": stored token hash is not %d bytes",
-				session_id, AW_SESSION_HASH_BYTES);
+					aw_escape(esc, sizeof(esc), session_id), AW_SESSION_HASH_BYTES);
 	} else {
 		memcpy(token_hash, PQgetvalue(res, 0, 0), AW_SESSION_HASH_BYTES);
 		*is_active = aw__pg_int(res, 0, 1) != 0;
@@ -272,7 +274,7 @@ int aw__pg_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	if (rc != 0)
 		return rc;
 	protobuf_c_message_free_unpacked(&found->base, mem);
-	return aw_err_set(err, AW_EPRECOND, "session \"%s\" is revoked", session_id);
+	return aw__err_session_revoked(err, session_id);
 }
 
 int aw__pg_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,

@@ -107,7 +107,7 @@ int aw__sq_series_create(aw_repo *r, const Aniworld__V1__AnimeSeries *in, int64_
 	rc = step_one(c, st, "creating a series", mem, out, err);
 	sqlite3_clear_bindings(st);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "a series with key \"%s\" already exists", in->key);
+		return aw__err_series_key_taken(err, in->key, 0);
 	return rc;
 }
 
@@ -138,7 +138,7 @@ int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 	}
 	aw__sq_reader_put(sq(r), c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "series with key \"%s\" not found", key);
+		return aw__err_series_key_not_found(err, key);
 	return rc;
 }
 
@@ -262,7 +262,7 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 		return aw__sq_explain_miss(c, AW_SQ_VERSION_SERIES, SERIES_VERSION_SQL, in->id, NULL,
 					   if_version, "series", err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "another series already has key \"%s\"", in->key);
+		return aw__err_series_key_taken(err, in->key, 1);
 	return rc;
 }
 

@@ -343,8 +343,10 @@ static int sq_bulk_read(aw_bulk *b, const char *table, const aw_bulk_column *col
 	if (list == NULL || row == NULL)
 		rc = aw_err_set(err, AW_ENOMEM, "out of memory reading %s", table);
 	if (rc == 0)
-		rc = prepare(db, &st, "reading rows", err, "SELECT %s FROM \"%w\" ORDER BY rowid",
-			     list, table);
+		/* A full scan walks the table's b-tree: rows in rowid order, or in
+		 * primary-key order for a WITHOUT ROWID table (request_ids), which
+		 * has no rowid to name. */
+		rc = prepare(db, &st, "reading rows", err, "SELECT %s FROM \"%w\"", list, table);
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		for (size_t i = 0; i < n; i++)
 			column_value(st, (int)i, &row[i]);

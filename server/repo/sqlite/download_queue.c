@@ -148,11 +148,7 @@ static int conflict(aw_sq_conn *c, const Aniworld__V1__DownloadQueueItem *in, aw
 		}
 		sqlite3_reset(st);
 	}
-	return aw_err_set(err, AW_EEXIST,
-			  "series %lld season %d episode %d already has an unfinished download "
-			  "(%lld, %s)",
-			  (long long)in->series_id, in->season, in->episode_number, (long long)id,
-			  aw__download_status_name(status));
+	return aw__err_download_open(err, in, id, status);
 }
 
 int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *in, int64_t now_us,
@@ -180,8 +176,7 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	sqlite3_bind_int(st, 8, AW_DL_PENDING);
 	rc = step_one(c, st, "queueing a download", mem, out, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found",
-				  (long long)in->series_id);
+		return aw__err_not_found(err, "series", in->series_id);
 	if (rc == AW_EEXIST)
 		return conflict(c, in, err);
 	return rc;
@@ -322,14 +317,13 @@ static int refused(aw_sq_conn *c, int64_t id, int64_t if_version, const char *me
 	version = rc == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
 	sqlite3_reset(st);
 	if (rc == SQLITE_DONE)
-		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+		return aw__err_not_found(err, "download", id);
 	if (rc != SQLITE_ROW)
 		return aw__sq_error(c->db, rc, "reading a download's status", err);
 	snprintf(name, sizeof(name), "%lld", (long long)id);
 	if (if_version != 0 && version != if_version)
 		return aw__repo_stale(err, "download", name, if_version, version);
-	return aw_err_set(err, AW_EPRECOND, "download %lld is %s; %s needs %s", (long long)id,
-			  aw__download_status_name(status), method, needs);
+	return aw__err_download_status(err, id, status, method, needs);
 }
 
 int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
@@ -408,10 +402,7 @@ int aw__sq_downloads_transition(aw_repo *r, int64_t id, const aw_download_rule *
 	if (rc == AW_ENOTFOUND)
 		return refused(c, id, if_version, rule->method, rule->needs, err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST,
-				  "download %lld cannot be retried: its episode has another "
-				  "unfinished download",
-				  (long long)id);
+		return aw__err_download_retry_taken(err, id);
 	return rc;
 }
 

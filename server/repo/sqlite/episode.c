@@ -93,10 +93,9 @@ int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 	sqlite3_bind_int64(st, 9, now_us);
 	rc = step_one(c, st, "creating an episode", mem, out, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key: no such series */
-		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)in->series_id);
+		return aw__err_not_found(err, "series", in->series_id);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d",
-				  (long long)in->series_id, in->season, in->episode_number);
+		return aw__err_episode_taken(err, in->series_id, in->season, in->episode_number);
 	return rc;
 }
 
@@ -230,8 +229,7 @@ static int taken_message(aw_sq_conn *c, const Aniworld__V1__Episode *in, uint64_
 		}
 		aw__sq_finish(st);
 	}
-	return aw_err_set(err, AW_EEXIST, "series %lld already has season %d episode %d", series,
-			  season, number);
+	return aw__err_episode_taken(err, series, season, number);
 }
 
 int aw__sq_episodes_update(aw_repo *r, const Aniworld__V1__Episode *in, uint64_t mask, int64_t if_version,

@@ -14,6 +14,7 @@
 
 #include "google/protobuf/timestamp.pb-c.h"
 #include "../bulk.h"
+#include "../../escape.h"
 
 /* ---- errors -------------------------------------------------------------------------- */
 
@@ -239,7 +240,7 @@ int aw__sq_get_by_id(aw_sq_repo *r, int slot, const char *sql, int64_t id, const
 	}
 	aw__sq_reader_put(r, c);
 	if (rc == AW_ENOTFOUND)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing, (long long)id);
+		return aw__err_not_found(err, thing, id);
 	return rc;
 }
 
@@ -262,8 +263,7 @@ int aw__sq_delete_by_id(aw_sq_conn *c, int slot, const char *sql, int64_t id, in
 	}
 	if (sqlite3_changes(c->db) == 0) {
 		rc = aw__sq_explain_miss(c, vslot, vsql, id, NULL, if_version, thing, err);
-		return rc != 0 ? rc : aw_err_set(err, AW_ENOTFOUND, "%s %lld not found", thing,
-						 (long long)id);
+		return rc != 0 ? rc : aw__err_not_found(err, thing, id);
 	}
 	return 0;
 }
@@ -273,7 +273,7 @@ int aw__sq_explain_miss(aw_sq_conn *c, int vslot, const char *vsql, int64_t id, 
 {
 	sqlite3_stmt *st;
 	int64_t version = 0;
-	char name[160];
+	char name[160], esc[AW_ESCAPE_BUF];
 	int rc = aw__sq_stmt(c, vslot, vsql, &st, err);
 
 	if (rc != 0)
@@ -287,11 +287,12 @@ int aw__sq_explain_miss(aw_sq_conn *c, int vslot, const char *vsql, int64_t id, 
 		version = sqlite3_column_int64(st, 0);
 	aw__sq_finish(st);
 	if (key != NULL)
-		snprintf(name, sizeof(name), "\"%s\"", key);
+		snprintf(name, sizeof(name), "\"%s\"", aw_escape(esc, sizeof(esc), key));
 	else
 		snprintf(name, sizeof(name), "%lld", (long long)id);
 	if (rc == SQLITE_DONE)
-		return aw_err_set(err, AW_ENOTFOUND, "%s %s not found", thing, name);
+		return key != NULL ? aw__err_key_not_found(err, thing, key)
+				   : aw__err_not_found(err, thing, id);
 	if (rc != SQLITE_ROW)
 		return aw__sq_error(c->db, rc, "reading a record's version", err);
 	if (if_version != 0 && version != if_version)

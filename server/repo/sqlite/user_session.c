@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../escape.h"
 #include "google/protobuf/timestamp.pb-c.h"
 
 #define SESSION_COLUMNS                                                              \
@@ -75,7 +76,7 @@ static void bind_static(sqlite3_stmt *st, int idx, const char *s)
 
 static int not_found(const char *session_id, aw_err *err)
 {
-	return aw_err_set(err, AW_ENOTFOUND, "session \"%s\" not found", session_id);
+	return aw__err_session_not_found(err, session_id);
 }
 
 /* Reads a session with connection `c` (a reader, or the writer to explain why a
@@ -119,7 +120,7 @@ int aw__sq_session_create(aw_repo *r, const Aniworld__V1__UserSession *in,
 	sqlite3_bind_int64(st, 7, now_us);
 	rc = step_one(c, st, "creating a session", now_us, mem, out, err);
 	if (rc == AW_EEXIST)
-		return aw_err_set(err, AW_EEXIST, "session \"%s\" already exists", in->session_id);
+		return aw__err_session_exists(err, in->session_id);
 	return rc;
 }
 
@@ -223,6 +224,7 @@ int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 {
 	aw_sq_conn *c = sq(r)->writer;
 	sqlite3_stmt *st;
+	char esc[AW_ESCAPE_BUF];
 	int rc;
 
 	rc = aw__sq_stmt(c, AW_SQ_SESSION_AUTH,
@@ -238,7 +240,7 @@ int aw__sq_session_auth(aw_repo *r, const char *session_id, uint8_t *token_hash,
 
 		if (hash == NULL || sqlite3_column_bytes(st, 0) != AW_SESSION_HASH_BYTES) {
 			rc = aw_err_set(err, AW_ECORRUPT, "session \"%s\": stored token hash is not %d bytes",
-					session_id, AW_SESSION_HASH_BYTES);
+					aw_escape(esc, sizeof(esc), session_id), AW_SESSION_HASH_BYTES);
 		} else {
 			memcpy(token_hash, hash, AW_SESSION_HASH_BYTES);
 			*is_active = sqlite3_column_int(st, 1) != 0;
@@ -305,7 +307,7 @@ int aw__sq_session_extend(aw_repo *r, const char *session_id, int64_t expires_at
 	if (rc != 0)
 		return rc;
 	protobuf_c_message_free_unpacked(&found->base, mem);
-	return aw_err_set(err, AW_EPRECOND, "session \"%s\" is revoked", session_id);
+	return aw__err_session_revoked(err, session_id);
 }
 
 int aw__sq_session_revoke(aw_repo *r, const char *session_id, int64_t if_version, int64_t now_us,
