@@ -755,7 +755,7 @@ int main(int argc, char **argv)
 	double secs;
 	uint64_t t_start, t_end;
 	double cpu0, cpu1, tree0, tree1;
-	const char *first_bad = NULL;
+	char first_bad[256] = ""; /* copied: the workers are freed before it is printed */
 	FILE *json = NULL;
 
 	parse(argc, argv);
@@ -833,8 +833,8 @@ int main(int argc, char **argv)
 				errors[m][s] += w[t].errors[m][s];
 			bads[m] += w[t].bad[m];
 		}
-		if (first_bad == NULL && w[t].first_bad[0] != '\0')
-			first_bad = w[t].first_bad;
+		if (first_bad[0] == '\0' && w[t].first_bad[0] != '\0')
+			snprintf(first_bad, sizeof(first_bad), "%s", w[t].first_bad);
 	}
 	if (o_json != NULL)
 		json = fopen(o_json, "w");
@@ -909,7 +909,7 @@ int main(int argc, char **argv)
 		printf("claims that found the queue empty: %ld\n", atomic_load(&g_claims_empty));
 	if (all_errors > 0 || all_bad > 0) {
 		printf("FAILED: %" PRIu64 " errors, %" PRIu64 " wrong replies (first: %s): not a result\n",
-		       all_errors, all_bad, first_bad != NULL ? first_bad : "?");
+		       all_errors, all_bad, first_bad[0] != '\0' ? first_bad : "?");
 		return 1;
 	}
 	return 0;

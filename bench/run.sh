@@ -10,8 +10,10 @@
 #
 #  1. Against the grpc++ reference (../shared/bench-reference: its bench.sh drives
 #     both servers alternately with its own load generator and h2load): the
-#     server as configured by default, the server with --threads 1, and one call
-#     in flight (latency). Ratios are SUT/REF within a round, median of rounds.
+#     server as configured by default, unpinned and pinned (server on core 0,
+#     load generator on core 1), with --threads 1, and one call in flight
+#     (latency). Server CPU per call first, then calls/s and p50/p99. Ratios
+#     are SUT/REF within a round, median of rounds.
 #  2. Cost flat in table size: GetSeries of ids at the end of the table and
 #     ListSeries pages at its end, on 10,000 and on 1,000,000 series, and the
 #     time from exec to SERVING on each (aw-loadgen, bench/startup.py).
@@ -149,9 +151,14 @@ if [ "$REFERENCE" = 1 ]; then
 			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends "$p"; }
 	done
 	export BENCH_REFERENCE_BUILD=$BUILD/bench-reference
-	for config in "default" "--threads 1" "one-in-flight"; do
+	# Unpinned (servers and load generator share both cores) and pinned
+	# (bench.sh --pin 0:1: servers on core 0, load generator on core 1), each
+	# at the default settings but --durability process (the reference syncs as
+	# SQLite's NORMAL does); then --threads 1 unpinned, and one call in flight.
+	for config in "default" "pinned" "--threads 1" "one-in-flight"; do
 		case $config in
 		default) extra=""; cmd="$SERVER --durability process" ;;
+		pinned) extra="--pin 0:1"; cmd="$SERVER --durability process" ;;
 		"--threads 1") extra=""; cmd="$SERVER --durability process --threads 1" ;;
 		one-in-flight) extra="--shape 1:1:1 --no-h2load"; cmd="$SERVER --durability process" ;;
 		esac
@@ -164,7 +171,9 @@ if [ "$REFERENCE" = 1 ]; then
 			exit 1
 		}
 		REF_TABLES+=$'\n'"#### Server: \`$cmd\`${extra:+, load shape $extra}"$'\n\n```\n'
-		REF_TABLES+=$(sed -n '/^bench-reference:/,/^wire checks/p' "$WORK/ref.txt")
+		# The table, then server CPU per call (the primary figure), up to
+		# bench.sh's closing "raw:" line.
+		REF_TABLES+=$(sed -n '/^bench-reference:/,/^raw: /p' "$WORK/ref.txt" | grep -v '^raw: ')
 		REF_TABLES+=$'\n```\n'
 	done
 fi

@@ -92,8 +92,9 @@ int main(int argc, char **argv)
 	}
 	/* The location without its secrets (a password in a URI). */
 	aw_repo_location_redact(cfg.db, where, sizeof(where));
-	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s", cfg.listen, aw_server_port(server),
-	       where);
+	aw_log(AW_LOG_INFO, "serving on %s (port %d), database %s, %d thread%s", cfg.listen,
+	       aw_server_port(server), where, aw_server_threads(server),
+	       aw_server_threads(server) == 1 ? "" : "s");
 	aw_log(AW_LOG_INFO, "durability %s", aw_server_durability(server));
 	if (strcmp(aw_server_security(server), "plaintext") == 0)
 		aw_log(AW_LOG_WARN, "serving plaintext: traffic is not encrypted (see --tls-cert)");

@@ -2,10 +2,8 @@
  * Assembly of a server: repository, services, health, transport. The order of
  * start and stop matters and is spelled out here once.
  */
-#define _GNU_SOURCE /* sched_getaffinity */
 #include "server.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -13,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cpu_count.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "repo/repo.h"
@@ -57,6 +56,7 @@ struct aw_server {
 	aw_tls_mode tls;
 	int port;
 	int64_t grace_ms;
+	int threads; /* completion-queue threads, resolved */
 	int stopped;
 	/* Health follows the database: SERVING only while the server is started,
 	 * not stopping, and its database answers (see set_health). */
@@ -168,19 +168,12 @@ static int hook_events_watched(void *arg)
 	return aw_download_events_watched(((aw_server *)arg)->download_events);
 }
 
-/* 0 means one thread per core this process may run on (its CPU affinity, which
- * containers and taskset narrow), not per core of the machine. */
+/* 0 means one thread per CPU this process may really use: its affinity mask
+ * (taskset, cpusets) bounded by its cgroup's CPU quota (a container's CPU
+ * limit), not every core of the machine. */
 static int resolve_threads(int configured)
 {
-	cpu_set_t set;
-	long n;
-
-	if (configured > 0)
-		return configured;
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (int)n : 1;
+	return configured > 0 ? configured : aw_cpu_count();
 }
 
 /* Serves `svc` and makes it known to health and reflection under its full name. */
@@ -292,7 +285,8 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 		goto fail;
 
 	aw_transport_config_defaults(&tcfg);
-	tcfg.threads = resolve_threads(cfg->threads);
+	s->threads = resolve_threads(cfg->threads);
+	tcfg.threads = s->threads;
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
 	tcfg.max_send_bytes = cfg->max_reply_bytes;
 	tcfg.max_calls = cfg->max_calls;
@@ -464,6 +458,11 @@ int aw_server_reload(aw_server *s, aw_err *err)
 int aw_server_port(const aw_server *s)
 {
 	return s->port;
+}
+
+int aw_server_threads(const aw_server *s)
+{
+	return s->threads;
 }
 
 int aw_server_metrics_port(const aw_server *s)

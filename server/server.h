@@ -47,6 +47,10 @@ struct aw_transport *aw_server_transport(aw_server *s);
 /* The port the server listens on (useful with port 0). */
 int aw_server_port(const aw_server *s);
 
+/* The completion-queue threads serving calls (--threads, or the CPUs the
+ * process may use when that is 0). */
+int aw_server_threads(const aw_server *s);
+
 /* The port of the metrics endpoint (--metrics-listen), 0 when there is none. */
 int aw_server_metrics_port(const aw_server *s);
 
