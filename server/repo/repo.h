@@ -241,7 +241,11 @@ typedef union aw_repo_args {
 	struct { int64_t id; aw_download_changes *deleted; } series_delete;
 	struct { const Aniworld__V1__DownloadQueueItem *in; uint64_t mask; } downloads_write;
 	struct { int64_t id; aw_download_changes *deleted; } downloads_delete;
-	struct { int64_t stale_ms; aw_download_changes *requeued; } downloads_claim;
+	struct {
+		int64_t stale_ms;
+		const char *provider, *language; /* "" or NULL: any */
+		aw_download_changes *requeued;
+	} downloads_claim;
 	struct { const Aniworld__V1__ReportProgressRequest *in; } downloads_progress;
 	struct {
 		int64_t id;
@@ -249,6 +253,18 @@ typedef union aw_repo_args {
 		const char *error_message;  /* FAIL's reason, else NULL */
 	} downloads_transition;
 	struct { unsigned statuses; aw_download_changes *deleted; } downloads_purge;
+	struct {
+		const aw_download_rule *rule;
+		unsigned statuses;          /* a subset of rule->from */
+		int64_t series_id;          /* 0: every series */
+		aw_download_changes *changed;
+	} downloads_bulk;
+	struct {
+		unsigned statuses;          /* a subset of AW_DL_FINISHED */
+		int64_t before_us, series_id;
+		aw_download_changes *deleted;
+	} downloads_clear;
+	struct { int64_t id, before_id; aw_download_changes *moved; } downloads_move;
 	struct { const aw_session_new *in; } session_create;
 	struct { const aw_session_proof *in; } session_validate;
 	struct { const Aniworld__V1__ExtendSessionRequest *in; } session_extend;
@@ -292,7 +308,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 2 */
+	int version; /* 4 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -352,8 +368,9 @@ struct aw_repo_methods {
 			     Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [read] Up to `limit` items after `after` in queue order, in one of
 	 * `statuses` (a set of AW_DL_BIT) and of filter->series_id unless it is 0,
-	 * with the count of all matches; *more says whether rows remain. The
-	 * cursor keys are priority, created_at and id. `max_bytes` as for series. */
+	 * with filter->provider and filter->language unless empty, with the
+	 * count of all matches; *more says whether rows remain. The cursor keys
+	 * are priority, queue_position and id. `max_bytes` as for series. */
 	int (*downloads_list)(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
 			      unsigned statuses, const aw_cursor *after, int limit,
 			      size_t max_bytes, ProtobufCAllocator *mem,
@@ -368,8 +385,10 @@ struct aw_repo_methods {
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Puts DOWNLOADING items whose heartbeat is older than
 	 * `stale_before_us` back to PENDING (recorded in `requeued`), then claims
-	 * the first PENDING item in queue order; *out is NULL when none is. */
+	 * the first PENDING item in queue order of `provider` and `language`
+	 * (each "" for any); *out is NULL when none is. */
 	int (*downloads_claim)(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			       const char *provider, const char *language,
 			       ProtobufCAllocator *mem, aw_download_changes *requeued,
 			       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Records progress of a DOWNLOADING item and moves its heartbeat. */
@@ -493,6 +512,41 @@ struct aw_repo_methods {
 	 * pending then).
 	 */
 	int (*events_sync)(aw_repo *r, int timeout_ms, aw_err *err);
+
+	/* ---- version 4: the queue as download managers have it ---- */
+
+	/* [read] Items per status and their byte sums, of series_id (0: of
+	 * every series), from one snapshot. */
+	int (*downloads_summary)(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+				 Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err);
+	/* [write] Applies `rule` to every item in `statuses` (a subset of
+	 * rule->from) of series_id (0: every series), each recorded in `changed`
+	 * as UPDATED. When rule->to is unfinished, an item is left alone when its
+	 * episode has another unfinished item, or a newer item in `statuses`
+	 * (that one is changed instead): a bulk change never fails on the
+	 * one-unfinished-item-per-episode rule. AW_ENOTFOUND when series_id > 0
+	 * names no series. */
+	int (*downloads_bulk_transition)(aw_repo *r, const aw_download_rule *rule,
+					 unsigned statuses, int64_t series_id, int64_t now_us,
+					 ProtobufCAllocator *mem, aw_download_changes *changed,
+					 aw_err *err);
+	/* [write] Deletes every item in `statuses` (a subset of AW_DL_FINISHED)
+	 * last changed before `before_us`, of series_id (0: every series), each
+	 * recorded in `deleted`. AW_ENOTFOUND when series_id > 0 names no
+	 * series. */
+	int (*downloads_clear)(aw_repo *r, unsigned statuses, int64_t before_us,
+			       int64_t series_id, ProtobufCAllocator *mem,
+			       aw_download_changes *deleted, aw_err *err);
+	/* [write] Gives item `id` a queue_position just before that of item
+	 * `before_id` among the items of its status and priority (0: after every
+	 * item of its priority) and moves its updated_at. When no position is
+	 * free there, `before_id` and the items after it in its priority move
+	 * back by 2 first (updated_at kept), each recorded in `moved` as
+	 * UPDATED. AW_ENOTFOUND for either id, AW_EPRECOND when the priorities
+	 * differ. */
+	int (*downloads_move)(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
+			      ProtobufCAllocator *mem, aw_download_changes *moved,
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -747,6 +801,41 @@ void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
  * `requeued` (NULL: not wanted). */
 void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued);
+
+/* As aw_repo_downloads_claim, taking only items of `provider` and `language`
+ * (each NULL or "" for any; borrowed until done runs). */
+void aw_repo_downloads_claim_for(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+				 const char *provider, const char *language,
+				 aw_download_changes *requeued);
+
+/* Result: GetQueueSummaryResponse. `series_id` 0: every series. */
+void aw_repo_downloads_summary(aw_repo *r, aw_repo_req *req, int64_t series_id);
+
+/* Result: RetryFailedDownloadsResponse. RETRY (the state machine's rule) for
+ * every FAILED item of series_id (0: every series); see
+ * downloads_bulk_transition for the items left alone. Each item changed is
+ * published and, when `changed` is not NULL, recorded there. Errors:
+ * AW_ENOTFOUND (series). */
+void aw_repo_downloads_retry_failed(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				    aw_download_changes *changed);
+
+/* Result: CancelSeriesDownloadsResponse. CANCEL for every item of series_id
+ * (> 0) in a status the rule starts from. Errors: AW_ENOTFOUND (series). */
+void aw_repo_downloads_cancel_series(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				     aw_download_changes *changed);
+
+/* Result: ClearFinishedDownloadsResponse. Deletes the items in `statuses` (a
+ * non-empty subset of AW_DL_FINISHED) last changed before `before_us`, of
+ * series_id (0: every series), each published as DELETED. Errors:
+ * AW_ENOTFOUND (series). */
+void aw_repo_downloads_clear(aw_repo *r, aw_repo_req *req, unsigned statuses,
+			     int64_t before_us, int64_t series_id, aw_download_changes *deleted);
+
+/* Result: DownloadQueueItem (the item moved). See downloads_move. Errors:
+ * AW_ENOTFOUND, AW_EPRECOND (different priorities), AW_EINVAL (id ==
+ * before_id). */
+void aw_repo_downloads_move(aw_repo *r, aw_repo_req *req, int64_t id, int64_t before_id,
+			    aw_download_changes *moved);
 
 /* Result: DownloadQueueItem. Errors: AW_ENOTFOUND, AW_EPRECOND (not
  * DOWNLOADING). */

@@ -1221,7 +1221,7 @@ static void pg_close(aw_repo *base)
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 3,
+	.version = 4,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1259,6 +1259,10 @@ static const aw_repo_methods postgres_methods = {
 	.episodes_delete = aw__pg_episodes_delete,
 	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
 	.downloads_publish = aw__pg_downloads_publish,
+	.downloads_summary = aw__pg_downloads_summary,
+	.downloads_bulk_transition = aw__pg_downloads_bulk_transition,
+	.downloads_clear = aw__pg_downloads_clear,
+	.downloads_move = aw__pg_downloads_move,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
 };

@@ -152,6 +152,26 @@ static const char *const migrations[] = {
 	"  event BYTEA NOT NULL"
 	");"
 	"CREATE INDEX download_event_outbox_created ON download_event_outbox(created_at);",
+
+	/* 5: the download queue as download managers have it: each item's
+	 * provider (hoster) and language, and its place in the queue
+	 * (queue_position, the enqueue time until MoveDownload moves it), which
+	 * replaces created_at in the queue order. Claims filtered by provider or
+	 * language walk an index of their own, in queue order. */
+	"ALTER TABLE download_queue ADD COLUMN provider TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN queue_position BIGINT NOT NULL DEFAULT 0;"
+	"UPDATE download_queue SET queue_position = created_at;"
+	"DROP INDEX download_queue_series;"
+	"CREATE INDEX download_queue_series"
+	"  ON download_queue(series_id, priority DESC, queue_position, id);"
+	"DROP INDEX download_queue_order;"
+	"CREATE INDEX download_queue_order"
+	"  ON download_queue(status, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_provider"
+	"  ON download_queue(status, provider, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_language"
+	"  ON download_queue(status, language, priority DESC, queue_position, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

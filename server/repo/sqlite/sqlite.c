@@ -572,7 +572,7 @@ static void sq_close(aw_repo *base)
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 3,
+	.version = 4,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -610,6 +610,10 @@ static const aw_repo_methods sqlite_methods = {
 	.episodes_delete = aw__sq_episodes_delete,
 	.episodes_mark_downloaded = aw__sq_episodes_mark_downloaded,
 	.downloads_publish = sq_downloads_publish,
+	.downloads_summary = aw__sq_downloads_summary,
+	.downloads_bulk_transition = aw__sq_downloads_bulk_transition,
+	.downloads_clear = aw__sq_downloads_clear,
+	.downloads_move = aw__sq_downloads_move,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)
