@@ -492,7 +492,11 @@ static const char page_series_sql[] =
 	"SELECT * FROM ("
 	RANGES("series_id = $6::int8 AND (($1::int8 >> status) & 1) = 1" ITEM_FILTERS)
 	") AS d ORDER BY d.priority DESC, d.queue_position, d.id LIMIT $5::int8";
+/* Without a provider or language filter, counting reads the order index only;
+ * with one, the rows too. */
 static const char count_status_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[])";
+static const char count_status_filtered_sql[] =
 	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) "
 	"AND ($2 = '' OR provider = $2) AND ($3 = '' OR language = $3)";
 static const char count_series_sql[] =
@@ -510,7 +514,8 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 	char set[64];
 	size_t o = 0;
 	aw_pg_conn *c;
-	int rc;
+	int rc, filtered = (f->provider != NULL && f->provider[0] != '\0') ||
+			   (f->language != NULL && f->language[0] != '\0');
 
 	*out = NULL;
 	*more = 0;
@@ -549,11 +554,18 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 		}
 		aw__pg_p_text(&page_p, f->provider);
 		aw__pg_p_text(&page_p, f->language);
-		aw__pg_p_text(&count_p, f->provider);
-		aw__pg_p_text(&count_p, f->language);
+		if (f->series_id != 0 || filtered) {
+			aw__pg_p_text(&count_p, f->provider);
+			aw__pg_p_text(&count_p, f->language);
+		}
 		if (f->series_id != 0)
 			rc = aw__pg_page(c, AW_PG_DL_COUNT_SERIES, count_series_sql, &count_p,
 					 AW_PG_DL_PAGE_SERIES, page_series_sql, &page_p, limit,
+					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
+					 &res->total_size, more, "listing downloads", err);
+		else if (filtered)
+			rc = aw__pg_page(c, AW_PG_DL_COUNT_STATUS_FILTERED, count_status_filtered_sql,
+					 &count_p, AW_PG_DL_PAGE_STATUS, page_status_sql, &page_p, limit,
 					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
 					 &res->total_size, more, "listing downloads", err);
 		else

@@ -481,7 +481,10 @@ int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator
 static const char page_status_sql[] = PAGE_AFTER("status = ?1" ITEM_FILTERS);
 static const char page_series_sql[] =
 	PAGE_AFTER("series_id = ?7 AND ((1 << status) & ?6) != 0" ITEM_FILTERS);
-static const char count_status_sql[] =
+/* Without a provider or language filter, counting a status reads its range of
+ * the order index only (covering); with one, its rows too. */
+static const char count_status_sql[] = "SELECT COUNT(*) FROM download_queue WHERE status = ?1";
+static const char count_status_filtered_sql[] =
 	"SELECT COUNT(*) FROM download_queue WHERE status = ?1" ITEM_FILTERS;
 static const char count_series_sql[] =
 	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND ((1 << status) & ?6) != 0"
@@ -566,7 +569,12 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 		if (step != SQLITE_ROW)
 			return aw__sq_error(c->db, step, "counting downloads", err);
 	} else {
-		rc = aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS, count_status_sql, &count, err);
+		int filtered = (f->provider != NULL && f->provider[0] != '\0') ||
+			       (f->language != NULL && f->language[0] != '\0');
+
+		rc = filtered ? aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS_FILTERED,
+					    count_status_filtered_sql, &count, err)
+			      : aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS, count_status_sql, &count, err);
 		for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
 			if (!(statuses & AW_DL_BIT(s)))
 				continue;
@@ -579,7 +587,8 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 			bind_page(streams[*n].st, after, limit);
 			(*n)++;
 			sqlite3_bind_int(count, 1, s);
-			bind_filters(count, f);
+			if (filtered)
+				bind_filters(count, f);
 			step = sqlite3_step(count);
 			total += sqlite3_column_int64(count, 0);
 			sqlite3_reset(count);
