@@ -26,6 +26,7 @@ typedef struct aw_config {
 	int64_t max_reply_bytes;      /* largest reply sent; list pages stop short of it */
 	int64_t busy_timeout_ms;      /* SQLite busy timeout */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
+	int64_t soft_delete_retention_ms; /* DeleteSeries keeps a series this long; 0 = deletes */
 	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */
 	char *tls_key;                /* PEM private key file for tls_cert */
 	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */

@@ -203,12 +203,21 @@ static void test_repo_sqlite_upgrades_an_older_schema(void **state)
 	/* Migration 5 undone too: its columns and indexes as version 1 had them. */
 	side_exec(f->path, "DROP TRIGGER anime_series_counted; DROP TRIGGER anime_series_uncounted;"
 			   "DROP TRIGGER episodes_counted; DROP TRIGGER episodes_uncounted;"
+			   "DROP TRIGGER anime_series_deleted_counted;"
+			   "DROP TRIGGER anime_series_deleted_uncounted;"
+			   "DROP TRIGGER episodes_hidden_added; DROP TRIGGER episodes_hidden_counted;"
+			   "DROP TRIGGER episodes_hidden_uncounted;"
 			   "DROP TABLE row_counts;"
 			   "DROP INDEX download_queue_provider; DROP INDEX download_queue_language;"
 			   "DROP INDEX download_queue_order; DROP INDEX download_queue_series;"
+			   "DROP INDEX anime_series_purge;"
+			   "ALTER TABLE anime_series DROP COLUMN delete_time;"
+			   "ALTER TABLE anime_series DROP COLUMN purge_time;"
+			   "ALTER TABLE episodes DROP COLUMN hidden;"
 			   "ALTER TABLE download_queue DROP COLUMN provider;"
 			   "ALTER TABLE download_queue DROP COLUMN language;"
 			   "ALTER TABLE download_queue DROP COLUMN queue_position;"
+			   "ALTER TABLE download_queue DROP COLUMN hidden;"
 			   "CREATE INDEX download_queue_series"
 			   "  ON download_queue(series_id, priority DESC, created_at, id);"
 			   "CREATE INDEX download_queue_order"
@@ -641,7 +650,8 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING INTEGER PRIMARY KEY (rowid=?)"));
-	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order "
+				     "(status=? AND hidden=?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
@@ -649,25 +659,28 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 	 * order; for both, either index, filtering the other. */
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 1), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_provider "
-				     "(status=? AND provider=?)"));
+				     "(status=? AND hidden=? AND provider=?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 2), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_language "
-				     "(status=? AND language=?)"));
+				     "(status=? AND hidden=? AND language=?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 3), plan, sizeof(plan));
-	assert_true(strstr(plan, "download_queue_provider (status=? AND provider=?)") != NULL ||
-		    strstr(plan, "download_queue_language (status=? AND language=?)") != NULL);
+	assert_true(strstr(plan, "download_queue_provider (status=? AND hidden=? AND provider=?)") !=
+			    NULL ||
+		    strstr(plan, "download_queue_language (status=? AND hidden=? AND language=?)") !=
+			    NULL);
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_STATUS), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "MERGE (UNION ALL)"));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
-				     "(status=? AND priority=? AND queue_position>?)"));
-	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority<?)"));
+				     "(status=? AND hidden=? AND priority=? AND queue_position>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
+				     "(status=? AND hidden=? AND priority<?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
@@ -680,7 +693,8 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_STATUS), plan, sizeof(plan));
-	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order "
+				     "(status=? AND hidden=?)"));
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_SERIES), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=?)"));
 }

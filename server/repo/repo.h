@@ -239,6 +239,8 @@ typedef struct aw_session_proof {
 typedef union aw_repo_args {
 	struct { const Aniworld__V1__AnimeSeries *in; uint64_t mask; } series_write;
 	struct { int64_t id; aw_download_changes *deleted; } series_delete;
+	struct { int64_t id, retention_us; } series_soft_delete;
+	struct { aw_download_changes *deleted; int *purged; } series_purge;
 	struct { const Aniworld__V1__DownloadQueueItem *in; uint64_t mask; } downloads_write;
 	struct { int64_t id; aw_download_changes *deleted; } downloads_delete;
 	struct {
@@ -547,6 +549,23 @@ struct aw_repo_methods {
 	int (*downloads_move)(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
 			      ProtobufCAllocator *mem, aw_download_changes *moved,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+	/* ---- version 4: soft delete for series ---- */
+
+	/* [write] Marks series `id` deleted (delete_time now_us, purge_time
+	 * purge_us) and hides its episodes and queue items from lists and
+	 * claims. A series deleted already is left as it is. AW_ENOTFOUND. */
+	int (*series_soft_delete)(aw_repo *r, int64_t id, int64_t now_us, int64_t purge_us,
+				  aw_err *err);
+	/* [write] Clears delete_time and purge_time of series `id` and shows its
+	 * episodes and queue items again; *out is the series. AW_ENOTFOUND,
+	 * AW_EPRECOND (not deleted). */
+	int (*series_undelete)(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			       Aniworld__V1__AnimeSeries **out, aw_err *err);
+	/* [write] Up to `max` ids of deleted series whose purge_time is not after
+	 * now_us, soonest first, into ids[0..*n). */
+	int (*series_expired)(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			      aw_err *err);
 };
 
 /* ---- storage faults ---------------------------------------------------------------- */
@@ -762,6 +781,24 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
  * `deleted` is not NULL, recorded there (see aw_download_changes). */
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted);
+
+/* Result: google.protobuf.Empty. Marks series `id` deleted, to be purged
+ * `retention_us` (> 0) from now, hiding its episodes and queue items (no
+ * events: nothing is deleted yet). A series deleted already stays as it is.
+ * Errors: AW_ENOTFOUND. */
+void aw_repo_series_soft_delete(aw_repo *r, aw_repo_req *req, int64_t id, int64_t retention_us);
+
+/* Result: AnimeSeries (undeleted, with its episodes and queue items shown
+ * again). Errors: AW_ENOTFOUND, AW_EPRECOND (not deleted). */
+void aw_repo_series_undelete(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* Result: google.protobuf.Empty. Deletes for good (as aw_repo_series_delete,
+ * with the same events) up to 100 deleted series whose purge_time has come,
+ * by the repository's clock; every deleted queue item is recorded in
+ * `deleted` (NULL: not wanted). Run it again while it finds some: the count
+ * of series purged goes to *purged (NULL: not wanted) before done runs. */
+void aw_repo_series_purge_deleted(aw_repo *r, aw_repo_req *req, aw_download_changes *deleted,
+				  int *purged);
 
 /* ---- download queue operations (download_queue.c) ---- */
 /*

@@ -151,9 +151,18 @@ AW_EXTERN int aw_client_series_update(aw_client *client,
 				      Aniworld__V1__AnimeSeries **out, aw_err *err);
 
 /* Deletes series req->id with its episodes and download queue items.
- * AW_ENOTFOUND when there is none. Nothing to free on success. */
+ * AW_ENOTFOUND when there is none. Nothing to free on success. A server
+ * started with --soft-delete-retention only marks the series deleted (hidden
+ * with its episodes and items until it is purged) unless req->force is set. */
 AW_EXTERN int aw_client_series_delete(aw_client *client,
 				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err);
+
+/* Brings deleted series req->id back with its episodes and queue items.
+ * AW_ENOTFOUND (none, or purged), AW_EPRECOND (not deleted). *out: the series,
+ * freed with aniworld__v1__anime_series__free_unpacked(). */
+AW_EXTERN int aw_client_series_undelete(aw_client *client,
+					const Aniworld__V1__UndeleteSeriesRequest *req,
+					Aniworld__V1__AnimeSeries **out, aw_err *err);
 
 /* ---- aniworld.v1.EpisodeService ------------------------------------------------------ */
 /*

@@ -191,9 +191,10 @@ int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	rc = aw__pg_run(c, AW_PG_DL_INSERT,
 			"INSERT INTO download_queue (series_id, season, episode_number, status, "
 			"priority, download_url, file_destination, created_at, updated_at, "
-			"provider, language, queue_position) "
+			"provider, language, queue_position, hidden) "
 			"VALUES ($1::int8, $2::int, $3::int, $8::int, $4::int, $5, $6, $7::int8, "
-			"$7::int8, $9, $10, $7::int8) ON CONFLICT (series_id, season, episode_number) "
+			"$7::int8, $9, $10, $7::int8, COALESCE((SELECT (delete_time IS NOT NULL)::int "
+			"FROM anime_series WHERE id = $1::int8), 0)) ON CONFLICT (series_id, season, episode_number) "
 			"WHERE status IN (1, 2, 3) DO NOTHING RETURNING " DL_COLUMNS,
 			&p, "queueing a download", &res, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
@@ -270,7 +271,8 @@ int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	"UPDATE download_queue "                                                          \
 	"SET status = $3::int, started_at = $1::int8, heartbeat_at = $1::int8, "          \
 	"updated_at = $1::int8 "                                                          \
-	"WHERE id = (SELECT id FROM download_queue WHERE status = $2::int" where " "      \
+	"WHERE id = (SELECT id FROM download_queue WHERE status = $2::int AND hidden = 0"  \
+	where " "                                                                         \
 	"ORDER BY priority DESC, queue_position, id LIMIT 1 FOR UPDATE SKIP LOCKED) "     \
 	"RETURNING " DL_COLUMNS
 
@@ -485,22 +487,23 @@ int aw__pg_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator
 
 static const char page_status_sql[] =
 	"SELECT d.* FROM unnest($6::int[]) AS s(status), LATERAL ("
-	RANGES("status = s.status" ITEM_FILTERS)
+	RANGES("status = s.status AND hidden = 0" ITEM_FILTERS)
 	") AS d WHERE (($1::int8 >> s.status) & 1) = 1 "
 	"ORDER BY d.priority DESC, d.queue_position, d.id LIMIT $5::int8";
 static const char page_series_sql[] =
 	"SELECT * FROM ("
-	RANGES("series_id = $6::int8 AND (($1::int8 >> status) & 1) = 1" ITEM_FILTERS)
+	RANGES("series_id = $6::int8 AND hidden = 0 AND (($1::int8 >> status) & 1) = 1"
+	       ITEM_FILTERS)
 	") AS d ORDER BY d.priority DESC, d.queue_position, d.id LIMIT $5::int8";
 /* Without a provider or language filter, counting reads the order index only;
  * with one, the rows too. */
 static const char count_status_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[])";
+	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) AND hidden = 0";
 static const char count_status_filtered_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) "
+	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) AND hidden = 0 "
 	"AND ($2 = '' OR provider = $2) AND ($3 = '' OR language = $3)";
 static const char count_series_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE series_id = $2::int8 "
+	"SELECT COUNT(*) FROM download_queue WHERE series_id = $2::int8 AND hidden = 0 "
 	"AND (($1::int8 >> status) & 1) = 1 "
 	"AND ($3 = '' OR provider = $3) AND ($4 = '' OR language = $4)";
 
@@ -605,10 +608,10 @@ int aw__pg_downloads_summary(aw_repo *r, int64_t series_id, ProtobufCAllocator *
 			series_id != 0
 				? "SELECT status, COUNT(*), SUM(downloaded_bytes)::int8, "
 				  "SUM(total_bytes)::int8 FROM download_queue "
-				  "WHERE series_id = $1::int8 GROUP BY status"
+				  "WHERE series_id = $1::int8 AND hidden = 0 GROUP BY status"
 				: "SELECT status, COUNT(*), SUM(downloaded_bytes)::int8, "
 				  "SUM(total_bytes)::int8 FROM download_queue "
-				  "WHERE $1::int8 = 0 GROUP BY status",
+				  "WHERE $1::int8 = 0 AND hidden = 0 GROUP BY status",
 			&p, "summing up the queue", &rows, err);
 	aw__pg_reader_put(pg(r), c);
 	if (rc != 0)
@@ -669,7 +672,7 @@ static int series_exists(aw_pg_conn *c, int64_t id, aw_err *err)
  */
 #define BULK_SQL                                                                              \
 	"UPDATE download_queue AS d SET " TRANSITION_SET                                      \
-	"WHERE d.status = $1::int AND (($3::int8 >> d.status) & 1) = 1 AND "                 \
+	"WHERE d.status = $1::int AND d.hidden = 0 AND (($3::int8 >> d.status) & 1) = 1 AND " \
 	"($7::int8 = 0 OR d.series_id = $7::int8) AND "                                      \
 	"(NOT $8::bool OR NOT EXISTS (SELECT 1 FROM download_queue AS o "                    \
 	"WHERE o.series_id = d.series_id AND o.season = d.season "                           \
@@ -720,7 +723,7 @@ int aw__pg_downloads_clear(aw_repo *r, unsigned statuses, int64_t before_us, int
 		aw__pg_p_int(&p, before_us);
 		aw__pg_p_int(&p, series_id);
 		rc = run_all(c, AW_PG_DL_CLEAR,
-			     "DELETE FROM download_queue WHERE status = $1::int AND "
+			     "DELETE FROM download_queue WHERE status = $1::int AND hidden = 0 AND "
 			     "updated_at < $2::int8 AND ($3::int8 = 0 OR series_id = $3::int8) "
 			     "RETURNING " DL_COLUMNS,
 			     &p, "clearing finished downloads", mem, deleted, EV_DELETED, err);
@@ -818,7 +821,7 @@ int aw__pg_downloads_move(aw_repo *r, int64_t id, int64_t before_id, int64_t now
 		aw__pg_p_int(&p, id);
 		rc = run_int(c, AW_PG_DL_PREV_POSITION,
 			     "SELECT queue_position FROM download_queue WHERE status = $1::int AND "
-			     "priority = $2::int AND (queue_position, id) < ($3::int8, $4::int8) "
+			     "hidden = 0 AND priority = $2::int AND (queue_position, id) < ($3::int8, $4::int8) "
 			     "AND id <> $5::int8 ORDER BY queue_position DESC, id DESC LIMIT 1",
 			     &p, &prev, &found, err);
 		if (rc != 0)

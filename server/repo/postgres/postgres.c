@@ -1263,6 +1263,9 @@ static const aw_repo_methods postgres_methods = {
 	.downloads_bulk_transition = aw__pg_downloads_bulk_transition,
 	.downloads_clear = aw__pg_downloads_clear,
 	.downloads_move = aw__pg_downloads_move,
+	.series_soft_delete = aw__pg_series_soft_delete,
+	.series_undelete = aw__pg_series_undelete,
+	.series_expired = aw__pg_series_expired,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
 };

@@ -167,8 +167,10 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	rc = aw__sq_stmt(c, AW_SQ_DL_INSERT,
 			 "INSERT INTO download_queue (series_id, season, episode_number, status, "
 			 "priority, download_url, file_destination, created_at, updated_at, "
-			 "provider, language, queue_position) "
-			 "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7, ?7, ?9, ?10, ?7) RETURNING " DL_COLUMNS,
+			 "provider, language, queue_position, hidden) "
+			 "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7, ?7, ?9, ?10, ?7, "
+			 "COALESCE((SELECT delete_time IS NOT NULL FROM anime_series WHERE id = ?1), 0)) "
+			 "RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -256,7 +258,7 @@ int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 #define CLAIM_SQL(where)                                                                  \
 	"UPDATE download_queue "                                                        \
 	"SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1 "         \
-	"WHERE id = (SELECT id FROM download_queue WHERE status = ?2" where " "         \
+	"WHERE id = (SELECT id FROM download_queue WHERE status = ?2 AND hidden = 0" where " " \
 	"ORDER BY priority DESC, queue_position, id LIMIT 1) RETURNING " DL_COLUMNS
 
 static const char *const claim_sql[4] = {
@@ -478,17 +480,20 @@ int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator
  * range yields, not the range itself ('' matches every row). */
 #define ITEM_FILTERS " AND (?8 = '' OR provider = ?8) AND (?9 = '' OR language = ?9)"
 
-static const char page_status_sql[] = PAGE_AFTER("status = ?1" ITEM_FILTERS);
+/* Items of a deleted series (hidden) are left out: "hidden = 0" right after the
+ * status keeps the order index's range in queue order. */
+static const char page_status_sql[] = PAGE_AFTER("status = ?1 AND hidden = 0" ITEM_FILTERS);
 static const char page_series_sql[] =
-	PAGE_AFTER("series_id = ?7 AND ((1 << status) & ?6) != 0" ITEM_FILTERS);
+	PAGE_AFTER("series_id = ?7 AND hidden = 0 AND ((1 << status) & ?6) != 0" ITEM_FILTERS);
 /* Without a provider or language filter, counting a status reads its range of
  * the order index only (covering); with one, its rows too. */
-static const char count_status_sql[] = "SELECT COUNT(*) FROM download_queue WHERE status = ?1";
+static const char count_status_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE status = ?1 AND hidden = 0";
 static const char count_status_filtered_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE status = ?1" ITEM_FILTERS;
+	"SELECT COUNT(*) FROM download_queue WHERE status = ?1 AND hidden = 0" ITEM_FILTERS;
 static const char count_series_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND ((1 << status) & ?6) != 0"
-	ITEM_FILTERS;
+	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND hidden = 0 AND "
+	"((1 << status) & ?6) != 0" ITEM_FILTERS;
 
 /* One ordered stream of rows: a page statement and whether it has a row. */
 typedef struct stream {
@@ -701,11 +706,12 @@ int aw__sq_downloads_summary(aw_repo *r, int64_t series_id, ProtobufCAllocator *
 	rc = series_id != 0
 		     ? aw__sq_stmt(c, AW_SQ_DL_SUMMARY_SERIES,
 				   "SELECT status, COUNT(*), SUM(downloaded_bytes), SUM(total_bytes) "
-				   "FROM download_queue WHERE series_id = ?1 GROUP BY status",
+				   "FROM download_queue WHERE series_id = ?1 AND hidden = 0 "
+				   "GROUP BY status",
 				   &st, err)
 		     : aw__sq_stmt(c, AW_SQ_DL_SUMMARY,
 				   "SELECT status, COUNT(*), SUM(downloaded_bytes), SUM(total_bytes) "
-				   "FROM download_queue GROUP BY status",
+				   "FROM download_queue WHERE hidden = 0 GROUP BY status",
 				   &st, err);
 	res = rc == 0 ? aw__pb_new(mem, &aniworld__v1__get_queue_summary_response__descriptor)
 		      : NULL;
@@ -775,7 +781,8 @@ static int series_exists(aw_sq_conn *c, int64_t id, aw_err *err)
  */
 #define BULK_SQL                                                                              \
 	"UPDATE download_queue SET " TRANSITION_SET                                           \
-	"WHERE status = ?1 AND (?3 >> status) & 1 AND (?7 = 0 OR series_id = ?7) AND "       \
+	"WHERE status = ?1 AND hidden = 0 AND (?3 >> status) & 1 AND "                        \
+	"(?7 = 0 OR series_id = ?7) AND "                                                     \
 	"(?8 = 0 OR NOT EXISTS (SELECT 1 FROM download_queue AS o "                           \
 	"WHERE o.series_id = download_queue.series_id AND o.season = download_queue.season " \
 	"AND o.episode_number = download_queue.episode_number AND o.id <> download_queue.id " \
@@ -819,8 +826,8 @@ int aw__sq_downloads_clear(aw_repo *r, unsigned statuses, int64_t before_us, int
 	/* One DELETE per status, each a range of the order index. */
 	if (rc == 0)
 		rc = aw__sq_stmt(c, AW_SQ_DL_CLEAR,
-				 "DELETE FROM download_queue WHERE status = ?1 AND updated_at < ?2 "
-				 "AND (?3 = 0 OR series_id = ?3) RETURNING " DL_COLUMNS,
+				 "DELETE FROM download_queue WHERE status = ?1 AND hidden = 0 AND "
+				 "updated_at < ?2 AND (?3 = 0 OR series_id = ?3) RETURNING " DL_COLUMNS,
 				 &st, err);
 	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
 		if (!(statuses & AW_DL_BIT(s)))
@@ -917,7 +924,7 @@ int aw__sq_downloads_move(aw_repo *r, int64_t id, int64_t before_id, int64_t now
 	 * the order index, backwards. */
 	rc = aw__sq_stmt(c, AW_SQ_DL_PREV_POSITION,
 			 "SELECT queue_position FROM download_queue WHERE status = ?1 AND "
-			 "priority = ?2 AND (queue_position, id) < (?3, ?4) AND id <> ?5 "
+			 "hidden = 0 AND priority = ?2 AND (queue_position, id) < (?3, ?4) AND id <> ?5 "
 			 "ORDER BY priority DESC, queue_position DESC, id DESC LIMIT 1",
 			 &st, err);
 	if (rc != 0)

@@ -614,6 +614,9 @@ static const aw_repo_methods sqlite_methods = {
 	.downloads_bulk_transition = aw__sq_downloads_bulk_transition,
 	.downloads_clear = aw__sq_downloads_clear,
 	.downloads_move = aw__sq_downloads_move,
+	.series_soft_delete = aw__sq_series_soft_delete,
+	.series_undelete = aw__sq_series_undelete,
+	.series_expired = aw__sq_series_expired,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

@@ -39,11 +39,17 @@ enum aw_sq_stmt {
 	AW_SQ_SERIES_GET_BY_KEY,
 	AW_SQ_SERIES_UPDATE,
 	AW_SQ_SERIES_DELETE,
-	AW_SQ_SERIES_PAGE,        /* + filter variant 0..3 */
-	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 4, /* + filter variant 0..3 */
+	AW_SQ_SERIES_PAGE,        /* + filter variant 0..7 */
+	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 8, /* + filter variant 0..7 */
+	AW_SQ_SERIES_STATE = AW_SQ_SERIES_COUNT + 8,
+	AW_SQ_SERIES_HIDE_EPISODES,
+	AW_SQ_SERIES_HIDE_DOWNLOADS,
+	AW_SQ_SERIES_SOFT_DELETE,
+	AW_SQ_SERIES_UNDELETE,
+	AW_SQ_SERIES_EXPIRED,
 
 	/* download_queue.c */
-	AW_SQ_DL_INSERT = AW_SQ_SERIES_COUNT + 4,
+	AW_SQ_DL_INSERT,
 	AW_SQ_DL_FIND_UNFINISHED,
 	AW_SQ_DL_GET,
 	AW_SQ_DL_STATUS,
@@ -228,6 +234,12 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			 aw_err *err);
 int aw__sq_series_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
+int aw__sq_series_soft_delete(aw_repo *r, int64_t id, int64_t now_us, int64_t purge_us,
+			      aw_err *err);
+int aw__sq_series_undelete(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			   Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__sq_series_expired(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			  aw_err *err);
 
 /* ---- download_queue.c ---------------------------------------------------------------------- */
 
