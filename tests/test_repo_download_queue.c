@@ -1429,6 +1429,163 @@ static void test_repo_download_queue_move_makes_room(void **state)
 		drop(d[i]);
 }
 
+/* ---- soft delete of the series ------------------------------------------------------------ */
+
+static int32_t series_total(aw_repo *r, int show_deleted, int64_t *first_id)
+{
+	Aniworld__V1__ListSeriesRequest in = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
+	sync_req sr;
+	int32_t n;
+
+	in.show_deleted = show_deleted;
+	aw_repo_series_list(r, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ListSeriesResponse *res = (void *)sr.result;
+	n = res->total_size;
+	assert_int_equal(res->n_series, (size_t)n);
+	if (first_id != NULL)
+		*first_id = res->n_series > 0 ? res->series[0]->id : 0;
+	drop(res);
+	return n;
+}
+
+static int32_t episodes_total(aw_repo *r, int64_t series)
+{
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	sync_req sr;
+	int32_t n;
+
+	in.series_id = series;
+	aw_repo_episodes_list(r, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ListEpisodesResponse *res = (void *)sr.result;
+	n = res->total_size;
+	assert_int_equal(res->n_episodes, (size_t)n);
+	drop(res);
+	return n;
+}
+
+static Aniworld__V1__AnimeSeries *get_series(aw_repo *r, int64_t id, int *rc)
+{
+	sync_req sr;
+
+	aw_repo_series_get(r, sync_init(&sr), id);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__AnimeSeries *)sr.result;
+}
+
+static int soft_delete(aw_repo *r, int64_t id, int64_t retention_us)
+{
+	sync_req sr;
+
+	aw_repo_series_soft_delete(r, sync_init(&sr), id, retention_us);
+	int rc = sync_wait(&sr);
+	drop(sr.result);
+	return rc;
+}
+
+/* Soft delete (AIP-164): the series, its episodes and its queue items leave
+ * every list and the claims, Get still shows it with delete_time; undelete
+ * brings it all back; after the retention, by the repository's clock, the
+ * purge deletes it for good with the events DeleteSeries sends. */
+static void test_repo_download_queue_series_soft_delete(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode ep = ANIWORLD__V1__EPISODE__INIT;
+	aw_download_changes deleted = {0};
+	int64_t retention = 30LL * 24 * 3600 * 1000000; /* 30 days */
+	sync_req sr;
+	int rc, purged = -1;
+
+	item *mine = must_enqueue(f->repo, f->series, 1, 1, HIGH);
+	item *other = must_enqueue(f->repo, f->series2, 1, 1, NORMAL);
+	ep.series_id = f->series;
+	ep.season = 1;
+	ep.episode_number = 1;
+	aw_repo_episodes_create(f->repo, sync_init(&sr), &ep);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(series_total(f->repo, 0, NULL), 2);
+	assert_int_equal(episodes_total(f->repo, 0), 1);
+
+	int64_t before = test_clock_now(&f->clock);
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0);
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0); /* again: no change */
+	assert_int_equal(soft_delete(f->repo, f->series2 + 1000, retention), AW_ENOTFOUND);
+
+	Aniworld__V1__AnimeSeries *s = get_series(f->repo, f->series, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(s->delete_time);
+	assert_non_null(s->purge_time);
+	assert_true(ts_us(s->delete_time) > before);
+	assert_int_equal(ts_us(s->purge_time), ts_us(s->delete_time) + retention);
+	drop(s);
+
+	int64_t first;
+	assert_int_equal(series_total(f->repo, 0, &first), 1);
+	assert_int_equal(first, f->series2);
+	assert_int_equal(series_total(f->repo, 1, &first), 2);
+	assert_int_equal(first, f->series);
+	assert_int_equal(episodes_total(f->repo, 0), 0);
+	assert_int_equal(episodes_total(f->repo, f->series), 0);
+	Aniworld__V1__ListDownloadsResponse *res = list(f->repo, NULL, 0, 0, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 1);
+	assert_int_equal(res->items[0]->id, other->id);
+	drop(res);
+	Aniworld__V1__GetQueueSummaryResponse *sum = summary(f->repo, 0);
+	assert_int_equal(sum->total_count, 1);
+	drop(sum);
+	/* Its HIGH item is never claimed; the other series' NORMAL one is. */
+	item *c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, other->id);
+	drop(c);
+	assert_null(claim(f->repo, 60000, NULL));
+
+	/* Undelete: all of it back, and claimable again. */
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), 0);
+	s = (Aniworld__V1__AnimeSeries *)sr.result;
+	assert_null(s->delete_time);
+	assert_null(s->purge_time);
+	drop(s);
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), AW_EPRECOND);
+	assert_non_null(strstr(sr.err.msg, "is not deleted"));
+	assert_int_equal(series_total(f->repo, 0, NULL), 2);
+	assert_int_equal(episodes_total(f->repo, 0), 1);
+	c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, mine->id);
+	drop(c);
+
+	/* Deleted again; the purge finds nothing due until the retention has
+	 * passed on the repository's clock, then deletes it for good. */
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0);
+	aw_repo_series_purge_deleted(f->repo, sync_init(&sr), &deleted, &purged);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(purged, 0);
+	assert_int_equal(deleted.n_events, 0);
+	test_clock_advance(&f->clock, retention + 1000);
+	aw_repo_series_purge_deleted(f->repo, sync_init(&sr), &deleted, &purged);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(purged, 1);
+	assert_int_equal(deleted.n_events, 1);
+	assert_int_equal(deleted.events[0]->type, EV_DELETED);
+	assert_int_equal(deleted.events[0]->item->id, mine->id);
+	aw_download_changes_clear(&deleted, NULL);
+	assert_null(get_series(f->repo, f->series, &rc));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	/* The counts the unfiltered lists read stay right through it all. */
+	assert_int_equal(series_total(f->repo, 0, NULL), 1);
+	assert_int_equal(series_total(f->repo, 1, NULL), 1);
+	assert_int_equal(episodes_total(f->repo, 0), 0);
+	drop(mine);
+	drop(other);
+}
+
 #define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* Reopens the fixture's file with a reply limit of `max_reply` bytes (0: none). */
@@ -1517,6 +1674,7 @@ int main(void)
 		TEST(test_repo_download_queue_clear_finished, setup_file),
 		TEST(test_repo_download_queue_move, setup_memory),
 		TEST(test_repo_download_queue_move_makes_room, setup_memory),
+		TEST(test_repo_download_queue_series_soft_delete, setup_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
