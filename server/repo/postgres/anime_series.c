@@ -154,27 +154,27 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 #define LIVE " AND delete_time IS NULL"
 
 static const char *const page_sql[8] = {
-	PAGE("id > $1::int8" LIVE),
-	PAGE("id > $1::int8 AND " NAME_LIKE("3") LIVE),
-	PAGE("site = $3 AND id > $1::int8" LIVE),
-	PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3") LIVE),
-	PAGE("id > $1::int8"),
-	PAGE("id > $1::int8 AND " NAME_LIKE("3")),
-	PAGE("site = $3 AND id > $1::int8"),
-	PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3")),
+	(PAGE("id > $1::int8" LIVE)),
+	(PAGE("id > $1::int8 AND " NAME_LIKE("3") LIVE)),
+	(PAGE("site = $3 AND id > $1::int8" LIVE)),
+	(PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3") LIVE)),
+	(PAGE("id > $1::int8")),
+	(PAGE("id > $1::int8 AND " NAME_LIKE("3"))),
+	(PAGE("site = $3 AND id > $1::int8")),
+	(PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3")))
 };
 
 static const char *const count_sql[8] = {
 	/* Kept by triggers: every series less the deleted ones. */
-	"SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
-	"FROM row_counts WHERE name = 'anime_series'",
-	"SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1") LIVE,
-	"SELECT COUNT(*) FROM anime_series WHERE site = $1" LIVE,
-	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1") LIVE,
-	"SELECT n FROM row_counts WHERE name = 'anime_series'",
-	"SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1"),
-	"SELECT COUNT(*) FROM anime_series WHERE site = $1",
-	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"),
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
+	"FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1") LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $1" LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1") LIVE),
+	("SELECT n FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1")),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $1"),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"))
 };
 
 /* Binds the filters of `variant` in the order its statements number them:

@@ -277,10 +277,10 @@ int aw__pg_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	"RETURNING " DL_COLUMNS
 
 static const char *const claim_sql[4] = {
-	CLAIM_SQL(""),
-	CLAIM_SQL(" AND provider = $4"),
-	CLAIM_SQL(" AND language = $4"),
-	CLAIM_SQL(" AND provider = $4 AND language = $5"),
+	(CLAIM_SQL("")),
+	(CLAIM_SQL(" AND provider = $4")),
+	(CLAIM_SQL(" AND language = $4")),
+	(CLAIM_SQL(" AND provider = $4 AND language = $5"))
 };
 
 int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,

@@ -124,22 +124,22 @@ int aw__pg_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	"AND ($" dl "::int < 0 OR is_downloaded = ($" dl "::int = 1)) "
 
 static const char *const page_sql[2] = {
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE (series_id, season, episode_number) > ($1::int8, $2::int8, $3::int8) "
-	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY series_id, season, episode_number LIMIT $4::int8",
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY series_id, season, episode_number LIMIT $4::int8"),
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE series_id = $1::int8 AND (season, episode_number) > ($2::int8, $3::int8) "
-	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY season, episode_number LIMIT $4::int8",
+	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY season, episode_number LIMIT $4::int8")
 };
 
 /* The counts bind the filters, after the series for one series. */
 static const char *const count_sql[3] = {
-	"SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND " EPISODE_FILTERS("1", "2", "3"),
-	"SELECT COUNT(*) FROM episodes WHERE series_id = $1::int8 AND hidden = 0 AND "
-	EPISODE_FILTERS("2", "3", "4"),
+	("SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND " EPISODE_FILTERS("1", "2", "3")),
+	("SELECT COUNT(*) FROM episodes WHERE series_id = $1::int8 AND hidden = 0 AND "
+	EPISODE_FILTERS("2", "3", "4")),
 	/* Kept by triggers; the episodes of deleted series left out. */
-	"SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
-	"WHERE name = 'episodes'",
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
+	"WHERE name = 'episodes'")
 };
 
 static void bind_filters(aw_pg_params *p, const Aniworld__V1__ListEpisodesRequest *f,

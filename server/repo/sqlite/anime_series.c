@@ -158,27 +158,27 @@ int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 #define NAME_LIKE " AND name LIKE ?3 ESCAPE '\\'"
 
 static const char *const page_sql[8] = {
-	PAGE("id > ?1" LIVE),
-	PAGE("id > ?1" NAME_LIKE LIVE),
-	PAGE("site = ?4 AND id > ?1" LIVE),
-	PAGE("site = ?4 AND id > ?1" NAME_LIKE LIVE),
-	PAGE("id > ?1"),
-	PAGE("id > ?1" NAME_LIKE),
-	PAGE("site = ?4 AND id > ?1"),
-	PAGE("site = ?4 AND id > ?1" NAME_LIKE),
+	(PAGE("id > ?1" LIVE)),
+	(PAGE("id > ?1" NAME_LIKE LIVE)),
+	(PAGE("site = ?4 AND id > ?1" LIVE)),
+	(PAGE("site = ?4 AND id > ?1" NAME_LIKE LIVE)),
+	(PAGE("id > ?1")),
+	(PAGE("id > ?1" NAME_LIKE)),
+	(PAGE("site = ?4 AND id > ?1")),
+	(PAGE("site = ?4 AND id > ?1" NAME_LIKE))
 };
 
 static const char *const count_sql[8] = {
 	/* Kept by triggers: every series less the deleted ones. */
-	"SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
-	"FROM row_counts WHERE name = 'anime_series'",
-	"SELECT COUNT(*) FROM anime_series WHERE delete_time IS NULL" NAME_LIKE,
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4" LIVE,
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE LIVE,
-	"SELECT n FROM row_counts WHERE name = 'anime_series'",
-	"SELECT COUNT(*) FROM anime_series WHERE 1" NAME_LIKE,
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4",
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE,
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
+	"FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE delete_time IS NULL" NAME_LIKE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE LIVE),
+	("SELECT n FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE 1" NAME_LIKE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4"),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE)
 };
 
 static int bind_filters(sqlite3_stmt *st, int variant, const char *pattern,

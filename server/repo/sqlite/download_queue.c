@@ -262,10 +262,10 @@ int aw__sq_downloads_delete(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	"ORDER BY priority DESC, queue_position, id LIMIT 1) RETURNING " DL_COLUMNS
 
 static const char *const claim_sql[4] = {
-	CLAIM_SQL(""),
-	CLAIM_SQL(" AND provider = ?4"),
-	CLAIM_SQL(" AND language = ?5"),
-	CLAIM_SQL(" AND provider = ?4 AND language = ?5"),
+	(CLAIM_SQL("")),
+	(CLAIM_SQL(" AND provider = ?4")),
+	(CLAIM_SQL(" AND language = ?5")),
+	(CLAIM_SQL(" AND provider = ?4 AND language = ?5"))
 };
 
 int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,

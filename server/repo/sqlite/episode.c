@@ -115,28 +115,28 @@ int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
  * count the triggers keep.
  */
 static const char *const page_sql[2] = {
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE (series_id, season, episode_number) > (?1, ?2, ?3) AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
 	"AND (?7 < 0 OR is_downloaded = ?7) "
-	"ORDER BY series_id, season, episode_number LIMIT ?4",
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	"ORDER BY series_id, season, episode_number LIMIT ?4"),
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE series_id = ?1 AND (season, episode_number) > (?2, ?3) AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
 	"AND (?7 < 0 OR is_downloaded = ?7) "
-	"ORDER BY season, episode_number LIMIT ?4",
+	"ORDER BY season, episode_number LIMIT ?4")
 };
 
 static const char *const count_sql[3] = {
-	"SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND "
+	("SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND "
 	"(?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
-	"AND (?7 < 0 OR is_downloaded = ?7)",
-	"SELECT COUNT(*) FROM episodes WHERE series_id = ?1 AND hidden = 0 "
+	"AND (?7 < 0 OR is_downloaded = ?7)"),
+	("SELECT COUNT(*) FROM episodes WHERE series_id = ?1 AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
-	"AND (?7 < 0 OR is_downloaded = ?7)",
+	"AND (?7 < 0 OR is_downloaded = ?7)"),
 	/* Kept by triggers; the episodes of deleted series left out. */
-	"SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
-	"WHERE name = 'episodes'",
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
+	"WHERE name = 'episodes'")
 };
 
 static void bind_filters(sqlite3_stmt *st, const Aniworld__V1__ListEpisodesRequest *f,
