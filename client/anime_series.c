@@ -51,3 +51,11 @@ int aw_client_series_delete(aw_client *c, const Aniworld__V1__DeleteSeriesReques
 {
 	return aw__client_unary(c, SERIES_SERVICE, "DeleteSeries", (const ProtobufCMessage *)req, NULL, err, opts);
 }
+
+int aw_client_series_undelete(aw_client *c, const Aniworld__V1__UndeleteSeriesRequest *req,
+			      Aniworld__V1__AnimeSeries **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, SERIES_SERVICE, "UndeleteSeries", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}

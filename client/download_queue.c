@@ -117,6 +117,49 @@ int aw_client_downloads_purge(aw_client *c, const Aniworld__V1__PurgeDownloadsRe
 				(ProtobufCMessage **)out, err, opts);
 }
 
+int aw_client_downloads_summary(aw_client *c, const Aniworld__V1__GetQueueSummaryRequest *req,
+				Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "GetQueueSummary", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}
+
+int aw_client_downloads_retry_failed(aw_client *c,
+				     const Aniworld__V1__RetryFailedDownloadsRequest *req,
+				     Aniworld__V1__RetryFailedDownloadsResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "RetryFailedDownloads", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}
+
+int aw_client_downloads_cancel_series(aw_client *c,
+				      const Aniworld__V1__CancelSeriesDownloadsRequest *req,
+				      Aniworld__V1__CancelSeriesDownloadsResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "CancelSeriesDownloads", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}
+
+int aw_client_downloads_clear_finished(aw_client *c,
+				       const Aniworld__V1__ClearFinishedDownloadsRequest *req,
+				       Aniworld__V1__ClearFinishedDownloadsResponse **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "ClearFinishedDownloads", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}
+
+int aw_client_downloads_move(aw_client *c, const Aniworld__V1__MoveDownloadRequest *req,
+			     Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		  const aw_call_opts *opts)
+{
+	return aw__client_unary(c, DOWNLOADS_SERVICE, "MoveDownload", &req->base,
+				(ProtobufCMessage **)out, err, opts);
+}
+
 int aw_client_downloads_watch(aw_client *c, const Aniworld__V1__WatchDownloadsRequest *req,
 			      aw_watch **out, aw_err *err,
 		  const aw_call_opts *opts)

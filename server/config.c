@@ -61,6 +61,10 @@ static const opt options[] = {
 	 F(request_id_retention_ms),
 	 "how long the answer to a write with a request_id is kept: a retry within it gets the "
 	 "same answer, the write is not done again"},
+	{"soft-delete-retention", "ANIWORLD_SOFT_DELETE_RETENTION", OPT_MS,
+	 F(soft_delete_retention_ms),
+	 "DeleteSeries marks a series deleted and purges it this long after (e.g. 30d); "
+	 "0 (the default) deletes at once"},
 	{"tls-cert", "ANIWORLD_TLS_CERT", OPT_STR, F(tls_cert),
 	 "PEM certificate chain file: serve TLS instead of plaintext (needs --tls-key)"},
 	{"tls-key", "ANIWORLD_TLS_KEY", OPT_STR, F(tls_key), "PEM private key file of --tls-cert"},
@@ -164,7 +168,7 @@ static int parse_bool(const char *s, int *out)
 	return AW_EINVAL;
 }
 
-/* Parses a duration: a number with an optional unit ms, s, m or h (default ms). */
+/* Parses a duration: a number with an optional unit ms, s, m, h or d (default ms). */
 static int parse_ms(const char *s, int64_t *out)
 {
 	char *end;
@@ -183,6 +187,8 @@ static int parse_ms(const char *s, int64_t *out)
 		mult = 60 * 1000;
 	else if (strcmp(end, "h") == 0)
 		mult = 3600 * 1000;
+	else if (strcmp(end, "d") == 0)
+		mult = 24LL * 3600 * 1000;
 	else
 		return AW_EINVAL;
 	if (v > INT64_MAX / mult)

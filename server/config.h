@@ -29,6 +29,7 @@ typedef struct aw_config {
 	char *durability;             /* "power" (WAL synced at every commit) or "process" */
 	int64_t stale_claim_ms;       /* a DOWNLOADING item silent this long is claimable again */
 	int64_t request_id_retention_ms; /* answers to writes with a request_id are kept this long */
+	int64_t soft_delete_retention_ms; /* DeleteSeries keeps a series this long; 0 = deletes */
 	char *tls_cert;               /* PEM certificate chain file; "" = plaintext */
 	char *tls_key;                /* PEM private key file for tls_cert */
 	char *tls_client_ca;          /* PEM CA file: require client certificates it signed */

@@ -23,6 +23,7 @@
 #include "transport/reflection.h"
 #include "transport/tls.h"
 #include "transport/transport.h"
+#include "series_purger.h"
 
 /* The entity services, in the order they are registered. Health reports each
  * under its full name. */
@@ -51,6 +52,7 @@ struct aw_server {
 	aw_auth *auth;            /* NULL: no token needed */
 	aw_auth *admin_auth;      /* NULL: the admin service refuses every call */
 	aw_metrics_http *metrics; /* NULL: no metrics endpoint */
+	aw_series_purger *purger; /* NULL: no soft delete */
 	atomic_ullong write_faults;   /* for the metrics: write faults begun or changed */
 	atomic_ullong read_failures;  /* and reads failed by storage faults */
 	aw_tls_mode tls;
@@ -402,6 +404,14 @@ int aw_server_start(aw_server **out, const aw_config *cfg, aw_err *err)
 		rc = aw_metrics_http_start(&s->metrics, cfg->metrics_listen,
 					   cfg->metrics_max_connections, cfg->metrics_timeout_ms,
 					   render_metrics, s, err);
+	/* Deleted series are purged a tenth of the retention late at most
+	 * (between 100 ms and a minute). */
+	if (rc == 0 && cfg->soft_delete_retention_ms > 0) {
+		int64_t every = cfg->soft_delete_retention_ms / 10;
+
+		rc = aw_series_purger_start(&s->purger, s->repo,
+					    every < 100 ? 100 : every > 60000 ? 60000 : every, err);
+	}
 	if (rc != 0) {
 		aw_server_free(s);
 		return rc;
@@ -501,6 +511,8 @@ void aw_server_stop(aw_server *s)
 	aw_admin_service_shutdown(s->admin);
 	if (s->transport != NULL)
 		aw_transport_shutdown(s->transport, s->grace_ms);
+	aw_series_purger_stop(s->purger);
+	s->purger = NULL;
 	/* Every call has ended, so no write is under way any more. */
 	if (s->repo != NULL) {
 		uint64_t batches, writes;

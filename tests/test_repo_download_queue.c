@@ -970,6 +970,622 @@ static void test_repo_download_queue_list_rejects_foreign_token(void **state)
 }
 
 /* A test case with its fixture. */
+
+/* ---- the queue as download managers have it ------------------------------------------------ */
+
+static item *must_enqueue_from(aw_repo *r, int64_t series, int episode, const char *provider,
+			       const char *language)
+{
+	item in = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
+	sync_req sr;
+
+	in.series_id = series;
+	in.season = 1;
+	in.episode_number = episode;
+	in.priority = NORMAL;
+	in.provider = (char *)provider;
+	in.language = (char *)language;
+	aw_repo_downloads_enqueue(r, sync_init(&sr), &in);
+	if (sync_wait(&sr) != 0)
+		fail_msg("enqueue %d: %s", episode, sr.err.msg);
+	return (item *)sr.result;
+}
+
+static item *claim_for(aw_repo *r, const char *provider, const char *language)
+{
+	sync_req sr;
+
+	aw_repo_downloads_claim_for(r, sync_init(&sr), 60000, provider, language, NULL);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ClaimNextDownloadResponse *res = (void *)sr.result;
+	item *d = res->item;
+	res->item = NULL;
+	drop(res);
+	return d;
+}
+
+/* A worker claims only what it can fetch: items of its provider and language,
+ * in queue order; lists filter the same way. */
+static void test_repo_download_queue_provider_and_language(void **state)
+{
+	fixture *f = *state;
+	item *voe_de = must_enqueue_from(f->repo, f->series, 1, "voe", "de");
+	item *vidoza_de = must_enqueue_from(f->repo, f->series, 2, "vidoza", "de");
+	item *voe_ja = must_enqueue_from(f->repo, f->series, 3, "voe", "ja-sub-de");
+	item *voe_de2 = must_enqueue_from(f->repo, f->series, 4, "voe", "de");
+	item *bare = must_enqueue(f->repo, f->series, 1, 5, NORMAL);
+	int rc;
+
+	assert_string_equal(voe_de->provider, "voe");
+	assert_string_equal(voe_de->language, "de");
+	assert_string_equal(bare->provider, "");
+	assert_true(voe_de->queue_position == ts_us(voe_de->created_at));
+
+	/* List filters: provider, language, both; total_size counts the matches. */
+	Aniworld__V1__ListDownloadsRequest in = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
+	sync_req sr;
+	in.provider = "voe";
+	in.page_size = 50;
+	aw_repo_downloads_list(f->repo, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ListDownloadsResponse *res = (void *)sr.result;
+	assert_int_equal(res->total_size, 3);
+	assert_int_equal(res->n_items, 3);
+	assert_int_equal(res->items[0]->id, voe_de->id);
+	assert_int_equal(res->items[1]->id, voe_ja->id);
+	assert_int_equal(res->items[2]->id, voe_de2->id);
+	drop(res);
+	in.language = "de";
+	in.series_id = f->series;
+	aw_repo_downloads_list(f->repo, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	res = (void *)sr.result;
+	assert_int_equal(res->total_size, 2);
+	assert_int_equal(res->n_items, 2);
+	drop(res);
+
+	/* Claims: provider only, language only, both, in queue order each. */
+	item *c = claim_for(f->repo, "voe", "de");
+	assert_int_equal(c->id, voe_de->id);
+	drop(c);
+	c = claim_for(f->repo, "", "de");
+	assert_int_equal(c->id, vidoza_de->id);
+	drop(c);
+	c = claim_for(f->repo, "voe", "");
+	assert_int_equal(c->id, voe_ja->id);
+	drop(c);
+	assert_null(claim_for(f->repo, "vidoza", ""));   /* its only item is taken */
+	assert_null(claim_for(f->repo, "streamtape", "")); /* none of that provider */
+	c = claim_for(f->repo, "", "");
+	assert_int_equal(c->id, voe_de2->id);
+	drop(c);
+	c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, bare->id);
+	drop(c);
+	(void)rc;
+	drop(voe_de);
+	drop(vidoza_de);
+	drop(voe_ja);
+	drop(voe_de2);
+	drop(bare);
+}
+
+static Aniworld__V1__GetQueueSummaryResponse *summary(aw_repo *r, int64_t series)
+{
+	sync_req sr;
+
+	aw_repo_downloads_summary(r, sync_init(&sr), series);
+	assert_int_equal(sync_wait(&sr), 0);
+	return (Aniworld__V1__GetQueueSummaryResponse *)sr.result;
+}
+
+static void test_repo_download_queue_summary(void **state)
+{
+	fixture *f = *state;
+	int rc;
+
+	Aniworld__V1__GetQueueSummaryResponse *s = summary(f->repo, 0);
+	assert_int_equal(s->total_count, 0);
+	assert_int_equal(s->total_bytes, 0);
+	drop(s);
+
+	/* series: one DOWNLOADING (300 of 1000 bytes), one COMPLETED (500 of
+	 * 500), one FAILED, one PAUSED, one PENDING; series2: one PENDING. */
+	for (int ep = 1; ep <= 3; ep++) {
+		item *d = must_enqueue(f->repo, f->series, 1, ep, NORMAL);
+		item *c = claim(f->repo, 60000, NULL);
+		assert_int_equal(c->id, d->id);
+		drop(c);
+		drop(progress(f->repo, d->id, ep == 1 ? 300 : 500, ep == 1 ? 1000 : 500, &rc, NULL));
+		assert_int_equal(rc, 0);
+		if (ep == 2)
+			drop(must_transition(f->repo, d->id, AW_DL_COMPLETE));
+		if (ep == 3)
+			drop(must_transition(f->repo, d->id, AW_DL_FAIL));
+		drop(d);
+	}
+	item *paused = must_enqueue(f->repo, f->series, 1, 4, NORMAL);
+	drop(must_transition(f->repo, paused->id, AW_DL_PAUSE));
+	drop(paused);
+	drop(must_enqueue(f->repo, f->series, 1, 5, NORMAL));
+	drop(must_enqueue(f->repo, f->series2, 1, 1, NORMAL));
+
+	s = summary(f->repo, f->series);
+	assert_int_equal(s->pending_count, 1);
+	assert_int_equal(s->downloading_count, 1);
+	assert_int_equal(s->paused_count, 1);
+	assert_int_equal(s->completed_count, 1);
+	assert_int_equal(s->failed_count, 1);
+	assert_int_equal(s->cancelled_count, 0);
+	assert_int_equal(s->total_count, 5);
+	assert_int_equal(s->downloaded_bytes, 300 + 500 + 500);
+	assert_int_equal(s->total_bytes, 1000 + 500 + 500);
+	drop(s);
+	s = summary(f->repo, 0);
+	assert_int_equal(s->pending_count, 2);
+	assert_int_equal(s->total_count, 6);
+	drop(s);
+	s = summary(f->repo, f->series2 + 1000); /* no such series: nothing counted */
+	assert_int_equal(s->total_count, 0);
+	drop(s);
+}
+
+/* Fails a fresh item of `series` episode `ep`: enqueue, claim, fail. */
+static int64_t failed_item(fixture *f, int64_t series, int ep)
+{
+	item *d = must_enqueue(f->repo, series, 1, ep, NORMAL);
+	int64_t id = d->id;
+	item *c = claim(f->repo, 60000, NULL);
+
+	assert_int_equal(c->id, id);
+	drop(c);
+	drop(must_transition(f->repo, id, AW_DL_FAIL));
+	drop(d);
+	return id;
+}
+
+static int has_event(const aw_download_changes *ch, int64_t id)
+{
+	for (size_t i = 0; i < ch->n_events; i++) {
+		if (ch->events[i]->item->id == id)
+			return 1;
+	}
+	return 0;
+}
+
+/* RetryFailedDownloads: every FAILED item goes back to PENDING through the
+ * RETRY rule (retry_count + 1, error cleared), in one write, each recorded;
+ * an episode's older FAILED item and a FAILED item whose episode was queued
+ * again are left alone. */
+static void test_repo_download_queue_retry_failed(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes changed = {0};
+	sync_req sr;
+
+	int64_t a = failed_item(f, f->series, 1);
+	int64_t old = failed_item(f, f->series, 2);
+	int64_t newer = failed_item(f, f->series, 2);
+	int64_t requeued = failed_item(f, f->series, 3);
+	int64_t other = failed_item(f, f->series2, 1);
+	item *again = must_enqueue(f->repo, f->series, 1, 3, NORMAL); /* ep 3 unfinished */
+
+	/* One series first. */
+	aw_repo_downloads_retry_failed(f->repo, sync_init(&sr), f->series2, &changed);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__RetryFailedDownloadsResponse *)sr.result)->retried_count,
+			 1);
+	drop(sr.result);
+	assert_int_equal(changed.n_events, 1);
+	assert_int_equal(changed.events[0]->item->id, other);
+	assert_int_equal(changed.events[0]->type, EV_UPDATED);
+	assert_int_equal(changed.events[0]->item->status, AW_DL_PENDING);
+	assert_int_equal(changed.events[0]->item->retry_count, 1);
+	assert_string_equal(changed.events[0]->item->error_message, "");
+	aw_download_changes_clear(&changed, NULL);
+
+	/* Then all. */
+	aw_repo_downloads_retry_failed(f->repo, sync_init(&sr), 0, &changed);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__RetryFailedDownloadsResponse *)sr.result)->retried_count,
+			 2);
+	drop(sr.result);
+	assert_int_equal(changed.n_events, 2);
+	assert_true(has_event(&changed, a));
+	assert_true(has_event(&changed, newer));
+	aw_download_changes_clear(&changed, NULL);
+	assert_int_equal(side_value(&f->db, "SELECT COUNT(*) FROM download_queue WHERE status = 5"),
+			 2); /* old and requeued */
+	(void)old;
+	(void)requeued;
+
+	/* A series that does not exist. */
+	aw_repo_downloads_retry_failed(f->repo, sync_init(&sr), f->series2 + 1000, &changed);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_int_equal(changed.n_events, 0);
+	drop(again);
+}
+
+/* CancelSeriesDownloads: the CANCEL rule for every unfinished item of one
+ * series; finished items and other series stay. */
+static void test_repo_download_queue_cancel_series(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes changed = {0};
+	sync_req sr;
+	int64_t failed = failed_item(f, f->series, 4);
+	item *pending = must_enqueue(f->repo, f->series, 1, 1, NORMAL);
+	item *downloading = must_enqueue(f->repo, f->series, 1, 2, HIGH);
+	item *paused = must_enqueue(f->repo, f->series, 1, 3, NORMAL);
+	item *other = must_enqueue(f->repo, f->series2, 1, 1, LOW);
+
+	drop(claim(f->repo, 60000, NULL)); /* downloading: HIGH first */
+	drop(must_transition(f->repo, paused->id, AW_DL_PAUSE));
+
+	aw_repo_downloads_cancel_series(f->repo, sync_init(&sr), f->series, &changed);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__CancelSeriesDownloadsResponse *)sr.result)->cancelled_count,
+			 3);
+	drop(sr.result);
+	assert_int_equal(changed.n_events, 3);
+	assert_true(has_event(&changed, pending->id));
+	assert_true(has_event(&changed, downloading->id));
+	assert_true(has_event(&changed, paused->id));
+	for (size_t i = 0; i < changed.n_events; i++) {
+		assert_int_equal(changed.events[i]->type, EV_UPDATED);
+		assert_int_equal(changed.events[i]->item->status, AW_DL_CANCELLED);
+	}
+	aw_download_changes_clear(&changed, NULL);
+	assert_int_equal(side_value(&f->db, "SELECT COUNT(*) FROM download_queue WHERE status = 6"),
+			 3);
+	assert_int_equal(side_value(&f->db, "SELECT COUNT(*) FROM download_queue WHERE status = 5"),
+			 1);
+	(void)failed;
+
+	/* Nothing left to cancel is not an error; a missing series is. */
+	aw_repo_downloads_cancel_series(f->repo, sync_init(&sr), f->series, &changed);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(((Aniworld__V1__CancelSeriesDownloadsResponse *)sr.result)->cancelled_count,
+			 0);
+	drop(sr.result);
+	aw_repo_downloads_cancel_series(f->repo, sync_init(&sr), f->series2 + 1000, &changed);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	assert_int_equal(changed.n_events, 0);
+
+	item *c = claim(f->repo, 60000, NULL); /* only the other series' item is left */
+	assert_int_equal(c->id, other->id);
+	drop(c);
+	drop(pending);
+	drop(downloading);
+	drop(paused);
+	drop(other);
+}
+
+/* ClearFinishedDownloads: finished items last changed before the time go,
+ * each recorded as DELETED; newer ones and unfinished ones stay. */
+static void test_repo_download_queue_clear_finished(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes deleted = {0};
+	sync_req sr;
+	int64_t old_failed = failed_item(f, f->series, 1);
+	item *old_cancelled = must_enqueue(f->repo, f->series2, 1, 1, NORMAL);
+
+	drop(must_transition(f->repo, old_cancelled->id, AW_DL_CANCEL));
+	test_clock_advance(&f->clock, 3600 * 1000000LL);
+	int64_t cut = test_clock_now(&f->clock);
+	test_clock_advance(&f->clock, 1000);
+	int64_t new_failed = failed_item(f, f->series, 2);
+	item *pending = must_enqueue(f->repo, f->series, 1, 3, NORMAL);
+
+	/* Only CANCELLED first, of one series. */
+	aw_repo_downloads_clear(f->repo, sync_init(&sr), AW_DL_BIT(AW_DL_CANCELLED), cut,
+				f->series, &deleted);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(
+		((Aniworld__V1__ClearFinishedDownloadsResponse *)sr.result)->deleted_count, 0);
+	drop(sr.result);
+
+	aw_repo_downloads_clear(f->repo, sync_init(&sr), AW_DL_FINISHED, cut, 0, &deleted);
+	assert_int_equal(sync_wait(&sr), 0);
+	assert_int_equal(
+		((Aniworld__V1__ClearFinishedDownloadsResponse *)sr.result)->deleted_count, 2);
+	drop(sr.result);
+	assert_int_equal(deleted.n_events, 2);
+	assert_true(has_event(&deleted, old_failed));
+	assert_true(has_event(&deleted, old_cancelled->id));
+	for (size_t i = 0; i < deleted.n_events; i++)
+		assert_int_equal(deleted.events[i]->type, EV_DELETED);
+	aw_download_changes_clear(&deleted, NULL);
+	assert_int_equal(side_value(&f->db, "SELECT COUNT(*) FROM download_queue"), 2);
+	(void)new_failed;
+
+	/* Unfinished statuses are refused before anything runs. */
+	aw_repo_downloads_clear(f->repo, sync_init(&sr), AW_DL_BIT(AW_DL_PENDING), INT64_MAX, 0,
+				&deleted);
+	assert_int_equal(sync_wait(&sr), AW_EINVAL);
+	drop(old_cancelled);
+	drop(pending);
+}
+
+static item *move(aw_repo *r, int64_t id, int64_t before, aw_download_changes *moved, int *rc,
+		  aw_err *err)
+{
+	sync_req sr;
+
+	aw_repo_downloads_move(r, sync_init(&sr), id, before, moved);
+	*rc = sync_wait(&sr);
+	if (err != NULL)
+		*err = sr.err;
+	return (item *)sr.result;
+}
+
+/* The ids of every item, in list order. */
+static size_t list_ids(aw_repo *r, int64_t *ids, size_t max)
+{
+	int rc;
+	Aniworld__V1__ListDownloadsResponse *res = list(r, NULL, 0, 0, 50, NULL, &rc);
+	size_t n = 0;
+
+	assert_int_equal(rc, 0);
+	for (size_t i = 0; i < res->n_items && n < max; i++)
+		ids[n++] = res->items[i]->id;
+	drop(res);
+	return n;
+}
+
+/* MoveDownload: an item goes just before another of its priority, in list
+ * order and claim order; with no room between two positions the items from
+ * the target on move back first (and are recorded); 0 moves it to the end. */
+static void test_repo_download_queue_move(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes moved = {0};
+	item *d[5];
+	int64_t ids[8];
+	aw_err err;
+	int rc;
+
+	for (int i = 0; i < 4; i++)
+		d[i] = must_enqueue(f->repo, f->series, 1, i + 1, NORMAL);
+	d[4] = must_enqueue(f->repo, f->series, 1, 5, HIGH);
+
+	/* d3 before d1: the list reads d4 (HIGH), d0, d3, d1, d2. */
+	item *m = move(f->repo, d[3]->id, d[1]->id, &moved, &rc, &err);
+	if (rc != 0)
+		fail_msg("move: %s", err.msg);
+	assert_true(m->queue_position < d[1]->queue_position ||
+		    moved.n_events > 0); /* or d1 moved back to make room */
+	drop(m);
+	for (size_t i = 0; i < moved.n_events; i++) {
+		assert_int_equal(moved.events[i]->type, EV_UPDATED);
+		assert_true(moved.events[i]->item->id == d[1]->id ||
+			    moved.events[i]->item->id == d[2]->id);
+	}
+	aw_download_changes_clear(&moved, NULL);
+	assert_int_equal(list_ids(f->repo, ids, 8), 5);
+	const int64_t want[] = {d[4]->id, d[0]->id, d[3]->id, d[1]->id, d[2]->id};
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(ids[i], want[i]);
+
+	/* Again before d1 (now right behind d3): d2 before d1 squeezes between. */
+	drop(move(f->repo, d[2]->id, d[1]->id, &moved, &rc, &err));
+	assert_int_equal(rc, 0);
+	aw_download_changes_clear(&moved, NULL);
+	/* d0 to the end of NORMAL. */
+	drop(move(f->repo, d[0]->id, 0, &moved, &rc, &err));
+	assert_int_equal(rc, 0);
+	aw_download_changes_clear(&moved, NULL);
+	const int64_t claims[] = {d[4]->id, d[3]->id, d[2]->id, d[1]->id, d[0]->id};
+	for (int i = 0; i < 5; i++) {
+		item *c = claim(f->repo, 60000, NULL);
+		assert_int_equal(c->id, claims[i]);
+		drop(c);
+	}
+
+	/* Errors: other priority, missing ids, itself. */
+	assert_null(move(f->repo, d[4]->id, d[0]->id, &moved, &rc, &err));
+	assert_int_equal(rc, AW_EPRECOND);
+	assert_non_null(strstr(err.msg, "one priority"));
+	assert_null(move(f->repo, d[4]->id + 100, d[0]->id, &moved, &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_null(move(f->repo, d[0]->id, d[4]->id + 100, &moved, &rc, &err));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	assert_null(move(f->repo, d[0]->id, d[0]->id, &moved, &rc, &err));
+	assert_int_equal(rc, AW_EINVAL);
+	assert_int_equal(moved.n_events, 0);
+	for (int i = 0; i < 5; i++)
+		drop(d[i]);
+}
+
+/* Many moves to the front of one item: room runs out between neighbours and
+ * is made, and the order stays what the moves asked for. */
+static void test_repo_download_queue_move_makes_room(void **state)
+{
+	fixture *f = *state;
+	aw_download_changes moved = {0};
+	item *d[12];
+	int64_t ids[16];
+	size_t made_room = 0;
+	int rc;
+
+	for (int i = 0; i < 12; i++)
+		d[i] = must_enqueue(f->repo, f->series, 1, i + 1, NORMAL);
+	/* d11, then d10, ..., then d1 each go just before d0: each lands
+	 * between the one moved before it and d0, so the order ends d11, d10,
+	 * ..., d1, d0. */
+	for (int i = 11; i >= 1; i--) {
+		drop(move(f->repo, d[i]->id, d[0]->id, &moved, &rc, NULL));
+		assert_int_equal(rc, 0);
+		made_room += moved.n_events;
+		aw_download_changes_clear(&moved, NULL);
+	}
+	assert_int_equal(list_ids(f->repo, ids, 16), 12);
+	for (int i = 0; i < 11; i++)
+		assert_int_equal(ids[i], d[11 - i]->id);
+	assert_int_equal(ids[11], d[0]->id);
+	assert_true(made_room > 0); /* one-microsecond gaps cannot hold 11 moves */
+	for (int i = 0; i < 12; i++)
+		drop(d[i]);
+}
+
+/* ---- soft delete of the series ------------------------------------------------------------ */
+
+static int32_t series_total(aw_repo *r, int show_deleted, int64_t *first_id)
+{
+	Aniworld__V1__ListSeriesRequest in = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
+	sync_req sr;
+	int32_t n;
+
+	in.show_deleted = show_deleted;
+	aw_repo_series_list(r, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ListSeriesResponse *res = (void *)sr.result;
+	n = res->total_size;
+	assert_int_equal(res->n_series, (size_t)n);
+	if (first_id != NULL)
+		*first_id = res->n_series > 0 ? res->series[0]->id : 0;
+	drop(res);
+	return n;
+}
+
+static int32_t episodes_total(aw_repo *r, int64_t series)
+{
+	Aniworld__V1__ListEpisodesRequest in = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
+	sync_req sr;
+	int32_t n;
+
+	in.series_id = series;
+	aw_repo_episodes_list(r, sync_init(&sr), &in, 50);
+	assert_int_equal(sync_wait(&sr), 0);
+	Aniworld__V1__ListEpisodesResponse *res = (void *)sr.result;
+	n = res->total_size;
+	assert_int_equal(res->n_episodes, (size_t)n);
+	drop(res);
+	return n;
+}
+
+static Aniworld__V1__AnimeSeries *get_series(aw_repo *r, int64_t id, int *rc)
+{
+	sync_req sr;
+
+	aw_repo_series_get(r, sync_init(&sr), id);
+	*rc = sync_wait(&sr);
+	return (Aniworld__V1__AnimeSeries *)sr.result;
+}
+
+static int soft_delete(aw_repo *r, int64_t id, int64_t retention_us)
+{
+	sync_req sr;
+
+	aw_repo_series_soft_delete(r, sync_init(&sr), id, retention_us);
+	int rc = sync_wait(&sr);
+	drop(sr.result);
+	return rc;
+}
+
+/* Soft delete (AIP-164): the series, its episodes and its queue items leave
+ * every list and the claims, Get still shows it with delete_time; undelete
+ * brings it all back; after the retention, by the repository's clock, the
+ * purge deletes it for good with the events DeleteSeries sends. */
+static void test_repo_download_queue_series_soft_delete(void **state)
+{
+	fixture *f = *state;
+	Aniworld__V1__Episode ep = ANIWORLD__V1__EPISODE__INIT;
+	aw_download_changes deleted = {0};
+	int64_t retention = 30LL * 24 * 3600 * 1000000; /* 30 days */
+	sync_req sr;
+	int rc, purged = -1;
+
+	item *mine = must_enqueue(f->repo, f->series, 1, 1, HIGH);
+	item *other = must_enqueue(f->repo, f->series2, 1, 1, NORMAL);
+	ep.series_id = f->series;
+	ep.season = 1;
+	ep.episode_number = 1;
+	aw_repo_episodes_create(f->repo, sync_init(&sr), &ep);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(series_total(f->repo, 0, NULL), 2);
+	assert_int_equal(episodes_total(f->repo, 0), 1);
+
+	int64_t before = test_clock_now(&f->clock);
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0);
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0); /* again: no change */
+	assert_int_equal(soft_delete(f->repo, f->series2 + 1000, retention), AW_ENOTFOUND);
+
+	Aniworld__V1__AnimeSeries *s = get_series(f->repo, f->series, &rc);
+	assert_int_equal(rc, 0);
+	assert_non_null(s->delete_time);
+	assert_non_null(s->purge_time);
+	assert_true(ts_us(s->delete_time) > before);
+	assert_int_equal(ts_us(s->purge_time), ts_us(s->delete_time) + retention);
+	drop(s);
+
+	int64_t first;
+	assert_int_equal(series_total(f->repo, 0, &first), 1);
+	assert_int_equal(first, f->series2);
+	assert_int_equal(series_total(f->repo, 1, &first), 2);
+	assert_int_equal(first, f->series);
+	assert_int_equal(episodes_total(f->repo, 0), 0);
+	assert_int_equal(episodes_total(f->repo, f->series), 0);
+	Aniworld__V1__ListDownloadsResponse *res = list(f->repo, NULL, 0, 0, 50, NULL, &rc);
+	assert_int_equal(res->total_size, 1);
+	assert_int_equal(res->items[0]->id, other->id);
+	drop(res);
+	Aniworld__V1__GetQueueSummaryResponse *sum = summary(f->repo, 0);
+	assert_int_equal(sum->total_count, 1);
+	drop(sum);
+	/* Its HIGH item is never claimed; the other series' NORMAL one is. */
+	item *c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, other->id);
+	drop(c);
+	assert_null(claim(f->repo, 60000, NULL));
+
+	/* Undelete: all of it back, and claimable again. */
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), 0);
+	s = (Aniworld__V1__AnimeSeries *)sr.result;
+	assert_null(s->delete_time);
+	assert_null(s->purge_time);
+	drop(s);
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), AW_EPRECOND);
+	assert_non_null(strstr(sr.err.msg, "is not deleted"));
+	assert_int_equal(series_total(f->repo, 0, NULL), 2);
+	assert_int_equal(episodes_total(f->repo, 0), 1);
+	c = claim(f->repo, 60000, NULL);
+	assert_int_equal(c->id, mine->id);
+	drop(c);
+
+	/* Deleted again; the purge finds nothing due until the retention has
+	 * passed on the repository's clock, then deletes it for good. */
+	assert_int_equal(soft_delete(f->repo, f->series, retention), 0);
+	aw_repo_series_purge_deleted(f->repo, sync_init(&sr), &deleted, &purged);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(purged, 0);
+	assert_int_equal(deleted.n_events, 0);
+	test_clock_advance(&f->clock, retention + 1000);
+	aw_repo_series_purge_deleted(f->repo, sync_init(&sr), &deleted, &purged);
+	assert_int_equal(sync_wait(&sr), 0);
+	drop(sr.result);
+	assert_int_equal(purged, 1);
+	assert_int_equal(deleted.n_events, 1);
+	assert_int_equal(deleted.events[0]->type, EV_DELETED);
+	assert_int_equal(deleted.events[0]->item->id, mine->id);
+	aw_download_changes_clear(&deleted, NULL);
+	assert_null(get_series(f->repo, f->series, &rc));
+	assert_int_equal(rc, AW_ENOTFOUND);
+	aw_repo_series_undelete(f->repo, sync_init(&sr), f->series);
+	assert_int_equal(sync_wait(&sr), AW_ENOTFOUND);
+	/* The counts the unfiltered lists read stay right through it all. */
+	assert_int_equal(series_total(f->repo, 0, NULL), 1);
+	assert_int_equal(series_total(f->repo, 1, NULL), 1);
+	assert_int_equal(episodes_total(f->repo, 0), 0);
+	drop(mine);
+	drop(other);
+}
+
 #define TEST(fn, setup) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 /* Reopens the fixture's file with a reply limit of `max_reply` bytes (0: none). */
@@ -1051,6 +1667,14 @@ int main(void)
 		TEST(test_repo_download_queue_list_exact_last_page_has_no_token, setup_memory),
 		TEST(test_repo_download_queue_list_rejects_foreign_token, setup_memory),
 		TEST(test_repo_download_queue_list_stops_at_the_reply_budget, setup_file),
+		TEST(test_repo_download_queue_provider_and_language, setup_memory),
+		TEST(test_repo_download_queue_summary, setup_memory),
+		TEST(test_repo_download_queue_retry_failed, setup_file),
+		TEST(test_repo_download_queue_cancel_series, setup_file),
+		TEST(test_repo_download_queue_clear_finished, setup_file),
+		TEST(test_repo_download_queue_move, setup_memory),
+		TEST(test_repo_download_queue_move_makes_room, setup_memory),
+		TEST(test_repo_download_queue_series_soft_delete, setup_memory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

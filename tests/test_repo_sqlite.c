@@ -200,17 +200,42 @@ static void test_repo_sqlite_upgrades_an_older_schema(void **state)
 	}
 	aw_repo_close(f->repo);
 	f->repo = NULL;
+	/* Migration 5 undone too: its columns and indexes as version 1 had them. */
 	side_exec(f->path, "DROP TRIGGER anime_series_counted; DROP TRIGGER anime_series_uncounted;"
 			   "DROP TRIGGER episodes_counted; DROP TRIGGER episodes_uncounted;"
+			   "DROP TRIGGER anime_series_deleted_counted;"
+			   "DROP TRIGGER anime_series_deleted_uncounted;"
+			   "DROP TRIGGER episodes_hidden_added; DROP TRIGGER episodes_hidden_counted;"
+			   "DROP TRIGGER episodes_hidden_uncounted;"
 			   "DROP TABLE row_counts; DROP TABLE request_ids;"
 			   "ALTER TABLE anime_series DROP COLUMN version;"
 			   "ALTER TABLE episodes DROP COLUMN version;"
 			   "ALTER TABLE download_queue DROP COLUMN version;"
 			   "ALTER TABLE user_sessions DROP COLUMN version;"
+			   "DROP INDEX download_queue_provider; DROP INDEX download_queue_language;"
+			   "DROP INDEX download_queue_order; DROP INDEX download_queue_series;"
+			   "DROP INDEX anime_series_purge;"
+			   "ALTER TABLE anime_series DROP COLUMN delete_time;"
+			   "ALTER TABLE anime_series DROP COLUMN purge_time;"
+			   "ALTER TABLE episodes DROP COLUMN hidden;"
+			   "ALTER TABLE download_queue DROP COLUMN provider;"
+			   "ALTER TABLE download_queue DROP COLUMN language;"
+			   "ALTER TABLE download_queue DROP COLUMN queue_position;"
+			   "ALTER TABLE download_queue DROP COLUMN hidden;"
+			   "CREATE INDEX download_queue_series"
+			   "  ON download_queue(series_id, priority DESC, created_at, id);"
+			   "CREATE INDEX download_queue_order"
+			   "  ON download_queue(status, priority DESC, created_at, id);"
+			   "INSERT INTO download_queue (series_id, season, episode_number, status,"
+			   "  priority, created_at, updated_at)"
+			   "  VALUES ((SELECT MIN(id) FROM anime_series), 1, 1, 1, 2, 1234, 1234);"
 			   "PRAGMA user_version = 1;");
 
 	assert_int_equal(aw_repo_open(&f->repo, f->path, NULL, NULL), 0);
 	assert_int_equal(side_count(f->path, "PRAGMA user_version"), aw__sq_schema_version());
+	/* An item queued before migration 6 keeps its place: queue_position is
+	 * its created_at. */
+	assert_int_equal(side_count(f->path, "SELECT queue_position FROM download_queue"), 1234);
 	Aniworld__V1__ListSeriesResponse *res = list(f->repo, 2, NULL, NULL, NULL, &rc);
 	assert_int_equal(rc, 0);
 	assert_int_equal(res->total_size, 7);
@@ -543,6 +568,16 @@ static void claim(aw_repo *r)
 	aw_download_changes_clear(&requeued, NULL);
 }
 
+/* A claim for `provider` and `language` ("": any). */
+static void claim_for(aw_repo *r, const char *provider, const char *language)
+{
+	sync_req sr;
+
+	aw_repo_downloads_claim_for(r, sync_init(&sr), 60000, provider, language, NULL);
+	assert_int_equal(sync_wait(&sr), 0);
+	free_msg(sr.result);
+}
+
 /* One item of the pending ones, of `series` (0: of every series). */
 static void list_pending(aw_repo *r, int64_t series)
 {
@@ -607,6 +642,9 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 	for (int ep = 1; ep <= 3; ep++)
 		enqueue(f->repo, series, ep);
 	claim(f->repo);
+	claim_for(f->repo, "voe", "");
+	claim_for(f->repo, "", "de");
+	claim_for(f->repo, "voe", "de");
 	list_pending(f->repo, 0);
 	list_pending(f->repo, series);
 
@@ -616,28 +654,51 @@ static void test_repo_sqlite_download_queries_use_indexes(void **state)
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING INTEGER PRIMARY KEY (rowid=?)"));
-	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order "
+				     "(status=? AND hidden=?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+
+	/* A claim for one provider or one language probes that index, in queue
+	 * order; for both, either index, filtering the other. */
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 1), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_provider "
+				     "(status=? AND hidden=? AND provider=?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 2), plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_language "
+				     "(status=? AND hidden=? AND language=?)"));
+	assert_null(strstr(plan, "SCAN"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_CLAIM + 3), plan, sizeof(plan));
+	assert_true(strstr(plan, "download_queue_provider (status=? AND hidden=? AND provider=?)") !=
+			    NULL ||
+		    strstr(plan, "download_queue_language (status=? AND hidden=? AND language=?)") !=
+			    NULL);
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_STATUS), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "MERGE (UNION ALL)"));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
-				     "(status=? AND priority=? AND created_at>?)"));
-	assert_non_null(strstr(plan, "USING INDEX download_queue_order (status=? AND priority<?)"));
+				     "(status=? AND hidden=? AND priority=? AND queue_position>?)"));
+	assert_non_null(strstr(plan, "USING INDEX download_queue_order "
+				     "(status=? AND hidden=? AND priority<?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_PAGE_SERIES), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
-				     "(series_id=? AND priority=? AND created_at>?)"));
+				     "(series_id=? AND priority=? AND queue_position>?)"));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_series "
 				     "(series_id=? AND priority<?)"));
 	assert_null(strstr(plan, "SCAN"));
 	assert_null(strstr(plan, "TEMP B-TREE"));
 
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_STATUS), plan, sizeof(plan));
-	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order (status=?)"));
+	assert_non_null(strstr(plan, "USING COVERING INDEX download_queue_order "
+				     "(status=? AND hidden=?)"));
 	plan_of(f->path, sql_of(f->repo, AW_SQ_DL_COUNT_SERIES), plan, sizeof(plan));
 	assert_non_null(strstr(plan, "USING INDEX download_queue_series (series_id=?)"));
 }

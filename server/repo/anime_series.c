@@ -57,7 +57,9 @@ static uint64_t series_filter_hash(const Aniworld__V1__ListSeriesRequest *in)
 	uint64_t h = AW_FILTER_HASH_INIT;
 
 	h = aw_filter_hash_str(h, in->name_contains);
-	return aw_filter_hash_str(h, in->site);
+	h = aw_filter_hash_str(h, in->site);
+	/* Only when set, so that tokens issued before the field existed still hold. */
+	return in->show_deleted ? aw_filter_hash_i64(h, 1) : h;
 }
 
 void aw_repo_series_list(aw_repo *r, aw_repo_req *req, const Aniworld__V1__ListSeriesRequest *in,
@@ -138,6 +140,86 @@ void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 	req->args.series_delete.id = id;
 	req->args.series_delete.deleted = deleted;
 	req->changes = deleted;
+	aw__writer_submit(r, req);
+}
+
+static int write_series_soft_delete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+				    aw_err *err)
+{
+	int64_t now = aw__repo_now(r);
+	int rc = r->methods->series_soft_delete(r, req->args.series_soft_delete.id,
+						req->if_version, now,
+						now + req->args.series_soft_delete.retention_us,
+						err);
+
+	return rc != 0 ? rc : aw__repo_empty(req, result, err);
+}
+
+void aw_repo_series_soft_delete(aw_repo *r, aw_repo_req *req, int64_t id, int64_t retention_us)
+{
+	if (retention_us <= 0)
+		return aw__repo_invalid(req, "a soft delete needs a retention > 0");
+	req->write = write_series_soft_delete;
+	req->args.series_soft_delete.id = id;
+	req->args.series_soft_delete.retention_us = retention_us;
+	aw__writer_submit(r, req);
+}
+
+static int write_series_undelete(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+				 aw_err *err)
+{
+	Aniworld__V1__AnimeSeries *out = NULL;
+	int rc = r->methods->series_undelete(r, req->args.series_delete.id, aw__repo_now(r),
+					     req->mem, &out, err);
+
+	*result = out != NULL ? &out->base : NULL;
+	return rc;
+}
+
+void aw_repo_series_undelete(aw_repo *r, aw_repo_req *req, int64_t id)
+{
+	req->write = write_series_undelete;
+	req->args.series_delete.id = id;
+	req->args.series_delete.deleted = NULL;
+	aw__writer_submit(r, req);
+}
+
+/* Most series one purge write deletes, so that it stays a short write. */
+#define PURGE_BATCH 100
+
+/* Each expired series goes as DeleteSeries takes one: its queue items are
+ * published as DELETED. */
+static int write_series_purge(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result,
+			      aw_err *err)
+{
+	aw_download_changes own = {0}, *deleted = req->args.series_purge.deleted;
+	int64_t ids[PURGE_BATCH];
+	int n = 0, rc;
+
+	if (deleted == NULL)
+		deleted = &own;
+	rc = r->methods->series_expired(r, aw__repo_now(r), ids, PURGE_BATCH, &n, err);
+	for (int i = 0; rc == 0 && i < n; i++) {
+		size_t before = deleted->n_events;
+
+		rc = r->methods->series_delete(r, ids[i], 0, req->mem, deleted, err);
+		if (rc == 0)
+			rc = aw__download_changes_publish(r, deleted, before, err);
+	}
+	aw_download_changes_clear(&own, req->mem);
+	if (rc == 0 && req->args.series_purge.purged != NULL)
+		*req->args.series_purge.purged = n;
+	return rc != 0 ? rc : aw__repo_empty(req, result, err);
+}
+
+void aw_repo_series_purge_deleted(aw_repo *r, aw_repo_req *req, aw_download_changes *deleted,
+				  int *purged)
+{
+	if (purged != NULL)
+		*purged = 0;
+	req->write = write_series_purge;
+	req->args.series_purge.deleted = deleted;
+	req->args.series_purge.purged = purged;
 	aw__writer_submit(r, req);
 }
 

@@ -205,8 +205,12 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 	Aniworld__V1__ListDownloadsResponse *out = NULL;
 	unsigned statuses = list_statuses(in);
 	/* The set, not the list: [PENDING, PAUSED] and [PAUSED, PENDING] agree. */
-	uint64_t filter = aw_filter_hash_i64(aw_filter_hash_i64(AW_FILTER_HASH_INIT, statuses),
-					     in->series_id);
+	uint64_t filter = aw_filter_hash_str(
+		aw_filter_hash_str(aw_filter_hash_i64(aw_filter_hash_i64(AW_FILTER_HASH_INIT,
+									  statuses),
+						      in->series_id),
+				   in->provider),
+		in->language);
 	aw_cursor after;
 	aw_err err;
 	int more = 0, rc;
@@ -224,7 +228,7 @@ void aw_repo_downloads_list(aw_repo *r, aw_repo_req *req,
 		char token[AW_PAGE_TOKEN_MAX];
 
 		next.k[0] = last->priority;
-		next.k[1] = last->created_at->seconds * 1000000 + last->created_at->nanos / 1000;
+		next.k[1] = last->queue_position;
 		next.k[2] = last->id;
 		aw_page_token_encode(&next, AW_LIST_DOWNLOADS, filter, token);
 		out->next_page_token = aw__repo_strdup(req->mem, token);
@@ -301,7 +305,9 @@ static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, 
 		requeued = &own;
 	before = requeued->n_events;
 	rc = r->methods->downloads_claim(r, now, now - req->args.downloads_claim.stale_ms * 1000,
-					 req->mem, requeued, &item, err);
+					 req->args.downloads_claim.provider,
+					 req->args.downloads_claim.language, req->mem, requeued,
+					 &item, err);
 	/* The requeues happened first: their events go first. */
 	if (rc == 0)
 		rc = aw__download_changes_publish(r, requeued, before, err);
@@ -324,16 +330,25 @@ static int write_claim(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, 
 	return 0;
 }
 
-void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
-			     aw_download_changes *requeued)
+void aw_repo_downloads_claim_for(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+				 const char *provider, const char *language,
+				 aw_download_changes *requeued)
 {
 	if (stale_ms < 0)
 		return aw__repo_invalid(req, "a claim needs a timeout >= 0");
 	req->write = write_claim;
 	req->args.downloads_claim.stale_ms = stale_ms;
+	req->args.downloads_claim.provider = provider != NULL ? provider : "";
+	req->args.downloads_claim.language = language != NULL ? language : "";
 	req->args.downloads_claim.requeued = requeued;
 	req->changes = requeued;
 	aw__writer_submit(r, req);
+}
+
+void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+			     aw_download_changes *requeued)
+{
+	aw_repo_downloads_claim_for(r, req, stale_ms, NULL, NULL, requeued);
 }
 
 static int write_progress(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
@@ -428,5 +443,160 @@ void aw_repo_downloads_purge(aw_repo *r, aw_repo_req *req, unsigned statuses,
 	req->args.downloads_purge.statuses = statuses;
 	req->args.downloads_purge.deleted = deleted;
 	req->changes = deleted;
+	aw__writer_submit(r, req);
+}
+
+/* ---- the queue as download managers have it ------------------------------------------------ */
+
+void aw_repo_downloads_summary(aw_repo *r, aw_repo_req *req, int64_t series_id)
+{
+	Aniworld__V1__GetQueueSummaryResponse *out = NULL;
+	aw_err err;
+	int rc;
+
+	if (series_id < 0)
+		return aw__repo_invalid(req, "series_id must be >= 0");
+	aw_err_clear(&err);
+	rc = r->methods->downloads_summary(r, series_id, req->mem, &out, &err);
+	aw__repo_report(r, req, rc, &err, out != NULL ? &out->base : NULL);
+}
+
+/* A response message of `desc` whose only field is an int64 count, set to `n`. */
+static int count_result(aw_repo_req *req, const ProtobufCMessageDescriptor *desc, int64_t n,
+			ProtobufCMessage **result, aw_err *err)
+{
+	ProtobufCMessage *m = aw__pb_new(req->mem, desc);
+
+	if (m == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory answering a bulk change");
+	/* Each of these responses holds one int64 count, its first field. */
+	*(int64_t *)((char *)m + desc->fields[0].offset) = n;
+	*result = m;
+	return 0;
+}
+
+static int write_bulk(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	aw_download_changes own = {0}, *changed = req->args.downloads_bulk.changed;
+	const aw_download_rule *rule = req->args.downloads_bulk.rule;
+	size_t before;
+	int rc;
+
+	if (changed == NULL)
+		changed = &own;
+	before = changed->n_events;
+	rc = r->methods->downloads_bulk_transition(r, rule, req->args.downloads_bulk.statuses,
+						   req->args.downloads_bulk.series_id,
+						   aw__repo_now(r), req->mem, changed, err);
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, changed, before, err);
+	if (rc == 0)
+		rc = count_result(req,
+				  rule->action == AW_DL_RETRY
+					  ? &aniworld__v1__retry_failed_downloads_response__descriptor
+					  : &aniworld__v1__cancel_series_downloads_response__descriptor,
+				  (int64_t)(changed->n_events - before), result, err);
+	aw_download_changes_clear(&own, req->mem);
+	return rc;
+}
+
+static void submit_bulk(aw_repo *r, aw_repo_req *req, aw_download_action action,
+			unsigned statuses, int64_t series_id, aw_download_changes *changed)
+{
+	req->write = write_bulk;
+	req->args.downloads_bulk.rule = aw__download_rule(action);
+	req->args.downloads_bulk.statuses = statuses & aw__download_rule(action)->from;
+	req->args.downloads_bulk.series_id = series_id;
+	req->args.downloads_bulk.changed = changed;
+	aw__writer_submit(r, req);
+}
+
+void aw_repo_downloads_retry_failed(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				    aw_download_changes *changed)
+{
+	if (series_id < 0)
+		return aw__repo_invalid(req, "series_id must be >= 0");
+	submit_bulk(r, req, AW_DL_RETRY, AW_DL_BIT(AW_DL_FAILED), series_id, changed);
+}
+
+void aw_repo_downloads_cancel_series(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				     aw_download_changes *changed)
+{
+	if (series_id <= 0)
+		return aw__repo_invalid(req, "series_id must be a positive series id");
+	submit_bulk(r, req, AW_DL_CANCEL, aw__download_rule(AW_DL_CANCEL)->from, series_id,
+		    changed);
+}
+
+static int write_clear(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	aw_download_changes own = {0}, *deleted = req->args.downloads_clear.deleted;
+	size_t before;
+	int rc;
+
+	if (deleted == NULL)
+		deleted = &own;
+	before = deleted->n_events;
+	rc = r->methods->downloads_clear(r, req->args.downloads_clear.statuses,
+					 req->args.downloads_clear.before_us,
+					 req->args.downloads_clear.series_id, req->mem, deleted, err);
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, deleted, before, err);
+	if (rc == 0)
+		rc = count_result(req, &aniworld__v1__clear_finished_downloads_response__descriptor,
+				  (int64_t)(deleted->n_events - before), result, err);
+	aw_download_changes_clear(&own, req->mem);
+	return rc;
+}
+
+void aw_repo_downloads_clear(aw_repo *r, aw_repo_req *req, unsigned statuses,
+			     int64_t before_us, int64_t series_id, aw_download_changes *deleted)
+{
+	if (statuses == 0 || (statuses & ~(unsigned)AW_DL_FINISHED) != 0)
+		return aw__repo_invalid(req, "only finished statuses can be cleared");
+	if (series_id < 0)
+		return aw__repo_invalid(req, "series_id must be >= 0");
+	req->write = write_clear;
+	req->args.downloads_clear.statuses = statuses;
+	req->args.downloads_clear.before_us = before_us;
+	req->args.downloads_clear.series_id = series_id;
+	req->args.downloads_clear.deleted = deleted;
+	aw__writer_submit(r, req);
+}
+
+static int write_move(aw_repo *r, aw_repo_req *req, ProtobufCMessage **result, aw_err *err)
+{
+	aw_download_changes own = {0}, *moved = req->args.downloads_move.moved;
+	Aniworld__V1__DownloadQueueItem *out = NULL;
+	size_t before;
+	int rc;
+
+	if (moved == NULL)
+		moved = &own;
+	before = moved->n_events;
+	rc = r->methods->downloads_move(r, req->args.downloads_move.id,
+					req->args.downloads_move.before_id, aw__repo_now(r),
+					req->mem, moved, &out, err);
+	/* The items moved to make room moved first: their events go first. */
+	if (rc == 0)
+		rc = aw__download_changes_publish(r, moved, before, err);
+	if (rc == 0)
+		rc = aw__download_publish(r, out, EV_UPDATED, err);
+	aw_download_changes_clear(&own, req->mem);
+	*result = as_message(out);
+	return rc;
+}
+
+void aw_repo_downloads_move(aw_repo *r, aw_repo_req *req, int64_t id, int64_t before_id,
+			    aw_download_changes *moved)
+{
+	if (id <= 0 || before_id < 0)
+		return aw__repo_invalid(req, "a move needs an id > 0 and a before_id >= 0");
+	if (id == before_id)
+		return aw__repo_invalid(req, "an item cannot move before itself");
+	req->write = write_move;
+	req->args.downloads_move.id = id;
+	req->args.downloads_move.before_id = before_id;
+	req->args.downloads_move.moved = moved;
 	aw__writer_submit(r, req);
 }

@@ -289,9 +289,15 @@ typedef struct aw_request_record {
 typedef union aw_repo_args {
 	struct { const Aniworld__V1__AnimeSeries *in; uint64_t mask; } series_write;
 	struct { int64_t id; aw_download_changes *deleted; } series_delete;
+	struct { int64_t id, retention_us; } series_soft_delete;
+	struct { aw_download_changes *deleted; int *purged; } series_purge;
 	struct { const Aniworld__V1__DownloadQueueItem *in; uint64_t mask; } downloads_write;
 	struct { int64_t id; aw_download_changes *deleted; } downloads_delete;
-	struct { int64_t stale_ms; aw_download_changes *requeued; } downloads_claim;
+	struct {
+		int64_t stale_ms;
+		const char *provider, *language; /* "" or NULL: any */
+		aw_download_changes *requeued;
+	} downloads_claim;
 	struct { const Aniworld__V1__ReportProgressRequest *in; } downloads_progress;
 	struct {
 		int64_t id;
@@ -299,6 +305,18 @@ typedef union aw_repo_args {
 		const char *error_message;  /* FAIL's reason, else NULL */
 	} downloads_transition;
 	struct { unsigned statuses; aw_download_changes *deleted; } downloads_purge;
+	struct {
+		const aw_download_rule *rule;
+		unsigned statuses;          /* a subset of rule->from */
+		int64_t series_id;          /* 0: every series */
+		aw_download_changes *changed;
+	} downloads_bulk;
+	struct {
+		unsigned statuses;          /* a subset of AW_DL_FINISHED */
+		int64_t before_us, series_id;
+		aw_download_changes *deleted;
+	} downloads_clear;
+	struct { int64_t id, before_id; aw_download_changes *moved; } downloads_move;
 	struct { const aw_session_new *in; } session_create;
 	struct { const aw_session_proof *in; } session_validate;
 	struct { const Aniworld__V1__ExtendSessionRequest *in; } session_extend;
@@ -353,7 +371,7 @@ typedef struct aw_cursor {
  * (microseconds since the Unix epoch, UTC).
  */
 struct aw_repo_methods {
-	int version; /* 7 */
+	int version; /* 8 */
 
 	/* Closes the backend and frees `r`. In-flight work has finished. */
 	void (*close)(aw_repo *r);
@@ -413,8 +431,9 @@ struct aw_repo_methods {
 			     Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [read] Up to `limit` items after `after` in queue order, in one of
 	 * `statuses` (a set of AW_DL_BIT) and of filter->series_id unless it is 0,
-	 * with the count of all matches; *more says whether rows remain. The
-	 * cursor keys are priority, created_at and id. `max_bytes` as for series. */
+	 * with filter->provider and filter->language unless empty, with the
+	 * count of all matches; *more says whether rows remain. The cursor keys
+	 * are priority, queue_position and id. `max_bytes` as for series. */
 	int (*downloads_list)(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *filter,
 			      unsigned statuses, const aw_cursor *after, int limit,
 			      size_t max_bytes, ProtobufCAllocator *mem,
@@ -429,8 +448,10 @@ struct aw_repo_methods {
 				Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Puts DOWNLOADING items whose heartbeat is older than
 	 * `stale_before_us` back to PENDING (recorded in `requeued`), then claims
-	 * the first PENDING item in queue order; *out is NULL when none is. */
+	 * the first PENDING item in queue order of `provider` and `language`
+	 * (each "" for any); *out is NULL when none is. */
 	int (*downloads_claim)(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			       const char *provider, const char *language,
 			       ProtobufCAllocator *mem, aw_download_changes *requeued,
 			       Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 	/* [write] Records progress of a DOWNLOADING item and moves its heartbeat. */
@@ -632,6 +653,59 @@ struct aw_repo_methods {
 	 */
 	int (*events_sync_start)(aw_repo *r, int timeout_ms, aw_repo_synced_fn *done, void *arg,
 				 aw_err *err);
+
+	/* ---- version 8: the queue as download managers have it ---- */
+
+	/* [read] Items per status and their byte sums, of series_id (0: of
+	 * every series), from one snapshot. */
+	int (*downloads_summary)(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+				 Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err);
+	/* [write] Applies `rule` to every item in `statuses` (a subset of
+	 * rule->from) of series_id (0: every series), each recorded in `changed`
+	 * as UPDATED. When rule->to is unfinished, an item is left alone when its
+	 * episode has another unfinished item, or a newer item in `statuses`
+	 * (that one is changed instead): a bulk change never fails on the
+	 * one-unfinished-item-per-episode rule. AW_ENOTFOUND when series_id > 0
+	 * names no series. */
+	int (*downloads_bulk_transition)(aw_repo *r, const aw_download_rule *rule,
+					 unsigned statuses, int64_t series_id, int64_t now_us,
+					 ProtobufCAllocator *mem, aw_download_changes *changed,
+					 aw_err *err);
+	/* [write] Deletes every item in `statuses` (a subset of AW_DL_FINISHED)
+	 * last changed before `before_us`, of series_id (0: every series), each
+	 * recorded in `deleted`. AW_ENOTFOUND when series_id > 0 names no
+	 * series. */
+	int (*downloads_clear)(aw_repo *r, unsigned statuses, int64_t before_us,
+			       int64_t series_id, ProtobufCAllocator *mem,
+			       aw_download_changes *deleted, aw_err *err);
+	/* [write] Gives item `id` a queue_position just before that of item
+	 * `before_id` among the items of its status and priority (0: after every
+	 * item of its priority) and moves its updated_at. When no position is
+	 * free there, `before_id` and the items after it in its priority move
+	 * back by 2 first (updated_at kept), each recorded in `moved` as
+	 * UPDATED. AW_ENOTFOUND for either id, AW_EPRECOND when the priorities
+	 * differ. */
+	int (*downloads_move)(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
+			      ProtobufCAllocator *mem, aw_download_changes *moved,
+			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+
+	/* ---- version 8: soft delete for series ---- */
+
+	/* [write] Marks series `id` deleted (delete_time now_us, purge_time
+	 * purge_us) and hides its episodes and queue items from lists and
+	 * claims, when it is at version `if_version` (0: any). A series deleted
+	 * already is left as it is. AW_ENOTFOUND, AW_EABORTED (stale etag). */
+	int (*series_soft_delete)(aw_repo *r, int64_t id, int64_t if_version, int64_t now_us,
+				  int64_t purge_us, aw_err *err);
+	/* [write] Clears delete_time and purge_time of series `id` and shows its
+	 * episodes and queue items again; *out is the series. AW_ENOTFOUND,
+	 * AW_EPRECOND (not deleted). */
+	int (*series_undelete)(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			       Aniworld__V1__AnimeSeries **out, aw_err *err);
+	/* [write] Up to `max` ids of deleted series whose purge_time is not after
+	 * now_us, soonest first, into ids[0..*n). */
+	int (*series_expired)(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			      aw_err *err);
 };
 
 /* Modes of aw_repo_methods.write_mode, and what a write may return in them
@@ -922,6 +996,24 @@ void aw_repo_series_update(aw_repo *r, aw_repo_req *req, const Aniworld__V1__Ani
 void aw_repo_series_delete(aw_repo *r, aw_repo_req *req, int64_t id,
 			   aw_download_changes *deleted);
 
+/* Result: google.protobuf.Empty. Marks series `id` deleted, to be purged
+ * `retention_us` (> 0) from now, hiding its episodes and queue items (no
+ * events: nothing is deleted yet). A series deleted already stays as it is.
+ * Errors: AW_ENOTFOUND. */
+void aw_repo_series_soft_delete(aw_repo *r, aw_repo_req *req, int64_t id, int64_t retention_us);
+
+/* Result: AnimeSeries (undeleted, with its episodes and queue items shown
+ * again). Errors: AW_ENOTFOUND, AW_EPRECOND (not deleted). */
+void aw_repo_series_undelete(aw_repo *r, aw_repo_req *req, int64_t id);
+
+/* Result: google.protobuf.Empty. Deletes for good (as aw_repo_series_delete,
+ * with the same events) up to 100 deleted series whose purge_time has come,
+ * by the repository's clock; every deleted queue item is recorded in
+ * `deleted` (NULL: not wanted). Run it again while it finds some: the count
+ * of series purged goes to *purged (NULL: not wanted) before done runs. */
+void aw_repo_series_purge_deleted(aw_repo *r, aw_repo_req *req, aw_download_changes *deleted,
+				  int *purged);
+
 /* ---- download queue operations (download_queue.c) ---- */
 /*
  * Every write publishes the changes it makes to the queue (see
@@ -960,6 +1052,41 @@ void aw_repo_downloads_delete(aw_repo *r, aw_repo_req *req, int64_t id,
  * `requeued` (NULL: not wanted). */
 void aw_repo_downloads_claim(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
 			     aw_download_changes *requeued);
+
+/* As aw_repo_downloads_claim, taking only items of `provider` and `language`
+ * (each NULL or "" for any; borrowed until done runs). */
+void aw_repo_downloads_claim_for(aw_repo *r, aw_repo_req *req, int64_t stale_ms,
+				 const char *provider, const char *language,
+				 aw_download_changes *requeued);
+
+/* Result: GetQueueSummaryResponse. `series_id` 0: every series. */
+void aw_repo_downloads_summary(aw_repo *r, aw_repo_req *req, int64_t series_id);
+
+/* Result: RetryFailedDownloadsResponse. RETRY (the state machine's rule) for
+ * every FAILED item of series_id (0: every series); see
+ * downloads_bulk_transition for the items left alone. Each item changed is
+ * published and, when `changed` is not NULL, recorded there. Errors:
+ * AW_ENOTFOUND (series). */
+void aw_repo_downloads_retry_failed(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				    aw_download_changes *changed);
+
+/* Result: CancelSeriesDownloadsResponse. CANCEL for every item of series_id
+ * (> 0) in a status the rule starts from. Errors: AW_ENOTFOUND (series). */
+void aw_repo_downloads_cancel_series(aw_repo *r, aw_repo_req *req, int64_t series_id,
+				     aw_download_changes *changed);
+
+/* Result: ClearFinishedDownloadsResponse. Deletes the items in `statuses` (a
+ * non-empty subset of AW_DL_FINISHED) last changed before `before_us`, of
+ * series_id (0: every series), each published as DELETED. Errors:
+ * AW_ENOTFOUND (series). */
+void aw_repo_downloads_clear(aw_repo *r, aw_repo_req *req, unsigned statuses,
+			     int64_t before_us, int64_t series_id, aw_download_changes *deleted);
+
+/* Result: DownloadQueueItem (the item moved). See downloads_move. Errors:
+ * AW_ENOTFOUND, AW_EPRECOND (different priorities), AW_EINVAL (id ==
+ * before_id). */
+void aw_repo_downloads_move(aw_repo *r, aw_repo_req *req, int64_t id, int64_t before_id,
+			    aw_download_changes *moved);
 
 /* Result: DownloadQueueItem. Errors: AW_ENOTFOUND, AW_EPRECOND (not
  * DOWNLOADING). */

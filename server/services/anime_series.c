@@ -18,6 +18,7 @@
 typedef struct series_service {
 	Aniworld__V1__AnimeSeriesService_Service base; /* first: the transport's view */
 	aw_repo *repo;                                 /* borrowed */
+	int64_t retention_ms;                          /* soft delete: 0 = off */
 } series_service;
 
 static const aw_mask_field mutable_fields[] = {
@@ -32,7 +33,8 @@ static const aw_mask_field mutable_fields[] = {
 	{"episode_dict", AW_SERIES_EPISODE_DICT},
 };
 
-static const char *const output_only[] = {"id", "created_at", "updated_at", NULL};
+static const char *const output_only[] = {"id",          "created_at", "updated_at",
+					  "delete_time", "purge_time", NULL};
 
 static aw_repo *repo_of(Aniworld__V1__AnimeSeriesService_Service *svc)
 {
@@ -187,9 +189,29 @@ static void delete_series(Aniworld__V1__AnimeSeriesService_Service *svc,
 		closure(NULL, call);
 		return;
 	}
-	/* The series' queue items go with it: the repository tells their watchers. */
-	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) == NULL)
+		return;
+	/* Kept for the retention (soft delete), unless forced or off. */
+	if (((series_service *)svc)->retention_ms > 0 && !in->force)
+		aw_repo_series_soft_delete(repo_of(svc), req, in->id,
+					   ((series_service *)svc)->retention_ms * 1000);
+	else /* the series' queue items go with it: the repository tells their watchers */
 		aw_repo_series_delete(repo_of(svc), req, in->id, NULL);
+}
+
+static void undelete_series(Aniworld__V1__AnimeSeriesService_Service *svc,
+			    const Aniworld__V1__UndeleteSeriesRequest *in,
+			    Aniworld__V1__AnimeSeries_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (check_id(call, "id", in->id) != 0) {
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_series_undelete(repo_of(svc), req, in->id);
 }
 
 static void destroy(Aniworld__V1__AnimeSeriesService_Service *svc)
@@ -211,7 +233,9 @@ int aw_series_service_new(ProtobufCService **out, const aw_service_env *env, aw_
 	s->base.list_series = list_series;
 	s->base.update_series = update_series;
 	s->base.delete_series = delete_series;
+	s->base.undelete_series = undelete_series;
 	s->repo = env->repo;
+	s->retention_ms = env->cfg->soft_delete_retention_ms;
 	*out = &s->base.base;
 	return 0;
 }

@@ -25,6 +25,9 @@
 /* Longest URL or destination accepted. */
 #define MAX_TEXT_BYTES 4096
 
+/* Longest provider or language accepted. */
+#define MAX_TAG_BYTES 64
+
 typedef struct downloads_service {
 	Aniworld__V1__DownloadQueueService_Service base; /* first: the transport's view */
 	aw_repo *repo;                                   /* borrowed */
@@ -41,7 +44,7 @@ static const aw_mask_field mutable_fields[] = {
 static const char *const output_only[] = {
 	"id", "status", "progress_percent", "downloaded_bytes", "total_bytes", "download_speed",
 	"error_message", "retry_count", "started_at", "completed_at", "created_at", "updated_at",
-	NULL,
+	"queue_position", NULL,
 };
 
 static downloads_service *of(Aniworld__V1__DownloadQueueService_Service *svc)
@@ -59,6 +62,18 @@ static int check_id(aw_call *call, const char *field, int64_t id)
 static int check_text(aw_call *call, const char *field, const char *s)
 {
 	return aw__check_text(call, field, s, MAX_TEXT_BYTES, AW_TEXT_NO_CTRL);
+}
+
+/* A provider or language: at most MAX_TAG_BYTES printable ASCII bytes. */
+static int check_tag(aw_call *call, const char *field, const char *s)
+{
+	if (strlen(s) > MAX_TAG_BYTES)
+		return aw__invalid(call, "%s is longer than %d bytes", field, MAX_TAG_BYTES);
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7E)
+			return aw__invalid(call, "%s must be printable ASCII", field);
+	}
+	return 0;
 }
 
 /* Checks the fields of `d` that `mask` says will be stored, recording every
@@ -83,6 +98,8 @@ static int check_new_item(aw_call *call, const Aniworld__V1__DownloadQueueItem *
 	aw__check_id(call, "item.series_id", "series", d->series_id);
 	aw__check_min(call, "item.season", d->season, 0);
 	aw__check_min(call, "item.episode_number", d->episode_number, 1);
+	check_tag(call, "item.provider", d->provider);
+	check_tag(call, "item.language", d->language);
 	check_mutable(call, d, AW_DOWNLOAD_ALL);
 	return aw__refused(call) ? -1 : 0;
 }
@@ -197,6 +214,8 @@ static void list_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
 			    (long long)in->series_id);
 	check_statuses(call, in->statuses, in->n_statuses, AW_DL_ALL_STATUSES, "");
+	check_tag(call, "provider", in->provider);
+	check_tag(call, "language", in->language);
 	if (aw__refused(call)) {
 		closure(NULL, call);
 		return;
@@ -213,10 +232,15 @@ static void claim_next_download(Aniworld__V1__DownloadQueueService_Service *svc,
 	aw_call *call = closure_data;
 	aw_repo_req *req;
 
-	(void)in;
+	if (check_tag(call, "provider", in->provider) != 0 ||
+	    check_tag(call, "language", in->language) != 0) {
+		closure(NULL, call);
+		return;
+	}
 	req = aw__reply_req(call, (ProtobufCClosure)closure);
 	if (req != NULL)
-		aw_repo_downloads_claim(of(svc)->repo, req, of(svc)->stale_claim_ms, NULL);
+		aw_repo_downloads_claim_for(of(svc)->repo, req, of(svc)->stale_claim_ms,
+					    in->provider, in->language, NULL);
 }
 
 static void report_progress(Aniworld__V1__DownloadQueueService_Service *svc,
@@ -359,6 +383,123 @@ static void watch_synced(void *arg, int rc, const aw_err *err)
 	free(ws);
 }
 
+static void get_queue_summary(Aniworld__V1__DownloadQueueService_Service *svc,
+			      const Aniworld__V1__GetQueueSummaryRequest *in,
+			      Aniworld__V1__GetQueueSummaryResponse_Closure closure,
+			      void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->series_id < 0) {
+		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
+			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_downloads_summary(of(svc)->repo, req, in->series_id);
+}
+
+static void retry_failed_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+				   const Aniworld__V1__RetryFailedDownloadsRequest *in,
+				   Aniworld__V1__RetryFailedDownloadsResponse_Closure closure,
+				   void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->series_id < 0) {
+		aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
+			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_downloads_retry_failed(of(svc)->repo, req, in->series_id, NULL);
+}
+
+static void cancel_series_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+				    const Aniworld__V1__CancelSeriesDownloadsRequest *in,
+				    Aniworld__V1__CancelSeriesDownloadsResponse_Closure closure,
+				    void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+
+	if (in->series_id <= 0) {
+		aw__invalid(call, "series_id must be a positive series id, got %lld",
+			    (long long)in->series_id);
+		closure(NULL, call);
+		return;
+	}
+	if ((req = aw__reply_req(call, (ProtobufCClosure)closure)) != NULL)
+		aw_repo_downloads_cancel_series(of(svc)->repo, req, in->series_id, NULL);
+}
+
+static void clear_finished_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
+				     const Aniworld__V1__ClearFinishedDownloadsRequest *in,
+				     Aniworld__V1__ClearFinishedDownloadsResponse_Closure closure,
+				     void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	unsigned statuses = 0;
+	int bad = 0;
+
+	if (in->finished_before == NULL)
+		bad = aw__invalid(call, "finished_before is required");
+	else if (in->finished_before->nanos < 0 || in->finished_before->nanos > 999999999)
+		bad = aw__invalid(call, "finished_before.nanos must be in 0..999999999, got %d",
+				  in->finished_before->nanos);
+	else if (in->series_id < 0)
+		bad = aw__invalid(call, "series_id must be >= 0 (0 = every series), got %lld",
+				  (long long)in->series_id);
+	else if (check_statuses(call, in->statuses, in->n_statuses, AW_DL_FINISHED,
+				"only COMPLETED, FAILED and CANCELLED items can be cleared") != 0)
+		bad = 1;
+	if (bad) {
+		closure(NULL, call);
+		return;
+	}
+	for (size_t i = 0; i < in->n_statuses; i++)
+		statuses |= AW_DL_BIT(in->statuses[i]);
+	if (statuses == 0)
+		statuses = AW_DL_FINISHED;
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
+	if (req != NULL)
+		aw_repo_downloads_clear(of(svc)->repo, req, statuses,
+					aw__pb_timestamp_us(in->finished_before), in->series_id,
+					NULL);
+}
+
+static void move_download(Aniworld__V1__DownloadQueueService_Service *svc,
+			  const Aniworld__V1__MoveDownloadRequest *in,
+			  Aniworld__V1__DownloadQueueItem_Closure closure, void *closure_data)
+{
+	aw_call *call = closure_data;
+	aw_repo_req *req;
+	int bad = 0;
+
+	if (check_id(call, "id", in->id) != 0)
+		bad = 1;
+	else if (in->before_id < 0)
+		bad = aw__invalid(call,
+				  "before_id must be a download id, or 0 for the end of the queue, "
+				  "got %lld",
+				  (long long)in->before_id);
+	else if (in->before_id == in->id)
+		bad = aw__invalid(call, "before_id must name another download than id (%lld)",
+				  (long long)in->id);
+	if (bad) {
+		closure(NULL, call);
+		return;
+	}
+	req = aw__reply_req(call, (ProtobufCClosure)closure);
+	if (req != NULL)
+		aw_repo_downloads_move(of(svc)->repo, req, in->id, in->before_id, NULL);
+}
+
 static void watch_downloads(Aniworld__V1__DownloadQueueService_Service *svc,
 			    const Aniworld__V1__WatchDownloadsRequest *in,
 			    Aniworld__V1__DownloadEvent_Closure closure, void *closure_data)
@@ -426,6 +567,11 @@ int aw_downloads_service_new(ProtobufCService **out, const aw_service_env *env, 
 	s->base.retry_download = retry_download;
 	s->base.purge_downloads = purge_downloads;
 	s->base.watch_downloads = watch_downloads;
+	s->base.get_queue_summary = get_queue_summary;
+	s->base.retry_failed_downloads = retry_failed_downloads;
+	s->base.cancel_series_downloads = cancel_series_downloads;
+	s->base.clear_finished_downloads = clear_finished_downloads;
+	s->base.move_download = move_download;
 	s->repo = env->repo;
 	s->events = env->download_events;
 	s->stale_claim_ms = env->cfg->stale_claim_ms;

@@ -25,6 +25,10 @@ const char *const aw__request_id_methods[] = {
 	"/aniworld.v1.DownloadQueueService/FailDownload",
 	"/aniworld.v1.DownloadQueueService/RetryDownload",
 	"/aniworld.v1.DownloadQueueService/CancelDownload",
+	"/aniworld.v1.DownloadQueueService/RetryFailedDownloads",
+	"/aniworld.v1.DownloadQueueService/CancelSeriesDownloads",
+	"/aniworld.v1.DownloadQueueService/ClearFinishedDownloads",
+	"/aniworld.v1.DownloadQueueService/MoveDownload",
 	"/aniworld.v1.UserSessionService/CreateSession",
 	NULL,
 };

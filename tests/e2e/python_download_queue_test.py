@@ -5,7 +5,9 @@ Starts the real server binary, then, through grpcio (an independent gRPC
 implementation): opens a WatchDownloads stream and checks that its headers come
 at once, before any event; walks an item through enqueue, claim, progress and
 completion and checks that the stream carries each change in order; checks a
-refused status change; and checks that SIGTERM with a stream still open ends
+refused status change; checks provider and language (stored, filtered by
+ClaimNextDownload and ListDownloads, refused when not printable ASCII) and
+GetQueueSummary (counts and bytes, per series); and checks that SIGTERM with a stream still open ends
 the stream with UNAVAILABLE and the server with exit code 0.
 
 Run by ctest; needs Debian's python3-grpcio and python3-protobuf, which load
@@ -107,6 +109,62 @@ def main():
             c.check(e.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in e.details(),
                     f"stream ended at shutdown: {e.code()} {e.details()}")
         c.check(rc == 0, f"server exit code after SIGTERM with a watcher is {rc}")
+        channel.close()
+
+        # Provider, language and the summary, on a fresh server.
+        server = Server(args.server)
+        channel = grpc.insecure_channel(server.target)
+        server.wait_ready(channel)
+        create_series = unary(S, "CreateSeries", series_pb2.CreateSeriesRequest,
+                              series_pb2.AnimeSeries)
+        enqueue = unary(D, "EnqueueDownload", pb.EnqueueDownloadRequest, pb.DownloadQueueItem)
+        claim = unary(D, "ClaimNextDownload", pb.ClaimNextDownloadRequest,
+                      pb.ClaimNextDownloadResponse)
+        report = unary(D, "ReportProgress", pb.ReportProgressRequest, pb.DownloadQueueItem)
+        listq = unary(D, "ListDownloads", pb.ListDownloadsRequest, pb.ListDownloadsResponse)
+        summary = unary(D, "GetQueueSummary", pb.GetQueueSummaryRequest,
+                        pb.GetQueueSummaryResponse)
+        s1 = create_series(series_pb2.CreateSeriesRequest(
+            series=series_pb2.AnimeSeries(key="mushishi", name="Mushishi")), timeout=5)
+        s2 = create_series(series_pb2.CreateSeriesRequest(
+            series=series_pb2.AnimeSeries(key="monster", name="Monster")), timeout=5)
+        voe = enqueue(pb.EnqueueDownloadRequest(item=pb.DownloadQueueItem(
+            series_id=s1.id, season=1, episode_number=1, provider="voe", language="de")),
+            timeout=5)
+        c.check(voe.provider == "voe" and voe.language == "de" and voe.queue_position > 0,
+                "EnqueueDownload stores provider, language and queue_position")
+        vidoza = enqueue(pb.EnqueueDownloadRequest(item=pb.DownloadQueueItem(
+            series_id=s1.id, season=1, episode_number=2, provider="vidoza",
+            language="ja-sub")), timeout=5)
+        enqueue(pb.EnqueueDownloadRequest(item=pb.DownloadQueueItem(
+            series_id=s2.id, season=1, episode_number=1, provider="voe", language="de")),
+            timeout=5)
+        lst = listq(pb.ListDownloadsRequest(provider="vidoza"), timeout=5)
+        c.check([i.id for i in lst.items] == [vidoza.id] and lst.total_size == 1,
+                "ListDownloads filters by provider")
+        lst = listq(pb.ListDownloadsRequest(language="de", series_id=s1.id), timeout=5)
+        c.check([i.id for i in lst.items] == [voe.id], "ListDownloads filters by language")
+        got = claim(pb.ClaimNextDownloadRequest(provider="vidoza", language="ja-sub"),
+                    timeout=5)
+        c.check(got.item.id == vidoza.id, "ClaimNextDownload takes the worker's provider")
+        got = claim(pb.ClaimNextDownloadRequest(provider="vidoza"), timeout=5)
+        c.check(not got.HasField("item"), "nothing left for that provider")
+        report(pb.ReportProgressRequest(id=vidoza.id, downloaded_bytes=40, total_bytes=100),
+               timeout=5)
+        c.status(lambda: enqueue(pb.EnqueueDownloadRequest(item=pb.DownloadQueueItem(
+            series_id=s1.id, season=1, episode_number=3, provider="vo\x1be")), timeout=5),
+            grpc.StatusCode.INVALID_ARGUMENT, "item.provider must be printable ASCII",
+            "a provider with an escape character")
+        sm = summary(pb.GetQueueSummaryRequest(series_id=s1.id), timeout=5)
+        c.check((sm.pending_count, sm.downloading_count, sm.total_count,
+                 sm.downloaded_bytes, sm.total_bytes) == (1, 1, 2, 40, 100),
+                f"GetQueueSummary of one series: {sm}")
+        sm = summary(pb.GetQueueSummaryRequest(), timeout=5)
+        c.check(sm.pending_count == 2 and sm.total_count == 3,
+                f"GetQueueSummary of every series: {sm}")
+        rc = server.stop()
+        server = None
+        c.check(rc == 0, f"second server exit code is {rc}")
         channel.close()
     finally:
         if server is not None:

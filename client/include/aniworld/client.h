@@ -248,10 +248,20 @@ AW_EXTERN int aw_client_series_update(aw_client *client,
 			     const aw_call_opts *opts);
 
 /* Deletes series req->id with its episodes and download queue items.
- * AW_ENOTFOUND when there is none. Nothing to free on success. */
+ * AW_ENOTFOUND when there is none. Nothing to free on success. A server
+ * started with --soft-delete-retention only marks the series deleted (hidden
+ * with its episodes and items until it is purged) unless req->force is set. */
 AW_EXTERN int aw_client_series_delete(aw_client *client,
 				      const Aniworld__V1__DeleteSeriesRequest *req, aw_err *err,
 			     const aw_call_opts *opts);
+
+/* Brings deleted series req->id back with its episodes and queue items.
+ * AW_ENOTFOUND (none, or purged), AW_EPRECOND (not deleted). *out: the series,
+ * freed with aniworld__v1__anime_series__free_unpacked(). */
+AW_EXTERN int aw_client_series_undelete(aw_client *client,
+					const Aniworld__V1__UndeleteSeriesRequest *req,
+					Aniworld__V1__AnimeSeries **out, aw_err *err,
+		const aw_call_opts *opts);
 
 /* ---- aniworld.v1.EpisodeService ------------------------------------------------------ */
 /*
@@ -363,9 +373,10 @@ AW_EXTERN int aw_client_downloads_delete(aw_client *client,
 					 aw_err *err,
 			     const aw_call_opts *opts);
 
-/* Reads one page of items in queue order (priority high first, then oldest,
- * then id), filtered by req->statuses (none: every status) and req->series_id
- * (0: every series); pass (*out)->next_page_token in the next request, with the
+/* Reads one page of items in queue order (priority high first, then
+ * queue_position, then id), filtered by req->statuses (none: every status),
+ * req->series_id (0: every series), req->provider and req->language (empty:
+ * any); pass (*out)->next_page_token in the next request, with the
  * same filters, to continue. AW_EINVAL for a negative page_size or series_id,
  * an UNSPECIFIED or unknown status, or a bad token. Free with
  * aniworld__v1__list_downloads_response__free_unpacked(). */
@@ -374,7 +385,8 @@ AW_EXTERN int aw_client_downloads_list(aw_client *client,
 				       Aniworld__V1__ListDownloadsResponse **out, aw_err *err,
 			     const aw_call_opts *opts);
 
-/* Takes the first PENDING item in queue order and marks it DOWNLOADING, with
+/* Takes the first PENDING item in queue order, of req->provider and
+ * req->language when they are not empty, and marks it DOWNLOADING, with
  * started_at now. No two callers ever get the same item. (*out)->item is NULL
  * when nothing is pending. The claim lasts while the caller reports progress
  * (aw_client_downloads_report_progress) more often than the server's
@@ -447,6 +459,52 @@ AW_EXTERN int aw_client_downloads_purge(aw_client *client,
 					const Aniworld__V1__PurgeDownloadsRequest *req,
 					Aniworld__V1__PurgeDownloadsResponse **out, aw_err *err,
 			     const aw_call_opts *opts);
+
+/* Counts the items per status and sums their bytes, of req->series_id (0:
+ * every series). AW_EINVAL for a negative series_id. Free with
+ * aniworld__v1__get_queue_summary_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_summary(aw_client *client,
+					  const Aniworld__V1__GetQueueSummaryRequest *req,
+					  Aniworld__V1__GetQueueSummaryResponse **out,
+					  aw_err *err,
+		const aw_call_opts *opts);
+
+/* Every FAILED item of req->series_id (0: every series) -> PENDING, as
+ * aw_client_downloads_retry, in one transaction; an item whose episode has an
+ * unfinished item, or a newer FAILED one, stays FAILED. AW_ENOTFOUND for a
+ * series that does not exist. Free with
+ * aniworld__v1__retry_failed_downloads_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_retry_failed(
+	aw_client *client, const Aniworld__V1__RetryFailedDownloadsRequest *req,
+	Aniworld__V1__RetryFailedDownloadsResponse **out, aw_err *err,
+		const aw_call_opts *opts);
+
+/* Every PENDING, DOWNLOADING and PAUSED item of req->series_id (required) ->
+ * CANCELLED, in one transaction. AW_ENOTFOUND for a series that does not
+ * exist. Free with
+ * aniworld__v1__cancel_series_downloads_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_cancel_series(
+	aw_client *client, const Aniworld__V1__CancelSeriesDownloadsRequest *req,
+	Aniworld__V1__CancelSeriesDownloadsResponse **out, aw_err *err,
+		const aw_call_opts *opts);
+
+/* Deletes the finished items (req->statuses, only finished ones; none: all
+ * three) last changed before req->finished_before (required), of
+ * req->series_id (0: every series), in one transaction. Free with
+ * aniworld__v1__clear_finished_downloads_response__free_unpacked(). */
+AW_EXTERN int aw_client_downloads_clear_finished(
+	aw_client *client, const Aniworld__V1__ClearFinishedDownloadsRequest *req,
+	Aniworld__V1__ClearFinishedDownloadsResponse **out, aw_err *err,
+		const aw_call_opts *opts);
+
+/* Moves item req->id just before item req->before_id (0: behind every item of
+ * its priority) in the queue order. AW_ENOTFOUND for either id, AW_EPRECOND
+ * when their priorities differ, AW_EINVAL when the ids are equal. *out: the
+ * item after. */
+AW_EXTERN int aw_client_downloads_move(aw_client *client,
+				       const Aniworld__V1__MoveDownloadRequest *req,
+				       Aniworld__V1__DownloadQueueItem **out, aw_err *err,
+		const aw_call_opts *opts);
 
 /* ---- watching the download queue (server streaming) ------------------------------------- */
 

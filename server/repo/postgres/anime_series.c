@@ -14,7 +14,7 @@
 
 #define SERIES_COLUMNS                                                                   \
 	"id, key, name, site, folder, description, status, total_episodes, cover_url, " \
-	"episode_dict, created_at, updated_at, version"
+	"episode_dict, created_at, updated_at, version, delete_time, purge_time"
 
 #define SERIES_VERSION_SQL "SELECT version FROM anime_series WHERE id = $1::int8"
 
@@ -45,6 +45,13 @@ static int series_row(const PGresult *res, int row, const void *ctx, ProtobufCAl
 	    (s->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 10))) == NULL ||
 	    (s->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 11))) == NULL ||
 	    (s->etag = aw__etag_new(mem, aw__pg_int(res, row, 12))) == NULL) {
+		protobuf_c_message_free_unpacked(&s->base, mem);
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
+	}
+	if ((!aw__pg_isnull(res, row, 13) &&
+	     (s->delete_time = aw__pb_timestamp(mem, aw__pg_int(res, row, 13))) == NULL) ||
+	    (!aw__pg_isnull(res, row, 14) &&
+	     (s->purge_time = aw__pb_timestamp(mem, aw__pg_int(res, row, 14))) == NULL)) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
 	}
@@ -143,21 +150,34 @@ int aw__pg_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 	"translate(name, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') LIKE $" n \
 	" ESCAPE '\\'"
 
-static const char *const page_sql[4] = {
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > $1::int8 ORDER BY id LIMIT $2::int8",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > $1::int8 AND " NAME_LIKE("3")
-	" ORDER BY id LIMIT $2::int8",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = $3 AND id > $1::int8 "
-	"ORDER BY id LIMIT $2::int8",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = $4 AND id > $1::int8 AND "
-	NAME_LIKE("3") " ORDER BY id LIMIT $2::int8",
+/* Variants 0..3 leave deleted series out (a test on the rows of the path);
+ * 4..7 (show_deleted) do not. */
+#define PAGE(where) \
+	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE " where " ORDER BY id LIMIT $2::int8"
+#define LIVE " AND delete_time IS NULL"
+
+static const char *const page_sql[8] = {
+	(PAGE("id > $1::int8" LIVE)),
+	(PAGE("id > $1::int8 AND " NAME_LIKE("3") LIVE)),
+	(PAGE("site = $3 AND id > $1::int8" LIVE)),
+	(PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3") LIVE)),
+	(PAGE("id > $1::int8")),
+	(PAGE("id > $1::int8 AND " NAME_LIKE("3"))),
+	(PAGE("site = $3 AND id > $1::int8")),
+	(PAGE("site = $4 AND id > $1::int8 AND " NAME_LIKE("3")))
 };
 
-static const char *const count_sql[4] = {
-	"SELECT n FROM row_counts WHERE name = 'anime_series'", /* kept by triggers */
-	"SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1"),
-	"SELECT COUNT(*) FROM anime_series WHERE site = $1",
-	"SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"),
+static const char *const count_sql[8] = {
+	/* Kept by triggers: every series less the deleted ones. */
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
+	"FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1") LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $1" LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1") LIVE),
+	("SELECT n FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE " NAME_LIKE("1")),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $1"),
+	("SELECT COUNT(*) FROM anime_series WHERE site = $2 AND " NAME_LIKE("1"))
 };
 
 /* Binds the filters of `variant` in the order its statements number them:
@@ -175,7 +195,8 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
 {
-	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
+	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0) |
+		      (f->show_deleted ? 4 : 0);
 	Aniworld__V1__ListSeriesResponse *res = NULL;
 	aw_pg_params count_p = {0}, page_p = {0};
 	char *pattern = NULL;
@@ -204,7 +225,7 @@ int aw__pg_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		aw__pg_p_int(&page_p, limit + 1);
 		bind_filters(&page_p, variant, pattern, f);
 		rc = aw__pg_page(c, AW_PG_SERIES_COUNT + variant, count_sql[variant],
-				 variant != 0 ? &count_p : NULL, AW_PG_SERIES_PAGE + variant,
+				 (variant & 3) != 0 ? &count_p : NULL, AW_PG_SERIES_PAGE + variant,
 				 page_sql[variant], &page_p, limit, max_bytes, series_row, NULL, mem,
 				 (void **)res->series, &res->n_series, &res->total_size, more,
 				 "listing series", err);
@@ -272,4 +293,138 @@ int aw__pg_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAl
 				   "AND ($2::int8 = 0 OR version = $2::int8)",
 				   id, if_version, AW_PG_VERSION_SERIES, SERIES_VERSION_SQL, "series",
 				   err);
+}
+
+/* ---- soft delete ------------------------------------------------------------------------- */
+
+/* After a guarded UPDATE of series `id` changed nothing: whether the series
+ * exists, and whether it is deleted. */
+static int series_state(aw_pg_conn *c, int64_t id, int *exists, int *deleted, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int rc;
+
+	aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, AW_PG_SERIES_STATE,
+			"SELECT (delete_time IS NOT NULL)::int FROM anime_series WHERE id = $1::int8",
+			&p, "reading a series", &res, err);
+	if (rc != 0)
+		return rc;
+	*exists = PQntuples(res) > 0;
+	*deleted = *exists && aw__pg_int(res, 0, 0) != 0;
+	PQclear(res);
+	return 0;
+}
+
+/* Sets `hidden` on the episodes and queue items of series `id`. */
+static int hide_children(aw_pg_conn *c, int64_t id, int hidden, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res = NULL;
+	int rc;
+
+	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, hidden);
+	rc = aw__pg_run(c, AW_PG_SERIES_HIDE_EPISODES,
+			"UPDATE episodes SET hidden = $2::int WHERE series_id = $1::int8", &p,
+			"hiding episodes", &res, err);
+	if (res != NULL)
+		PQclear(res);
+	res = NULL;
+	if (rc == 0)
+		rc = aw__pg_run(c, AW_PG_SERIES_HIDE_DOWNLOADS,
+				"UPDATE download_queue SET hidden = $2::int WHERE series_id = $1::int8",
+				&p, "hiding downloads", &res, err);
+	if (res != NULL)
+		PQclear(res);
+	return rc;
+}
+
+int aw__pg_series_soft_delete(aw_repo *r, int64_t id, int64_t if_version, int64_t now_us,
+			      int64_t purge_us, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	aw_pg_params p = {0};
+	PGresult *res;
+	int exists, deleted, rows, rc;
+
+	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, now_us);
+	aw__pg_p_int(&p, purge_us);
+	aw__pg_p_int(&p, if_version);
+	rc = aw__pg_run(c, AW_PG_SERIES_SOFT_DELETE,
+			"UPDATE anime_series SET delete_time = $2::int8, purge_time = $3::int8, "
+			"version = version + 1, "
+			"updated_at = $2::int8 WHERE id = $1::int8 AND delete_time IS NULL "
+			"AND ($4::int8 = 0 OR version = $4::int8) RETURNING id",
+			&p, "deleting a series", &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	PQclear(res);
+	if (rows == 1)
+		return hide_children(c, id, 1, err);
+	rc = series_state(c, id, &exists, &deleted, err);
+	if (rc == 0 && !exists)
+		rc = aw__err_not_found(err, "series", id);
+	if (rc == 0 && !deleted) /* there, not deleted: its etag is stale */
+		rc = aw__pg_explain_miss(c, AW_PG_VERSION_SERIES, SERIES_VERSION_SQL, id, NULL,
+					 if_version, "series", err);
+	return rc; /* deleted already: nothing to do */
+}
+
+int aw__pg_series_undelete(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			   Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	aw_pg_params p = {0};
+	int exists, deleted, rc;
+
+	aw__pg_p_int(&p, id);
+	aw__pg_p_int(&p, now_us);
+	rc = aw__pg_one(c, AW_PG_SERIES_UNDELETE,
+			"UPDATE anime_series SET delete_time = NULL, purge_time = NULL, version = version + 1, "
+			"updated_at = $2::int8 WHERE id = $1::int8 AND delete_time IS NOT NULL "
+			"RETURNING " SERIES_COLUMNS,
+			&p, "undeleting a series", series_row, NULL, mem, (ProtobufCMessage **)out,
+			err);
+	if (rc == 0) {
+		rc = hide_children(c, id, 0, err);
+		if (rc != 0) {
+			protobuf_c_message_free_unpacked(&(*out)->base, mem);
+			*out = NULL;
+		}
+		return rc;
+	}
+	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = series_state(c, id, &exists, &deleted, err);
+	if (rc != 0)
+		return rc;
+	if (!exists)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+	return aw_err_set(err, AW_EPRECOND, "series %lld is not deleted", (long long)id);
+}
+
+int aw__pg_series_expired(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			  aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int rc;
+
+	*n = 0;
+	aw__pg_p_int(&p, now_us);
+	aw__pg_p_int(&p, max);
+	rc = aw__pg_run(pg(r)->writer, AW_PG_SERIES_EXPIRED,
+			"SELECT id FROM anime_series WHERE purge_time IS NOT NULL AND "
+			"purge_time <= $1::int8 ORDER BY purge_time LIMIT $2::int8",
+			&p, "finding series to purge", &res, err);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < PQntuples(res) && i < max; i++)
+		ids[(*n)++] = aw__pg_int(res, i, 0);
+	PQclear(res);
+	return 0;
 }

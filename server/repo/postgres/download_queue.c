@@ -11,8 +11,10 @@
  * are the one exception.
  *
  * Queue order is priority (stored as the proto number, HIGH = 3) descending,
- * then created_at, then id: the order of download_queue_order within one
- * status and of download_queue_series within one series. Claims take the
+ * then queue_position, then id: the order of download_queue_order within one
+ * status, of download_queue_provider and download_queue_language within one
+ * status and provider or language, and of download_queue_series within one
+ * series. Claims take the
  * first PENDING item with FOR UPDATE SKIP LOCKED, so that replicas claiming
  * at once never take the same item and never wait for each other.
  */
@@ -28,7 +30,7 @@
 	"id, series_id, season, episode_number, status, priority, progress_percent, "   \
 	"downloaded_bytes, total_bytes, download_speed, error_message, retry_count, "   \
 	"download_url, file_destination, started_at, completed_at, created_at, updated_at, " \
-	"version"
+	"provider, language, queue_position, version"
 
 #define DL_VERSION_SQL "SELECT version FROM download_queue WHERE id = $1::int8"
 
@@ -72,14 +74,17 @@ static int item_from_row(const PGresult *res, int row, ProtobufCAllocator *mem,
 	d->total_bytes = aw__pg_int(res, row, 8);
 	d->download_speed = aw__pg_double(res, row, 9);
 	d->retry_count = (int32_t)aw__pg_int(res, row, 11);
-	if ((d->error_message = aw__pg_text(res, row, 10, mem)) == NULL ||
+	d->queue_position = aw__pg_int(res, row, 20);
+	if ((d->provider = aw__pg_text(res, row, 18, mem)) == NULL ||
+	    (d->language = aw__pg_text(res, row, 19, mem)) == NULL ||
+	    (d->error_message = aw__pg_text(res, row, 10, mem)) == NULL ||
 	    (d->download_url = aw__pg_text(res, row, 12, mem)) == NULL ||
 	    (d->file_destination = aw__pg_text(res, row, 13, mem)) == NULL ||
 	    optional_time(res, row, 14, mem, &d->started_at) != 0 ||
 	    optional_time(res, row, 15, mem, &d->completed_at) != 0 ||
 	    (d->created_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 16))) == NULL ||
 	    (d->updated_at = aw__pb_timestamp(mem, aw__pg_int(res, row, 17))) == NULL ||
-	    (d->etag = aw__etag_new(mem, aw__pg_int(res, row, 18))) == NULL) {
+	    (d->etag = aw__etag_new(mem, aw__pg_int(res, row, 21))) == NULL) {
 		protobuf_c_message_free_unpacked(&d->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
 	}
@@ -178,13 +183,17 @@ int aw__pg_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	aw__pg_p_text(&p, in->file_destination);
 	aw__pg_p_int(&p, now_us);
 	aw__pg_p_int(&p, AW_DL_PENDING);
+	aw__pg_p_text(&p, in->provider);
+	aw__pg_p_text(&p, in->language);
 	/* A conflict returns no row instead of failing, so that the transaction
 	 * stays usable for the read that names the item in the way. */
 	rc = aw__pg_run(c, AW_PG_DL_INSERT,
 			"INSERT INTO download_queue (series_id, season, episode_number, status, "
-			"priority, download_url, file_destination, created_at, updated_at) "
+			"priority, download_url, file_destination, created_at, updated_at, "
+			"provider, language, queue_position, hidden) "
 			"VALUES ($1::int8, $2::int, $3::int, $8::int, $4::int, $5, $6, $7::int8, "
-			"$7::int8) ON CONFLICT (series_id, season, episode_number) "
+			"$7::int8, $9, $10, $7::int8, COALESCE((SELECT (delete_time IS NOT NULL)::int "
+			"FROM anime_series WHERE id = $1::int8), 0)) ON CONFLICT (series_id, season, episode_number) "
 			"WHERE status IN (1, 2, 3) DO NOTHING RETURNING " DL_COLUMNS,
 			&p, "queueing a download", &res, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
@@ -260,13 +269,33 @@ int aw__pg_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, Protobuf
 
 /* ---- claims, progress and status changes ------------------------------------------------- */
 
+/* The claim for each filter (bit 1 provider, bit 2 language): the first
+ * PENDING item in queue order that no other transaction holds, one probe of
+ * an index in that order (download_queue_order, _provider or _language). */
+#define CLAIM_SQL(where)                                                                    \
+	"UPDATE download_queue "                                                          \
+	"SET status = $3::int, started_at = $1::int8, heartbeat_at = $1::int8, "          \
+	"updated_at = $1::int8, version = version + 1 "                                   \
+	"WHERE id = (SELECT id FROM download_queue WHERE status = $2::int AND hidden = 0"  \
+	where " "                                                                         \
+	"ORDER BY priority DESC, queue_position, id LIMIT 1 FOR UPDATE SKIP LOCKED) "     \
+	"RETURNING " DL_COLUMNS
+
+static const char *const claim_sql[4] = {
+	(CLAIM_SQL("")),
+	(CLAIM_SQL(" AND provider = $4")),
+	(CLAIM_SQL(" AND language = $4")),
+	(CLAIM_SQL(" AND provider = $4 AND language = $5"))
+};
+
 int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   const char *provider, const char *language,
 			   ProtobufCAllocator *mem, aw_download_changes *requeued,
 			   Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_pg_conn *c = pg(r)->writer;
 	aw_pg_params p = {0}, q = {0};
-	int rc;
+	int rc, v;
 
 	*out = NULL;
 	/* Claims whose worker went silent go back to the queue: a range of the
@@ -286,19 +315,16 @@ int aw__pg_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	if (rc != 0)
 		return rc;
 
-	/* The first PENDING item in queue order that no other transaction holds:
-	 * one probe of the order index. */
+	v = (provider[0] != '\0' ? 1 : 0) | (language[0] != '\0' ? 2 : 0);
 	aw__pg_p_int(&q, now_us);
 	aw__pg_p_int(&q, AW_DL_PENDING);
 	aw__pg_p_int(&q, AW_DL_DOWNLOADING);
-	rc = run_one(c, AW_PG_DL_CLAIM,
-		     "UPDATE download_queue "
-		     "SET status = $3::int, started_at = $1::int8, heartbeat_at = $1::int8, "
-		     "updated_at = $1::int8, version = version + 1 "
-		     "WHERE id = (SELECT id FROM download_queue WHERE status = $2::int "
-		     "ORDER BY priority DESC, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-		     "RETURNING " DL_COLUMNS,
-		     &q, "claiming a download", mem, out, err);
+	if (v & 1)
+		aw__pg_p_text(&q, provider);
+	if (v & 2)
+		aw__pg_p_text(&q, language);
+	rc = run_one(c, AW_PG_DL_CLAIM + v, claim_sql[v], &q, "claiming a download", mem, out,
+		     err);
 	return rc == AW_ENOTFOUND ? 0 : rc;
 }
 
@@ -369,8 +395,8 @@ int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
  * reason (AW_DL_EFFECT_ERROR). The id is the primary key, so the status test
  * is a check on one row, not a search.
  */
-#define TRANSITION_SQL                                                                        \
-	"UPDATE download_queue SET status = $4::int, "                                       \
+#define TRANSITION_SET                                                                        \
+	"status = $4::int, "                                                                 \
 	"progress_percent = CASE WHEN $5::int & 1 <> 0 THEN 100 WHEN $5::int & 4 <> 0 THEN 0 " \
 	"ELSE progress_percent END, "                                                        \
 	"completed_at = CASE WHEN $5::int & 1 <> 0 THEN $2::int8 WHEN $5::int & 4 <> 0 "       \
@@ -381,7 +407,9 @@ int aw__pg_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	"downloaded_bytes = CASE WHEN $5::int & 4 <> 0 THEN 0 ELSE downloaded_bytes END, "     \
 	"download_speed = CASE WHEN $5::int & 4 <> 0 THEN 0 ELSE download_speed END, "         \
 	"started_at = CASE WHEN $5::int & 4 <> 0 THEN NULL ELSE started_at END, "              \
-	"heartbeat_at = NULL, updated_at = $2::int8, version = version + 1 "                  \
+	"heartbeat_at = NULL, updated_at = $2::int8, version = version + 1 "
+#define TRANSITION_SQL                                                                        \
+	"UPDATE download_queue SET " TRANSITION_SET                                           \
 	"WHERE id = $1::int8 AND (($3::int8 >> status) & 1) = 1 "                             \
 	"AND ($7::int8 = 0 OR version = $7::int8) RETURNING " DL_COLUMNS
 
@@ -462,22 +490,36 @@ int aw__pg_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator
  */
 #define RANGES(where)                                                                        \
 	"(SELECT " DL_COLUMNS " FROM download_queue WHERE " where " AND priority = $2::int8 "   \
-	"AND (created_at, id) > ($3::int8, $4::int8) ORDER BY created_at, id LIMIT $5::int8) " \
+	"AND (queue_position, id) > ($3::int8, $4::int8) ORDER BY queue_position, id "          \
+	"LIMIT $5::int8) "                                                                     \
 	"UNION ALL (SELECT " DL_COLUMNS " FROM download_queue WHERE " where                    \
-	" AND priority < $2::int8 ORDER BY priority DESC, created_at, id LIMIT $5::int8)"
+	" AND priority < $2::int8 ORDER BY priority DESC, queue_position, id LIMIT $5::int8)"
+
+/* The provider ($7) and language ($8) filters: tests on the rows an index
+ * range yields ('' matches every row). */
+#define ITEM_FILTERS " AND ($7 = '' OR provider = $7) AND ($8 = '' OR language = $8)"
 
 static const char page_status_sql[] =
-	"SELECT d.* FROM unnest($6::int[]) AS s(status), LATERAL (" RANGES("status = s.status")
+	"SELECT d.* FROM unnest($6::int[]) AS s(status), LATERAL ("
+	RANGES("status = s.status AND hidden = 0" ITEM_FILTERS)
 	") AS d WHERE (($1::int8 >> s.status) & 1) = 1 "
-	"ORDER BY d.priority DESC, d.created_at, d.id LIMIT $5::int8";
+	"ORDER BY d.priority DESC, d.queue_position, d.id LIMIT $5::int8";
 static const char page_series_sql[] =
-	"SELECT * FROM (" RANGES("series_id = $6::int8 AND (($1::int8 >> status) & 1) = 1")
-	") AS d ORDER BY d.priority DESC, d.created_at, d.id LIMIT $5::int8";
+	"SELECT * FROM ("
+	RANGES("series_id = $6::int8 AND hidden = 0 AND (($1::int8 >> status) & 1) = 1"
+	       ITEM_FILTERS)
+	") AS d ORDER BY d.priority DESC, d.queue_position, d.id LIMIT $5::int8";
+/* Without a provider or language filter, counting reads the order index only;
+ * with one, the rows too. */
 static const char count_status_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[])";
+	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) AND hidden = 0";
+static const char count_status_filtered_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE status = ANY ($1::int[]) AND hidden = 0 "
+	"AND ($2 = '' OR provider = $2) AND ($3 = '' OR language = $3)";
 static const char count_series_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE series_id = $2::int8 "
-	"AND (($1::int8 >> status) & 1) = 1";
+	"SELECT COUNT(*) FROM download_queue WHERE series_id = $2::int8 AND hidden = 0 "
+	"AND (($1::int8 >> status) & 1) = 1 "
+	"AND ($3 = '' OR provider = $3) AND ($4 = '' OR language = $4)";
 
 int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *f,
 			  unsigned statuses, const aw_cursor *after, int limit, size_t max_bytes,
@@ -489,7 +531,8 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 	char set[64];
 	size_t o = 0;
 	aw_pg_conn *c;
-	int rc;
+	int rc, filtered = (f->provider != NULL && f->provider[0] != '\0') ||
+			   (f->language != NULL && f->language[0] != '\0');
 
 	*out = NULL;
 	*more = 0;
@@ -526,9 +569,20 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 			aw__pg_p_text(&page_p, set);
 			aw__pg_p_text(&count_p, set);
 		}
+		aw__pg_p_text(&page_p, f->provider);
+		aw__pg_p_text(&page_p, f->language);
+		if (f->series_id != 0 || filtered) {
+			aw__pg_p_text(&count_p, f->provider);
+			aw__pg_p_text(&count_p, f->language);
+		}
 		if (f->series_id != 0)
 			rc = aw__pg_page(c, AW_PG_DL_COUNT_SERIES, count_series_sql, &count_p,
 					 AW_PG_DL_PAGE_SERIES, page_series_sql, &page_p, limit,
+					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
+					 &res->total_size, more, "listing downloads", err);
+		else if (filtered)
+			rc = aw__pg_page(c, AW_PG_DL_COUNT_STATUS_FILTERED, count_status_filtered_sql,
+					 &count_p, AW_PG_DL_PAGE_STATUS, page_status_sql, &page_p, limit,
 					 max_bytes, item_row, NULL, mem, (void **)res->items, &res->n_items,
 					 &res->total_size, more, "listing downloads", err);
 		else
@@ -545,4 +599,277 @@ int aw__pg_downloads_list(aw_repo *r, const Aniworld__V1__ListDownloadsRequest *
 	}
 	*out = res;
 	return 0;
+}
+
+/* ---- the queue as download managers have it ------------------------------------------------ */
+
+int aw__pg_downloads_summary(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			     Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err)
+{
+	Aniworld__V1__GetQueueSummaryResponse *res = NULL;
+	aw_pg_params p = {0};
+	PGresult *rows = NULL;
+	aw_pg_conn *c;
+	int rc;
+
+	*out = NULL;
+	rc = aw__pg_reader_get(pg(r), &c, err);
+	if (rc != 0)
+		return rc;
+	/* One statement: one snapshot. $1 = 0 for every series. */
+	aw__pg_p_int(&p, series_id);
+	rc = aw__pg_run(c, series_id != 0 ? AW_PG_DL_SUMMARY_SERIES : AW_PG_DL_SUMMARY,
+			series_id != 0
+				? "SELECT status, COUNT(*), SUM(downloaded_bytes)::int8, "
+				  "SUM(total_bytes)::int8 FROM download_queue "
+				  "WHERE series_id = $1::int8 AND hidden = 0 GROUP BY status"
+				: "SELECT status, COUNT(*), SUM(downloaded_bytes)::int8, "
+				  "SUM(total_bytes)::int8 FROM download_queue "
+				  "WHERE $1::int8 = 0 AND hidden = 0 GROUP BY status",
+			&p, "summing up the queue", &rows, err);
+	aw__pg_reader_put(pg(r), c);
+	if (rc != 0)
+		return rc;
+	res = aw__pb_new(mem, &aniworld__v1__get_queue_summary_response__descriptor);
+	if (res == NULL) {
+		PQclear(rows);
+		return aw_err_set(err, AW_ENOMEM, "out of memory summing up the queue");
+	}
+	for (int i = 0; i < PQntuples(rows); i++) {
+		int64_t *count[] = {NULL,
+				    &res->pending_count,
+				    &res->downloading_count,
+				    &res->paused_count,
+				    &res->completed_count,
+				    &res->failed_count,
+				    &res->cancelled_count};
+		int s = (int)aw__pg_int(rows, i, 0);
+		int64_t n = aw__pg_int(rows, i, 1);
+
+		if (s >= 1 && s <= AW_DL_STATUS_MAX)
+			*count[s] = n;
+		res->total_count += n;
+		res->downloaded_bytes += aw__pg_int(rows, i, 2);
+		res->total_bytes += aw__pg_int(rows, i, 3);
+	}
+	PQclear(rows);
+	*out = res;
+	return 0;
+}
+
+/* AW_ENOTFOUND unless series `id` exists; read in the write transaction. */
+static int series_exists(aw_pg_conn *c, int64_t id, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int rc, rows;
+
+	aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, AW_PG_DL_SERIES_EXISTS, "SELECT 1 FROM anime_series WHERE id = $1::int8",
+			&p, "looking for a series", &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	PQclear(res);
+	return rows > 0 ? 0 : aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+}
+
+/*
+ * A bulk status change: the transition of TRANSITION_SET for every item in
+ * status $1 (one range of the order index per status) of series $7 (0: all).
+ * When $8 is set (the rule's target is unfinished), an item whose episode
+ * has another unfinished item ($9, the set), or a newer item in the same
+ * status, is left alone, so that the unique index on unfinished items never
+ * refuses the statement. Rows another transaction holds are not waited for
+ * differently from any UPDATE: the writer is the only one changing statuses
+ * in bulk.
+ */
+#define BULK_SQL                                                                              \
+	"UPDATE download_queue AS d SET " TRANSITION_SET                                      \
+	"WHERE d.status = $1::int AND d.hidden = 0 AND (($3::int8 >> d.status) & 1) = 1 AND " \
+	"($7::int8 = 0 OR d.series_id = $7::int8) AND "                                      \
+	"(NOT $8::bool OR NOT EXISTS (SELECT 1 FROM download_queue AS o "                    \
+	"WHERE o.series_id = d.series_id AND o.season = d.season "                           \
+	"AND o.episode_number = d.episode_number AND o.id <> d.id "                          \
+	"AND ((($9::int8 >> o.status) & 1) = 1 OR (o.status = d.status AND o.id > d.id)))) "  \
+	"RETURNING " DL_COLUMNS
+
+int aw__pg_downloads_bulk_transition(aw_repo *r, const aw_download_rule *rule, unsigned statuses,
+				     int64_t series_id, int64_t now_us, ProtobufCAllocator *mem,
+				     aw_download_changes *changed, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	int rc = series_id != 0 ? series_exists(c, series_id, err) : 0;
+
+	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+		aw_pg_params p = {0};
+
+		if (!(statuses & rule->from & AW_DL_BIT(s)))
+			continue;
+		aw__pg_p_int(&p, s);
+		aw__pg_p_int(&p, now_us);
+		aw__pg_p_int(&p, rule->from);
+		aw__pg_p_int(&p, rule->to);
+		aw__pg_p_int(&p, rule->effects);
+		aw__pg_p_text(&p, "");
+		aw__pg_p_int(&p, series_id);
+		aw__pg_p_text(&p, (AW_DL_UNFINISHED & AW_DL_BIT(rule->to)) != 0 ? "t" : "f");
+		aw__pg_p_int(&p, AW_DL_UNFINISHED);
+		rc = run_all(c, AW_PG_DL_BULK, BULK_SQL, &p, "changing downloads' status", mem,
+			     changed, EV_UPDATED, err);
+	}
+	return rc;
+}
+
+int aw__pg_downloads_clear(aw_repo *r, unsigned statuses, int64_t before_us, int64_t series_id,
+			   ProtobufCAllocator *mem, aw_download_changes *deleted, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	int rc = series_id != 0 ? series_exists(c, series_id, err) : 0;
+
+	/* One DELETE per status, each a range of the order index. */
+	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+		aw_pg_params p = {0};
+
+		if (!(statuses & AW_DL_BIT(s)))
+			continue;
+		aw__pg_p_int(&p, s);
+		aw__pg_p_int(&p, before_us);
+		aw__pg_p_int(&p, series_id);
+		rc = run_all(c, AW_PG_DL_CLEAR,
+			     "DELETE FROM download_queue WHERE status = $1::int AND hidden = 0 AND "
+			     "updated_at < $2::int8 AND ($3::int8 = 0 OR series_id = $3::int8) "
+			     "RETURNING " DL_COLUMNS,
+			     &p, "clearing finished downloads", mem, deleted, EV_DELETED, err);
+	}
+	return rc;
+}
+
+/* Where an item is in the queue order: its status, priority and position. */
+typedef struct place {
+	int status, priority;
+	int64_t position;
+} place;
+
+/* Reads the place of item `id`, locking its row for the move. */
+static int place_of(aw_pg_conn *c, int64_t id, place *pl, aw_err *err)
+{
+	aw_pg_params p = {0};
+	PGresult *res;
+	int rc, rows;
+
+	aw__pg_p_int(&p, id);
+	rc = aw__pg_run(c, AW_PG_DL_PLACE,
+			"SELECT status, priority, queue_position FROM download_queue "
+			"WHERE id = $1::int8 FOR UPDATE",
+			&p, "reading a download's place", &res, err);
+	if (rc != 0)
+		return rc;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		pl->status = (int)aw__pg_int(res, 0, 0);
+		pl->priority = (int)aw__pg_int(res, 0, 1);
+		pl->position = aw__pg_int(res, 0, 2);
+	}
+	PQclear(res);
+	return rows > 0 ? 0 : aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+}
+
+/* Runs a statement returning at most one integer (NULL counts as none). */
+static int run_int(aw_pg_conn *c, int slot, const char *sql, const aw_pg_params *p,
+		   int64_t *out, int *found, aw_err *err)
+{
+	PGresult *res;
+	int rc = aw__pg_run(c, slot, sql, p, "reading the queue order", &res, err);
+
+	*found = 0;
+	if (rc != 0)
+		return rc;
+	if (PQntuples(res) > 0 && !PQgetisnull(res, 0, 0)) {
+		*found = 1;
+		*out = aw__pg_int(res, 0, 0);
+	}
+	PQclear(res);
+	return 0;
+}
+
+int aw__pg_downloads_move(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
+			  ProtobufCAllocator *mem, aw_download_changes *moved,
+			  Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_pg_conn *c = pg(r)->writer;
+	aw_pg_params q = {0};
+	place a, b;
+	int64_t position = 0, prev = 0;
+	int found = 0, rc;
+
+	*out = NULL;
+	rc = place_of(c, id, &a, err);
+	if (rc == 0 && before_id == 0) {
+		aw_pg_params p = {0};
+
+		/* Behind every item of its priority. */
+		aw__pg_p_int(&p, a.priority);
+		rc = run_int(c, AW_PG_DL_LAST_POSITION,
+			     "SELECT MAX(queue_position) FROM download_queue WHERE priority = $1::int",
+			     &p, &position, &found, err);
+		position = found ? position + 1 : a.position;
+	} else if (rc == 0) {
+		aw_pg_params p = {0};
+
+		rc = place_of(c, before_id, &b, err);
+		if (rc != 0)
+			return rc;
+		if (a.priority != b.priority)
+			return aw_err_set(err, AW_EPRECOND,
+					  "download %lld has priority %d and download %lld %d: "
+					  "MoveDownload moves within one priority (change it with "
+					  "UpdateDownload first)",
+					  (long long)id, a.priority, (long long)before_id, b.priority);
+		/* The item before `before_id` in its status and priority: one probe
+		 * of the order index, backwards. */
+		aw__pg_p_int(&p, b.status);
+		aw__pg_p_int(&p, b.priority);
+		aw__pg_p_int(&p, b.position);
+		aw__pg_p_int(&p, before_id);
+		aw__pg_p_int(&p, id);
+		rc = run_int(c, AW_PG_DL_PREV_POSITION,
+			     "SELECT queue_position FROM download_queue WHERE status = $1::int AND "
+			     "hidden = 0 AND priority = $2::int AND (queue_position, id) < ($3::int8, $4::int8) "
+			     "AND id <> $5::int8 ORDER BY queue_position DESC, id DESC LIMIT 1",
+			     &p, &prev, &found, err);
+		if (rc != 0)
+			return rc;
+		if (!found) {
+			position = b.position - 1;
+		} else if (b.position - prev >= 2) {
+			position = prev + (b.position - prev) / 2;
+		} else {
+			aw_pg_params m = {0};
+
+			/* No room between them: `before_id` and everything after it
+			 * in its priority move back by 2. */
+			aw__pg_p_int(&m, b.priority);
+			aw__pg_p_int(&m, b.position);
+			aw__pg_p_int(&m, before_id);
+			aw__pg_p_int(&m, id);
+			rc = run_all(c, AW_PG_DL_MAKE_ROOM,
+				     "UPDATE download_queue SET queue_position = queue_position + 2, "
+				     "version = version + 1 "
+				     "WHERE priority = $1::int AND (queue_position, id) >= "
+				     "($2::int8, $3::int8) AND id <> $4::int8 RETURNING " DL_COLUMNS,
+				     &m, "making room in the queue", mem, moved, EV_UPDATED, err);
+			position = prev + 1;
+		}
+	}
+	if (rc != 0)
+		return rc;
+	aw__pg_p_int(&q, id);
+	aw__pg_p_int(&q, position);
+	aw__pg_p_int(&q, now_us);
+	return run_one(c, AW_PG_DL_MOVE,
+		       "UPDATE download_queue SET queue_position = $2::int8, updated_at = $3::int8, "
+		       "version = version + 1 "
+		       "WHERE id = $1::int8 RETURNING " DL_COLUMNS,
+		       &q, "moving a download", mem, out, err);
 }

@@ -85,9 +85,10 @@ int aw__pg_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 	aw__pg_p_int(&p, now_us);
 	rc = aw__pg_run(pg(r)->writer, AW_PG_EPISODE_INSERT,
 			"INSERT INTO episodes (series_id, season, episode_number, title, file_path, "
-			"file_size, is_downloaded, download_date, created_at, updated_at) "
+			"file_size, is_downloaded, download_date, created_at, updated_at, hidden) "
 			"VALUES ($1::int8, $2::int, $3::int, $4, $5, $6::int8, $7::int <> 0, "
-			"$8::int8, $9::int8, $9::int8) "
+			"$8::int8, $9::int8, $9::int8, COALESCE((SELECT (delete_time IS NOT NULL)::int "
+			"FROM anime_series WHERE id = $1::int8), 0)) "
 			"ON CONFLICT (series_id, season, episode_number) DO NOTHING "
 			"RETURNING " EPISODE_COLUMNS,
 			&p, "creating an episode", &res, err);
@@ -125,20 +126,22 @@ int aw__pg_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
 	"AND ($" dl "::int < 0 OR is_downloaded = ($" dl "::int = 1)) "
 
 static const char *const page_sql[2] = {
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE (series_id, season, episode_number) > ($1::int8, $2::int8, $3::int8) "
-	"AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY series_id, season, episode_number LIMIT $4::int8",
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
+	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY series_id, season, episode_number LIMIT $4::int8"),
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
 	"WHERE series_id = $1::int8 AND (season, episode_number) > ($2::int8, $3::int8) "
-	"AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY season, episode_number LIMIT $4::int8",
+	"AND hidden = 0 AND " EPISODE_FILTERS("5", "6", "7") "ORDER BY season, episode_number LIMIT $4::int8")
 };
 
 /* The counts bind the filters, after the series for one series. */
 static const char *const count_sql[3] = {
-	"SELECT COUNT(*) FROM episodes WHERE " EPISODE_FILTERS("1", "2", "3"),
-	"SELECT COUNT(*) FROM episodes WHERE series_id = $1::int8 AND "
-	EPISODE_FILTERS("2", "3", "4"),
-	"SELECT n FROM row_counts WHERE name = 'episodes'", /* kept by triggers */
+	("SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND " EPISODE_FILTERS("1", "2", "3")),
+	("SELECT COUNT(*) FROM episodes WHERE series_id = $1::int8 AND hidden = 0 AND "
+	EPISODE_FILTERS("2", "3", "4")),
+	/* Kept by triggers; the episodes of deleted series left out. */
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
+	"WHERE name = 'episodes'")
 };
 
 static void bind_filters(aw_pg_params *p, const Aniworld__V1__ListEpisodesRequest *f,

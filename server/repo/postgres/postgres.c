@@ -1660,7 +1660,7 @@ static int pg_snapshot(aw_repo *r, int (*stop)(void *stop_arg), void *stop_arg, 
 }
 
 static const aw_repo_methods postgres_methods = {
-	.version = 7,
+	.version = 8,
 	.close = pg_close,
 	.begin = pg_begin,
 	.commit = pg_commit,
@@ -1698,6 +1698,13 @@ static const aw_repo_methods postgres_methods = {
 	.episodes_delete = aw__pg_episodes_delete,
 	.episodes_mark_downloaded = aw__pg_episodes_mark_downloaded,
 	.downloads_publish = aw__pg_downloads_publish,
+	.downloads_summary = aw__pg_downloads_summary,
+	.downloads_bulk_transition = aw__pg_downloads_bulk_transition,
+	.downloads_clear = aw__pg_downloads_clear,
+	.downloads_move = aw__pg_downloads_move,
+	.series_soft_delete = aw__pg_series_soft_delete,
+	.series_undelete = aw__pg_series_undelete,
+	.series_expired = aw__pg_series_expired,
 	.start = aw__pg_events_start,
 	.events_sync = aw__pg_events_sync,
 	.write_mode = pg_write_mode,

@@ -175,6 +175,69 @@ static const char *const migrations[] = {
 	"ALTER TABLE episodes ADD COLUMN version BIGINT NOT NULL DEFAULT 1;"
 	"ALTER TABLE download_queue ADD COLUMN version BIGINT NOT NULL DEFAULT 1;"
 	"ALTER TABLE user_sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 1;",
+
+	/* 6: the download queue as download managers have it, and soft delete
+	 * for series. Each queue item's provider (hoster) and language, and its
+	 * place in the queue (queue_position, the enqueue time until MoveDownload
+	 * moves it), which replaces created_at in the queue order. A deleted
+	 * series keeps its row with delete_time and purge_time set; its episodes
+	 * and queue items are marked hidden (so that lists and claims skip them
+	 * through their indexes, hidden coming right after status), until it is
+	 * undeleted or purged. Claims filtered by provider or language walk an
+	 * index of their own, in queue order. The row counts of the unfiltered
+	 * lists gain the numbers of deleted series and hidden episodes, which
+	 * they leave out. */
+	"ALTER TABLE anime_series ADD COLUMN delete_time BIGINT;"
+	"ALTER TABLE anime_series ADD COLUMN purge_time BIGINT;"
+	"CREATE INDEX anime_series_purge ON anime_series(purge_time) WHERE purge_time IS NOT NULL;"
+	"ALTER TABLE episodes ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE download_queue ADD COLUMN provider TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN queue_position BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE download_queue ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE download_queue SET queue_position = created_at;"
+	"DROP INDEX download_queue_series;"
+	"CREATE INDEX download_queue_series"
+	"  ON download_queue(series_id, priority DESC, queue_position, id);"
+	"DROP INDEX download_queue_order;"
+	"CREATE INDEX download_queue_order"
+	"  ON download_queue(status, hidden, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_provider"
+	"  ON download_queue(status, hidden, provider, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_language"
+	"  ON download_queue(status, hidden, language, priority DESC, queue_position, id);"
+	"INSERT INTO row_counts VALUES ('anime_series_deleted', 0), ('episodes_hidden', 0);"
+	"CREATE FUNCTION aw_series_deleted_count() RETURNS trigger LANGUAGE plpgsql AS $$"
+	"BEGIN"
+	"  IF TG_OP = 'DELETE' THEN"
+	"    IF OLD.delete_time IS NOT NULL THEN"
+	"      UPDATE row_counts SET n = n - 1 WHERE name = 'anime_series_deleted';"
+	"    END IF;"
+	"  ELSIF (OLD.delete_time IS NULL) <> (NEW.delete_time IS NULL) THEN"
+	"    UPDATE row_counts SET n = n + (CASE WHEN NEW.delete_time IS NULL THEN -1 ELSE 1 END)"
+	"     WHERE name = 'anime_series_deleted';"
+	"  END IF;"
+	"  RETURN NULL;"
+	"END $$;"
+	"CREATE TRIGGER anime_series_deleted_counted AFTER UPDATE OF delete_time OR DELETE"
+	"  ON anime_series FOR EACH ROW EXECUTE FUNCTION aw_series_deleted_count();"
+	"CREATE FUNCTION aw_episodes_hidden_count() RETURNS trigger LANGUAGE plpgsql AS $$"
+	"BEGIN"
+	"  IF TG_OP = 'INSERT' THEN"
+	"    IF NEW.hidden <> 0 THEN"
+	"      UPDATE row_counts SET n = n + 1 WHERE name = 'episodes_hidden';"
+	"    END IF;"
+	"  ELSIF TG_OP = 'DELETE' THEN"
+	"    IF OLD.hidden <> 0 THEN"
+	"      UPDATE row_counts SET n = n - 1 WHERE name = 'episodes_hidden';"
+	"    END IF;"
+	"  ELSIF OLD.hidden <> NEW.hidden THEN"
+	"    UPDATE row_counts SET n = n + NEW.hidden - OLD.hidden WHERE name = 'episodes_hidden';"
+	"  END IF;"
+	"  RETURN NULL;"
+	"END $$;"
+	"CREATE TRIGGER episodes_hidden_counted AFTER INSERT OR UPDATE OF hidden OR DELETE"
+	"  ON episodes FOR EACH ROW EXECUTE FUNCTION aw_episodes_hidden_count();",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

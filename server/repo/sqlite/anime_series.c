@@ -13,7 +13,7 @@
 
 #define SERIES_COLUMNS                                                                   \
 	"id, key, name, site, folder, description, status, total_episodes, cover_url, " \
-	"episode_dict, created_at, updated_at, version"
+	"episode_dict, created_at, updated_at, version, delete_time, purge_time"
 
 #define SERIES_VERSION_SQL "SELECT version FROM anime_series WHERE id = ?1"
 
@@ -39,6 +39,13 @@ static int series_row(sqlite3_stmt *st, const void *ctx, ProtobufCAllocator *mem
 	    (s->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 10))) == NULL ||
 	    (s->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 11))) == NULL ||
 	    (s->etag = aw__etag_new(mem, sqlite3_column_int64(st, 12))) == NULL) {
+		protobuf_c_message_free_unpacked(&s->base, mem);
+		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
+	}
+	if ((sqlite3_column_type(st, 13) != SQLITE_NULL &&
+	     (s->delete_time = aw__pb_timestamp(mem, sqlite3_column_int64(st, 13))) == NULL) ||
+	    (sqlite3_column_type(st, 14) != SQLITE_NULL &&
+	     (s->purge_time = aw__pb_timestamp(mem, sqlite3_column_int64(st, 14))) == NULL)) {
 		protobuf_c_message_free_unpacked(&s->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a series");
 	}
@@ -143,26 +150,38 @@ int aw__sq_series_get_by_key(aw_repo *r, const char *key, ProtobufCAllocator *me
 }
 
 /*
- * Listing. Four statement variants, by which filters are set, so that each can
- * use its best access path: the rowid range alone, or the site index (whose
- * entries end in the rowid, so "site = ? AND id > ?" is a range too). A name
- * filter is a substring match and scans.
+ * Listing. Eight statement variants, by which filters are set, so that each
+ * can use its best access path: the rowid range alone, or the site index
+ * (whose entries end in the rowid, so "site = ? AND id > ?" is a range too). A
+ * name filter is a substring match and scans. Variants 0..3 leave deleted
+ * series out (a test on the rows of the path); 4..7 (show_deleted) do not.
  */
-static const char *const page_sql[4] = {
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > ?1 ORDER BY id LIMIT ?2",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE id > ?1 AND name LIKE ?3 ESCAPE '\\' "
-	"ORDER BY id LIMIT ?2",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = ?4 AND id > ?1 "
-	"ORDER BY id LIMIT ?2",
-	"SELECT " SERIES_COLUMNS " FROM anime_series WHERE site = ?4 AND id > ?1 AND name LIKE ?3 "
-	"ESCAPE '\\' ORDER BY id LIMIT ?2",
+#define PAGE(where) "SELECT " SERIES_COLUMNS " FROM anime_series WHERE " where " ORDER BY id LIMIT ?2"
+#define LIVE " AND delete_time IS NULL"
+#define NAME_LIKE " AND name LIKE ?3 ESCAPE '\\'"
+
+static const char *const page_sql[8] = {
+	(PAGE("id > ?1" LIVE)),
+	(PAGE("id > ?1" NAME_LIKE LIVE)),
+	(PAGE("site = ?4 AND id > ?1" LIVE)),
+	(PAGE("site = ?4 AND id > ?1" NAME_LIKE LIVE)),
+	(PAGE("id > ?1")),
+	(PAGE("id > ?1" NAME_LIKE)),
+	(PAGE("site = ?4 AND id > ?1")),
+	(PAGE("site = ?4 AND id > ?1" NAME_LIKE))
 };
 
-static const char *const count_sql[4] = {
-	"SELECT n FROM row_counts WHERE name = 'anime_series'", /* kept by triggers */
-	"SELECT COUNT(*) FROM anime_series WHERE name LIKE ?3 ESCAPE '\\'",
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4",
-	"SELECT COUNT(*) FROM anime_series WHERE site = ?4 AND name LIKE ?3 ESCAPE '\\'",
+static const char *const count_sql[8] = {
+	/* Kept by triggers: every series less the deleted ones. */
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'anime_series_deleted') "
+	"FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE delete_time IS NULL" NAME_LIKE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" LIVE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE LIVE),
+	("SELECT n FROM row_counts WHERE name = 'anime_series'"),
+	("SELECT COUNT(*) FROM anime_series WHERE 1" NAME_LIKE),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4"),
+	("SELECT COUNT(*) FROM anime_series WHERE site = ?4" NAME_LIKE)
 };
 
 static int bind_filters(sqlite3_stmt *st, int variant, const char *pattern,
@@ -179,7 +198,8 @@ int aw__sq_series_list(aw_repo *r, const Aniworld__V1__ListSeriesRequest *f,
 		       const aw_cursor *after, int limit, size_t max_bytes, ProtobufCAllocator *mem,
 		       Aniworld__V1__ListSeriesResponse **out, int *more, aw_err *err)
 {
-	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0);
+	int variant = (f->name_contains[0] != '\0' ? 1 : 0) | (f->site[0] != '\0' ? 2 : 0) |
+		      (f->show_deleted ? 4 : 0);
 	Aniworld__V1__ListSeriesResponse *res = NULL;
 	sqlite3_stmt *count_st = NULL, *page_st = NULL;
 	char *pattern = NULL;
@@ -277,4 +297,147 @@ int aw__sq_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAl
 				   "DELETE FROM anime_series WHERE id = ?1 AND (?2 = 0 OR version = ?2)",
 				   id, if_version, AW_SQ_VERSION_SERIES, SERIES_VERSION_SQL, "series",
 				   err);
+}
+
+/* ---- soft delete ------------------------------------------------------------------------- */
+
+/* After a guarded UPDATE of series `id` changed nothing: whether the series
+ * exists (1), and whether it is deleted. */
+static int series_state(aw_sq_conn *c, int64_t id, int *exists, int *deleted, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_SERIES_STATE,
+			     "SELECT delete_time IS NOT NULL FROM anime_series WHERE id = ?1", &st,
+			     err);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	*exists = rc == SQLITE_ROW;
+	*deleted = rc == SQLITE_ROW && sqlite3_column_int(st, 0) != 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return aw__sq_error(c->db, rc, "reading a series", err);
+	return 0;
+}
+
+/* Sets `hidden` on the episodes and queue items of series `id`. */
+static int hide_children(aw_sq_conn *c, int64_t id, int hidden, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_SERIES_HIDE_EPISODES,
+			     "UPDATE episodes SET hidden = ?2 WHERE series_id = ?1", &st, err);
+
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, hidden);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? 0 : aw__sq_error(c->db, rc, "hiding episodes", err);
+	}
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_SERIES_HIDE_DOWNLOADS,
+				 "UPDATE download_queue SET hidden = ?2 WHERE series_id = ?1", &st,
+				 err);
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int(st, 2, hidden);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		rc = rc == SQLITE_DONE ? 0 : aw__sq_error(c->db, rc, "hiding downloads", err);
+	}
+	return rc;
+}
+
+int aw__sq_series_soft_delete(aw_repo *r, int64_t id, int64_t if_version, int64_t now_us,
+			      int64_t purge_us, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int exists, deleted, rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_SOFT_DELETE,
+			 "UPDATE anime_series SET delete_time = ?2, purge_time = ?3, updated_at = ?2, "
+			 "version = version + 1 "
+			 "WHERE id = ?1 AND delete_time IS NULL AND (?4 = 0 OR version = ?4)",
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_us);
+	sqlite3_bind_int64(st, 3, purge_us);
+	sqlite3_bind_int64(st, 4, if_version);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return aw__sq_error(c->db, rc, "deleting a series", err);
+	if (sqlite3_changes(c->db) == 1)
+		return hide_children(c, id, 1, err);
+	rc = series_state(c, id, &exists, &deleted, err);
+	if (rc == 0 && !exists)
+		rc = aw__err_not_found(err, "series", id);
+	if (rc == 0 && !deleted) /* there, not deleted: its etag is stale */
+		rc = aw__sq_explain_miss(c, AW_SQ_VERSION_SERIES, SERIES_VERSION_SQL, id, NULL,
+					 if_version, "series", err);
+	return rc; /* deleted already: nothing to do */
+}
+
+int aw__sq_series_undelete(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			   Aniworld__V1__AnimeSeries **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int exists, deleted, rc;
+
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_UNDELETE,
+			 "UPDATE anime_series SET delete_time = NULL, purge_time = NULL, version = version + 1, "
+			 "updated_at = ?2 WHERE id = ?1 AND delete_time IS NOT NULL "
+			 "RETURNING " SERIES_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now_us);
+	rc = step_one(c, st, "undeleting a series", mem, out, err);
+	if (rc == 0) {
+		rc = hide_children(c, id, 0, err);
+		if (rc != 0) {
+			protobuf_c_message_free_unpacked(&(*out)->base, mem);
+			*out = NULL;
+		}
+		return rc;
+	}
+	if (rc != AW_ENOTFOUND)
+		return rc;
+	rc = series_state(c, id, &exists, &deleted, err);
+	if (rc != 0)
+		return rc;
+	if (!exists)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+	return aw_err_set(err, AW_EPRECOND, "series %lld is not deleted", (long long)id);
+}
+
+int aw__sq_series_expired(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			  aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	*n = 0;
+	rc = aw__sq_stmt(c, AW_SQ_SERIES_EXPIRED,
+			 "SELECT id FROM anime_series WHERE purge_time IS NOT NULL AND "
+			 "purge_time <= ?1 ORDER BY purge_time LIMIT ?2",
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_us);
+	sqlite3_bind_int(st, 2, max);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		ids[(*n)++] = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE)
+		return aw__sq_error(c->db, step, "finding series to purge", err);
+	return 0;
 }

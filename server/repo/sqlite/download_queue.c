@@ -7,9 +7,11 @@
  * read in the same transaction to say why (missing, or which status refused).
  *
  * Queue order is priority (stored as the proto number, HIGH = 3) descending,
- * then created_at, then id: the order of the download_queue_order index
- * within one status and of download_queue_series within one series. Every
- * query here walks one of those two, or the heartbeat index for stale claims.
+ * then queue_position, then id: the order of the download_queue_order index
+ * within one status, of download_queue_provider and download_queue_language
+ * within one status and provider or language, and of download_queue_series
+ * within one series. Every query on the hot path walks one of those, or the
+ * heartbeat index for stale claims.
  */
 #include "sqlite_int.h"
 
@@ -23,12 +25,12 @@
 	"id, series_id, season, episode_number, status, priority, progress_percent, "   \
 	"downloaded_bytes, total_bytes, download_speed, error_message, retry_count, "   \
 	"download_url, file_destination, started_at, completed_at, created_at, updated_at, " \
-	"version"
+	"provider, language, queue_position, version"
 
 #define DL_VERSION_SQL "SELECT version FROM download_queue WHERE id = ?1"
 
 /* Column numbers in DL_COLUMNS that the list's merge compares. */
-enum { COL_ID = 0, COL_PRIORITY = 5, COL_CREATED_AT = 16 };
+enum { COL_ID = 0, COL_PRIORITY = 5, COL_POSITION = 20 };
 
 #define EV_UPDATED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_UPDATED
 #define EV_DELETED ANIWORLD__V1__DOWNLOAD_EVENT_TYPE__DOWNLOAD_EVENT_TYPE_DELETED
@@ -70,14 +72,17 @@ static int item_from_row(sqlite3_stmt *st, ProtobufCAllocator *mem,
 	d->total_bytes = sqlite3_column_int64(st, 8);
 	d->download_speed = sqlite3_column_double(st, 9);
 	d->retry_count = sqlite3_column_int(st, 11);
-	if ((d->error_message = aw__sq_col_text(st, 10, mem)) == NULL ||
+	d->queue_position = sqlite3_column_int64(st, 20);
+	if ((d->provider = aw__sq_col_text(st, 18, mem)) == NULL ||
+	    (d->language = aw__sq_col_text(st, 19, mem)) == NULL ||
+	    (d->error_message = aw__sq_col_text(st, 10, mem)) == NULL ||
 	    (d->download_url = aw__sq_col_text(st, 12, mem)) == NULL ||
 	    (d->file_destination = aw__sq_col_text(st, 13, mem)) == NULL ||
 	    optional_time(st, 14, mem, &d->started_at) != 0 ||
 	    optional_time(st, 15, mem, &d->completed_at) != 0 ||
 	    (d->created_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 16))) == NULL ||
 	    (d->updated_at = aw__pb_timestamp(mem, sqlite3_column_int64(st, 17))) == NULL ||
-	    (d->etag = aw__etag_new(mem, sqlite3_column_int64(st, 18))) == NULL) {
+	    (d->etag = aw__etag_new(mem, sqlite3_column_int64(st, 21))) == NULL) {
 		protobuf_c_message_free_unpacked(&d->base, mem);
 		return aw_err_set(err, AW_ENOMEM, "out of memory reading a download");
 	}
@@ -161,8 +166,11 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 
 	rc = aw__sq_stmt(c, AW_SQ_DL_INSERT,
 			 "INSERT INTO download_queue (series_id, season, episode_number, status, "
-			 "priority, download_url, file_destination, created_at, updated_at) "
-			 "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7, ?7) RETURNING " DL_COLUMNS,
+			 "priority, download_url, file_destination, created_at, updated_at, "
+			 "provider, language, queue_position, hidden) "
+			 "VALUES (?1, ?2, ?3, ?8, ?4, ?5, ?6, ?7, ?7, ?9, ?10, ?7, "
+			 "COALESCE((SELECT delete_time IS NOT NULL FROM anime_series WHERE id = ?1), 0)) "
+			 "RETURNING " DL_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -174,6 +182,8 @@ int aw__sq_downloads_enqueue(aw_repo *r, const Aniworld__V1__DownloadQueueItem *
 	aw__sq_bind_text(st, 6, in->file_destination);
 	sqlite3_bind_int64(st, 7, now_us);
 	sqlite3_bind_int(st, 8, AW_DL_PENDING);
+	aw__sq_bind_text(st, 9, in->provider);
+	aw__sq_bind_text(st, 10, in->language);
 	rc = step_one(c, st, "queueing a download", mem, out, err);
 	if (rc == AW_ENOTFOUND) /* the foreign key */
 		return aw__err_not_found(err, "series", in->series_id);
@@ -247,13 +257,31 @@ int aw__sq_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, Protobuf
 
 /* ---- claims, progress and status changes ------------------------------------------------- */
 
+/* The claim's probe for each filter (bit 1 provider, bit 2 language): the
+ * first PENDING item in queue order, one probe of an index in that order
+ * (download_queue_order, _provider or _language). */
+#define CLAIM_SQL(where)                                                                  \
+	"UPDATE download_queue "                                                        \
+	"SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1, "       \
+	"version = version + 1 "                                                        \
+	"WHERE id = (SELECT id FROM download_queue WHERE status = ?2 AND hidden = 0" where " " \
+	"ORDER BY priority DESC, queue_position, id LIMIT 1) RETURNING " DL_COLUMNS
+
+static const char *const claim_sql[4] = {
+	(CLAIM_SQL("")),
+	(CLAIM_SQL(" AND provider = ?4")),
+	(CLAIM_SQL(" AND language = ?5")),
+	(CLAIM_SQL(" AND provider = ?4 AND language = ?5"))
+};
+
 int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   const char *provider, const char *language,
 			   ProtobufCAllocator *mem, aw_download_changes *requeued,
 			   Aniworld__V1__DownloadQueueItem **out, aw_err *err)
 {
 	aw_sq_conn *c = sq(r)->writer;
 	sqlite3_stmt *st;
-	int rc;
+	int rc, v;
 
 	*out = NULL;
 	/* Claims whose worker went silent go back to the queue. INDEXED BY makes
@@ -279,19 +307,17 @@ int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
 	if (rc != 0)
 		return rc;
 
-	/* The first PENDING item in queue order: one probe of the order index. */
-	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM,
-			 "UPDATE download_queue "
-			 "SET status = ?3, started_at = ?1, heartbeat_at = ?1, updated_at = ?1, "
-			 "version = version + 1 "
-			 "WHERE id = (SELECT id FROM download_queue WHERE status = ?2 "
-			 "ORDER BY priority DESC, created_at, id LIMIT 1) RETURNING " DL_COLUMNS,
-			 &st, err);
+	v = (provider[0] != '\0' ? 1 : 0) | (language[0] != '\0' ? 2 : 0);
+	rc = aw__sq_stmt(c, AW_SQ_DL_CLAIM + v, claim_sql[v], &st, err);
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_us);
 	sqlite3_bind_int(st, 2, AW_DL_PENDING);
 	sqlite3_bind_int(st, 3, AW_DL_DOWNLOADING);
+	if (v & 1)
+		aw__sq_bind_text(st, 4, provider);
+	if (v & 2)
+		aw__sq_bind_text(st, 5, language);
 	rc = step_one(c, st, "claiming a download", mem, out, err);
 	return rc == AW_ENOTFOUND ? 0 : rc;
 }
@@ -364,8 +390,8 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
  * reason (AW_DL_EFFECT_ERROR). The id is the primary key, so the status test
  * is a check on one row, not a search.
  */
-#define TRANSITION_SQL                                                                        \
-	"UPDATE download_queue SET status = ?4, "                                            \
+#define TRANSITION_SET                                                                        \
+	"status = ?4, "                                                                      \
 	"progress_percent = CASE WHEN ?5 & 1 THEN 100 WHEN ?5 & 4 THEN 0 "                  \
 	"ELSE progress_percent END, "                                                        \
 	"completed_at = CASE WHEN ?5 & 1 THEN ?2 WHEN ?5 & 4 THEN NULL ELSE completed_at END, " \
@@ -374,8 +400,10 @@ int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequ
 	"downloaded_bytes = CASE WHEN ?5 & 4 THEN 0 ELSE downloaded_bytes END, "              \
 	"download_speed = CASE WHEN ?5 & 4 THEN 0 ELSE download_speed END, "                  \
 	"started_at = CASE WHEN ?5 & 4 THEN NULL ELSE started_at END, "                       \
-	"heartbeat_at = NULL, updated_at = ?2, version = version + 1 "                        \
-	"WHERE id = ?1 AND (?3 >> status) & 1 AND (?7 = 0 OR version = ?7) RETURNING " DL_COLUMNS
+	"heartbeat_at = NULL, updated_at = ?2, version = version + 1 "
+#define TRANSITION_SQL \
+	"UPDATE download_queue SET " TRANSITION_SET "WHERE id = ?1 AND (?3 >> status) & 1 " \
+	"AND (?7 = 0 OR version = ?7) RETURNING " DL_COLUMNS
 
 _Static_assert(AW_DL_EFFECT_COMPLETE == 1 && AW_DL_EFFECT_ERROR == 2 && AW_DL_EFFECT_RESET == 4,
 	       "TRANSITION_SQL tests the effect bits by value");
@@ -458,14 +486,27 @@ int aw__sq_downloads_of_series(aw_repo *r, int64_t series_id, ProtobufCAllocator
  */
 #define PAGE_AFTER(where)                                                                 \
 	"SELECT " DL_COLUMNS " FROM download_queue WHERE " where " AND priority = ?2 AND "     \
-	"(created_at, id) > (?3, ?4) UNION ALL SELECT " DL_COLUMNS " FROM download_queue "   \
-	"WHERE " where " AND priority < ?2 ORDER BY priority DESC, created_at, id LIMIT ?5"
+	"(queue_position, id) > (?3, ?4) UNION ALL SELECT " DL_COLUMNS " FROM download_queue " \
+	"WHERE " where " AND priority < ?2 ORDER BY priority DESC, queue_position, id LIMIT ?5"
 
-static const char page_status_sql[] = PAGE_AFTER("status = ?1");
-static const char page_series_sql[] = PAGE_AFTER("series_id = ?7 AND ((1 << status) & ?6) != 0");
-static const char count_status_sql[] = "SELECT COUNT(*) FROM download_queue WHERE status = ?1";
+/* The provider (?8) and language (?9) filters: tests on the rows an index
+ * range yields, not the range itself ('' matches every row). */
+#define ITEM_FILTERS " AND (?8 = '' OR provider = ?8) AND (?9 = '' OR language = ?9)"
+
+/* Items of a deleted series (hidden) are left out: "hidden = 0" right after the
+ * status keeps the order index's range in queue order. */
+static const char page_status_sql[] = PAGE_AFTER("status = ?1 AND hidden = 0" ITEM_FILTERS);
+static const char page_series_sql[] =
+	PAGE_AFTER("series_id = ?7 AND hidden = 0 AND ((1 << status) & ?6) != 0" ITEM_FILTERS);
+/* Without a provider or language filter, counting a status reads its range of
+ * the order index only (covering); with one, its rows too. */
+static const char count_status_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE status = ?1 AND hidden = 0";
+static const char count_status_filtered_sql[] =
+	"SELECT COUNT(*) FROM download_queue WHERE status = ?1 AND hidden = 0" ITEM_FILTERS;
 static const char count_series_sql[] =
-	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND ((1 << status) & ?6) != 0";
+	"SELECT COUNT(*) FROM download_queue WHERE series_id = ?7 AND hidden = 0 AND "
+	"((1 << status) & ?6) != 0" ITEM_FILTERS;
 
 /* One ordered stream of rows: a page statement and whether it has a row. */
 typedef struct stream {
@@ -478,8 +519,8 @@ static int row_before(sqlite3_stmt *a, sqlite3_stmt *b)
 {
 	int64_t pa = sqlite3_column_int64(a, COL_PRIORITY);
 	int64_t pb = sqlite3_column_int64(b, COL_PRIORITY);
-	int64_t ca = sqlite3_column_int64(a, COL_CREATED_AT);
-	int64_t cb = sqlite3_column_int64(b, COL_CREATED_AT);
+	int64_t ca = sqlite3_column_int64(a, COL_POSITION);
+	int64_t cb = sqlite3_column_int64(b, COL_POSITION);
 
 	if (pa != pb)
 		return pa > pb;
@@ -497,6 +538,12 @@ static int advance(aw_sq_conn *c, stream *s, aw_err *err)
 	if (step != SQLITE_ROW && step != SQLITE_DONE)
 		return aw__sq_error(c->db, step, "listing downloads", err);
 	return 0;
+}
+
+static void bind_filters(sqlite3_stmt *st, const Aniworld__V1__ListDownloadsRequest *f)
+{
+	aw__sq_bind_text(st, 8, f->provider != NULL ? f->provider : "");
+	aw__sq_bind_text(st, 9, f->language != NULL ? f->language : "");
 }
 
 static void bind_page(sqlite3_stmt *st, const aw_cursor *after, int limit)
@@ -530,6 +577,8 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 		sqlite3_bind_int64(count, 7, f->series_id);
 		sqlite3_bind_int64(streams[0].st, 6, statuses);
 		sqlite3_bind_int64(streams[0].st, 7, f->series_id);
+		bind_filters(count, f);
+		bind_filters(streams[0].st, f);
 		bind_page(streams[0].st, after, limit);
 		*n = 1;
 		step = sqlite3_step(count);
@@ -538,7 +587,12 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 		if (step != SQLITE_ROW)
 			return aw__sq_error(c->db, step, "counting downloads", err);
 	} else {
-		rc = aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS, count_status_sql, &count, err);
+		int filtered = (f->provider != NULL && f->provider[0] != '\0') ||
+			       (f->language != NULL && f->language[0] != '\0');
+
+		rc = filtered ? aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS_FILTERED,
+					    count_status_filtered_sql, &count, err)
+			      : aw__sq_stmt(c, AW_SQ_DL_COUNT_STATUS, count_status_sql, &count, err);
 		for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
 			if (!(statuses & AW_DL_BIT(s)))
 				continue;
@@ -547,9 +601,12 @@ static int start_streams(aw_sq_conn *c, const Aniworld__V1__ListDownloadsRequest
 			if (rc != 0)
 				break;
 			sqlite3_bind_int(streams[*n].st, 1, s);
+			bind_filters(streams[*n].st, f);
 			bind_page(streams[*n].st, after, limit);
 			(*n)++;
 			sqlite3_bind_int(count, 1, s);
+			if (filtered)
+				bind_filters(count, f);
 			step = sqlite3_step(count);
 			total += sqlite3_column_int64(count, 0);
 			sqlite3_reset(count);
@@ -642,4 +699,294 @@ done:
 	}
 	*out = res;
 	return 0;
+}
+
+/* ---- the queue as download managers have it ------------------------------------------------ */
+
+int aw__sq_downloads_summary(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			     Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err)
+{
+	Aniworld__V1__GetQueueSummaryResponse *res;
+	aw_sq_conn *c;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	*out = NULL;
+	rc = aw__sq_reader_get(sq(r), &c, err);
+	if (rc != 0)
+		return rc;
+	/* One statement: one snapshot. With a series, its index gives the rows. */
+	rc = series_id != 0
+		     ? aw__sq_stmt(c, AW_SQ_DL_SUMMARY_SERIES,
+				   "SELECT status, COUNT(*), SUM(downloaded_bytes), SUM(total_bytes) "
+				   "FROM download_queue WHERE series_id = ?1 AND hidden = 0 "
+				   "GROUP BY status",
+				   &st, err)
+		     : aw__sq_stmt(c, AW_SQ_DL_SUMMARY,
+				   "SELECT status, COUNT(*), SUM(downloaded_bytes), SUM(total_bytes) "
+				   "FROM download_queue WHERE hidden = 0 GROUP BY status",
+				   &st, err);
+	res = rc == 0 ? aw__pb_new(mem, &aniworld__v1__get_queue_summary_response__descriptor)
+		      : NULL;
+	if (rc == 0 && res == NULL)
+		rc = aw_err_set(err, AW_ENOMEM, "out of memory summing up the queue");
+	if (rc == 0) {
+		if (series_id != 0)
+			sqlite3_bind_int64(st, 1, series_id);
+		while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t n = sqlite3_column_int64(st, 1);
+			int64_t *count[] = {NULL,
+					    &res->pending_count,
+					    &res->downloading_count,
+					    &res->paused_count,
+					    &res->completed_count,
+					    &res->failed_count,
+					    &res->cancelled_count};
+			int s = sqlite3_column_int(st, 0);
+
+			if (s >= 1 && s <= AW_DL_STATUS_MAX)
+				*count[s] = n;
+			res->total_count += n;
+			res->downloaded_bytes += sqlite3_column_int64(st, 2);
+			res->total_bytes += sqlite3_column_int64(st, 3);
+		}
+		if (step != SQLITE_DONE)
+			rc = aw__sq_error(c->db, step, "summing up the queue", err);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	aw__sq_reader_put(sq(r), c);
+	if (rc != 0) {
+		if (res != NULL)
+			protobuf_c_message_free_unpacked(&res->base, mem);
+		return rc;
+	}
+	*out = res;
+	return 0;
+}
+
+/* AW_ENOTFOUND unless series `id` exists; read in the write transaction. */
+static int series_exists(aw_sq_conn *c, int64_t id, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_DL_SERIES_EXISTS, "SELECT 1 FROM anime_series WHERE id = ?1",
+			     &st, err);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return aw_err_set(err, AW_ENOTFOUND, "series %lld not found", (long long)id);
+	return aw__sq_error(c->db, rc, "looking for a series", err);
+}
+
+/*
+ * A bulk status change: the transition of TRANSITION_SET for every item in
+ * status ?1 (one range of the order index per status) of series ?7 (0: all).
+ * When ?8 is set (the rule's target is unfinished), an item whose episode
+ * has another unfinished item (?9, the set), or a newer item in the same
+ * status, is left alone, so that the unique index on unfinished items never
+ * refuses the statement.
+ */
+#define BULK_SQL                                                                              \
+	"UPDATE download_queue SET " TRANSITION_SET                                           \
+	"WHERE status = ?1 AND hidden = 0 AND (?3 >> status) & 1 AND "                        \
+	"(?7 = 0 OR series_id = ?7) AND "                                                     \
+	"(?8 = 0 OR NOT EXISTS (SELECT 1 FROM download_queue AS o "                           \
+	"WHERE o.series_id = download_queue.series_id AND o.season = download_queue.season " \
+	"AND o.episode_number = download_queue.episode_number AND o.id <> download_queue.id " \
+	"AND ((?9 >> o.status) & 1 OR (o.status = download_queue.status AND "                 \
+	"o.id > download_queue.id)))) RETURNING " DL_COLUMNS
+
+int aw__sq_downloads_bulk_transition(aw_repo *r, const aw_download_rule *rule, unsigned statuses,
+				     int64_t series_id, int64_t now_us, ProtobufCAllocator *mem,
+				     aw_download_changes *changed, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc = series_id != 0 ? series_exists(c, series_id, err) : 0;
+
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_DL_BULK, BULK_SQL, &st, err);
+	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+		if (!(statuses & rule->from & AW_DL_BIT(s)))
+			continue;
+		sqlite3_bind_int(st, 1, s);
+		sqlite3_bind_int64(st, 2, now_us);
+		sqlite3_bind_int64(st, 3, rule->from);
+		sqlite3_bind_int(st, 4, rule->to);
+		sqlite3_bind_int64(st, 5, rule->effects);
+		aw__sq_bind_text(st, 6, "");
+		sqlite3_bind_int64(st, 7, series_id);
+		sqlite3_bind_int(st, 8, (AW_DL_UNFINISHED & AW_DL_BIT(rule->to)) != 0);
+		sqlite3_bind_int64(st, 9, AW_DL_UNFINISHED);
+		rc = step_all(c, st, "changing downloads' status", mem, changed, EV_UPDATED, err);
+	}
+	return rc;
+}
+
+int aw__sq_downloads_clear(aw_repo *r, unsigned statuses, int64_t before_us, int64_t series_id,
+			   ProtobufCAllocator *mem, aw_download_changes *deleted, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	sqlite3_stmt *st;
+	int rc = series_id != 0 ? series_exists(c, series_id, err) : 0;
+
+	/* One DELETE per status, each a range of the order index. */
+	if (rc == 0)
+		rc = aw__sq_stmt(c, AW_SQ_DL_CLEAR,
+				 "DELETE FROM download_queue WHERE status = ?1 AND hidden = 0 AND "
+				 "updated_at < ?2 AND (?3 = 0 OR series_id = ?3) RETURNING " DL_COLUMNS,
+				 &st, err);
+	for (int s = 1; rc == 0 && s <= AW_DL_STATUS_MAX; s++) {
+		if (!(statuses & AW_DL_BIT(s)))
+			continue;
+		sqlite3_bind_int(st, 1, s);
+		sqlite3_bind_int64(st, 2, before_us);
+		sqlite3_bind_int64(st, 3, series_id);
+		rc = step_all(c, st, "clearing finished downloads", mem, deleted, EV_DELETED, err);
+	}
+	return rc;
+}
+
+/* Where an item is in the queue order: its status, priority and position. */
+typedef struct place {
+	int status, priority;
+	int64_t position;
+} place;
+
+static int place_of(aw_sq_conn *c, int64_t id, place *p, aw_err *err)
+{
+	sqlite3_stmt *st;
+	int rc = aw__sq_stmt(c, AW_SQ_DL_PLACE,
+			     "SELECT status, priority, queue_position FROM download_queue "
+			     "WHERE id = ?1",
+			     &st, err);
+
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		p->status = sqlite3_column_int(st, 0);
+		p->priority = sqlite3_column_int(st, 1);
+		p->position = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return aw_err_set(err, AW_ENOTFOUND, "download %lld not found", (long long)id);
+	return aw__sq_error(c->db, rc, "reading a download's place", err);
+}
+
+/* Runs `st` (bindings done) for the one integer it returns in *out; *found
+ * says whether there was a row (and a non-NULL value). */
+static int step_int(aw_sq_conn *c, sqlite3_stmt *st, int64_t *out, int *found, aw_err *err)
+{
+	int rc = sqlite3_step(st);
+
+	*found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	if (*found)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return aw__sq_error(c->db, rc, "reading the queue order", err);
+	return 0;
+}
+
+int aw__sq_downloads_move(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
+			  ProtobufCAllocator *mem, aw_download_changes *moved,
+			  Aniworld__V1__DownloadQueueItem **out, aw_err *err)
+{
+	aw_sq_conn *c = sq(r)->writer;
+	place a, b;
+	sqlite3_stmt *st;
+	int64_t position = 0, prev = 0;
+	int found = 0, rc;
+
+	*out = NULL;
+	rc = place_of(c, id, &a, err);
+	if (rc == 0 && before_id == 0) {
+		/* Behind every item of its priority. */
+		rc = aw__sq_stmt(c, AW_SQ_DL_LAST_POSITION,
+				 "SELECT MAX(queue_position) FROM download_queue WHERE priority = ?1",
+				 &st, err);
+		if (rc == 0) {
+			sqlite3_bind_int(st, 1, a.priority);
+			rc = step_int(c, st, &position, &found, err);
+		}
+		position = found ? position + 1 : a.position;
+		goto store;
+	}
+	if (rc == 0)
+		rc = place_of(c, before_id, &b, err);
+	if (rc != 0)
+		return rc;
+	if (a.priority != b.priority)
+		return aw_err_set(err, AW_EPRECOND,
+				  "download %lld has priority %d and download %lld %d: MoveDownload "
+				  "moves within one priority (change it with UpdateDownload first)",
+				  (long long)id, a.priority, (long long)before_id, b.priority);
+	/* The item before `before_id` in its status and priority: one probe of
+	 * the order index, backwards. */
+	rc = aw__sq_stmt(c, AW_SQ_DL_PREV_POSITION,
+			 "SELECT queue_position FROM download_queue WHERE status = ?1 AND "
+			 "hidden = 0 AND priority = ?2 AND (queue_position, id) < (?3, ?4) AND id <> ?5 "
+			 "ORDER BY priority DESC, queue_position DESC, id DESC LIMIT 1",
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int(st, 1, b.status);
+	sqlite3_bind_int(st, 2, b.priority);
+	sqlite3_bind_int64(st, 3, b.position);
+	sqlite3_bind_int64(st, 4, before_id);
+	sqlite3_bind_int64(st, 5, id);
+	rc = step_int(c, st, &prev, &found, err);
+	if (rc != 0)
+		return rc;
+	if (!found) {
+		position = b.position - 1;
+	} else if (b.position - prev >= 2) {
+		position = prev + (b.position - prev) / 2;
+	} else {
+		/* No room between them: `before_id` and everything after it in
+		 * its priority move back by 2. */
+		rc = aw__sq_stmt(c, AW_SQ_DL_MAKE_ROOM,
+				 "UPDATE download_queue SET queue_position = queue_position + 2, "
+				 "version = version + 1 "
+				 "WHERE priority = ?1 AND (queue_position, id) >= (?2, ?3) AND "
+				 "id <> ?4 RETURNING " DL_COLUMNS,
+				 &st, err);
+		if (rc != 0)
+			return rc;
+		sqlite3_bind_int(st, 1, b.priority);
+		sqlite3_bind_int64(st, 2, b.position);
+		sqlite3_bind_int64(st, 3, before_id);
+		sqlite3_bind_int64(st, 4, id);
+		rc = step_all(c, st, "making room in the queue", mem, moved, EV_UPDATED, err);
+		sqlite3_clear_bindings(st);
+		if (rc != 0)
+			return rc;
+		position = prev + 1;
+	}
+store:
+	if (rc != 0)
+		return rc;
+	rc = aw__sq_stmt(c, AW_SQ_DL_MOVE,
+			 "UPDATE download_queue SET queue_position = ?2, updated_at = ?3, "
+			 "version = version + 1 "
+			 "WHERE id = ?1 RETURNING " DL_COLUMNS,
+			 &st, err);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, position);
+	sqlite3_bind_int64(st, 3, now_us);
+	return step_one(c, st, "moving a download", mem, out, err);
 }

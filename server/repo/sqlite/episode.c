@@ -73,8 +73,10 @@ int aw__sq_episodes_create(aw_repo *r, const Aniworld__V1__Episode *in, int64_t 
 
 	rc = aw__sq_stmt(c, AW_SQ_EPISODE_INSERT,
 			 "INSERT INTO episodes (series_id, season, episode_number, title, file_path, "
-			 "file_size, is_downloaded, download_date, created_at, updated_at) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING " EPISODE_COLUMNS,
+			 "file_size, is_downloaded, download_date, created_at, updated_at, hidden) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, "
+			 "COALESCE((SELECT delete_time IS NOT NULL FROM anime_series WHERE id = ?1), 0)) "
+			 "RETURNING " EPISODE_COLUMNS,
 			 &st, err);
 	if (rc != 0)
 		return rc;
@@ -115,25 +117,28 @@ int aw__sq_episodes_get(aw_repo *r, int64_t id, ProtobufCAllocator *mem,
  * count the triggers keep.
  */
 static const char *const page_sql[2] = {
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
-	"WHERE (series_id, season, episode_number) > (?1, ?2, ?3) "
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
+	"WHERE (series_id, season, episode_number) > (?1, ?2, ?3) AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
 	"AND (?7 < 0 OR is_downloaded = ?7) "
-	"ORDER BY series_id, season, episode_number LIMIT ?4",
-	"SELECT " EPISODE_COLUMNS " FROM episodes "
-	"WHERE series_id = ?1 AND (season, episode_number) > (?2, ?3) "
+	"ORDER BY series_id, season, episode_number LIMIT ?4"),
+	("SELECT " EPISODE_COLUMNS " FROM episodes "
+	"WHERE series_id = ?1 AND (season, episode_number) > (?2, ?3) AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
 	"AND (?7 < 0 OR is_downloaded = ?7) "
-	"ORDER BY season, episode_number LIMIT ?4",
+	"ORDER BY season, episode_number LIMIT ?4")
 };
 
 static const char *const count_sql[3] = {
-	"SELECT COUNT(*) FROM episodes WHERE (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
-	"AND (?7 < 0 OR is_downloaded = ?7)",
-	"SELECT COUNT(*) FROM episodes WHERE series_id = ?1 "
+	("SELECT COUNT(*) FROM episodes WHERE hidden = 0 AND "
+	"(?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
+	"AND (?7 < 0 OR is_downloaded = ?7)"),
+	("SELECT COUNT(*) FROM episodes WHERE series_id = ?1 AND hidden = 0 "
 	"AND (?5 = 0 OR season IN (SELECT value FROM json_each(?6))) "
-	"AND (?7 < 0 OR is_downloaded = ?7)",
-	"SELECT n FROM row_counts WHERE name = 'episodes'", /* kept by triggers */
+	"AND (?7 < 0 OR is_downloaded = ?7)"),
+	/* Kept by triggers; the episodes of deleted series left out. */
+	("SELECT n - (SELECT n FROM row_counts WHERE name = 'episodes_hidden') FROM row_counts "
+	"WHERE name = 'episodes'")
 };
 
 static void bind_filters(sqlite3_stmt *st, const Aniworld__V1__ListEpisodesRequest *f,

@@ -152,6 +152,57 @@ static const char *const migrations[] = {
 	"ALTER TABLE episodes ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
 	"ALTER TABLE download_queue ADD COLUMN version INTEGER NOT NULL DEFAULT 1;"
 	"ALTER TABLE user_sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 1;",
+
+	/* 6: the download queue as download managers have it, and soft delete
+	 * for series. Each queue item's provider (hoster) and language, and its
+	 * place in the queue (queue_position, the enqueue time until MoveDownload
+	 * moves it), which replaces created_at in the queue order. A deleted
+	 * series keeps its row with delete_time and purge_time set; its episodes
+	 * and queue items are marked hidden (so that lists and claims skip them
+	 * through their indexes, hidden coming right after status), until it is
+	 * undeleted or purged. Claims filtered by provider or language walk an
+	 * index of their own, in queue order. The row counts of the unfiltered
+	 * lists gain the numbers of deleted series and hidden episodes, which
+	 * they leave out. */
+	"ALTER TABLE anime_series ADD COLUMN delete_time INTEGER;"
+	"ALTER TABLE anime_series ADD COLUMN purge_time INTEGER;"
+	"CREATE INDEX anime_series_purge ON anime_series(purge_time) WHERE purge_time IS NOT NULL;"
+	"ALTER TABLE episodes ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE download_queue ADD COLUMN provider TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN language TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE download_queue ADD COLUMN queue_position INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE download_queue ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE download_queue SET queue_position = created_at;"
+	"DROP INDEX download_queue_series;"
+	"CREATE INDEX download_queue_series"
+	"  ON download_queue(series_id, priority DESC, queue_position, id);"
+	"DROP INDEX download_queue_order;"
+	"CREATE INDEX download_queue_order"
+	"  ON download_queue(status, hidden, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_provider"
+	"  ON download_queue(status, hidden, provider, priority DESC, queue_position, id);"
+	"CREATE INDEX download_queue_language"
+	"  ON download_queue(status, hidden, language, priority DESC, queue_position, id);"
+	"INSERT INTO row_counts VALUES ('anime_series_deleted', 0), ('episodes_hidden', 0);"
+	"CREATE TRIGGER anime_series_deleted_counted AFTER UPDATE OF delete_time ON anime_series"
+	"  WHEN (OLD.delete_time IS NULL) <> (NEW.delete_time IS NULL) BEGIN"
+	"  UPDATE row_counts SET n = n + (CASE WHEN NEW.delete_time IS NULL THEN -1 ELSE 1 END)"
+	"   WHERE name = 'anime_series_deleted';"
+	"END;"
+	"CREATE TRIGGER anime_series_deleted_uncounted AFTER DELETE ON anime_series"
+	"  WHEN OLD.delete_time IS NOT NULL BEGIN"
+	"  UPDATE row_counts SET n = n - 1 WHERE name = 'anime_series_deleted';"
+	"END;"
+	"CREATE TRIGGER episodes_hidden_added AFTER INSERT ON episodes WHEN NEW.hidden <> 0 BEGIN"
+	"  UPDATE row_counts SET n = n + 1 WHERE name = 'episodes_hidden';"
+	"END;"
+	"CREATE TRIGGER episodes_hidden_counted AFTER UPDATE OF hidden ON episodes"
+	"  WHEN OLD.hidden <> NEW.hidden BEGIN"
+	"  UPDATE row_counts SET n = n + NEW.hidden - OLD.hidden WHERE name = 'episodes_hidden';"
+	"END;"
+	"CREATE TRIGGER episodes_hidden_uncounted AFTER DELETE ON episodes WHEN OLD.hidden <> 0 BEGIN"
+	"  UPDATE row_counts SET n = n - 1 WHERE name = 'episodes_hidden';"
+	"END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -615,7 +615,7 @@ static void sq_close(aw_repo *base)
 }
 
 static const aw_repo_methods sqlite_methods = {
-	.version = 7,
+	.version = 8,
 	.close = sq_close,
 	.begin = sq_begin,
 	.commit = sq_commit,
@@ -657,6 +657,13 @@ static const aw_repo_methods sqlite_methods = {
 	.request_claim = aw__sq_request_claim,
 	.request_finish = aw__sq_request_finish,
 	.request_purge = aw__sq_request_purge,
+	.downloads_summary = aw__sq_downloads_summary,
+	.downloads_bulk_transition = aw__sq_downloads_bulk_transition,
+	.downloads_clear = aw__sq_downloads_clear,
+	.downloads_move = aw__sq_downloads_move,
+	.series_soft_delete = aw__sq_series_soft_delete,
+	.series_undelete = aw__sq_series_undelete,
+	.series_expired = aw__sq_series_expired,
 };
 
 static int checkpointer_start(aw_sq_repo *r, aw_err *err)

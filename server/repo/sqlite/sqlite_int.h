@@ -40,19 +40,25 @@ enum aw_sq_stmt {
 	AW_SQ_SERIES_GET_BY_KEY,
 	AW_SQ_SERIES_UPDATE,
 	AW_SQ_SERIES_DELETE,
-	AW_SQ_SERIES_PAGE,        /* + filter variant 0..3 */
-	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 4, /* + filter variant 0..3 */
+	AW_SQ_SERIES_PAGE,        /* + filter variant 0..7 */
+	AW_SQ_SERIES_COUNT = AW_SQ_SERIES_PAGE + 8, /* + filter variant 0..7 */
+	AW_SQ_SERIES_STATE = AW_SQ_SERIES_COUNT + 8,
+	AW_SQ_SERIES_HIDE_EPISODES,
+	AW_SQ_SERIES_HIDE_DOWNLOADS,
+	AW_SQ_SERIES_SOFT_DELETE,
+	AW_SQ_SERIES_UNDELETE,
+	AW_SQ_SERIES_EXPIRED,
 
 	/* download_queue.c */
-	AW_SQ_DL_INSERT = AW_SQ_SERIES_COUNT + 4,
+	AW_SQ_DL_INSERT,
 	AW_SQ_DL_FIND_UNFINISHED,
 	AW_SQ_DL_GET,
 	AW_SQ_DL_STATUS,
 	AW_SQ_DL_UPDATE,
 	AW_SQ_DL_DELETE,
 	AW_SQ_DL_REQUEUE,
-	AW_SQ_DL_CLAIM,
-	AW_SQ_DL_PROGRESS,
+	AW_SQ_DL_CLAIM,                                 /* + filter variant 0..3 */
+	AW_SQ_DL_PROGRESS = AW_SQ_DL_CLAIM + 4,
 	AW_SQ_DL_PURGE,
 	AW_SQ_DL_OF_SERIES,
 	AW_SQ_DL_TRANSITION,
@@ -60,6 +66,17 @@ enum aw_sq_stmt {
 	AW_SQ_DL_PAGE_SERIES = AW_SQ_DL_PAGE_STATUS + AW_DL_STATUS_MAX,
 	AW_SQ_DL_COUNT_STATUS,
 	AW_SQ_DL_COUNT_SERIES,
+	AW_SQ_DL_COUNT_STATUS_FILTERED,
+	AW_SQ_DL_SUMMARY,
+	AW_SQ_DL_SUMMARY_SERIES,
+	AW_SQ_DL_SERIES_EXISTS,
+	AW_SQ_DL_BULK,
+	AW_SQ_DL_CLEAR,
+	AW_SQ_DL_PLACE,
+	AW_SQ_DL_LAST_POSITION,
+	AW_SQ_DL_PREV_POSITION,
+	AW_SQ_DL_MAKE_ROOM,
+	AW_SQ_DL_MOVE,
 
 	/* user_session.c */
 	AW_SQ_SESSION_INSERT,
@@ -259,6 +276,12 @@ int aw__sq_series_update(aw_repo *r, const Aniworld__V1__AnimeSeries *in, uint64
 			 aw_err *err);
 int aw__sq_series_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			 aw_download_changes *deleted, aw_err *err);
+int aw__sq_series_soft_delete(aw_repo *r, int64_t id, int64_t if_version, int64_t now_us,
+			      int64_t purge_us, aw_err *err);
+int aw__sq_series_undelete(aw_repo *r, int64_t id, int64_t now_us, ProtobufCAllocator *mem,
+			   Aniworld__V1__AnimeSeries **out, aw_err *err);
+int aw__sq_series_expired(aw_repo *r, int64_t now_us, int64_t *ids, int max, int *n,
+			  aw_err *err);
 
 /* ---- download_queue.c ---------------------------------------------------------------------- */
 
@@ -277,8 +300,19 @@ int aw__sq_downloads_update(aw_repo *r, const Aniworld__V1__DownloadQueueItem *i
 int aw__sq_downloads_delete(aw_repo *r, int64_t id, int64_t if_version, ProtobufCAllocator *mem,
 			    Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_claim(aw_repo *r, int64_t now_us, int64_t stale_before_us,
+			   const char *provider, const char *language,
 			   ProtobufCAllocator *mem, aw_download_changes *requeued,
 			   Aniworld__V1__DownloadQueueItem **out, aw_err *err);
+int aw__sq_downloads_summary(aw_repo *r, int64_t series_id, ProtobufCAllocator *mem,
+			     Aniworld__V1__GetQueueSummaryResponse **out, aw_err *err);
+int aw__sq_downloads_bulk_transition(aw_repo *r, const aw_download_rule *rule, unsigned statuses,
+				     int64_t series_id, int64_t now_us, ProtobufCAllocator *mem,
+				     aw_download_changes *changed, aw_err *err);
+int aw__sq_downloads_clear(aw_repo *r, unsigned statuses, int64_t before_us, int64_t series_id,
+			   ProtobufCAllocator *mem, aw_download_changes *deleted, aw_err *err);
+int aw__sq_downloads_move(aw_repo *r, int64_t id, int64_t before_id, int64_t now_us,
+			  ProtobufCAllocator *mem, aw_download_changes *moved,
+			  Aniworld__V1__DownloadQueueItem **out, aw_err *err);
 int aw__sq_downloads_progress(aw_repo *r, const Aniworld__V1__ReportProgressRequest *in, int64_t if_version,
 			      int64_t now_us, ProtobufCAllocator *mem,
 			      Aniworld__V1__DownloadQueueItem **out, aw_err *err);

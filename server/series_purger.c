@@ -1,0 +1,145 @@
+/*
+ * The purge of soft-deleted series: a thread that wakes every interval and
+ * runs the repository's purge write until it finds nothing more due. The
+ * write goes through the writer like any other, so it commits with the calls'
+ * writes and never blocks a reader; each run deletes at most a batch of
+ * series, so no single transaction grows long.
+ */
+#include "series_purger.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "log.h"
+
+struct aw_series_purger {
+	aw_repo *repo;         /* borrowed */
+	int64_t interval_ms;
+	pthread_t thread;
+	pthread_mutex_t mu;    /* guards stop and the outcome of the write in flight */
+	pthread_cond_t cv;
+	int stop;
+	int done, rc;          /* the write in flight: reported, and its code */
+	aw_err err;
+};
+
+/* The repository's report of a purge write (any thread). */
+static void purge_done(aw_repo_req *req, int rc, const aw_err *err, ProtobufCMessage *result)
+{
+	aw_series_purger *p = req->data;
+
+	if (result != NULL)
+		protobuf_c_message_free_unpacked(result, NULL);
+	pthread_mutex_lock(&p->mu);
+	p->rc = rc;
+	if (rc != 0 && err != NULL)
+		p->err = *err;
+	p->done = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Runs one purge write and waits for it; the series purged go to *purged. */
+static int purge_once(aw_series_purger *p, int *purged, aw_err *err)
+{
+	aw_repo_req req = {0};
+	int rc;
+
+	req.done = purge_done;
+	req.data = p;
+	pthread_mutex_lock(&p->mu);
+	p->done = 0;
+	pthread_mutex_unlock(&p->mu);
+	aw_repo_series_purge_deleted(p->repo, &req, NULL, purged);
+	pthread_mutex_lock(&p->mu);
+	while (!p->done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	rc = p->rc;
+	if (rc != 0)
+		*err = p->err;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+static void *purger_main(void *arg)
+{
+	aw_series_purger *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->stop) {
+		struct timespec until;
+		int64_t ns;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		ns = until.tv_nsec + (p->interval_ms % 1000) * 1000000;
+		until.tv_sec += (time_t)(p->interval_ms / 1000 + ns / 1000000000);
+		until.tv_nsec = (long)(ns % 1000000000);
+		while (!p->stop &&
+		       pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
+			;
+		if (p->stop)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		for (int total = 0;;) {
+			int purged = 0, rc;
+			aw_err err;
+
+			aw_err_clear(&err);
+			rc = purge_once(p, &purged, &err);
+			if (rc != 0) {
+				aw_log(AW_LOG_WARN, "purging deleted series: %s", err.msg);
+				break;
+			}
+			total += purged;
+			/* A full batch: more may be due. */
+			if (purged < 100) {
+				if (total > 0)
+					aw_log(AW_LOG_INFO, "purged %d deleted series", total);
+				break;
+			}
+		}
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+int aw_series_purger_start(aw_series_purger **out, aw_repo *repo, int64_t interval_ms,
+			   aw_err *err)
+{
+	aw_series_purger *p;
+
+	*out = NULL;
+	if (interval_ms <= 0)
+		return aw_err_set(err, AW_EINVAL, "the purge interval must be > 0");
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the series purger");
+	p->repo = repo;
+	p->interval_ms = interval_ms;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if (pthread_create(&p->thread, NULL, purger_main, p) != 0) {
+		pthread_cond_destroy(&p->cv);
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		return aw_err_set(err, AW_ENOMEM, "cannot start the series purger thread");
+	}
+	*out = p;
+	return 0;
+}
+
+void aw_series_purger_stop(aw_series_purger *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
