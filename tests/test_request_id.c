@@ -200,7 +200,7 @@ static void test_request_id_methods_take_one(void **state)
 		if (fd == NULL || fd->type != PROTOBUF_C_TYPE_STRING)
 			fail_msg("%s: %s has no string request_id", *m, md->input->name);
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 14);
 }
 
 int main(void)

@@ -149,4 +149,20 @@ int aw__bulk_parent_add(aw_bulk_table *t, const char *name, aw_err *err);
 extern const aw_bulk_methods aw__sqlite_bulk;
 extern const aw_bulk_methods aw__postgres_bulk;
 
+/*
+ * The counters of row_counts (kept by triggers: the unfiltered totals of the
+ * lists), each counted afresh from its table: one statement both backends
+ * take. A counter the statement does not know is set to -1, which recount
+ * reports (a migration that adds a counter adds it here).
+ */
+#define AW_BULK_RECOUNT_SQL                                                                   \
+	"UPDATE row_counts SET n = CASE name "                                                \
+	"WHEN 'anime_series' THEN (SELECT COUNT(*) FROM anime_series) "                       \
+	"WHEN 'episodes' THEN (SELECT COUNT(*) FROM episodes) "                               \
+	"WHEN 'anime_series_deleted' THEN "                                                   \
+	"(SELECT COUNT(*) FROM anime_series WHERE delete_time IS NOT NULL) "                 \
+	"WHEN 'episodes_hidden' THEN (SELECT COUNT(*) FROM episodes WHERE hidden <> 0) "      \
+	"ELSE -1 END"
+#define AW_BULK_RECOUNT_UNKNOWN_SQL "SELECT name FROM row_counts WHERE n = -1"
+
 #endif /* AW_REPO_BULK_H */

@@ -1,5 +1,9 @@
 #include "harness.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +14,8 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+
+#include <cmocka.h>
 
 #include "config.h"
 #include "log.h"
@@ -177,4 +183,12 @@ int harness_raw_call_reply(const char *target, const char *method, const void *b
 	grpc_channel_destroy(ch);
 	grpc_shutdown();
 	return (int)status;
+}
+
+void harness_expect_status(int rc, const aw_err *err, int code, const char *needle)
+{
+	if (rc != code)
+		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
+	if (needle != NULL && strstr(err->msg, needle) == NULL)
+		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
 }

@@ -49,6 +49,10 @@ void harness_stop(harness *h);
  * Harmless when called again. */
 void harness_cleanup(harness *h);
 
+/* Fails the running cmocka test unless `rc` is `code` and, when `needle` is
+ * not NULL, err's message contains it. */
+void harness_expect_status(int rc, const aw_err *err, int code, const char *needle);
+
 /*
  * Calls `method` ("/pkg.Service/Method") on `target` with `len` raw bytes as the
  * request message and waits for the status. Returns the gRPC status; copies its

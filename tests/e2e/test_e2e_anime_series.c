@@ -66,14 +66,6 @@ static Aniworld__V1__AnimeSeries *must_create(aw_client *c, const char *key, con
 	return out;
 }
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 /* ---- every method ------------------------------------------------------------------- */
 
 static void test_e2e_anime_series_every_method(void **state)
@@ -133,7 +125,7 @@ static void test_e2e_anime_series_every_method(void **state)
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	del.id = a->id;
 	assert_int_equal(aw_client_series_delete(f->client, &del, &err, NULL), 0);
-	expect_status(aw_client_series_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
+	harness_expect_status(aw_client_series_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
 	assert_null(got);
 	aniworld__v1__anime_series__free_unpacked(a, NULL);
 }
@@ -158,7 +150,7 @@ static void test_e2e_anime_series_update_with_empty_mask_replaces_all(void **sta
 
 	/* An empty mask also checks every field: name may not become empty. */
 	change.name = "";
-	expect_status(aw_client_series_update(f->client, &update, &got, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_update(f->client, &update, &got, &err, NULL), &err, AW_EINVAL,
 		      "series.name");
 	aniworld__v1__anime_series__free_unpacked(a, NULL);
 }
@@ -174,42 +166,42 @@ static void test_e2e_anime_series_errors(void **state)
 	Aniworld__V1__AnimeSeries *b = must_create(f->client, "other", "Other");
 
 	/* CreateSeries */
-	expect_status(create(f->client, "taken", "Again", 1, &out, &err), &err, AW_EEXIST, "taken");
+	harness_expect_status(create(f->client, "taken", "Again", 1, &out, &err), &err, AW_EEXIST, "taken");
 	assert_null(out);
-	expect_status(create(f->client, "", "No key", 1, &out, &err), &err, AW_EINVAL, "series.key");
-	expect_status(create(f->client, "no-name", "", 1, &out, &err), &err, AW_EINVAL, "series.name");
-	expect_status(create(f->client, "neg", "Neg", -3, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "", "No key", 1, &out, &err), &err, AW_EINVAL, "series.key");
+	harness_expect_status(create(f->client, "no-name", "", 1, &out, &err), &err, AW_EINVAL, "series.name");
+	harness_expect_status(create(f->client, "neg", "Neg", -3, &out, &err), &err, AW_EINVAL,
 		      "series.total_episodes");
 	assert_non_null(strstr(err.msg, "-3"));
 	Aniworld__V1__CreateSeriesRequest empty_create = ANIWORLD__V1__CREATE_SERIES_REQUEST__INIT;
-	expect_status(aw_client_series_create(f->client, &empty_create, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_create(f->client, &empty_create, &out, &err, NULL), &err, AW_EINVAL,
 		      "series");
 	assert_int_equal(aw_err_grpc_status(err.code), 3);
 
 	/* GetSeries, GetSeriesByKey */
 	Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
 	get.id = 987654;
-	expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND, "987654");
+	harness_expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND, "987654");
 	assert_int_equal(aw_err_grpc_status(err.code), 5);
 	get.id = 0;
-	expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL, "id");
+	harness_expect_status(aw_client_series_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL, "id");
 	Aniworld__V1__GetSeriesByKeyRequest by_key = ANIWORLD__V1__GET_SERIES_BY_KEY_REQUEST__INIT;
 	by_key.key = "missing-key";
-	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "missing-key");
 	by_key.key = "";
-	expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_get_by_key(f->client, &by_key, &out, &err, NULL), &err, AW_EINVAL,
 		      "key");
 
 	/* ListSeries */
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__ListSeriesResponse *page = NULL;
 	list.page_size = -1;
-	expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size");
 	list.page_size = 1;
 	list.page_token = "definitely-not-a-token";
-	expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	assert_null(page);
 
@@ -224,36 +216,36 @@ static void test_e2e_anime_series_errors(void **state)
 	mask.paths = path;
 	change.id = a->id;
 	path[0] = "no_such_field";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "no_such_field");
 	path[0] = "created_at";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "id";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL, "id");
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL, "id");
 	path[0] = "key";
 	change.key = "other";
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EEXIST,
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EEXIST,
 		      "other");
 	path[0] = "total_episodes";
 	change.total_episodes = -1;
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_EINVAL,
 		      "series.total_episodes");
 	path[0] = "name";
 	change.name = "x";
 	change.id = 555555;
-	expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_series_update(f->client, &update, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "555555");
 	Aniworld__V1__UpdateSeriesRequest no_series = ANIWORLD__V1__UPDATE_SERIES_REQUEST__INIT;
-	expect_status(aw_client_series_update(f->client, &no_series, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_series_update(f->client, &no_series, &out, &err, NULL), &err, AW_EINVAL,
 		      "series");
 
 	/* DeleteSeries */
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
 	del.id = 444444;
-	expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND, "444444");
+	harness_expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND, "444444");
 	del.id = -5;
-	expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "-5");
+	harness_expect_status(aw_client_series_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "-5");
 
 	/* Nothing above changed the two series. */
 	get.id = a->id;

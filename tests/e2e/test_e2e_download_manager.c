@@ -82,14 +82,6 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static int enqueue(aw_client *c, int64_t series, int episode, int priority, const char *provider,
 		   const char *language, item **out, aw_err *err)
 {
@@ -267,20 +259,20 @@ static void test_e2e_download_manager_provider_and_language(void **state)
 	char long_tag[80];
 	memset(long_tag, 'x', sizeof(long_tag) - 1);
 	long_tag[sizeof(long_tag) - 1] = '\0';
-	expect_status(enqueue(f->client, f->series, 9, NORMAL, long_tag, "", &d, &err), &err,
+	harness_expect_status(enqueue(f->client, f->series, 9, NORMAL, long_tag, "", &d, &err), &err,
 		      AW_EINVAL, "item.provider is longer than 64 bytes");
-	expect_status(enqueue(f->client, f->series, 9, NORMAL, "voe", "de\nfake", &d, &err), &err,
+	harness_expect_status(enqueue(f->client, f->series, 9, NORMAL, "voe", "de\nfake", &d, &err), &err,
 		      AW_EINVAL, "item.language must be printable ASCII");
-	expect_status(enqueue(f->client, f->series, 9, NORMAL, "v\xc3\xb6" "e", "", &d, &err), &err,
+	harness_expect_status(enqueue(f->client, f->series, 9, NORMAL, "v\xc3\xb6" "e", "", &d, &err), &err,
 		      AW_EINVAL, "item.provider must be printable ASCII");
-	expect_status(claim_for(f->client, "voe\t", "", &d, &err), &err, AW_EINVAL,
+	harness_expect_status(claim_for(f->client, "voe\t", "", &d, &err), &err, AW_EINVAL,
 		      "provider must be printable ASCII");
-	expect_status(claim_for(f->client, "", long_tag, &d, &err), &err, AW_EINVAL,
+	harness_expect_status(claim_for(f->client, "", long_tag, &d, &err), &err, AW_EINVAL,
 		      "language is longer than 64 bytes");
 	Aniworld__V1__ListDownloadsRequest lreq = ANIWORLD__V1__LIST_DOWNLOADS_REQUEST__INIT;
 	Aniworld__V1__ListDownloadsResponse *lres = NULL;
 	lreq.provider = "\x01";
-	expect_status(aw_client_downloads_list(f->client, &lreq, &lres, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &lreq, &lres, &err, NULL), &err, AW_EINVAL,
 		      "provider must be printable ASCII");
 	free_item(voe_de);
 	free_item(vidoza_de);
@@ -334,7 +326,7 @@ static void test_e2e_download_manager_summary(void **state)
 
 	Aniworld__V1__GetQueueSummaryRequest bad = ANIWORLD__V1__GET_QUEUE_SUMMARY_REQUEST__INIT;
 	bad.series_id = -1;
-	expect_status(aw_client_downloads_summary(f->client, &bad, &s, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_summary(f->client, &bad, &s, &err, NULL), &err, AW_EINVAL,
 		      "series_id must be >= 0");
 	free_item(a);
 	free_item(b);
@@ -370,9 +362,11 @@ static void test_e2e_download_manager_bulk_calls(void **state)
 	int64_t e1 = next_event(w, UPDATED, PENDING), e2 = next_event(w, UPDATED, PENDING);
 	assert_true((e1 == a->id && e2 == b->id) || (e1 == b->id && e2 == a->id));
 
-	/* Every series: the last FAILED one. */
+	/* Every series: the last FAILED one (another request: another request_id). */
 	retry.series_id = 0;
-	assert_int_equal(aw_client_downloads_retry_failed(f->client, &retry, &rres, &err, NULL), 0);
+	retry.request_id = "5d6b1a3e-8c1f-4b7e-9f0a-2c3d4e5f6a7b";
+	if (aw_client_downloads_retry_failed(f->client, &retry, &rres, &err, NULL) != 0)
+		fail_msg("%s", err.msg);
 	assert_int_equal(rres->retried_count, 1);
 	aniworld__v1__retry_failed_downloads_response__free_unpacked(rres, NULL);
 	assert_int_equal(next_event(w, UPDATED, PENDING), c->id);
@@ -389,10 +383,10 @@ static void test_e2e_download_manager_bulk_calls(void **state)
 	e2 = next_event(w, UPDATED, CANCELLED);
 	assert_true((e1 == a->id && e2 == b->id) || (e1 == b->id && e2 == a->id));
 	cancel.series_id = f->series2 + 1000;
-	expect_status(aw_client_downloads_cancel_series(f->client, &cancel, &cres, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_cancel_series(f->client, &cancel, &cres, &err, NULL), &err,
 		      AW_ENOTFOUND, "not found");
 	cancel.series_id = 0;
-	expect_status(aw_client_downloads_cancel_series(f->client, &cancel, &cres, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_cancel_series(f->client, &cancel, &cres, &err, NULL), &err,
 		      AW_EINVAL, "series_id must be a positive series id");
 
 	/* Clear the finished items older than now: the two CANCELLED ones. */
@@ -420,16 +414,16 @@ static void test_e2e_download_manager_bulk_calls(void **state)
 
 	/* Bad input. */
 	clear.finished_before = NULL;
-	expect_status(aw_client_downloads_clear_finished(f->client, &clear, &dres, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_clear_finished(f->client, &clear, &dres, &err, NULL), &err,
 		      AW_EINVAL, "finished_before is required");
 	Aniworld__V1__DownloadStatus pending = PENDING;
 	clear.finished_before = &later;
 	clear.n_statuses = 1;
 	clear.statuses = &pending;
-	expect_status(aw_client_downloads_clear_finished(f->client, &clear, &dres, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_clear_finished(f->client, &clear, &dres, &err, NULL), &err,
 		      AW_EINVAL, "only COMPLETED, FAILED and CANCELLED");
 	retry.series_id = -3;
-	expect_status(aw_client_downloads_retry_failed(f->client, &retry, &rres, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_retry_failed(f->client, &retry, &rres, &err, NULL), &err,
 		      AW_EINVAL, "series_id must be >= 0");
 	aw_watch_free(w);
 	free_item(a);
@@ -495,13 +489,13 @@ static void test_e2e_download_manager_reorder(void **state)
 	free_item(out);
 
 	/* Moving across priorities is refused; so are bad ids. */
-	expect_status(move(f->client, d[2]->id, d[1]->id, &out, &err), &err, AW_EPRECOND,
+	harness_expect_status(move(f->client, d[2]->id, d[1]->id, &out, &err), &err, AW_EPRECOND,
 		      "one priority");
-	expect_status(move(f->client, d[1]->id, d[1]->id, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(move(f->client, d[1]->id, d[1]->id, &out, &err), &err, AW_EINVAL,
 		      "before_id must name another download");
-	expect_status(move(f->client, 0, d[1]->id, &out, &err), &err, AW_EINVAL, "id");
-	expect_status(move(f->client, d[1]->id, -1, &out, &err), &err, AW_EINVAL, "before_id");
-	expect_status(move(f->client, d[1]->id, d[3]->id + 100, &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(move(f->client, 0, d[1]->id, &out, &err), &err, AW_EINVAL, "id");
+	harness_expect_status(move(f->client, d[1]->id, -1, &out, &err), &err, AW_EINVAL, "before_id");
+	harness_expect_status(move(f->client, d[1]->id, d[3]->id + 100, &out, &err), &err, AW_ENOTFOUND,
 		      "not found");
 
 	const int order[] = {2, 3, 1, 0};

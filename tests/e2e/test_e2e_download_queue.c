@@ -115,14 +115,6 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static int enqueue(aw_client *c, int64_t series, int season, int episode, int priority,
 		   item **out, aw_err *err)
 {
@@ -394,13 +386,13 @@ static void test_e2e_download_queue_every_method(void **state)
 	assert_int_equal(purged->deleted_count, 1);
 	aniworld__v1__purge_downloads_response__free_unpacked(purged, NULL);
 	rc = aw_client_downloads_get(f->client, &get, &got, &err, NULL);
-	expect_status(rc, &err, AW_ENOTFOUND, NULL);
+	harness_expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* DeleteDownload */
 	assert_int_equal(delete_download(f->client, b->id, &err), 0);
 	get.id = b->id;
 	rc = aw_client_downloads_get(f->client, &get, &got, &err, NULL);
-	expect_status(rc, &err, AW_ENOTFOUND, NULL);
+	harness_expect_status(rc, &err, AW_ENOTFOUND, NULL);
 
 	/* WatchDownloads saw all of it, in order. */
 	expect_event(w, CREATED, a->id, PENDING);
@@ -436,21 +428,21 @@ static void test_e2e_download_queue_errors(void **state)
 
 	/* EnqueueDownload */
 	Aniworld__V1__EnqueueDownloadRequest no_item = ANIWORLD__V1__ENQUEUE_DOWNLOAD_REQUEST__INIT;
-	expect_status(aw_client_downloads_enqueue(f->client, &no_item, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_enqueue(f->client, &no_item, &out, &err, NULL), &err, AW_EINVAL,
 		      "item is required");
-	expect_status(enqueue(f->client, 0, 1, 1, NORMAL, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(enqueue(f->client, 0, 1, 1, NORMAL, &out, &err), &err, AW_EINVAL,
 		      "item.series_id");
-	expect_status(enqueue(f->client, f->series, -1, 1, NORMAL, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(enqueue(f->client, f->series, -1, 1, NORMAL, &out, &err), &err, AW_EINVAL,
 		      "item.season must be >= 0, got -1");
-	expect_status(enqueue(f->client, f->series, 1, 0, NORMAL, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(enqueue(f->client, f->series, 1, 0, NORMAL, &out, &err), &err, AW_EINVAL,
 		      "item.episode_number must be >= 1, got 0");
-	expect_status(enqueue(f->client, f->series, 1, 1, 7, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(enqueue(f->client, f->series, 1, 1, 7, &out, &err), &err, AW_EINVAL,
 		      "item.priority");
 	assert_non_null(strstr(err.msg, "7"));
-	expect_status(enqueue(f->client, 777777, 1, 1, NORMAL, &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(enqueue(f->client, 777777, 1, 1, NORMAL, &out, &err), &err, AW_ENOTFOUND,
 		      "series 777777 not found");
 	item *a = must_enqueue(f->client, f->series, 1, 1, NORMAL);
-	expect_status(enqueue(f->client, f->series, 1, 1, HIGH, &out, &err), &err, AW_EEXIST,
+	harness_expect_status(enqueue(f->client, f->series, 1, 1, HIGH, &out, &err), &err, AW_EEXIST,
 		      "season 1 episode 1");
 	assert_int_equal(aw_err_grpc_status(err.code), 6);
 	assert_null(out);
@@ -458,20 +450,20 @@ static void test_e2e_download_queue_errors(void **state)
 	/* GetDownload, DeleteDownload */
 	Aniworld__V1__GetDownloadRequest get = ANIWORLD__V1__GET_DOWNLOAD_REQUEST__INIT;
 	get.id = 0;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_EINVAL,
 		      "id must be a positive download id, got 0");
 	get.id = 31337;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "download 31337 not found");
-	expect_status(delete_download(f->client, -2, &err), &err, AW_EINVAL, "-2");
-	expect_status(delete_download(f->client, 31337, &err), &err, AW_ENOTFOUND, "31337");
+	harness_expect_status(delete_download(f->client, -2, &err), &err, AW_EINVAL, "-2");
+	harness_expect_status(delete_download(f->client, 31337, &err), &err, AW_ENOTFOUND, "31337");
 
 	/* UpdateDownload */
 	item change = ANIWORLD__V1__DOWNLOAD_QUEUE_ITEM__INIT;
 	Aniworld__V1__UpdateDownloadRequest up = ANIWORLD__V1__UPDATE_DOWNLOAD_REQUEST__INIT;
 	Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
 	char *path[1];
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item is required");
 	up.item = &change;
 	up.update_mask = &mask;
@@ -479,29 +471,29 @@ static void test_e2e_download_queue_errors(void **state)
 	mask.paths = path;
 	change.id = 0;
 	path[0] = "priority";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.id");
 	change.id = a->id;
 	path[0] = "status";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "retry_count";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "output only");
 	path[0] = "episode_number";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "immutable field \"episode_number\"");
 	path[0] = "priority";
 	change.priority = 9;
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.priority");
 	path[0] = "download_url";
 	change.download_url = "bad\001url";
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "item.download_url");
 	change.download_url = "fine";
 	change.id = 31337;
-	expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_downloads_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "31337");
 
 	/* ListDownloads */
@@ -509,51 +501,51 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__ListDownloadsResponse *page = NULL;
 	Aniworld__V1__DownloadStatus st[3] = {PENDING, 0, PAUSED};
 	list.page_size = -1;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size must be >= 0, got -1");
 	list.page_size = 0;
 	list.series_id = -4;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "series_id must be >= 0");
 	list.series_id = 0;
 	list.n_statuses = 3;
 	list.statuses = st;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "statuses[1]");
 	assert_non_null(strstr(err.msg, "UNSPECIFIED"));
 	st[1] = 12;
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "got 12");
 	list.n_statuses = 0;
 	list.page_token = "garbage";
-	expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	assert_null(page);
 
 	/* ReportProgress */
-	expect_status(progress(f->client, 0, 1, 1, 0, &out, &err), &err, AW_EINVAL, "id");
-	expect_status(progress(f->client, a->id, -1, 10, 0, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(progress(f->client, 0, 1, 1, 0, &out, &err), &err, AW_EINVAL, "id");
+	harness_expect_status(progress(f->client, a->id, -1, 10, 0, &out, &err), &err, AW_EINVAL,
 		      "downloaded_bytes must be >= 0, got -1");
-	expect_status(progress(f->client, a->id, 1, -10, 0, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(progress(f->client, a->id, 1, -10, 0, &out, &err), &err, AW_EINVAL,
 		      "total_bytes must be >= 0, got -10");
-	expect_status(progress(f->client, a->id, 1, 10, -5, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(progress(f->client, a->id, 1, 10, -5, &out, &err), &err, AW_EINVAL,
 		      "download_speed");
-	expect_status(progress(f->client, a->id, 11, 10, 0, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(progress(f->client, a->id, 11, 10, 0, &out, &err), &err, AW_EINVAL,
 		      "downloaded_bytes (11) must not exceed total_bytes (10)");
-	expect_status(progress(f->client, a->id, 1, 10, 0, &out, &err), &err, AW_EPRECOND,
+	harness_expect_status(progress(f->client, a->id, 1, 10, 0, &out, &err), &err, AW_EPRECOND,
 		      "is PENDING; ReportProgress needs DOWNLOADING");
 	assert_int_equal(aw_err_grpc_status(err.code), 9);
-	expect_status(progress(f->client, 31337, 1, 10, 0, &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(progress(f->client, 31337, 1, 10, 0, &out, &err), &err, AW_ENOTFOUND,
 		      "31337");
 
 	/* FailDownload needs a reason; every status change needs an id. */
 	Aniworld__V1__FailDownloadRequest fail = ANIWORLD__V1__FAIL_DOWNLOAD_REQUEST__INIT;
 	fail.id = a->id;
-	expect_status(aw_client_downloads_fail(f->client, &fail, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_fail(f->client, &fail, &out, &err, NULL), &err, AW_EINVAL,
 		      "error_message is required");
 	for (int x = 0; x < N_ACTIONS; x++) {
-		expect_status(act(f->client, (action)x, -1, &out, &err), &err, AW_EINVAL, "id");
-		expect_status(act(f->client, (action)x, 31337, &out, &err), &err, AW_ENOTFOUND,
+		harness_expect_status(act(f->client, (action)x, -1, &out, &err), &err, AW_EINVAL, "id");
+		harness_expect_status(act(f->client, (action)x, 31337, &out, &err), &err, AW_ENOTFOUND,
 			      "download 31337 not found");
 	}
 
@@ -561,15 +553,15 @@ static void test_e2e_download_queue_errors(void **state)
 	Aniworld__V1__PurgeDownloadsRequest purge = ANIWORLD__V1__PURGE_DOWNLOADS_REQUEST__INIT;
 	Aniworld__V1__PurgeDownloadsResponse *purged = NULL;
 	Aniworld__V1__DownloadStatus unfinished[] = {COMPLETED, PAUSED};
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "statuses is required");
 	purge.n_statuses = 2;
 	purge.statuses = unfinished;
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "statuses[1]");
 	assert_non_null(strstr(err.msg, "PAUSED"));
 	unfinished[1] = 0;
-	expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_downloads_purge(f->client, &purge, &purged, &err, NULL), &err, AW_EINVAL,
 		      "UNSPECIFIED");
 	assert_null(purged);
 
@@ -584,7 +576,7 @@ static void test_e2e_download_queue_errors(void **state)
 		rc = aw_watch_next(w, &e, 10000, &err);
 		aw_watch_free(w);
 	}
-	expect_status(rc, &err, AW_EINVAL, "series_id must be >= 0");
+	harness_expect_status(rc, &err, AW_EINVAL, "series_id must be >= 0");
 
 	/* Nothing above changed the item. */
 	get.id = a->id;
@@ -653,7 +645,7 @@ static void test_e2e_download_queue_every_transition(void **state)
 
 				snprintf(want, sizeof(want), "download %lld is %s; %s needs",
 					 (long long)d->id, status_names[s], action_methods[a]);
-				expect_status(rc, &err, AW_EPRECOND, want);
+				harness_expect_status(rc, &err, AW_EPRECOND, want);
 				assert_null(after);
 			}
 			assert_int_equal(delete_download(f->client, d->id, &err), 0);
@@ -672,7 +664,7 @@ static void test_e2e_download_queue_retry_conflict(void **state)
 
 	free_item(must_act(f->client, CANCEL, a->id));
 	item *b = must_enqueue(f->client, f->series, 1, 1, NORMAL);
-	expect_status(act(f->client, RETRY, a->id, &out, &err), &err, AW_EEXIST,
+	harness_expect_status(act(f->client, RETRY, a->id, &out, &err), &err, AW_EEXIST,
 		      "another unfinished download");
 	free_item(a);
 	free_item(b);
@@ -963,7 +955,7 @@ static void test_e2e_download_queue_watch_cancel(void **state)
 	pthread_create(&t, NULL, next_blocking, &c);
 	aw_watch_cancel(c.w);
 	pthread_join(t, NULL);
-	expect_status(c.rc, &c.err, AW_ECANCELED, NULL);
+	harness_expect_status(c.rc, &c.err, AW_ECANCELED, NULL);
 	/* Ended for good: later reads say the same. */
 	assert_int_equal(aw_watch_next(c.w, &e, 0, &err), AW_ECANCELED);
 	aw_watch_free(c.w);
@@ -1106,10 +1098,10 @@ static void test_e2e_download_queue_watch_ends_on_shutdown(void **state)
 
 	harness_stop(&f->h); /* returns once the streams have ended */
 	expect_event(w, CREATED, a->id, PENDING); /* what was sent still arrives */
-	expect_status(aw_watch_next(w, &e, 10000, &err), &err, AW_EUNAVAIL, "shutting down");
+	harness_expect_status(aw_watch_next(w, &e, 10000, &err), &err, AW_EUNAVAIL, "shutting down");
 	assert_null(e);
 	expect_event(w2, CREATED, a->id, PENDING);
-	expect_status(aw_watch_next(w2, &e, 10000, &err), &err, AW_EUNAVAIL, "shutting down");
+	harness_expect_status(aw_watch_next(w2, &e, 10000, &err), &err, AW_EUNAVAIL, "shutting down");
 	aw_watch_free(w);
 	aw_watch_free(w2);
 	free_item(a);
@@ -1142,12 +1134,12 @@ static void test_e2e_download_queue_series_delete_cascades(void **state)
 	aw_watch_free(other);
 	free_item(c);
 	get.id = a->id;
-	expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_downloads_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      NULL);
 	get.id = b->id;
 	assert_int_equal(aw_client_downloads_get(f->client, &get, &out, &err, NULL), 0);
 	free_item(out);
-	expect_status(enqueue(f->client, f->series2, 1, 2, NORMAL, &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(enqueue(f->client, f->series2, 1, 2, NORMAL, &out, &err), &err, AW_ENOTFOUND,
 		      "series");
 	free_item(a);
 	free_item(b);

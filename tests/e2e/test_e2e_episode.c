@@ -49,14 +49,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static int create(fixture *f, int64_t series, int season, int number, Aniworld__V1__Episode **out,
 		  aw_err *err)
 {
@@ -221,7 +213,7 @@ static void test_e2e_episode_every_method(void **state)
 	Aniworld__V1__DeleteEpisodeRequest del = ANIWORLD__V1__DELETE_EPISODE_REQUEST__INIT;
 	del.id = e->id;
 	assert_int_equal(aw_client_episodes_delete(f->client, &del, &err, NULL), 0);
-	expect_status(aw_client_episodes_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
+	harness_expect_status(aw_client_episodes_get(f->client, &get, &got, &err, NULL), &err, AW_ENOTFOUND, NULL);
 	aniworld__v1__episode__free_unpacked(e, NULL);
 }
 
@@ -232,14 +224,14 @@ static void test_e2e_episode_errors(void **state)
 	aw_err err;
 
 	assert_int_equal(create(f, f->series, 1, 1, NULL, &err), 0);
-	expect_status(create(f, f->series, 1, 1, &out, &err), &err, AW_EEXIST, "season 1 episode 1");
-	expect_status(create(f, 9999, 1, 1, &out, &err), &err, AW_ENOTFOUND, "series 9999");
-	expect_status(create(f, 0, 1, 1, &out, &err), &err, AW_EINVAL, "episode.series_id");
-	expect_status(create(f, f->series, -1, 1, &out, &err), &err, AW_EINVAL, "episode.season");
-	expect_status(create(f, f->series, 1, 0, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f, f->series, 1, 1, &out, &err), &err, AW_EEXIST, "season 1 episode 1");
+	harness_expect_status(create(f, 9999, 1, 1, &out, &err), &err, AW_ENOTFOUND, "series 9999");
+	harness_expect_status(create(f, 0, 1, 1, &out, &err), &err, AW_EINVAL, "episode.series_id");
+	harness_expect_status(create(f, f->series, -1, 1, &out, &err), &err, AW_EINVAL, "episode.season");
+	harness_expect_status(create(f, f->series, 1, 0, &out, &err), &err, AW_EINVAL,
 		      "episode.episode_number");
 	Aniworld__V1__CreateEpisodeRequest empty = ANIWORLD__V1__CREATE_EPISODE_REQUEST__INIT;
-	expect_status(aw_client_episodes_create(f->client, &empty, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_create(f->client, &empty, &out, &err, NULL), &err, AW_EINVAL,
 		      "episode");
 
 	/* Batches: checked whole first, then stored whole or not at all. */
@@ -252,19 +244,19 @@ static void test_e2e_episode_errors(void **state)
 	batch.episodes = ptrs;
 	a.season = b.season = 3;
 	a.episode_number = b.episode_number = 4;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[0] and episodes[1]");
 	b.episode_number = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].episode_number");
 	b.episode_number = 5;
 	b.series_id = f->series + 1;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].series_id");
 	b.series_id = 0;
 	a.season = 1;
 	a.episode_number = 1; /* stored already */
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[0]");
 	Aniworld__V1__GetEpisodeRequest none = ANIWORLD__V1__GET_EPISODE_REQUEST__INIT;
 	Aniworld__V1__ListEpisodesRequest list = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
@@ -274,26 +266,26 @@ static void test_e2e_episode_errors(void **state)
 	assert_int_equal(page->total_size, 1); /* b of the failed batch was not kept */
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 	batch.n_episodes = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, &batch, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes");
 
-	expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_EINVAL, "id");
+	harness_expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_EINVAL, "id");
 	none.id = 31337;
-	expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_episodes_get(f->client, &none, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 31337");
 
 	list.page_size = -2;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size");
 	list.page_size = 0;
 	int32_t bad_season[] = {-1};
 	list.seasons = bad_season;
 	list.n_seasons = 1;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "seasons[0]");
 	list.n_seasons = 0;
 	list.page_token = "bogus";
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 
 	Aniworld__V1__Episode change = ANIWORLD__V1__EPISODE__INIT;
@@ -305,30 +297,30 @@ static void test_e2e_episode_errors(void **state)
 	mask.paths = paths;
 	up.episode = &change;
 	up.update_mask = &mask;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "series_id");
 	paths[0] = "file_size";
 	change.file_size = -1;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_EINVAL,
 		      "episode.file_size");
 	paths[0] = "title";
 	change.id = 5555;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 5555");
 
 	Aniworld__V1__MarkEpisodeDownloadedRequest mark = ANIWORLD__V1__MARK_EPISODE_DOWNLOADED_REQUEST__INIT;
 	mark.id = 1;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err, AW_EINVAL,
 		      "file_path");
 	mark.file_path = "/x";
 	mark.id = 4444;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err,
+	harness_expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &out, &err, NULL), &err,
 		      AW_ENOTFOUND, "episode 4444");
 
 	Aniworld__V1__DeleteEpisodeRequest del = ANIWORLD__V1__DELETE_EPISODE_REQUEST__INIT;
-	expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "id");
+	harness_expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_EINVAL, "id");
 	del.id = 4444;
-	expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_episodes_delete(f->client, &del, &err, NULL), &err, AW_ENOTFOUND,
 		      "episode 4444 not found");
 }
 
@@ -340,7 +332,7 @@ static void test_e2e_episode_batch_rules(void **state)
 	Aniworld__V1__BatchCreateEpisodesResponse *made = NULL;
 	aw_err err;
 
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "1001");
 	assert_null(made);
 	assert_int_equal(count_of(f, f->series), 0);
@@ -365,31 +357,31 @@ static void test_e2e_episode_batch_rules(void **state)
 	for (size_t i = 0; i < 5; i++)
 		b->episodes[i]->season = 2;
 	b->episodes[3]->episode_number = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[3].episode_number must be >= 1, got 0");
 	b->episodes[3]->episode_number = 4;
 	b->episodes[2]->season = -1;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[2].season must be >= 0, got -1");
 	b->episodes[2]->season = 2;
 	b->episodes[4]->file_size = -5;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[4].file_size");
 	b->episodes[4]->file_size = 0;
 	b->episodes[1]->series_id = f->series + 100;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "episodes[1].series_id");
 	b->episodes[1]->series_id = f->series; /* the request's own: fine */
 
 	/* The same season and episode twice, within the batch. */
 	b->episodes[4]->episode_number = 2;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[1] and episodes[4] are both season 2 episode 2");
 	b->episodes[4]->episode_number = 5;
 
 	/* Against a stored one: the fourth clashes, the other four are not kept. */
 	assert_int_equal(create(f, f->series, 2, 4, NULL, &err), 0);
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EEXIST,
 		      "episodes[3]");
 	assert_non_null(strstr(err.msg, "season 2 episode 4"));
 	assert_int_equal(count_of(f, f->series), 1001);
@@ -397,10 +389,10 @@ static void test_e2e_episode_batch_rules(void **state)
 	/* A series that does not exist, or none at all. */
 	b->series_id = 8888;
 	b->episodes[1]->series_id = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_ENOTFOUND,
 		      "series 8888 not found");
 	b->series_id = 0;
-	expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_batch_create(f->client, b, &made, &err, NULL), &err, AW_EINVAL,
 		      "series_id");
 	assert_int_equal(count_of(f, 0), 1001);
 	batch_free(b);
@@ -419,7 +411,7 @@ static Aniworld__V1__Episode *update(fixture *f, Aniworld__V1__Episode *change, 
 	mask.paths = paths;
 	up.episode = change;
 	up.update_mask = &mask;
-	expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, expect, needle);
+	harness_expect_status(aw_client_episodes_update(f->client, &up, &out, &err, NULL), &err, expect, needle);
 	return out;
 }
 
@@ -522,14 +514,14 @@ static void test_e2e_episode_mark_downloaded(void **state)
 	aw_err err;
 
 	assert_int_equal(create(f, f->series, 2, 3, &e, &err), 0);
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "id must be a positive episode id, got 0");
 	mark.id = e->id;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "file_path is required");
 	mark.file_path = "/anime/frieren/s02e03.mkv";
 	mark.file_size = -1;
-	expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), &err, AW_EINVAL,
 		      "file_size must be >= 0, got -1");
 	mark.file_size = 1 << 20;
 	assert_int_equal(aw_client_episodes_mark_downloaded(f->client, &mark, &m, &err, NULL), 0);
@@ -629,17 +621,17 @@ static void test_e2e_episode_list_pages_and_filters(void **state)
 	assert_string_not_equal(token, "");
 	list.page_token = token;
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 
 	/* Bad requests. */
 	list.page_token = "";
 	list.downloaded = (Aniworld__V1__DownloadFilter)7;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "downloaded");
 	list.downloaded = ANIWORLD__V1__DOWNLOAD_FILTER__DOWNLOAD_FILTER_ANY;
 	list.series_id = -1;
-	expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_episodes_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "series_id must be >= 0");
 
 	/* A series with no episodes, or none at all: an empty page. */
@@ -669,7 +661,7 @@ static void test_e2e_episode_deleted_with_their_series(void **state)
 
 	Aniworld__V1__GetEpisodeRequest get = ANIWORLD__V1__GET_EPISODE_REQUEST__INIT;
 	get.id = e->id;
-	expect_status(aw_client_episodes_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
+	harness_expect_status(aw_client_episodes_get(f->client, &get, &out, &err, NULL), &err, AW_ENOTFOUND,
 		      "not found");
 	Aniworld__V1__ListEpisodesRequest list = ANIWORLD__V1__LIST_EPISODES_REQUEST__INIT;
 	Aniworld__V1__ListEpisodesResponse *page = NULL;
@@ -689,7 +681,7 @@ static void test_e2e_episode_deleted_with_their_series(void **state)
 	aniworld__v1__list_episodes_response__free_unpacked(page, NULL);
 
 	/* And the deleted series takes no new episodes. */
-	expect_status(create(f, f->series, 1, 3, &out, &err), &err, AW_ENOTFOUND, "not found");
+	harness_expect_status(create(f, f->series, 1, 3, &out, &err), &err, AW_ENOTFOUND, "not found");
 	aniworld__v1__episode__free_unpacked(e, NULL);
 }
 

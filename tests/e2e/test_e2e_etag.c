@@ -43,14 +43,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static Aniworld__V1__AnimeSeries *create_series(aw_client *c, const char *key)
 {
 	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT, *out = NULL;
@@ -129,7 +121,7 @@ static void test_e2e_etag_series_update_and_delete(void **state)
 	assert_int_equal(update_series(c, s->id, old, "two", &v2, &err), 0);
 	assert_string_not_equal(v2->etag, old);
 	/* The stale one is refused, changing nothing. */
-	expect_status(update_series(c, s->id, old, "three", &out, &err), &err, AW_EABORTED, name);
+	harness_expect_status(update_series(c, s->id, old, "three", &out, &err), &err, AW_EABORTED, name);
 	assert_non_null(strstr(err.msg, "read it again"));
 	get.id = s->id;
 	assert_int_equal(aw_client_series_get(c, &get, &out, &err, NULL), 0);
@@ -140,18 +132,18 @@ static void test_e2e_etag_series_update_and_delete(void **state)
 	assert_int_equal(update_series(c, s->id, "", "four", &out, &err), 0);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	/* An etag the server never issues. */
-	expect_status(update_series(c, s->id, "not-an-etag", "five", &out, &err), &err, AW_EINVAL,
+	harness_expect_status(update_series(c, s->id, "not-an-etag", "five", &out, &err), &err, AW_EINVAL,
 		      "series.etag");
 	/* Deletes: the stale etag is refused, the series stays; the current one goes. */
 	del.id = s->id;
 	del.etag = v2->etag;
-	expect_status(aw_client_series_delete(c, &del, &err, NULL), &err, AW_EABORTED, name);
+	harness_expect_status(aw_client_series_delete(c, &del, &err, NULL), &err, AW_EABORTED, name);
 	assert_int_equal(aw_client_series_get(c, &get, &out, &err, NULL), 0);
 	del.etag = out->etag;
 	assert_int_equal(aw_client_series_delete(c, &del, &err, NULL), 0);
 	aniworld__v1__anime_series__free_unpacked(out, NULL);
 	del.etag = "";
-	expect_status(aw_client_series_delete(c, &del, &err, NULL), &err, AW_ENOTFOUND, "not found");
+	harness_expect_status(aw_client_series_delete(c, &del, &err, NULL), &err, AW_ENOTFOUND, "not found");
 	aniworld__v1__anime_series__free_unpacked(v2, NULL);
 	aniworld__v1__anime_series__free_unpacked(s, NULL);
 }
@@ -184,7 +176,7 @@ static void test_e2e_etag_download_state_changes(void **state)
 	assert_string_not_equal(out->etag, first);
 	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
 	resume.etag = first;
-	expect_status(aw_client_downloads_resume(c, &resume, &out, &err, NULL), &err, AW_EABORTED,
+	harness_expect_status(aw_client_downloads_resume(c, &resume, &out, &err, NULL), &err, AW_EABORTED,
 		      name);
 	/* The etag of a per-call option replaces the request's. */
 	now = get_item(c, it->id);
@@ -203,11 +195,11 @@ static void test_e2e_etag_download_state_changes(void **state)
 	prog.etag = claimed->item->etag;
 	assert_int_equal(aw_client_downloads_report_progress(c, &prog, &out, &err, NULL), 0);
 	assert_string_not_equal(out->etag, claimed->item->etag);
-	expect_status(aw_client_downloads_report_progress(c, &prog, &now, &err, NULL), &err,
+	harness_expect_status(aw_client_downloads_report_progress(c, &prog, &now, &err, NULL), &err,
 		      AW_EABORTED, name);
 	/* A stale CompleteDownload changes nothing; the status check comes after. */
 	done.etag = claimed->item->etag;
-	expect_status(aw_client_downloads_complete(c, &done, &now, &err, NULL), &err, AW_EABORTED,
+	harness_expect_status(aw_client_downloads_complete(c, &done, &now, &err, NULL), &err, AW_EABORTED,
 		      name);
 	char progressed[32];
 	snprintf(progressed, sizeof(progressed), "%s", out->etag);
@@ -217,7 +209,7 @@ static void test_e2e_etag_download_state_changes(void **state)
 	assert_int_equal(out->status, ANIWORLD__V1__DOWNLOAD_STATUS__DOWNLOAD_STATUS_COMPLETED);
 	/* DeleteDownload. */
 	del.etag = claimed->item->etag;
-	expect_status(aw_client_downloads_delete(c, &del, &err, NULL), &err, AW_EABORTED, name);
+	harness_expect_status(aw_client_downloads_delete(c, &del, &err, NULL), &err, AW_EABORTED, name);
 	del.etag = out->etag;
 	assert_int_equal(aw_client_downloads_delete(c, &del, &err, NULL), 0);
 	aniworld__v1__download_queue_item__free_unpacked(out, NULL);
@@ -256,10 +248,10 @@ static void test_e2e_etag_episodes_and_sessions(void **state)
 	mark.file_path = "/media/e1.mkv";
 	mark.etag = e->etag;
 	assert_int_equal(aw_client_episodes_mark_downloaded(c, &mark, &out, &err, NULL), 0);
-	expect_status(aw_client_episodes_mark_downloaded(c, &mark, &stale, &err, NULL),
+	harness_expect_status(aw_client_episodes_mark_downloaded(c, &mark, &stale, &err, NULL),
 		      &err, AW_EABORTED, "episode");
 	edel.etag = e->etag;
-	expect_status(aw_client_episodes_delete(c, &edel, &err, NULL), &err, AW_EABORTED, "episode");
+	harness_expect_status(aw_client_episodes_delete(c, &edel, &err, NULL), &err, AW_EABORTED, "episode");
 	edel.etag = out->etag;
 	assert_int_equal(aw_client_episodes_delete(c, &edel, &err, NULL), 0);
 	aniworld__v1__episode__free_unpacked(out, NULL);
@@ -281,13 +273,13 @@ static void test_e2e_etag_episodes_and_sessions(void **state)
 	exp.seconds += 3600;
 	xreq.expires_at = &exp;
 	xreq.etag = u->etag;
-	expect_status(aw_client_session_extend(c, &xreq, &u2, &err, NULL), &err, AW_EABORTED,
+	harness_expect_status(aw_client_session_extend(c, &xreq, &u2, &err, NULL), &err, AW_EABORTED,
 		      "session \"bob-1\" changed");
 	xreq.etag = v->session->etag;
 	assert_int_equal(aw_client_session_extend(c, &xreq, &u2, &err, NULL), 0);
 	rreq.etag = v->session->etag;
 	aniworld__v1__user_session__free_unpacked(u, NULL);
-	expect_status(aw_client_session_revoke(c, &rreq, &u, &err, NULL), &err, AW_EABORTED,
+	harness_expect_status(aw_client_session_revoke(c, &rreq, &u, &err, NULL), &err, AW_EABORTED,
 		      "session");
 	rreq.etag = u2->etag;
 	assert_int_equal(aw_client_session_revoke(c, &rreq, &u, &err, NULL), 0);

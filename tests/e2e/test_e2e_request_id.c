@@ -48,14 +48,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static const aw_call_opts *rid(aw_call_opts *o, const char *id)
 {
 	memset(o, 0, sizeof(*o));
@@ -222,7 +214,7 @@ static void test_e2e_request_id_repeat_after_success(void **state)
 	aniworld__v1__download_queue_item__free_unpacked(done, NULL);
 	aniworld__v1__download_queue_item__free_unpacked(done2, NULL);
 	Aniworld__V1__DownloadQueueItem *again = NULL;
-	expect_status(aw_client_downloads_complete(c, &creq, &again, &err, rid(&o, "complete-b")), &err,
+	harness_expect_status(aw_client_downloads_complete(c, &creq, &again, &err, rid(&o, "complete-b")), &err,
 		      AW_EPRECOND, "COMPLETED");
 
 	/* CancelDownload, then RetryDownload. */
@@ -281,10 +273,10 @@ static void test_e2e_request_id_repeat_after_error(void **state)
 	aw_err err;
 
 	del.id = must_series(f->client, "taken", NULL);
-	expect_status(create_series(f->client, "taken", "dup-1", &out, &err), &err, AW_EEXIST,
+	harness_expect_status(create_series(f->client, "taken", "dup-1", &out, &err), &err, AW_EEXIST,
 		      "taken");
 	assert_int_equal(aw_client_series_delete(f->client, &del, &err, NULL), 0);
-	expect_status(create_series(f->client, "taken", "dup-1", &out, &err), &err, AW_EEXIST,
+	harness_expect_status(create_series(f->client, "taken", "dup-1", &out, &err), &err, AW_EEXIST,
 		      "taken");
 	assert_int_equal(count_series(f->client), 0);
 	/* A new request_id does the work. */
@@ -301,7 +293,7 @@ static void test_e2e_request_id_misuse(void **state)
 	aw_err err;
 
 	must_series(f->client, "first", "reused");
-	expect_status(create_series(f->client, "second", "reused", &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create_series(f->client, "second", "reused", &out, &err), &err, AW_EINVAL,
 		      "request_id");
 	assert_int_equal(count_series(f->client), 1);
 	/* Another method with the same request_id is another request too. */
@@ -309,14 +301,14 @@ static void test_e2e_request_id_misuse(void **state)
 	Aniworld__V1__ClaimNextDownloadRequest req = ANIWORLD__V1__CLAIM_NEXT_DOWNLOAD_REQUEST__INIT;
 	Aniworld__V1__ClaimNextDownloadResponse *co = NULL;
 	aw_call_opts o;
-	expect_status(aw_client_downloads_claim(f->client, &req, &co, &err, rid(&o, "reused")), &err,
+	harness_expect_status(aw_client_downloads_claim(f->client, &req, &co, &err, rid(&o, "reused")), &err,
 		      AW_EINVAL, "different request");
 
 	memset(long_id, 'x', sizeof(long_id) - 1);
 	long_id[sizeof(long_id) - 1] = '\0';
-	expect_status(create_series(f->client, "third", long_id, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create_series(f->client, "third", long_id, &out, &err), &err, AW_EINVAL,
 		      "request_id");
-	expect_status(create_series(f->client, "third", "tab\there", &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create_series(f->client, "third", "tab\there", &out, &err), &err, AW_EINVAL,
 		      "request_id");
 	long_id[AW_REQUEST_ID_TEST_MAX] = '\0'; /* 64 bytes: accepted */
 	assert_int_equal(create_series(f->client, "third", long_id, &out, &err), 0);
@@ -409,7 +401,7 @@ static void test_e2e_request_id_survives_a_restart(void **state)
 	assert_int_equal(aw_client_new(&f->client, f->h.target, NULL, NULL), 0);
 	assert_int_equal(must_series(f->client, "durable", "restart-1"), id);
 	assert_int_equal(count_series(f->client), 1);
-	expect_status(create_series(f->client, "other", "restart-1", &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create_series(f->client, "other", "restart-1", &out, &err), &err, AW_EINVAL,
 		      "request_id");
 }
 

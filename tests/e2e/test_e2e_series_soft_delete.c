@@ -102,14 +102,6 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 static int get_series(aw_client *c, int64_t id, series **out, aw_err *err)
 {
 	Aniworld__V1__GetSeriesRequest req = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
@@ -269,8 +261,8 @@ static void test_e2e_series_soft_delete_off_by_default(void **state)
 	aw_err err;
 
 	assert_int_equal(delete_series(f->client, f->series, 0, &err), 0);
-	expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
-	expect_status(undelete_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
+	harness_expect_status(undelete_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND,
 		      "not found");
 	assert_int_equal(series_total(f->client, 1, NULL), 1);
 }
@@ -305,7 +297,7 @@ static void test_e2e_series_soft_delete_hides_and_undeletes(void **state)
 	assert_int_equal(claim(f->client), other);
 	assert_int_equal(claim(f->client), 0);
 	int64_t again;
-	expect_status(create_series(f->client, "frieren", &again, &err), &err, AW_EEXIST,
+	harness_expect_status(create_series(f->client, "frieren", &again, &err), &err, AW_EEXIST,
 		      "already exists");
 
 	/* Undelete brings it back whole. */
@@ -313,9 +305,9 @@ static void test_e2e_series_soft_delete_hides_and_undeletes(void **state)
 	assert_null(s->delete_time);
 	assert_null(s->purge_time);
 	aniworld__v1__anime_series__free_unpacked(s, NULL);
-	expect_status(undelete_series(f->client, f->series, &s, &err), &err, AW_EPRECOND,
+	harness_expect_status(undelete_series(f->client, f->series, &s, &err), &err, AW_EPRECOND,
 		      "is not deleted");
-	expect_status(undelete_series(f->client, 0, &s, &err), &err, AW_EINVAL, "id");
+	harness_expect_status(undelete_series(f->client, 0, &s, &err), &err, AW_EINVAL, "id");
 	assert_int_equal(series_total(f->client, 0, NULL), 2);
 	assert_int_equal(episodes_total(f->client, f->series), 1);
 	assert_int_equal(claim(f->client), mine);
@@ -325,7 +317,7 @@ static void test_e2e_series_soft_delete_hides_and_undeletes(void **state)
 	assert_int_equal(delete_series(f->client, f->series, 0, &err), 0);
 	assert_int_equal(delete_series(f->client, f->series, 1, &err), 0);
 	expect_deleted(w, mine, 10000);
-	expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
+	harness_expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
 	assert_int_equal(series_total(f->client, 1, NULL), 1);
 	assert_int_equal(create_series(f->client, "frieren", &again, &err), 0); /* the key is free */
 	aw_watch_free(w);
@@ -345,7 +337,7 @@ static void test_e2e_series_soft_delete_purges_after_retention(void **state)
 	aniworld__v1__anime_series__free_unpacked(s, NULL);
 	/* The purge runs every tenth of the retention (at least 100 ms). */
 	expect_deleted(w, mine, 15000);
-	expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
+	harness_expect_status(get_series(f->client, f->series, &s, &err), &err, AW_ENOTFOUND, "not found");
 	assert_int_equal(series_total(f->client, 1, NULL), 1);
 	aw_watch_free(w);
 }

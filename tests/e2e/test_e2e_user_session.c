@@ -221,14 +221,6 @@ static int extend(aw_client *c, const char *sid, int64_t expires_us, session **o
 	return aw_client_session_extend(c, &req, out, err, NULL);
 }
 
-static void expect_status(int rc, const aw_err *err, int code, const char *needle)
-{
-	if (rc != code)
-		fail_msg("expected %s, got %s: %s", aw_err_name(code), aw_err_name(rc), err->msg);
-	if (needle != NULL && strstr(err->msg, needle) == NULL)
-		fail_msg("message \"%s\" does not mention \"%s\"", err->msg, needle);
-}
-
 /* Waits, up to 10 s, until the server reports session `sid` expired. */
 static void wait_expired(aw_client *c, const char *sid)
 {
@@ -349,7 +341,7 @@ static void test_e2e_user_session_caller_chosen_id(void **state)
 	session *a = must_create(f->client, "web:login/42 ok", "bob", "bob-token", now_us() + HOUR_US);
 
 	assert_string_equal(a->session_id, "web:login/42 ok");
-	expect_status(create(f->client, "web:login/42 ok", "carol", "other-token",
+	harness_expect_status(create(f->client, "web:login/42 ok", "carol", "other-token",
 			     now_us() + HOUR_US, &out, &err),
 		      &err, AW_EEXIST, "\"web:login/42 ok\"");
 	assert_null(out);
@@ -405,7 +397,7 @@ static void test_e2e_user_session_expiry(void **state)
 	assert_int_equal(aw_client_session_purge_expired(f->client, &pr, &prr, &err, NULL), 0);
 	assert_int_equal(prr->deleted_count, 1);
 	aniworld__v1__purge_expired_sessions_response__free_unpacked(prr, NULL);
-	expect_status(get(f->client, "short-revoked", &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(get(f->client, "short-revoked", &out, &err), &err, AW_ENOTFOUND,
 		      "\"short-revoked\"");
 	expect_verdict(f->client, "short-revoked", "dave-token-2", NOT_FOUND);
 }
@@ -461,71 +453,71 @@ static void test_e2e_user_session_errors(void **state)
 	cr.user_id = "frank";
 	cr.token = (char *)token;
 	cr.expires_at = &exp;
-	expect_status(create(f->client, "", "", token, later, &out, &err), &err, AW_EINVAL, "user_id");
-	expect_status(create(f->client, "", long_text, token, later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "", "", token, later, &out, &err), &err, AW_EINVAL, "user_id");
+	harness_expect_status(create(f->client, "", long_text, token, later, &out, &err), &err, AW_EINVAL,
 		      "user_id is longer than 255");
-	expect_status(create(f->client, "", "fr\tank", token, later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "", "fr\tank", token, later, &out, &err), &err, AW_EINVAL,
 		      "user_id contains a control character");
-	expect_status(create(f->client, "", "frank", "", later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "", "frank", "", later, &out, &err), &err, AW_EINVAL,
 		      "token is required");
-	expect_status(create(f->client, "", "frank", long_token, later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "", "frank", long_token, later, &out, &err), &err, AW_EINVAL,
 		      "token is longer than 4096");
 	assert_null(strstr(err.msg, token));
-	expect_status(create(f->client, "", "frank", token, now_us() - SECOND_US, &out, &err), &err,
+	harness_expect_status(create(f->client, "", "frank", token, now_us() - SECOND_US, &out, &err), &err,
 		      AW_EINVAL, "expires_at must be in the future");
 	assert_non_null(strstr(err.msg, "Z")); /* the value, in RFC 3339 */
 	cr.expires_at = NULL;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at is required");
 	cr.expires_at = &exp;
 	exp.nanos = 1000000000;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at.nanos");
 	exp.nanos = 0;
 	exp.seconds = INT64_C(999999999999);
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at.seconds");
 	set_ts(&exp, later);
-	expect_status(create(f->client, long_text + 900, "frank", token, later, &out, &err), &err,
+	harness_expect_status(create(f->client, long_text + 900, "frank", token, later, &out, &err), &err,
 		      AW_EINVAL, "session_id is longer than 128");
-	expect_status(create(f->client, "caf\xc3\xa9", "frank", token, later, &out, &err), &err,
+	harness_expect_status(create(f->client, "caf\xc3\xa9", "frank", token, later, &out, &err), &err,
 		      AW_EINVAL, "session_id must be printable ASCII");
-	expect_status(create(f->client, "a\nb", "frank", token, later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(create(f->client, "a\nb", "frank", token, later, &out, &err), &err, AW_EINVAL,
 		      "byte 0x0a at offset 1");
-	expect_status(create(f->client, "frank-1", "frank", token, later, &out, &err), &err, AW_EEXIST,
+	harness_expect_status(create(f->client, "frank-1", "frank", token, later, &out, &err), &err, AW_EEXIST,
 		      "\"frank-1\"");
 	cr.ip_address = long_text + 1000;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "ip_address is longer than 64");
 	cr.ip_address = "10.0.0.1\r";
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "ip_address contains a control character");
 	cr.ip_address = "";
 	cr.user_agent = long_text;
-	expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_create(f->client, &cr, &out, &err, NULL), &err, AW_EINVAL,
 		      "user_agent is longer than 1024");
 	assert_null(out);
 	assert_int_equal(aw_err_grpc_status(err.code), 3);
 
 	/* GetSession */
-	expect_status(get(f->client, "", &out, &err), &err, AW_EINVAL, "session_id is required");
-	expect_status(get(f->client, "nope-404", &out, &err), &err, AW_ENOTFOUND, "\"nope-404\"");
+	harness_expect_status(get(f->client, "", &out, &err), &err, AW_EINVAL, "session_id is required");
+	harness_expect_status(get(f->client, "nope-404", &out, &err), &err, AW_ENOTFOUND, "\"nope-404\"");
 	assert_int_equal(aw_err_grpc_status(err.code), 5);
-	expect_status(get(f->client, "tab\there", &out, &err), &err, AW_EINVAL, "session_id");
+	harness_expect_status(get(f->client, "tab\there", &out, &err), &err, AW_EINVAL, "session_id");
 
 	/* ListSessions */
 	Aniworld__V1__ListSessionsRequest list = ANIWORLD__V1__LIST_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__ListSessionsResponse *page = NULL;
 	list.page_size = -1;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_size must be >= 0, got -1");
 	list.page_size = 1;
 	list.page_token = "not-a-token";
-	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "page_token");
 	list.page_token = "";
 	list.user_id = long_text;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "user_id is longer than 255");
 	add(f->client, "frank-2", "frank", token);
 	list.user_id = "frank";
@@ -535,7 +527,7 @@ static void test_e2e_user_session_errors(void **state)
 	aniworld__v1__list_sessions_response__free_unpacked(page, NULL);
 	list.page_token = next;
 	list.active_only = 1;
-	expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_list(f->client, &list, &page, &err, NULL), &err, AW_EINVAL,
 		      "other filters");
 	assert_null(page);
 
@@ -543,47 +535,47 @@ static void test_e2e_user_session_errors(void **state)
 	Aniworld__V1__ValidateSessionRequest vr = ANIWORLD__V1__VALIDATE_SESSION_REQUEST__INIT;
 	Aniworld__V1__ValidateSessionResponse *v = NULL;
 	vr.token = (char *)token;
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "session_id is required");
 	vr.session_id = "frank-1";
 	vr.token = "";
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "token is required");
 	vr.token = long_token;
-	expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_validate(f->client, &vr, &v, &err, NULL), &err, AW_EINVAL,
 		      "token is longer than 4096");
 	assert_null(strstr(err.msg, token));
 	assert_null(v);
 
 	/* ExtendSession */
-	expect_status(extend(f->client, "", later, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(extend(f->client, "", later, &out, &err), &err, AW_EINVAL,
 		      "session_id is required");
-	expect_status(extend(f->client, "frank-1", now_us() - SECOND_US, &out, &err), &err, AW_EINVAL,
+	harness_expect_status(extend(f->client, "frank-1", now_us() - SECOND_US, &out, &err), &err, AW_EINVAL,
 		      "expires_at must be in the future");
 	Aniworld__V1__ExtendSessionRequest er = ANIWORLD__V1__EXTEND_SESSION_REQUEST__INIT;
 	er.session_id = "frank-1";
-	expect_status(aw_client_session_extend(f->client, &er, &out, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_extend(f->client, &er, &out, &err, NULL), &err, AW_EINVAL,
 		      "expires_at is required");
-	expect_status(extend(f->client, "nope-404", later, &out, &err), &err, AW_ENOTFOUND,
+	harness_expect_status(extend(f->client, "nope-404", later, &out, &err), &err, AW_ENOTFOUND,
 		      "\"nope-404\"");
 	assert_int_equal(revoke_one(f->client, "frank-2", &out, &err), 0);
 	aniworld__v1__user_session__free_unpacked(out, NULL);
 	out = NULL;
-	expect_status(extend(f->client, "frank-2", later + HOUR_US, &out, &err), &err, AW_EPRECOND,
+	harness_expect_status(extend(f->client, "frank-2", later + HOUR_US, &out, &err), &err, AW_EPRECOND,
 		      "session \"frank-2\" is revoked");
 	assert_int_equal(aw_err_grpc_status(err.code), 9);
 
 	/* RevokeSession */
-	expect_status(revoke_one(f->client, "", &out, &err), &err, AW_EINVAL, "session_id is required");
-	expect_status(revoke_one(f->client, "nope-404", &out, &err), &err, AW_ENOTFOUND, "\"nope-404\"");
+	harness_expect_status(revoke_one(f->client, "", &out, &err), &err, AW_EINVAL, "session_id is required");
+	harness_expect_status(revoke_one(f->client, "nope-404", &out, &err), &err, AW_ENOTFOUND, "\"nope-404\"");
 
 	/* RevokeUserSessions */
 	Aniworld__V1__RevokeUserSessionsRequest ru = ANIWORLD__V1__REVOKE_USER_SESSIONS_REQUEST__INIT;
 	Aniworld__V1__RevokeUserSessionsResponse *rur = NULL;
-	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
 		      "user_id is required");
 	ru.user_id = "bad\x01user";
-	expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
+	harness_expect_status(aw_client_session_revoke_user(f->client, &ru, &rur, &err, NULL), &err, AW_EINVAL,
 		      "user_id contains a control character");
 	assert_null(rur);
 

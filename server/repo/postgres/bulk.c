@@ -706,16 +706,16 @@ static int pg_bulk_recount(aw_bulk *b, aw_err *err)
 
 	if (rc != 0 || !exists)
 		return rc;
-	rc = run(pg, "SELECT name FROM row_counts", 0, NULL, PGRES_TUPLES_OK, &res,
-		 "recounting rows", err);
-	for (int i = 0; rc == 0 && i < PQntuples(res); i++) {
-		const char *values[1] = {PQgetvalue(res, i, 0)};
-		int64_t n;
-
-		rc = table_int(pg, "WITH c AS (SELECT COUNT(*) AS n FROM ", values[0],
-			       ") UPDATE row_counts SET n = c.n FROM c WHERE name = $1 RETURNING 0",
-			       1, values, &n, "recounting rows", err);
-	}
+	rc = run(pg, AW_BULK_RECOUNT_SQL, 0, NULL, PGRES_COMMAND_OK, &res, "recounting rows", err);
+	PQclear(res);
+	res = NULL;
+	if (rc == 0)
+		rc = run(pg, AW_BULK_RECOUNT_UNKNOWN_SQL, 0, NULL, PGRES_TUPLES_OK, &res,
+			 "recounting rows", err);
+	if (rc == 0 && PQntuples(res) > 0)
+		rc = aw_err_set(err, AW_EINTERNAL,
+				"recounting rows: no count known for row_counts entry \"%.60s\"",
+				PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return rc;
 }

@@ -490,29 +490,22 @@ static int sq_bulk_recount(aw_bulk *b, aw_err *err)
 	sqlite3 *db = db_of(b);
 	sqlite3_stmt *st;
 	int yes, rc = has_table(db, ROW_COUNTS, &yes, err), step;
-	char *sql = NULL;
 
 	if (rc != 0 || !yes)
 		return rc;
-	/* One UPDATE per counted table, built from the names it holds. */
-	rc = prepare(db, &st, "recounting rows", err,
-		     "SELECT group_concat(printf('UPDATE " ROW_COUNTS
-		     " SET n = (SELECT COUNT(*) FROM \"%%w\") WHERE name = %%Q', name, name), ';')"
-		     " FROM " ROW_COUNTS);
+	rc = exec(db, AW_BULK_RECOUNT_SQL, "recounting rows", err);
+	if (rc == 0)
+		rc = prepare(db, &st, "recounting rows", err, "%s", AW_BULK_RECOUNT_UNKNOWN_SQL);
 	if (rc != 0)
 		return rc;
 	step = sqlite3_step(st);
-	if (step == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
-		sql = sqlite3_mprintf("%s", (const char *)sqlite3_column_text(st, 0));
-		if (sql == NULL)
-			rc = aw_err_set(err, AW_ENOMEM, "out of memory recounting rows");
-	} else if (step != SQLITE_ROW) {
+	if (step == SQLITE_ROW)
+		rc = aw_err_set(err, AW_EINTERNAL,
+				"recounting rows: no count known for row_counts entry \"%.60s\"",
+				(const char *)sqlite3_column_text(st, 0));
+	else if (step != SQLITE_DONE)
 		rc = aw__sq_error(db, step, "recounting rows", err);
-	}
 	sqlite3_finalize(st);
-	if (rc == 0 && sql != NULL)
-		rc = exec(db, sql, "recounting rows", err);
-	sqlite3_free(sql);
 	return rc;
 }
 
