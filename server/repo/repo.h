@@ -629,7 +629,9 @@ struct aw_repo_methods {
 	 * (malloc'd). A record another replica is writing in a transaction not
 	 * yet ended is waited for: *found then says what that one committed.
 	 * Called outside any write_begin/write_end bracket: the claim is part of
-	 * the transaction, not of the write.
+	 * the transaction, not of the write. A backend whose writer is the only
+	 * one (SQLite) may only look the id up here and write the whole record
+	 * in request_finish, created at this now_us.
 	 */
 	int (*request_claim)(aw_repo *r, const aw_request_id *rid, int64_t now_us,
 			     aw_request_record *rec, int *found, aw_err *err);

@@ -61,13 +61,19 @@ int aw__check_min(aw_call *call, const char *field, int64_t value, int64_t min)
 	return 0;
 }
 
+/* The value as a refusal's message shows it (escaped), when the flags say
+ * it may be shown; escaped only when a value is refused. */
+static const char *echoed(char *esc, size_t size, const char *s, unsigned flags)
+{
+	return (flags & AW_TEXT_ECHO) ? aw_escape(esc, size, s) : "";
+}
+
 int aw__check_text(aw_call *call, const char *field, const char *s, size_t max_bytes,
 		   unsigned flags)
 {
 	char esc[AW_ESCAPE_BUF];
 	size_t n = strlen(s);
 	const char *quote = (flags & AW_TEXT_ECHO) ? " \"" : "";
-	const char *value = (flags & AW_TEXT_ECHO) ? aw_escape(esc, sizeof(esc), s) : "";
 	const char *unquote = (flags & AW_TEXT_ECHO) ? "\"" : "";
 
 	if ((flags & AW_TEXT_REQUIRED) && n == 0)
@@ -81,11 +87,13 @@ int aw__check_text(aw_call *call, const char *field, const char *s, size_t max_b
 		if ((flags & AW_TEXT_ASCII) && (ch < 0x20 || ch > 0x7E))
 			return aw__violation(call, field,
 					     "%s%s%s%s must be printable ASCII, got byte 0x%02x at offset %zu",
-					     field, quote, value, unquote, ch, i);
+					     field, quote, echoed(esc, sizeof(esc), s, flags), unquote,
+					     ch, i);
 		if ((flags & AW_TEXT_NO_CTRL) && (ch < 0x20 || ch == 0x7F))
 			return aw__violation(call, field,
 					     "%s%s%s%s contains a control character (byte 0x%02x at offset %zu)",
-					     field, quote, value, unquote, ch, i);
+					     field, quote, echoed(esc, sizeof(esc), s, flags), unquote,
+					     ch, i);
 	}
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
  * Request ids in SQLite: the request_ids table, one row per request_id used
  * (see ../request_id.c). The writer is the only one to touch it, so a claim
- * never meets a record being written by anybody else.
+ * never meets a record being written by anybody else: a claim only looks the
+ * id up, and the record is written whole, once, with the write's outcome, in
+ * the same transaction (one INSERT, not an INSERT and an UPDATE).
  */
 #include "sqlite_int.h"
 
@@ -68,28 +70,9 @@ static int read_record(aw_sq_conn *c, const char *id, aw_request_record *rec, in
 int aw__sq_request_claim(aw_repo *r, const aw_request_id *rid, int64_t now_us,
 			 aw_request_record *rec, int *found, aw_err *err)
 {
-	aw_sq_conn *c = writer_of(r);
-	sqlite3_stmt *st;
-	int rc;
-
 	*found = 0;
-	rc = aw__sq_stmt(c, AW_SQ_REQUEST_CLAIM,
-			 "INSERT INTO request_ids (request_id, method, fingerprint, created_at) "
-			 "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (request_id) DO NOTHING",
-			 &st, err);
-	if (rc != 0)
-		return rc;
-	sqlite3_bind_text(st, 1, rid->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, rid->method, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, rid->fingerprint, AW_REQUEST_FINGERPRINT_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, now_us);
-	rc = sqlite3_step(st);
-	aw__sq_finish(st);
-	if (rc != SQLITE_DONE)
-		return aw__sq_error(c->db, rc, "claiming a request id", err);
-	if (sqlite3_changes(c->db) == 1)
-		return 0;
-	return read_record(c, rid->id, rec, found, err);
+	((aw_sq_repo *)r)->claimed_at_us = now_us;
+	return read_record(writer_of(r), rid->id, rec, found, err);
 }
 
 int aw__sq_request_finish(aw_repo *r, const aw_request_id *rid, int code, const char *message,
@@ -98,24 +81,24 @@ int aw__sq_request_finish(aw_repo *r, const aw_request_id *rid, int code, const 
 	aw_sq_conn *c = writer_of(r);
 	sqlite3_stmt *st;
 	int rc = aw__sq_stmt(c, AW_SQ_REQUEST_FINISH,
-			     "UPDATE request_ids SET done = 1, code = ?2, message = ?3, reply = ?4 "
-			     "WHERE request_id = ?1",
+			     "INSERT INTO request_ids (request_id, method, fingerprint, done, code, "
+			     "message, reply, created_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, ?6, ?7)",
 			     &st, err);
 
 	if (rc != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, rid->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, code);
-	sqlite3_bind_text(st, 3, message, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, reply != NULL ? (const void *)reply : "", (int)reply_len,
+	sqlite3_bind_text(st, 2, rid->method, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, rid->fingerprint, AW_REQUEST_FINGERPRINT_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, code);
+	sqlite3_bind_text(st, 5, message, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, reply != NULL ? (const void *)reply : "", (int)reply_len,
 			  SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, ((aw_sq_repo *)r)->claimed_at_us);
 	rc = sqlite3_step(st);
 	aw__sq_finish(st);
 	if (rc != SQLITE_DONE)
 		return aw__sq_error(c->db, rc, "storing the answer of a request id", err);
-	if (sqlite3_changes(c->db) != 1)
-		return aw_err_set(err, AW_EIO, "storing the answer of request id \"%s\": its claim "
-					       "is gone", rid->id);
 	return 0;
 }
 

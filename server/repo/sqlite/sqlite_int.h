@@ -100,8 +100,7 @@ enum aw_sq_stmt {
 	AW_SQ_EPISODE_COUNT = AW_SQ_EPISODE_PAGE + 2, /* + 0 all, 1 one series, 2 unfiltered */
 
 	/* request_id.c */
-	AW_SQ_REQUEST_CLAIM = AW_SQ_EPISODE_COUNT + 3,
-	AW_SQ_REQUEST_GET,
+	AW_SQ_REQUEST_GET = AW_SQ_EPISODE_COUNT + 3,
 	AW_SQ_REQUEST_FINISH,
 	AW_SQ_REQUEST_PURGE,
 	AW_SQ_VERSION_SERIES,      /* + the others: the version of one record */
@@ -129,6 +128,7 @@ typedef struct aw_sq_repo {
 	aw_durability durability;    /* power: synchronous=FULL; process: NORMAL */
 	char *vfs;                   /* the "vfs" setting (tests only), or NULL: the default */
 	int in_savepoint;            /* the write under way has a savepoint; writer only */
+	int64_t claimed_at_us;       /* the time of the request id claimed last; writer only */
 	aw_sq_conn *writer;          /* writer thread only */
 	pthread_mutex_t pool_mu;     /* guards the reader lists */
 	aw_sq_conn *free_readers;
