@@ -128,6 +128,7 @@ static void series_operations(const sink *k)
 	Aniworld__V1__ListSeriesRequest list = ANIWORLD__V1__LIST_SERIES_REQUEST__INIT;
 	Aniworld__V1__UpdateSeriesRequest update = ANIWORLD__V1__UPDATE_SERIES_REQUEST__INIT;
 	Aniworld__V1__DeleteSeriesRequest del = ANIWORLD__V1__DELETE_SERIES_REQUEST__INIT;
+	Aniworld__V1__UndeleteSeriesRequest undel = ANIWORLD__V1__UNDELETE_SERIES_REQUEST__INIT;
 	Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT;
 	Aniworld__V1__AnimeSeries__EpisodeDictEntry e =
 		ANIWORLD__V1__ANIME_SERIES__EPISODE_DICT_ENTRY__INIT;
@@ -178,6 +179,9 @@ static void series_operations(const sink *k)
 
 	del.id = 2;
 	emit(k, SERIES "DeleteSeries", &del.base, OK);
+	/* Soft delete is off in the fuzzers' server: nothing to undelete. */
+	undel.id = 1;
+	emit(k, SERIES "UndeleteSeries", &undel.base, GRPC_STATUS_FAILED_PRECONDITION);
 }
 
 /* ---- episodes ------------------------------------------------------------------- */
@@ -347,6 +351,15 @@ static void download_operations(const sink *k)
 	Aniworld__V1__FailDownloadRequest fail = ANIWORLD__V1__FAIL_DOWNLOAD_REQUEST__INIT;
 	Aniworld__V1__PurgeDownloadsRequest purge = ANIWORLD__V1__PURGE_DOWNLOADS_REQUEST__INIT;
 	Aniworld__V1__WatchDownloadsRequest watch = ANIWORLD__V1__WATCH_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__GetQueueSummaryRequest summary = ANIWORLD__V1__GET_QUEUE_SUMMARY_REQUEST__INIT;
+	Aniworld__V1__RetryFailedDownloadsRequest retry_failed =
+		ANIWORLD__V1__RETRY_FAILED_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__CancelSeriesDownloadsRequest cancel_series =
+		ANIWORLD__V1__CANCEL_SERIES_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__ClearFinishedDownloadsRequest clear =
+		ANIWORLD__V1__CLEAR_FINISHED_DOWNLOADS_REQUEST__INIT;
+	Aniworld__V1__MoveDownloadRequest move = ANIWORLD__V1__MOVE_DOWNLOAD_REQUEST__INIT;
+	Google__Protobuf__Timestamp before = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 	Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
 	char *paths[] = {(char *)"priority", (char *)"download_url"};
 	Aniworld__V1__DownloadStatus statuses[] = {
@@ -405,6 +418,20 @@ static void download_operations(const sink *k)
 	purge.n_statuses = 2;
 	purge.statuses = finished;
 	emit(k, DOWNLOADS "PurgeDownloads", &purge.base, OK);
+
+	emit(k, DOWNLOADS "GetQueueSummary", &summary.base, OK);
+	summary.series_id = 1;
+	emit(k, DOWNLOADS "GetQueueSummary", &summary.base, OK);
+	emit(k, DOWNLOADS "RetryFailedDownloads", &retry_failed.base, OK);
+	cancel_series.series_id = 1;
+	emit(k, DOWNLOADS "CancelSeriesDownloads", &cancel_series.base, OK);
+	before.seconds = 4102444800; /* 2100: every finished item is older */
+	clear.finished_before = &before;
+	clear.n_statuses = 2;
+	clear.statuses = finished;
+	emit(k, DOWNLOADS "ClearFinishedDownloads", &clear.base, OK);
+	move.id = 1;
+	emit(k, DOWNLOADS "MoveDownload", &move.base, OK);
 
 	/* A watch never ends by itself: the loopback hangs up. */
 	emit(k, DOWNLOADS "WatchDownloads", &watch.base, GRPC_STATUS_CANCELLED);
