@@ -141,6 +141,7 @@ static void check_bits(const Google__Protobuf__FieldMask *mask)
 		    strncmp(call->message, prefix, strlen(prefix)) != 0)
 			fuzz_fail("unknown path %zu accepted or misreported: %s", bad, call->message);
 	}
+	aw_arena_close(&call->arena); /* the violations' details live there */
 	free(call);
 }
 
