@@ -50,10 +50,13 @@ static int write_episode_batch(aw_repo *r, aw_repo_req *req, ProtobufCMessage **
 	for (size_t i = 0; i < in->n_episodes && rc == 0; i++) {
 		aw_err one;
 
+		aw_err_clear(&one);
 		rc = r->methods->episodes_create(r, in->episodes[i], now, mem,
 						 &res->episodes[res->n_episodes], &one);
 		if (rc == 0)
 			res->n_episodes++;
+		else if (rc > 0) /* not sent ahead (AW_REPO_RUN_ALONE): the writer runs it again */
+			return rc;
 		else if (rc == AW_ENOTFOUND) /* the request's series, not this episode */
 			aw_err_set(err, rc, "series %lld not found", (long long)in->series_id);
 		else
