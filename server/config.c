@@ -36,7 +36,8 @@ static const opt options[] = {
 	{"migrate-only", "ANIWORLD_MIGRATE_ONLY", OPT_BOOL, F(migrate_only),
 	 "bring the database schema up to date and exit (a Kubernetes Job or init container)"},
 	{"threads", "ANIWORLD_THREADS", OPT_INT, F(threads),
-	 "completion-queue threads serving calls; 0 = one per CPU the process may use (affinity and cgroup CPU limit)"},
+	 "threads serving calls; 0 = one per CPU the process may use (affinity and cgroup CPU limit), "
+	 "those past the first taking calls only while a CPU is free for them"},
 	{"log-level", "ANIWORLD_LOG_LEVEL", OPT_STR, F(log_level),
 	 "debug, info (one line per call), warn, error or off"},
 	{"log-format", "ANIWORLD_LOG_FORMAT", OPT_STR, F(log_format),

@@ -175,7 +175,9 @@ static int hook_events_watched(void *arg)
  * limit), not every core of the machine. */
 static int resolve_threads(int configured)
 {
-	return configured > 0 ? configured : aw_cpu_count();
+	int n = configured > 0 ? configured : aw_cpu_count();
+
+	return n > AW_MAX_THREADS ? AW_MAX_THREADS : n;
 }
 
 /* Serves `svc` and makes it known to health and reflection under its full name. */
@@ -289,6 +291,9 @@ int aw_server_open(aw_server **out, const aw_config *cfg, aw_err *err)
 	aw_transport_config_defaults(&tcfg);
 	s->threads = resolve_threads(cfg->threads);
 	tcfg.threads = s->threads;
+	/* Threads counted by the server scale with the CPU there is for them; a
+	 * count given by hand is what serves. */
+	tcfg.adaptive = cfg->threads == 0;
 	tcfg.max_receive_bytes = cfg->max_receive_bytes;
 	tcfg.max_send_bytes = cfg->max_reply_bytes;
 	tcfg.max_calls = cfg->max_calls;

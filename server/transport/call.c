@@ -224,6 +224,7 @@ static void call_ended(const aw_call *c, int code)
 	aw_log_call_fields f;
 	char *peer;
 
+	atomic_fetch_add_explicit(&c->worker->answered, 1, memory_order_relaxed);
 	aw__metrics_count(c->method != NULL ? c->method->stats : &c->worker->t->unknown_stats,
 			  code, us);
 	if (!aw_log_enabled(AW_LOG_INFO))

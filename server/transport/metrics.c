@@ -103,8 +103,16 @@ int aw_transport_write_metrics(aw_transport *t, FILE *out, aw_err *err)
 		"# HELP aniworld_calls_in_flight Calls in progress (those counted against "
 		"--max-calls).\n"
 		"# TYPE aniworld_calls_in_flight gauge\n"
-		"aniworld_calls_in_flight %lld\n",
-		(long long)aw_transport_active_calls(t));
+		"aniworld_calls_in_flight %lld\n"
+		"# HELP aniworld_threads Threads serving calls.\n"
+		"# TYPE aniworld_threads gauge\n"
+		"aniworld_threads %d\n"
+		"# HELP aniworld_threads_taking_calls Threads that take new calls now (the others "
+		"wait until a CPU is free for them).\n"
+		"# TYPE aniworld_threads_taking_calls gauge\n"
+		"aniworld_threads_taking_calls %d\n",
+		(long long)aw_transport_active_calls(t), t->cfg.threads,
+		aw_transport_taking_threads(t));
 	if (ferror(out))
 		return aw_err_set(err, AW_EINTERNAL, "cannot write the metrics");
 	return 0;

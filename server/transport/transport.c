@@ -2,14 +2,26 @@
  * The transport: grpc_server lifecycle, one completion queue and thread per
  * worker, call slots, and dispatch of arrived calls to protobuf-c stubs.
  *
- * Concurrency design. Each worker thread polls only its own completion queue
- * (grpc's advice for throughput). Every registered method has
- * `requests_per_method` requests outstanding on every queue; the moment one
- * is answered a new one is posted, before the call is handled, so accepting
- * never waits for handling. A call's events all arrive on the queue it was
+ * Concurrency design. Each worker thread waits only on its own completion
+ * queue (grpc's advice for throughput). Every registered method has
+ * `requests_per_method` requests outstanding on the queue of every worker that
+ * takes calls; the moment one is answered a new one is posted, before the call
+ * is handled, so accepting never waits for handling. A call's events all arrive on the queue it was
  * requested on, so a slot is handled by one worker thread at a time, except
  * for the explicitly thread-safe entry points in call.c (closure from the
  * repository's writer thread, stream sends from a publisher).
+ *
+ * Only the first workers' queues poll grpc's I/O (the pollers: one for up to
+ * four threads). grpc's epoll engine lets one polling thread at a time wait in
+ * epoll and hands that role to another polling thread each time it returns
+ * with events: with every queue polling, every burst of calls cost a
+ * cross-thread wake-up, the whole price of a second thread on a machine that
+ * gives the server one core. The other workers' queues do not poll: grpc puts
+ * a call there when the pollers' queues have no request left for its method,
+ * and that worker handles it and sends its reply. With cfg.adaptive, those
+ * workers take calls (keep requests outstanding) only while the scaler
+ * (scaler.h) finds CPU for them; a worker that stops taking calls handles what
+ * its remaining requests still catch, then sleeps.
  */
 #include "transport_int.h"
 
@@ -26,9 +38,13 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include "../escape.h"
 #include "../log.h"
 #include "auth.h"
+#include "scaler.h"
 #include "utf8.h"
 
 /* First arena block of a slot: enough for typical requests and replies. */
@@ -206,6 +222,12 @@ grpc_call_error aw__call_start_batch(aw_call *c, const grpc_op *ops, size_t n, a
 
 /* ---- requesting calls ----------------------------------------------------- */
 
+/* Index in aw_worker.outstanding of `m` (NULL: unregistered paths). */
+static size_t method_index(const aw_transport *t, const aw_method *m)
+{
+	return m != NULL ? (size_t)(m - t->methods) : t->n_methods;
+}
+
 /* Posts one request for `m` (NULL: any unregistered path) on worker `w`. */
 static int request_one(aw_worker *w, const aw_method *m)
 {
@@ -235,7 +257,23 @@ static int request_one(aw_worker *w, const aw_method *m)
 		aw__call_recycle(c);
 		return AW_EUNAVAIL;
 	}
+	atomic_fetch_add(&w->outstanding[method_index(t, m)], 1);
 	return 0;
+}
+
+/* Brings worker `w`'s requests up to requests_per_method for every method. */
+static void request_all(aw_worker *w)
+{
+	aw_transport *t = w->t;
+
+	for (size_t j = 0; j <= t->n_methods; j++) {
+		const aw_method *m = j < t->n_methods ? &t->methods[j] : NULL;
+
+		while (atomic_load(&w->outstanding[j]) < t->cfg.requests_per_method) {
+			if (request_one(w, m) != 0)
+				break;
+		}
+	}
 }
 
 /* ---- handling arrived calls ----------------------------------------------- */
@@ -549,13 +587,15 @@ static void on_recv(aw_call *c, int success)
 
 static void on_request(aw_worker *w, aw_call *c, int success)
 {
+	atomic_fetch_sub(&w->outstanding[method_index(w->t, c->method)], 1);
 	if (!success) {
 		/* The server is shutting down: this request will never be answered. */
 		aw_call_unref(c);
 		return;
 	}
 	/* Replace the request before handling the call, so accepts never wait. */
-	request_one(w, c->method);
+	if (atomic_load(&w->taking))
+		request_one(w, c->method);
 	aw__call_arrived(c);
 }
 
@@ -582,6 +622,7 @@ static void *worker_main(void *arg)
 	aw_worker *w = arg;
 	const aw_transport_config *cfg = &w->t->cfg;
 
+	atomic_store(&w->tid, (int)syscall(SYS_gettid));
 	if (cfg->thread_start != NULL)
 		cfg->thread_start(cfg->hook_arg);
 	for (;;) {
@@ -602,6 +643,122 @@ static void *worker_main(void *arg)
 			aw__call_event(ev.tag, ev.success);
 	}
 	return NULL;
+}
+
+/* ---- the scaler (scaler.h) ------------------------------------------------- */
+
+#define SCALER_PERIOD_MS 250
+
+/* Worker `w` starts (on) or stops taking calls. */
+static void set_taking(aw_worker *w, int on)
+{
+	atomic_store(&w->taking, on);
+	atomic_fetch_add(&w->t->taking, on ? 1 : -1);
+	if (on)
+		request_all(w);
+}
+
+/* Waits SCALER_PERIOD_MS; returns nonzero when the scaler is to stop. */
+static int scaler_sleep(aw_transport *t)
+{
+	int64_t until = aw__now_us() + SCALER_PERIOD_MS * 1000;
+	struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (long)(until % 1000000) * 1000};
+	int stop;
+
+	pthread_mutex_lock(&t->scaler_mu);
+	while (!t->scaler_stop && pthread_cond_timedwait(&t->scaler_wake, &t->scaler_mu, &ts) == 0) {
+	}
+	stop = t->scaler_stop;
+	pthread_mutex_unlock(&t->scaler_mu);
+	return stop;
+}
+
+/* One reading of what the scaler needs: each worker's run and wait time, the
+ * idle time of the process's CPUs, the calls answered. */
+typedef struct scaler_reading {
+	int64_t at_us;
+	uint64_t run[AW_MAX_THREADS], wait[AW_MAX_THREADS];
+	uint64_t idle, answered;
+} scaler_reading;
+
+/* Returns -1 when the scheduler does not say. */
+static int scaler_read(aw_transport *t, scaler_reading *r)
+{
+	r->at_us = aw__now_us();
+	r->answered = 0;
+	for (int i = 0; i < t->cfg.threads; i++) {
+		aw_worker *w = &t->workers[i];
+		int tid = atomic_load(&w->tid);
+
+		if (tid == 0 || aw_scaler_read_thread(tid, &r->run[i], &r->wait[i]) != 0)
+			return -1;
+		r->answered += atomic_load_explicit(&w->answered, memory_order_relaxed);
+	}
+	return aw_scaler_read_idle(&r->idle);
+}
+
+static void *scaler_main(void *arg)
+{
+	aw_transport *t = arg;
+	int n = t->cfg.threads;
+	scaler_reading *r = malloc(2 * sizeof(*r));
+	aw_scaler_load load[AW_MAX_THREADS];
+	aw_scaler sc;
+	int cur = 0;
+
+	aw_scaler_init(&sc, t->pollers, n);
+	if (r == NULL || scaler_read(t, &r[cur]) != 0) {
+		/* Without the scheduler's figures every worker takes calls. */
+		aw_log(AW_LOG_INFO, "no scheduler statistics (/proc/self/task/*/schedstat): all %d "
+		       "threads take calls", n);
+		for (int i = t->pollers; i < n; i++)
+			set_taking(&t->workers[i], 1);
+		free(r);
+		return NULL;
+	}
+	while (!scaler_sleep(t)) {
+		const scaler_reading *a = &r[cur], *b = &r[!cur];
+		int before = sc.active;
+		double span_ns;
+
+		if (scaler_read(t, &r[!cur]) != 0)
+			continue;
+		span_ns = (double)(b->at_us - a->at_us) * 1000.0;
+		for (int i = 0; i < sc.active; i++) {
+			load[i].running = (double)(b->run[i] - a->run[i]) / span_ns;
+			load[i].waiting = (double)(b->wait[i] - a->wait[i]) / span_ns;
+		}
+		aw_scaler_decide(&sc, load, (double)(b->idle - a->idle) / span_ns,
+				 (double)(b->answered - a->answered) * 1e9 / span_ns, b->at_us);
+		if (sc.active != before)
+			aw_log(AW_LOG_DEBUG, "transport: %d of %d threads take calls (%s)", sc.active,
+			       n, sc.why);
+		while (sc.active > before)
+			set_taking(&t->workers[before++], 1);
+		while (sc.active < before)
+			set_taking(&t->workers[--before], 0);
+		cur = !cur;
+	}
+	free(r);
+	return NULL;
+}
+
+/* Stops the scaler thread, if it runs. */
+static void scaler_stop(aw_transport *t)
+{
+	if (!t->scaler_started)
+		return;
+	pthread_mutex_lock(&t->scaler_mu);
+	t->scaler_stop = 1;
+	pthread_cond_signal(&t->scaler_wake);
+	pthread_mutex_unlock(&t->scaler_mu);
+	pthread_join(t->scaler_thread, NULL);
+	t->scaler_started = 0;
+}
+
+int aw_transport_taking_threads(aw_transport *t)
+{
+	return atomic_load(&t->taking);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -628,7 +785,8 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	grpc_channel_args chargs;
 
 	*out = NULL;
-	if (cfg->threads < 1 || cfg->requests_per_method < 1 || cfg->stream_backlog < 1 ||
+	if (cfg->threads < 1 || cfg->threads > AW_MAX_THREADS || cfg->requests_per_method < 1 ||
+	    cfg->stream_backlog < 1 ||
 	    cfg->max_receive_bytes < 1 || cfg->max_receive_bytes > INT32_MAX ||
 	    cfg->max_send_bytes < 0 || cfg->max_send_bytes > INT32_MAX ||
 	    cfg->descriptors == NULL)
@@ -637,13 +795,16 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	if (t == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the transport");
 	t->cfg = *cfg;
+	t->pollers = (cfg->threads + 3) / 4;
 	pthread_mutex_init(&t->drain_mu, NULL);
+	pthread_mutex_init(&t->scaler_mu, NULL);
 	{
 		pthread_condattr_t attr;
 
 		pthread_condattr_init(&attr);
 		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 		pthread_cond_init(&t->drained, &attr);
+		pthread_cond_init(&t->scaler_wake, &attr);
 		pthread_condattr_destroy(&attr);
 	}
 	grpc_init();
@@ -684,10 +845,18 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	}
 	for (int i = 0; i < cfg->threads; i++) {
 		aw_worker *w = &t->workers[i];
+		grpc_completion_queue_attributes attr = {
+			.version = 1,
+			.cq_completion_type = GRPC_CQ_NEXT,
+			.cq_polling_type = i < t->pollers ? GRPC_CQ_DEFAULT_POLLING : GRPC_CQ_NON_POLLING,
+		};
+
 		w->t = t;
 		w->id = i;
+		w->polling = i < t->pollers;
 		pthread_mutex_init(&w->mu, NULL);
-		w->cq = grpc_completion_queue_create_for_next(NULL);
+		w->cq = grpc_completion_queue_create(grpc_completion_queue_factory_lookup(&attr), &attr,
+						     NULL);
 		grpc_server_register_completion_queue(t->server, w->cq, NULL);
 	}
 	t->shutdown_cq = grpc_completion_queue_create_for_next(NULL);
@@ -789,21 +958,32 @@ int aw_transport_start(aw_transport *t, aw_err *err)
 		return 0;
 	if (!t->listening)
 		return aw_err_set(err, AW_EINVAL, "nothing to listen on");
+	for (int i = 0; i < t->cfg.threads; i++) {
+		aw_worker *w = &t->workers[i];
+
+		w->outstanding = calloc(t->n_methods + 1, sizeof(*w->outstanding));
+		if (w->outstanding == NULL)
+			return aw_err_set(err, AW_ENOMEM, "out of memory for the transport");
+	}
 	grpc_server_start(t->server);
 	t->started = 1;
 	for (int i = 0; i < t->cfg.threads; i++) {
 		aw_worker *w = &t->workers[i];
 
-		for (int k = 0; k < t->cfg.requests_per_method; k++) {
-			for (size_t j = 0; j < t->n_methods; j++)
-				request_one(w, &t->methods[j]);
-		}
-		request_one(w, NULL);
+		if (w->polling || !t->cfg.adaptive)
+			set_taking(w, 1);
 		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			aw_transport_shutdown(t, 0);
 			return aw_err_set(err, AW_ENOMEM, "cannot start transport thread %d", i);
 		}
 		w->started = 1;
+	}
+	if (t->cfg.adaptive && t->cfg.threads > t->pollers) {
+		if (pthread_create(&t->scaler_thread, NULL, scaler_main, t) != 0) {
+			aw_transport_shutdown(t, 0);
+			return aw_err_set(err, AW_ENOMEM, "cannot start the transport's scaler thread");
+		}
+		t->scaler_started = 1;
 	}
 	return 0;
 }
@@ -905,6 +1085,7 @@ void aw_transport_shutdown(aw_transport *t, int64_t grace_ms)
 	if (t == NULL || t->stopped || t->server == NULL)
 		return;
 	t->stopped = 1;
+	scaler_stop(t);
 	if (t->started) {
 		atomic_store(&t->draining, 1);
 		deadline_us = aw__now_us() + grace_us;
@@ -991,6 +1172,7 @@ void aw_transport_free(aw_transport *t)
 			}
 			if (w->cq != NULL)
 				grpc_completion_queue_destroy(w->cq);
+			free(w->outstanding);
 			pthread_mutex_destroy(&w->mu);
 		}
 		free(t->workers);
@@ -1008,5 +1190,7 @@ void aw_transport_free(aw_transport *t)
 		grpc_shutdown();
 	pthread_cond_destroy(&t->drained);
 	pthread_mutex_destroy(&t->drain_mu);
+	pthread_cond_destroy(&t->scaler_wake);
+	pthread_mutex_destroy(&t->scaler_mu);
 	free(t);
 }

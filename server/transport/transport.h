@@ -28,13 +28,20 @@
 
 typedef struct aw_transport aw_transport;
 
+/* The most threads a transport runs. */
+#define AW_MAX_THREADS 256
+
 /* Flags for aw_transport_add_service(). */
 #define AW_SERVICE_PUBLIC 0x1 /* reachable without a bearer token (health) */
 #define AW_SERVICE_INTROSPECTION 0x2 /* public unless auth_reflection is set (reflection) */
 #define AW_SERVICE_ADMIN 0x4 /* needs an admin token, never a data token (admin service) */
 
 typedef struct aw_transport_config {
-	int threads;                     /* polling threads, one completion queue each; >= 1 */
+	int threads;                     /* threads, one completion queue each; 1..AW_MAX_THREADS. The first
+					  * (threads + 3) / 4 poll grpc's I/O; the others only
+					  * wait for the calls handed to their queue */
+	int adaptive;                    /* the threads that do not poll take calls only while
+					  * there is CPU for them (scaler.h); else all always do */
 	int requests_per_method;         /* accepts kept outstanding per method and thread; >= 1 */
 	int64_t max_receive_bytes;       /* larger requests fail with RESOURCE_EXHAUSTED */
 	int64_t max_send_bytes;          /* larger replies fail with RESOURCE_EXHAUSTED instead
@@ -102,6 +109,9 @@ void aw_transport_shutdown(aw_transport *t, int64_t grace_ms);
 
 /* Calls in progress now (those counted against max_calls). */
 int64_t aw_transport_active_calls(aw_transport *t);
+
+/* Threads taking calls now: all of them, or with cfg.adaptive the scaler's count. */
+int aw_transport_taking_threads(aw_transport *t);
 
 /* Shuts down if still running and frees everything; NULL is a no-op. */
 void aw_transport_free(aw_transport *t);

@@ -135,6 +135,12 @@ struct aw_worker {
 	pthread_mutex_t mu;          /* guards the two lists */
 	aw_call *free_calls;
 	aw_call *all_calls;
+	int polling;                 /* its queue polls grpc's I/O (else it only waits) */
+	atomic_int taking;           /* requests are posted again as calls arrive */
+	atomic_int tid;              /* the thread's id, once it runs (scaler.h) */
+	atomic_ullong answered;      /* calls ended on this worker's queue (scaler.h) */
+	atomic_int *outstanding;     /* requests outstanding, per method; [n_methods]:
+				      * unregistered paths */
 };
 
 struct aw_transport {
@@ -142,6 +148,13 @@ struct aw_transport {
 	grpc_server *server;
 	grpc_completion_queue *shutdown_cq;
 	aw_worker *workers;
+	int pollers;                     /* workers[0 .. pollers) poll; they always take calls */
+	pthread_t scaler_thread;         /* runs while workers beyond the pollers may park */
+	int scaler_started;
+	int scaler_stop;                 /* under scaler_mu */
+	pthread_mutex_t scaler_mu;
+	pthread_cond_t scaler_wake;
+	atomic_int taking;               /* workers taking calls now (metrics) */
 	aw_method *methods;
 	size_t n_methods, cap_methods;
 	struct aw_auth *auth;            /* NULL: no token needed */

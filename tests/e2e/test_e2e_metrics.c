@@ -232,6 +232,9 @@ static void test_e2e_metrics_counts_calls_by_method_and_status(void **state)
 		{"aniworld_store_writes_total", 4},
 		/* The scrape itself is no gRPC call: nothing in flight. */
 		{"aniworld_calls_in_flight", 0},
+		/* The harness gives two threads by hand: both take calls. */
+		{"aniworld_threads", 2},
+		{"aniworld_threads_taking_calls", 2},
 	};
 	fixture *f = *state;
 	Aniworld__V1__CreateSeriesRequest create = ANIWORLD__V1__CREATE_SERIES_REQUEST__INIT;

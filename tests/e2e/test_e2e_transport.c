@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -344,6 +345,98 @@ static void test_transport_graceful_shutdown_loses_nothing_acknowledged(void **s
 	aw_client_free(c);
 }
 
+/* ---- threads left to the server ----------------------------------------------------------- */
+
+static void adaptive_threads(aw_config *cfg, void *arg)
+{
+	(void)arg;
+	cfg->threads = 0;
+}
+
+typedef struct reader {
+	const char *target;
+	int ok, failed;
+} reader;
+
+static void *read_main(void *arg)
+{
+	reader *r = arg;
+	aw_client *c;
+	aw_err err;
+	int64_t end;
+	struct timespec ts;
+
+	/* No cmocka assertion off the test's own thread: failures are counted. */
+	if (aw_client_new(&c, r->target, NULL, NULL) != 0) {
+		r->failed++;
+		return NULL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	end = ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1500;
+	for (int i = 0;; i++) {
+		Aniworld__V1__GetSeriesRequest get = ANIWORLD__V1__GET_SERIES_REQUEST__INIT;
+		Aniworld__V1__AnimeSeries *out = NULL;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		if (ts.tv_sec * 1000 + ts.tv_nsec / 1000000 >= end)
+			break;
+		get.id = 1 + i % 8;
+		if (aw_client_series_get(c, &get, &out, &err, NULL) == 0 && out->id == get.id) {
+			r->ok++;
+		} else {
+			r->failed++;
+		}
+		if (out != NULL)
+			aniworld__v1__anime_series__free_unpacked(out, NULL);
+	}
+	aw_client_free(c);
+	return NULL;
+}
+
+/* With --threads 0 the threads past the first take calls only while the
+ * scaler finds a CPU for them (transport/scaler.h); whichever count it
+ * settles on, every call of a concurrent load is answered, right, and a
+ * shutdown under that load is clean. */
+static void test_transport_adaptive_threads_answer_every_call(void **state)
+{
+	harness h = {.configure = adaptive_threads};
+	reader r[6];
+	pthread_t t[6];
+	aw_client *c;
+	aw_err err;
+	int ok = 0;
+
+	(void)state;
+	assert_int_equal(harness_start(&h), 0);
+	assert_int_equal(aw_client_new(&c, h.target, NULL, NULL), 0);
+	for (int i = 0; i < 8; i++) {
+		Aniworld__V1__CreateSeriesRequest req = ANIWORLD__V1__CREATE_SERIES_REQUEST__INIT;
+		Aniworld__V1__AnimeSeries s = ANIWORLD__V1__ANIME_SERIES__INIT, *out = NULL;
+		char key[32];
+
+		snprintf(key, sizeof(key), "adaptive-%d", i);
+		s.key = key;
+		s.name = key;
+		req.series = &s;
+		assert_int_equal(aw_client_series_create(c, &req, &out, &err, NULL), 0);
+		aniworld__v1__anime_series__free_unpacked(out, NULL);
+	}
+	aw_client_free(c);
+	for (int i = 0; i < 6; i++) {
+		r[i] = (reader){.target = h.target};
+		pthread_create(&t[i], NULL, read_main, &r[i]);
+	}
+	for (int i = 0; i < 6; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(r[i].failed, 0);
+		ok += r[i].ok;
+	}
+	assert_true(ok > 0);
+	assert_true(aw_server_threads(h.server) >= 1);
+	harness_stop(&h);
+	harness_cleanup(&h);
+}
+
 /* ---- overload ---------------------------------------------------------------------------- */
 
 static void limit_calls(aw_config *cfg, void *arg)
@@ -435,6 +528,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_graceful_shutdown_loses_nothing_acknowledged,
 						setup, teardown),
 		cmocka_unit_test(test_transport_overload_refuses_past_max_calls),
+		cmocka_unit_test(test_transport_adaptive_threads_answer_every_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
