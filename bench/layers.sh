@@ -7,6 +7,11 @@
 # lists, through CreateSeries) and shutdown cancelling out.
 #
 #   bench/layers.sh [--calls N] [--methods get,get_by_key,list,create] [--reference BIN]
+#                   [--no-request-id]
+#
+# --no-request-id: the measured creates carry no request_id, as the reference's
+# load generator sends them (bench.sh); by default the client library gives
+# each one, and the server stores its answer for safe retries.
 #
 # With --reference (the grpc++ reference server of ../shared/bench-reference,
 # built by its Makefile or bench.sh) the same is counted for it, and a last
@@ -22,12 +27,14 @@ LOADGEN=$BUILD/bench/aw-loadgen
 CALLS=1000
 METHODS=get,get_by_key,list,create
 REFBIN=""
+LGOPTS=()
 while [ $# -gt 0 ]; do
 	case $1 in
+	--no-request-id) LGOPTS+=(--no-request-id); shift ;;
 	--calls) CALLS=$2; shift 2 ;;
 	--methods) METHODS=$2; shift 2 ;;
 	--reference) REFBIN=$2; shift 2 ;;
-	*) echo "usage: $0 [--calls N] [--methods get,get_by_key,list,create] [--reference BIN]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--calls N] [--methods get,get_by_key,list,create] [--reference BIN] [--no-request-id]" >&2; exit 2 ;;
 	esac
 done
 command -v valgrind >/dev/null || { echo "layers.sh: needs valgrind" >&2; exit 2; }
@@ -60,7 +67,7 @@ run() {
 	SPID=$!
 	wait_port 50412
 	"$LOADGEN" --target 127.0.0.1:50412 --mix "$m=1" --requests "$n" --concurrency 4 \
-		--seed 1000 --prefix lay --warmup 0 >"$out.lg"
+		--seed 1000 --prefix lay --warmup 0 ${LGOPTS[@]+"${LGOPTS[@]}"} >"$out.lg"
 	kill -TERM "$SPID"; wait "$SPID" || true; SPID=""
 	callgrind_annotate --threshold=100 "$out.cg" >"$out.txt"
 }
