@@ -13,14 +13,13 @@
 #include <time.h>
 
 #include "log.h"
+#include "ticker.h"
 
 struct aw_series_purger {
 	aw_repo *repo;         /* borrowed */
-	int64_t interval_ms;
-	pthread_t thread;
-	pthread_mutex_t mu;    /* guards stop and the outcome of the write in flight */
+	aw_ticker *ticker;
+	pthread_mutex_t mu;    /* guards the outcome of the write in flight */
 	pthread_cond_t cv;
-	int stop;
 	int done, rc;          /* the write in flight: reported, and its code */
 	aw_err err;
 };
@@ -63,53 +62,36 @@ static int purge_once(aw_series_purger *p, int *purged, aw_err *err)
 	return rc;
 }
 
-static void *purger_main(void *arg)
+/* One round: purges in batches until a batch comes back short. */
+static void purge_tick(void *arg)
 {
 	aw_series_purger *p = arg;
 
-	pthread_mutex_lock(&p->mu);
-	while (!p->stop) {
-		struct timespec until;
-		int64_t ns;
+	for (int total = 0; !aw_ticker_stopping(p->ticker);) {
+		int purged = 0, rc;
+		aw_err err;
 
-		clock_gettime(CLOCK_REALTIME, &until);
-		ns = until.tv_nsec + (p->interval_ms % 1000) * 1000000;
-		until.tv_sec += (time_t)(p->interval_ms / 1000 + ns / 1000000000);
-		until.tv_nsec = (long)(ns % 1000000000);
-		while (!p->stop &&
-		       pthread_cond_timedwait(&p->cv, &p->mu, &until) != ETIMEDOUT)
-			;
-		if (p->stop)
+		aw_err_clear(&err);
+		rc = purge_once(p, &purged, &err);
+		if (rc != 0) {
+			aw_log(AW_LOG_WARN, "purging deleted series: %s", err.msg);
 			break;
-		pthread_mutex_unlock(&p->mu);
-		for (int total = 0;;) {
-			int purged = 0, rc;
-			aw_err err;
-
-			aw_err_clear(&err);
-			rc = purge_once(p, &purged, &err);
-			if (rc != 0) {
-				aw_log(AW_LOG_WARN, "purging deleted series: %s", err.msg);
-				break;
-			}
-			total += purged;
-			/* A full batch: more may be due. */
-			if (purged < 100) {
-				if (total > 0)
-					aw_log(AW_LOG_INFO, "purged %d deleted series", total);
-				break;
-			}
 		}
-		pthread_mutex_lock(&p->mu);
+		total += purged;
+		/* A full batch: more may be due. */
+		if (purged < 100) {
+			if (total > 0)
+				aw_log(AW_LOG_INFO, "purged %d deleted series", total);
+			break;
+		}
 	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
 }
 
 int aw_series_purger_start(aw_series_purger **out, aw_repo *repo, int64_t interval_ms,
 			   aw_err *err)
 {
 	aw_series_purger *p;
+	int rc;
 
 	*out = NULL;
 	if (interval_ms <= 0)
@@ -117,14 +99,14 @@ int aw_series_purger_start(aw_series_purger **out, aw_repo *repo, int64_t interv
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return aw_err_set(err, AW_ENOMEM, "out of memory for the series purger");
 	p->repo = repo;
-	p->interval_ms = interval_ms;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	if (pthread_create(&p->thread, NULL, purger_main, p) != 0) {
+	rc = aw_ticker_start(&p->ticker, "series purger", interval_ms, purge_tick, p, err);
+	if (rc != 0) {
 		pthread_cond_destroy(&p->cv);
 		pthread_mutex_destroy(&p->mu);
 		free(p);
-		return aw_err_set(err, AW_ENOMEM, "cannot start the series purger thread");
+		return rc;
 	}
 	*out = p;
 	return 0;
@@ -134,11 +116,7 @@ void aw_series_purger_stop(aw_series_purger *p)
 {
 	if (p == NULL)
 		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_broadcast(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
+	aw_ticker_stop(p->ticker);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p);

@@ -771,7 +771,7 @@ struct aw_repo {
 	int64_t read_fault_us;          /* when it was reported */
 	uint64_t read_faults_unreported; /* read failures since then */
 	int64_t request_id_retention_us; /* aw_repo_options' */
-	struct aw_request_purger *purger; /* NULL: none (request_id.c) */
+	struct aw_ticker *purger;       /* NULL: none (request_id.c) */
 };
 
 /* ---- reply sizes ---------------------------------------------------------------------- */

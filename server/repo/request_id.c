@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../ticker.h"
 #include "repo.h"
 
 /* Records deleted in one write transaction of a purge, so that a purge never
@@ -216,75 +217,21 @@ int aw_repo_request_ids_purge(aw_repo *r, int64_t *deleted, aw_err *err)
 
 /* ---- the purger thread -------------------------------------------------------------------- */
 
-struct aw_request_purger {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-};
-
-static void *purger_main(void *arg)
+static void purge_tick(void *arg)
 {
-	aw_repo *r = arg;
-	struct aw_request_purger *p = r->purger;
-
-	pthread_mutex_lock(&p->mu);
-	while (!p->stop) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += PURGE_INTERVAL_S;
-		while (!p->stop &&
-		       pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
-			;
-		if (p->stop)
-			break;
-		pthread_mutex_unlock(&p->mu);
-		/* A failure is a storage fault the writer has told the owner of;
-		 * the next round tries again. */
-		aw_repo_request_ids_purge(r, NULL, NULL);
-		pthread_mutex_lock(&p->mu);
-	}
-	pthread_mutex_unlock(&p->mu);
-	return NULL;
+	/* A failure is a storage fault the writer has told the owner of; the
+	 * next round tries again. */
+	aw_repo_request_ids_purge(arg, NULL, NULL);
 }
 
 int aw__request_purger_start(aw_repo *r, aw_err *err)
 {
-	struct aw_request_purger *p = calloc(1, sizeof(*p));
-	pthread_condattr_t attr;
-
-	if (p == NULL)
-		return aw_err_set(err, AW_ENOMEM, "out of memory for the request id purger");
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->cv, &attr);
-	pthread_condattr_destroy(&attr);
-	r->purger = p;
-	if (pthread_create(&p->thread, NULL, purger_main, r) != 0) {
-		r->purger = NULL;
-		pthread_mutex_destroy(&p->mu);
-		pthread_cond_destroy(&p->cv);
-		free(p);
-		return aw_err_set(err, AW_ENOMEM, "cannot start the request id purger thread");
-	}
-	return 0;
+	return aw_ticker_start(&r->purger, "request id purger", PURGE_INTERVAL_S * 1000,
+			       purge_tick, r, err);
 }
 
 void aw__request_purger_stop(aw_repo *r)
 {
-	struct aw_request_purger *p = r->purger;
-
-	if (p == NULL)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->thread, NULL);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	free(p);
+	aw_ticker_stop(r->purger);
 	r->purger = NULL;
 }

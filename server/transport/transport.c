@@ -44,6 +44,7 @@
 #include "../escape.h"
 #include "../log.h"
 #include "auth.h"
+#include "../ticker.h"
 #include "scaler.h"
 #include "utf8.h"
 
@@ -658,21 +659,6 @@ static void set_taking(aw_worker *w, int on)
 		request_all(w);
 }
 
-/* Waits SCALER_PERIOD_MS; returns nonzero when the scaler is to stop. */
-static int scaler_sleep(aw_transport *t)
-{
-	int64_t until = aw__now_us() + SCALER_PERIOD_MS * 1000;
-	struct timespec ts = {.tv_sec = until / 1000000, .tv_nsec = (long)(until % 1000000) * 1000};
-	int stop;
-
-	pthread_mutex_lock(&t->scaler_mu);
-	while (!t->scaler_stop && pthread_cond_timedwait(&t->scaler_wake, &t->scaler_mu, &ts) == 0) {
-	}
-	stop = t->scaler_stop;
-	pthread_mutex_unlock(&t->scaler_mu);
-	return stop;
-}
-
 /* One reading of what the scaler needs: each worker's run and wait time, the
  * idle time of the process's CPUs, the calls answered. */
 typedef struct scaler_reading {
@@ -697,63 +683,74 @@ static int scaler_read(aw_transport *t, scaler_reading *r)
 	return aw_scaler_read_idle(&r->idle);
 }
 
-static void *scaler_main(void *arg)
-{
-	aw_transport *t = arg;
-	int n = t->cfg.threads;
-	scaler_reading *r = malloc(2 * sizeof(*r));
-	aw_scaler_load load[AW_MAX_THREADS];
+/* The scaler between its periods. */
+typedef struct scaler_state {
+	aw_transport *t;
 	aw_scaler sc;
-	int cur = 0;
+	scaler_reading r[2]; /* the last reading, and the one before */
+	int cur;             /* r[cur] is the last */
+} scaler_state;
 
-	aw_scaler_init(&sc, t->pollers, n);
-	if (r == NULL || scaler_read(t, &r[cur]) != 0) {
-		/* Without the scheduler's figures every worker takes calls. */
-		aw_log(AW_LOG_INFO, "no scheduler statistics (/proc/self/task/*/schedstat): all %d "
-		       "threads take calls", n);
-		for (int i = t->pollers; i < n; i++)
-			set_taking(&t->workers[i], 1);
-		free(r);
-		return NULL;
-	}
-	while (!scaler_sleep(t)) {
-		const scaler_reading *a = &r[cur], *b = &r[!cur];
-		int before = sc.active;
-		double span_ns;
+/* One period of the scaler: reads, decides, applies. */
+static void scaler_tick(void *arg)
+{
+	scaler_state *st = arg;
+	aw_transport *t = st->t;
+	aw_scaler *sc = &st->sc;
+	const scaler_reading *a = &st->r[st->cur], *b = &st->r[!st->cur];
+	aw_scaler_load load[AW_MAX_THREADS];
+	int before = sc->active;
+	double span_ns;
 
-		if (scaler_read(t, &r[!cur]) != 0)
-			continue;
-		span_ns = (double)(b->at_us - a->at_us) * 1000.0;
-		for (int i = 0; i < sc.active; i++) {
-			load[i].running = (double)(b->run[i] - a->run[i]) / span_ns;
-			load[i].waiting = (double)(b->wait[i] - a->wait[i]) / span_ns;
-		}
-		aw_scaler_decide(&sc, load, (double)(b->idle - a->idle) / span_ns,
-				 (double)(b->answered - a->answered) * 1e9 / span_ns, b->at_us);
-		if (sc.active != before)
-			aw_log(AW_LOG_DEBUG, "transport: %d of %d threads take calls (%s)", sc.active,
-			       n, sc.why);
-		while (sc.active > before)
-			set_taking(&t->workers[before++], 1);
-		while (sc.active < before)
-			set_taking(&t->workers[--before], 0);
-		cur = !cur;
+	if (scaler_read(t, &st->r[!st->cur]) != 0)
+		return;
+	span_ns = (double)(b->at_us - a->at_us) * 1000.0;
+	for (int i = 0; i < sc->active; i++) {
+		load[i].running = (double)(b->run[i] - a->run[i]) / span_ns;
+		load[i].waiting = (double)(b->wait[i] - a->wait[i]) / span_ns;
 	}
-	free(r);
-	return NULL;
+	aw_scaler_decide(sc, load, (double)(b->idle - a->idle) / span_ns,
+			 (double)(b->answered - a->answered) * 1e9 / span_ns, b->at_us);
+	if (sc->active != before)
+		aw_log(AW_LOG_DEBUG, "transport: %d of %d threads take calls (%s)", sc->active,
+		       t->cfg.threads, sc->why);
+	while (sc->active > before)
+		set_taking(&t->workers[before++], 1);
+	while (sc->active < before)
+		set_taking(&t->workers[--before], 0);
+	st->cur = !st->cur;
 }
 
-/* Stops the scaler thread, if it runs. */
+/* Starts the scaler; without the scheduler's figures every worker takes calls
+ * instead. */
+static int scaler_start(aw_transport *t, aw_err *err)
+{
+	scaler_state *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return aw_err_set(err, AW_ENOMEM, "out of memory for the transport's scaler");
+	st->t = t;
+	aw_scaler_init(&st->sc, t->pollers, t->cfg.threads);
+	if (scaler_read(t, &st->r[0]) != 0) {
+		aw_log(AW_LOG_INFO, "no scheduler statistics (/proc/self/task/*/schedstat): all %d "
+		       "threads take calls", t->cfg.threads);
+		for (int i = t->pollers; i < t->cfg.threads; i++)
+			set_taking(&t->workers[i], 1);
+		free(st);
+		return 0;
+	}
+	t->scaler_state = st;
+	return aw_ticker_start(&t->scaler, "transport's scaler", SCALER_PERIOD_MS, scaler_tick, st,
+			       err);
+}
+
+/* Stops the scaler, if it runs. */
 static void scaler_stop(aw_transport *t)
 {
-	if (!t->scaler_started)
-		return;
-	pthread_mutex_lock(&t->scaler_mu);
-	t->scaler_stop = 1;
-	pthread_cond_signal(&t->scaler_wake);
-	pthread_mutex_unlock(&t->scaler_mu);
-	pthread_join(t->scaler_thread, NULL);
-	t->scaler_started = 0;
+	aw_ticker_stop(t->scaler);
+	t->scaler = NULL;
+	free(t->scaler_state);
+	t->scaler_state = NULL;
 }
 
 int aw_transport_taking_threads(aw_transport *t)
@@ -797,14 +794,12 @@ int aw_transport_new(aw_transport **out, const aw_transport_config *cfg, aw_err 
 	t->cfg = *cfg;
 	t->pollers = (cfg->threads + 3) / 4;
 	pthread_mutex_init(&t->drain_mu, NULL);
-	pthread_mutex_init(&t->scaler_mu, NULL);
 	{
 		pthread_condattr_t attr;
 
 		pthread_condattr_init(&attr);
 		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 		pthread_cond_init(&t->drained, &attr);
-		pthread_cond_init(&t->scaler_wake, &attr);
 		pthread_condattr_destroy(&attr);
 	}
 	grpc_init();
@@ -979,11 +974,12 @@ int aw_transport_start(aw_transport *t, aw_err *err)
 		w->started = 1;
 	}
 	if (t->cfg.adaptive && t->cfg.threads > t->pollers) {
-		if (pthread_create(&t->scaler_thread, NULL, scaler_main, t) != 0) {
+		int rc = scaler_start(t, err);
+
+		if (rc != 0) {
 			aw_transport_shutdown(t, 0);
-			return aw_err_set(err, AW_ENOMEM, "cannot start the transport's scaler thread");
+			return rc;
 		}
-		t->scaler_started = 1;
 	}
 	return 0;
 }
@@ -1190,7 +1186,6 @@ void aw_transport_free(aw_transport *t)
 		grpc_shutdown();
 	pthread_cond_destroy(&t->drained);
 	pthread_mutex_destroy(&t->drain_mu);
-	pthread_cond_destroy(&t->scaler_wake);
-	pthread_mutex_destroy(&t->scaler_mu);
+
 	free(t);
 }

@@ -149,11 +149,9 @@ struct aw_transport {
 	grpc_completion_queue *shutdown_cq;
 	aw_worker *workers;
 	int pollers;                     /* workers[0 .. pollers) poll; they always take calls */
-	pthread_t scaler_thread;         /* runs while workers beyond the pollers may park */
-	int scaler_started;
-	int scaler_stop;                 /* under scaler_mu */
-	pthread_mutex_t scaler_mu;
-	pthread_cond_t scaler_wake;
+	struct aw_ticker *scaler;        /* runs the scaler while workers beyond the pollers
+					  * may stop taking calls; NULL: none */
+	struct scaler_state *scaler_state;
 	atomic_int taking;               /* workers taking calls now (metrics) */
 	aw_method *methods;
 	size_t n_methods, cap_methods;
