@@ -170,12 +170,58 @@ if [ "$REFERENCE" = 1 ]; then
 			echo "run.sh: bench.sh failed" >&2
 			exit 1
 		}
+		cp "$WORK/ref.txt" "$WORK/ref-${config// /}.txt"
 		REF_TABLES+=$'\n'"#### Server: \`$cmd\`${extra:+, load shape $extra}"$'\n\n```\n'
 		# The table, then server CPU per call (the primary figure), up to
 		# bench.sh's closing "raw:" line.
 		REF_TABLES+=$(sed -n '/^bench-reference:/,/^raw: /p' "$WORK/ref.txt" | grep -v '^raw: ')
 		REF_TABLES+=$'\n```\n'
 	done
+	# The targets of issue "Performance at the default settings", from the
+	# default server's two shapes.
+	REF_TARGETS=$(/usr/bin/python3 - "$WORK/ref-default.txt" "$WORK/ref-pinned.txt" \
+		"$WORK/ref---threads1.txt" <<'EOF'
+import sys
+targets = {"GetSeries": (0.7, 1.2), "GetSeriesByKey": (0.7, 1.2), "ListSeries": (0.7, 1.2),
+           "CreateSeries": (0.5, 1.5)}
+print("| shape | method | CPU/call SUT/REF (target) | calls/s SUT/REF (target) "
+      "| p99 us REF / SUT (target: SUT <= REF) |")
+print("|---|---|---|---|---|")
+def read(path):
+    rate, p99, cpu = {}, {}, {}
+    for line in open(path):
+        f = line.split()
+        if not f:
+            continue
+        if f[0].startswith("cpu/call:"):
+            cpu[f[0][9:]] = float(f[3])
+        elif f[0] in targets and len(f) >= 7 and "/" in f[6]:
+            rate[f[0]] = float(f[3])
+            p99[f[0]] = (int(f[5].split("/")[1]), int(f[6].split("/")[1]))
+    return rate, p99, cpu
+for path, shape in zip(sys.argv[1:3], ("unpinned", "pinned 0:1")):
+    rate, p99, cpu = read(path)
+    for m, (tc, tr) in targets.items():
+        if m not in rate or m not in cpu:
+            continue
+        ok = lambda good: "met" if good else "missed"
+        print(f"| {shape} | {m} | {cpu[m]:.2f} (<= {tc}: {ok(cpu[m] <= tc)}) "
+              f"| {rate[m]:.2f} (>= {tr}: {ok(rate[m] >= tr)}) "
+              f"| {p99[m][0]} / {p99[m][1]} ({ok(p99[m][1] <= p99[m][0])}) |")
+# The default against --threads 1, unpinned: each as a ratio to the reference
+# of its own run, so that the two runs' conditions cancel out.
+d, t = read(sys.argv[1]), read(sys.argv[3])
+print()
+print("The default against `--threads 1`, unpinned (each SUT/REF of its own run):")
+print()
+print("| method | calls/s: default / --threads 1 | CPU/call: default / --threads 1 | p99 us SUT: default / --threads 1 |")
+print("|---|---|---|---|")
+for m in targets:
+    if m in d[0] and m in t[0] and m in d[2] and m in t[2]:
+        print(f"| {m} | {d[0][m]:.2f} / {t[0][m]:.2f} | {d[2][m]:.2f} / {t[2][m]:.2f} "
+              f"| {d[1][m][1]} / {t[1][m][1]} |")
+EOF
+)
 fi
 
 # ---- 2. cost flat in table size ----------------------------------------------------------------
@@ -809,6 +855,12 @@ on 4 connections unless said) against the reference (REF, at synchronous=NORMAL)
 server (SUT) at \`--durability process\` (synchronous=NORMAL too; "Durability" below compares
 \`power\` with the reference at FULL),
 alternately, every reply checked; ratio = SUT/REF within a round, median of rounds.
+The pinned shape gives the server one core, so its default there is one thread: that
+shape is also "one thread per core".
+
+Against the targets (default settings, medians of rounds):
+
+$REF_TARGETS
 $REF_TABLES
 EOF
 	)
